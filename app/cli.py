@@ -1,0 +1,295 @@
+"""Command line: `import` (headless import), `sandbox` (local API), and the GUI by default."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import TextIO
+from urllib.parse import urlsplit
+
+import orjson
+
+from app.services.auth import (
+    PasswordGrant,
+    PasswordGrantSettings,
+    Secret,
+    StaticToken,
+    TokenProvider,
+    c4r_token_url,
+    engage_token_url,
+)
+from app.services.import_engine import ImportEngine
+from app.services.import_events import (
+    ImportListener,
+    ImportProgress,
+    ImportSettings,
+    ImportSummary,
+    default_output_dir,
+)
+
+EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """Bad command-line input: exit status 2 with the message."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="main.py",
+        description="Bulk Customer Import: upload customer files to the Customer Profile API. "
+                    "Without a command, the desktop app opens.")
+    parser.add_argument("--demo", action="store_true",
+                        help="open the app on the built-in sandbox API with sample customers")
+    commands = parser.add_subparsers(dest="command")
+
+    imp = commands.add_parser("import", help="import customer files without the GUI",
+                              description="Import customer files (JSON or JSON Lines, files "
+                                          "or folders) to the Customer Profile API.")
+    imp.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
+    imp.add_argument("--url", required=True, help="the customers endpoint; households go to "
+                     "the sibling /households")
+    imp.add_argument("--households-url", help="override the households endpoint")
+    imp.add_argument("--auth", choices=("token", "c4r", "engage"), default="token",
+                     help="token (default), C4R password grant, or Engage Keycloak grant")
+    imp.add_argument("--token", help="bearer token (or set BULK_IMPORT_TOKEN)")
+    imp.add_argument("--token-url", help="token endpoint (derived from --url and --tenant "
+                     "when omitted)")
+    imp.add_argument("--tenant", help="tenant (derived from a C4R --url when omitted)")
+    imp.add_argument("--username", help="user for the password grants")
+    imp.add_argument("--password", help="password (or set BULK_IMPORT_PASSWORD; asked for "
+                     "when missing on a terminal)")
+    imp.add_argument("--client-id", default="bulk-import", help="OAuth client id")
+    imp.add_argument("--client-secret", help="C4R client secret (or BULK_IMPORT_CLIENT_SECRET)")
+    imp.add_argument("--passport", help="GK-Passport header value (or BULK_IMPORT_PASSPORT)")
+    imp.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                     help="extra request header (repeatable)")
+    imp.add_argument("--batch-size", type=_positive_int, default=50)
+    imp.add_argument("--concurrency", type=_positive_int, default=5)
+    imp.add_argument("--retries", type=_non_negative_int, default=5,
+                     help="retries per batch for 429/5xx/timeouts (default 5)")
+    imp.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
+    imp.add_argument("--output-dir", type=Path,
+                     help=f"where result files go (default {default_output_dir()})")
+    imp.add_argument("--no-single-files", action="store_true",
+                     help="do not write one file per failed customer")
+    imp.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    imp.add_argument("--json", action="store_true",
+                     help="print a JSON summary on stdout at the end")
+    imp.add_argument("-v", "--verbose", action="store_true", help="log each failing batch")
+
+    from app.services.sandbox_server import add_sandbox_arguments
+
+    sandbox = commands.add_parser("sandbox", help="run the local sandbox Customer Profile API",
+                                  description="A local stand-in for the Customer Profile API.")
+    add_sandbox_arguments(sandbox)
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def make_token_provider(args: argparse.Namespace) -> TokenProvider:
+    """The token provider the options ask for; raises UsageError when something is missing."""
+    env = os.environ
+    if args.auth == "token":
+        token = args.token or env.get("BULK_IMPORT_TOKEN")
+        if not token:
+            raise UsageError("a token is needed: --token or the BULK_IMPORT_TOKEN variable "
+                             "(or use --auth c4r/engage)")
+        return StaticToken(token)
+    username = args.username or env.get("BULK_IMPORT_USERNAME")
+    if not username:
+        raise UsageError(f"--auth {args.auth} needs --username")
+    password = args.password or env.get("BULK_IMPORT_PASSWORD")
+    if not password and sys.stdin.isatty():
+        password = getpass.getpass(f"Password for {username}: ")
+    if not password:
+        raise UsageError("a password is needed: --password or BULK_IMPORT_PASSWORD")
+    parts = urlsplit(args.url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    tenant = args.tenant or _tenant_from_url(args.url)
+    token_url = args.token_url
+    if not token_url:
+        if not tenant:
+            raise UsageError("--tenant (or --token-url) is needed to find the token service")
+        token_url = (c4r_token_url(origin, tenant) if args.auth == "c4r"
+                     else engage_token_url(origin, tenant))
+    secret = args.client_secret or env.get("BULK_IMPORT_CLIENT_SECRET")
+    if args.auth == "c4r" and not secret:
+        raise UsageError("--auth c4r needs --client-secret (or BULK_IMPORT_CLIENT_SECRET)")
+    settings = PasswordGrantSettings(
+        token_url=token_url, username=username, password=Secret(password),
+        client_id=args.client_id,
+        client_secret=Secret(secret) if args.auth == "c4r" and secret else None)
+    return PasswordGrant(settings, "C4R password grant" if args.auth == "c4r"
+                         else "Engage Keycloak grant", timeout_s=args.timeout)
+
+
+def _tenant_from_url(url: str) -> str | None:
+    parts = [p for p in urlsplit(url).path.split("/") if p]
+    if "tenants" in parts:
+        index = parts.index("tenants")
+        if index + 1 < len(parts):
+            return parts[index + 1]
+    return None
+
+
+def _extra_headers(args: argparse.Namespace) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for item in args.header:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise UsageError(f"--header must look like 'Name: value', not {item!r}")
+        headers[name.strip()] = value.strip()
+    passport = args.passport or os.environ.get("BULK_IMPORT_PASSPORT")
+    if passport:
+        headers["GK-Passport"] = passport
+    return headers
+
+
+class TerminalProgress(ImportListener):
+    """Progress on stderr: a live bar on a terminal, a plain line every few seconds otherwise."""
+
+    PLAIN_INTERVAL_S = 5.0
+
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.live = stream.isatty()
+        self._last_plain = -self.PLAIN_INTERVAL_S
+        self._bar_shown = False
+
+    def progress(self, p: ImportProgress) -> None:
+        line = format_progress(p)
+        if self.live:
+            self.stream.write("\r\x1b[2K" + line)
+            self.stream.flush()
+            self._bar_shown = True
+        elif p.elapsed_s - self._last_plain >= self.PLAIN_INTERVAL_S or p.state == "finished":
+            self._last_plain = p.elapsed_s
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def _clear_bar(self) -> None:
+        if self._bar_shown:
+            self.stream.write("\r\x1b[2K")
+            self._bar_shown = False
+
+    def problem(self, message: str) -> None:
+        self._clear_bar()
+
+    def finished(self, summary: ImportSummary) -> None:
+        if self.live:
+            self.stream.write("\n")
+        self.stream.write(format_summary(summary) + "\n")
+        self.stream.flush()
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def format_progress(p: ImportProgress) -> str:
+    width = 24
+    filled = int(p.fraction * width)
+    bar = "#" * filled + "-" * (width - filled)
+    total = f"/{p.expected_total:,}" if p.expected_total else ""
+    state = "" if p.state in ("running", "finished") else f" [{p.state}]"
+    return (f"[{bar}] {p.fraction * 100:5.1f}%  {p.done:,}{total} done  "
+            f"ok {p.succeeded:,}  failed {p.failed:,}  {p.rate:,.0f}/s  "
+            f"ETA {_duration(p.eta_s)}{state}")
+
+
+def format_summary(s: ImportSummary) -> str:
+    lines = [f"Read {s.total:,} customers in {s.duration_s:.1f} s: {s.succeeded:,} imported, "
+             f"{s.failed:,} failed."]
+    if s.failed_by_result:
+        lines.append("Failed by result: " + ", ".join(
+            f"{k} {v:,}" for k, v in s.failed_by_result.most_common()))
+    if s.fatal_error:
+        lines.append(f"Stopped: {s.fatal_error}")
+    elif s.cancelled:
+        lines.append("Cancelled: the customers not sent are in the retry files.")
+    for problem in s.problems:
+        lines.append(f"Not read: {problem}")
+    if s.retry_dir:
+        lines.append(f"Retry files: {s.retry_dir}")
+    if s.failed_file:
+        lines.append(f"Failure records: {s.failed_file}")
+    for error in s.write_errors:
+        lines.append(f"Write error: {error}")
+    return "\n".join(lines)
+
+
+async def run_import(args: argparse.Namespace) -> ImportSummary:
+    settings = ImportSettings(
+        customers_url=args.url, households_url=args.households_url,
+        batch_size=args.batch_size, concurrency=args.concurrency, max_retries=args.retries,
+        timeout_s=args.timeout, extra_headers=_extra_headers(args),
+        output_dir=args.output_dir or default_output_dir(),
+        write_single_failures=not args.no_single_files, verify_tls=not args.insecure)
+    engine = ImportEngine(args.paths, settings, make_token_provider(args),
+                          listener=TerminalProgress())
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # First Ctrl+C stops cleanly (unsent customers go to the retry files).
+        try:
+            loop.add_signal_handler(sig, engine.cancel, "interrupted by the user")
+        except (NotImplementedError, RuntimeError):  # Windows
+            signal.signal(sig, lambda *_: loop.call_soon_threadsafe(
+                engine.cancel, "interrupted by the user"))
+    return await engine.run()
+
+
+def import_command(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
+                        format="%(levelname)s %(message)s", stream=sys.stderr)
+    missing = [p for p in args.paths if not Path(p).exists()]
+    if missing and len(missing) == len(args.paths):
+        print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        summary = asyncio.run(run_import(args))
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        sys.stdout.write(orjson.dumps(summary.to_json(), option=orjson.OPT_INDENT_2).decode()
+                         + "\n")
+        sys.stdout.flush()
+    return summary.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "import":
+        return import_command(args)
+    if args.command == "sandbox":
+        from app.services.sandbox_server import run_sandbox
+
+        return run_sandbox(args)
+    from app.views.app_main import run_gui
+
+    return run_gui(demo=args.demo)

@@ -1,0 +1,196 @@
+"""Domain records: a customer read from a file, a batch of them, and a failure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class RecordKind(StrEnum):
+    """Which endpoint a record belongs to."""
+
+    CUSTOMERS = "customers"
+    HOUSEHOLDS = "households"
+
+    @property
+    def body_key(self) -> str:
+        """The key that wraps a batch of this kind in the API's JSON body."""
+        return "data" if self is RecordKind.CUSTOMERS else "households"
+
+    @property
+    def id_field(self) -> str:
+        return "customerId" if self is RecordKind.CUSTOMERS else "householdId"
+
+
+class Result(StrEnum):
+    """Result words the importer itself assigns (the API's own words are kept verbatim)."""
+
+    INVALID = "INVALID"  # refused before sending: never reached the API
+    NOT_SENT = "NOT_SENT"  # the import stopped before this customer was sent
+    ALREADY_EXISTS = "ALREADY_EXISTS"  # CONFLICT after an attempt whose outcome was unknown
+    NO_RESULT = "NO_RESULT"  # the answer listed other customers but not this one
+    REJECTED = "REJECTED"  # HTTP 400: the whole batch was refused
+    HTTP_ERROR = "HTTP_ERROR"  # 5xx or other status after all retries
+    TIMEOUT = "TIMEOUT"  # no answer in time after all retries
+    CONNECTION_ERROR = "CONNECTION_ERROR"
+    TOO_LARGE = "TOO_LARGE"  # 413 even for a single customer
+    UNREADABLE_RESPONSE = "UNREADABLE_RESPONSE"  # 2xx whose body could not be understood
+
+
+SUCCESS_WORDS = frozenset({"SUCCESS", "OK", "IMPORTED", "ACCEPTED", "CREATED", "UPDATED"})
+
+#: Results a plain re-send cannot fix (the data itself must change, or the customer is
+#: probably there already), so they stay out of the retry batch files.
+NOT_RETRIABLE = frozenset({Result.ALREADY_EXISTS, Result.INVALID})
+
+
+def is_success_word(result: str | None) -> bool:
+    return result is not None and result.strip().upper() in SUCCESS_WORDS
+
+
+def person_of(entry: dict[str, Any]) -> dict[str, Any]:
+    """The person (or household) part of an API entry; the entry itself when not nested."""
+    for key in ("person", "household"):
+        inner = entry.get(key)
+        if isinstance(inner, dict):
+            return inner
+    return entry
+
+
+@dataclass(slots=True)
+class CustomerRecord:
+    """One entry read from a file, exactly as it appears there, with where it came from."""
+
+    data: Any
+    source_file: str
+    record_number: int  # 1-based position in its file
+    kind: RecordKind = RecordKind.CUSTOMERS
+
+    @property
+    def record_id(self) -> str:
+        """customerId (or householdId) as text, or "" when missing."""
+        if not isinstance(self.data, dict):
+            return ""
+        value = person_of(self.data).get(self.kind.id_field)
+        return "" if value is None else str(value)
+
+    @property
+    def display_name(self) -> str:
+        """Upper-case "FIRST LAST" as the API writes usernames, or "" when unknown."""
+        if not isinstance(self.data, dict):
+            return ""
+        person = person_of(self.data)
+        if self.kind is RecordKind.HOUSEHOLDS:
+            return str(person.get("name") or "")
+        parts = [str(person.get(k) or "").strip() for k in ("firstName", "lastName")]
+        return " ".join(p for p in parts if p).upper()
+
+
+@dataclass(slots=True)
+class Batch:
+    """Customers sent together in one request, in their original order."""
+
+    number: int  # 1-based, in the order batches were formed
+    kind: RecordKind
+    records: list[CustomerRecord]
+    body: bytes = b""  # serialised request body, built off the event loop
+    # ids whose earlier attempt ended with an unknown outcome: a CONFLICT for them now
+    # most likely means the earlier attempt created them.
+    uncertain_ids: set[str] = field(default_factory=set)
+    parent_number: int | None = None  # set on parts of a batch split after HTTP 413 or 400
+    resent_after_rejection: bool = False  # the rest of a batch after a 400 named culprits
+
+    @property
+    def label(self) -> str:
+        return f"batch {self.number}" if self.parent_number is None else (
+            f"batch {self.parent_number} (part)"
+        )
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+def now_iso() -> str:
+    return datetime.now().isoformat(timespec="microseconds")
+
+
+@dataclass(slots=True)
+class FailureRecord:
+    """A customer that was not imported, with the reason and its complete original data.
+
+    Serialised with the seed's camelCase keys so `failed_customers.json` stays compatible.
+    """
+
+    customer_id: str
+    username: str
+    result: str
+    error: str
+    timestamp: str
+    batch_info: str
+    original_data: Any
+    source_file: str = ""
+    record_number: int = 0
+    batch_number: int = 0
+    http_status: int | None = None
+    kind: RecordKind = RecordKind.CUSTOMERS
+
+    def key(self) -> tuple[str, str, str, str, int]:
+        """Identity used to merge without duplicates (same failure seen twice)."""
+        return (self.timestamp, self.customer_id, self.result, self.source_file,
+                self.record_number)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "customerId": self.customer_id,
+            "username": self.username,
+            "result": self.result,
+            "error": self.error,
+            "timestamp": self.timestamp,
+            "batchInfo": self.batch_info,
+            "sourceFile": self.source_file,
+            "recordNumber": self.record_number,
+            "batchNumber": self.batch_number,
+            "httpStatus": self.http_status,
+            "kind": self.kind.value,
+            "originalData": self.original_data,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FailureRecord:
+        kind = d.get("kind") or RecordKind.CUSTOMERS.value
+        return cls(
+            customer_id=str(d.get("customerId") or ""),
+            username=str(d.get("username") or ""),
+            result=str(d.get("result") or "UNKNOWN"),
+            error=str(d.get("error") or ""),
+            timestamp=str(d.get("timestamp") or ""),
+            batch_info=str(d.get("batchInfo") or ""),
+            original_data=d.get("originalData"),
+            source_file=str(d.get("sourceFile") or ""),
+            record_number=int(d.get("recordNumber") or 0),
+            batch_number=int(d.get("batchNumber") or 0),
+            http_status=d.get("httpStatus"),
+            kind=RecordKind(kind) if kind in RecordKind._value2member_map_ else
+            RecordKind.CUSTOMERS,
+        )
+
+    @classmethod
+    def for_record(cls, record: CustomerRecord, *, result: str, error: str,
+                   batch_info: str, username: str = "", batch_number: int = 0,
+                   http_status: int | None = None) -> FailureRecord:
+        return cls(
+            customer_id=record.record_id,
+            username=username or record.display_name,
+            result=result,
+            error=error,
+            timestamp=now_iso(),
+            batch_info=batch_info,
+            original_data=record.data,
+            source_file=record.source_file,
+            record_number=record.record_number,
+            batch_number=batch_number,
+            http_status=http_status,
+            kind=record.kind,
+        )

@@ -1,0 +1,189 @@
+"""Ways of getting a bearer token: a static token, the C4R password grant, Engage's Keycloak.
+
+Tokens are fetched lazily and refreshed shortly before they expire. Concurrent requests
+that need a token wait for one shared refresh rather than starting one each. Secrets are
+held in `Secret`, whose repr and str never show the value, so they cannot leak into logs,
+exceptions or response files by accident.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+
+REFRESH_MARGIN_S = 30.0  # refresh this long before the announced expiry
+
+
+class Secret:
+    """A password or token that prints as *** everywhere except through `reveal()`."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+class AuthError(Exception):
+    """Authentication failed for good: the import must stop (exit status 3)."""
+
+
+class TokenProvider:
+    """Base class: hands out a bearer token and refreshes it when the server refuses it."""
+
+    description = "token"
+
+    def __init__(self) -> None:
+        self._token: Secret | None = None
+        self._expires_at = float("inf")
+        self._lock = asyncio.Lock()
+        self.refresh_count = 0
+
+    async def token(self, session: aiohttp.ClientSession) -> str:
+        """A valid token, fetching one first if there is none or it is about to expire."""
+        if self._token is not None and time.monotonic() < self._expires_at:
+            return self._token.reveal()
+        stale = self._token.reveal() if self._token is not None else None
+        return await self.refresh(session, stale)
+
+    async def refresh(self, session: aiohttp.ClientSession, stale: str | None) -> str:
+        """Fetch a new token unless another request already replaced `stale`."""
+        async with self._lock:
+            current = self._token.reveal() if self._token is not None else None
+            if current is not None and current != stale and time.monotonic() < self._expires_at:
+                return current
+            token, lifetime = await self._fetch(session)
+            self.refresh_count += 1
+            self._token = Secret(token)
+            margin = min(REFRESH_MARGIN_S, lifetime * 0.1) if lifetime else 0.0
+            self._expires_at = (time.monotonic() + lifetime - margin) if lifetime else float("inf")
+            return token
+
+    @property
+    def can_refresh(self) -> bool:
+        return True
+
+    async def _fetch(self, session: aiohttp.ClientSession) -> tuple[str, float | None]:
+        raise NotImplementedError
+
+
+class StaticToken(TokenProvider):
+    """A token given by the user; it cannot be renewed, so a 401 with it is final."""
+
+    description = "static token"
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self._given = Secret(token)
+
+    @property
+    def can_refresh(self) -> bool:
+        return False
+
+    async def _fetch(self, session: aiohttp.ClientSession) -> tuple[str, float | None]:
+        if self.refresh_count:
+            raise AuthError("the server refused the token (HTTP 401); check that it is "
+                            "current and meant for this tenant")
+        return self._given.reveal(), None
+
+
+@dataclass(slots=True)
+class PasswordGrantSettings:
+    """What a password grant needs; secrets stay wrapped."""
+
+    token_url: str
+    username: str
+    password: Secret
+    client_id: str
+    client_secret: Secret | None = None  # C4R: HTTP Basic client credentials
+
+
+class PasswordGrant(TokenProvider):
+    """OAuth2 password grant: C4R's auth-service (client secret) or Engage's Keycloak."""
+
+    def __init__(self, settings: PasswordGrantSettings, description: str,
+                 timeout_s: float = 30.0) -> None:
+        super().__init__()
+        self.settings = settings
+        self.description = description
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    async def _fetch(self, session: aiohttp.ClientSession) -> tuple[str, float | None]:
+        s = self.settings
+        form = {"grant_type": "password", "username": s.username,
+                "password": s.password.reveal()}
+        auth = None
+        if s.client_secret:
+            auth = aiohttp.BasicAuth(s.client_id, s.client_secret.reveal())
+        else:
+            form["client_id"] = s.client_id
+        try:
+            async with session.post(s.token_url, data=form, auth=auth,
+                                    timeout=self._timeout) as response:
+                body = await response.read()
+                status = response.status
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise AuthError(f"the token service at {_safe_url(s.token_url)} could not be "
+                            f"reached ({type(exc).__name__})") from None
+        if status != 200:
+            hint = " (wrong user name, password or client?)" if status in (400, 401) else ""
+            raise AuthError(f"the token service answered HTTP {status}{hint}")
+        try:
+            data = orjson.loads(body)
+            token = data["access_token"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            raise AuthError("the token service's answer holds no access_token") from None
+        lifetime = data.get("expires_in")
+        try:
+            lifetime = float(lifetime) if lifetime is not None else None
+        except (TypeError, ValueError):
+            lifetime = None
+        return str(token), lifetime
+
+
+def _safe_url(url: str) -> str:
+    """The URL without any user-info or query part (which could hold secrets)."""
+    from yarl import URL
+
+    parsed = URL(url)
+    return str(parsed.with_user(None).with_query(None))
+
+
+def c4r_token_url(base_url: str, tenant: str) -> str:
+    return f"{base_url.rstrip('/')}/auth-service/tenants/{quote(tenant)}/oauth/token"
+
+
+def engage_token_url(base_url: str, tenant: str) -> str:
+    return (f"{base_url.rstrip('/')}/auth/realms/{quote(tenant)}-operators/protocol/"
+            "openid-connect/token")
+
+
+def c4r_customers_url(base_url: str, tenant: str) -> str:
+    return (f"{base_url.rstrip('/')}/customer-profile-service/tenants/{quote(tenant)}"
+            "/services/rest/customers-import/v1/customers")
+
+
+def engage_customers_url(base_url: str) -> str:
+    return (f"{base_url.rstrip('/')}/api/customer-profile/services/rest/customers-import"
+            "/v1/customers")
+
+
+def households_url_for(customers_url: str) -> str:
+    """The sibling households endpoint of a customers endpoint."""
+    base, _, _last = customers_url.rstrip("/").rpartition("/")
+    return f"{base}/households"

@@ -1,0 +1,400 @@
+"""Sends one batch to the API with bounded retries and turns the answer into outcomes.
+
+Retry rules:
+- 429, 502, 503, 504, 500, timeouts and connection errors are retried up to `max_retries`
+  times with exponential backoff and full jitter; a `Retry-After` header wins over backoff.
+- A timeout, 500, 502, 504 or a dropped connection after the body was sent leaves the
+  outcome unknown: the batch's customers are marked uncertain, and a CONFLICT for them on a
+  later attempt is reported as ALREADY_EXISTS (most likely created by the earlier attempt).
+- 413 splits the batch in halves, each sent on its own.
+- 401 refreshes the token once; a second 401 (or a failing token service) is fatal.
+- 400 fails the customers the answer names and sends the others once more without them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.utils
+import random
+import re
+import time
+from dataclasses import dataclass, field
+
+import aiohttp
+
+from app.models.records import Batch, CustomerRecord, FailureRecord, RecordKind, Result
+from app.services.auth import AuthError, TokenProvider, households_url_for
+from app.services.batch_source import serialise_batch
+from app.services.import_events import ImportSettings
+from app.services.response_parser import (
+    ParsedAnswer,
+    ReportedResult,
+    attribute_batch_errors,
+    match_results,
+    parse_answer,
+)
+
+RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+OUTCOME_UNKNOWN_STATUSES = frozenset({500, 502, 504})
+MAX_BODY_SNIPPET = 200
+
+
+class FatalImportError(Exception):
+    """The API refuses to go on (authentication, permission): stop the whole import."""
+
+
+@dataclass(slots=True)
+class Attempt:
+    """What came back from one POST (or why nothing did)."""
+
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    error: str = ""  # set when no answer came
+    result_word: str = ""  # our result for a whole-batch failure of this kind
+    outcome_unknown: bool = False
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    """The final outcome of a batch part: customers that succeeded and failure records."""
+
+    succeeded: int = 0
+    failures: list[FailureRecord] = field(default_factory=list)
+    resend: list[Batch] = field(default_factory=list)  # parts still to send (413 / 400)
+    response_to_keep: Attempt | None = None  # a failing answer worth saving for support
+    note: str = ""
+
+
+class BatchSender:
+    """Posts batches through one shared session; knows nothing of files or queues."""
+
+    def __init__(self, session: aiohttp.ClientSession, settings: ImportSettings,
+                 auth: TokenProvider, stop_event: asyncio.Event, resume_event: asyncio.Event,
+                 known_uncertain: set[str] | None = None) -> None:
+        self.session = session
+        self.settings = settings
+        self.auth = auth
+        self.stop_event = stop_event
+        self.resume_event = resume_event
+        self.known_uncertain = known_uncertain or set()
+        self.in_flight: set[asyncio.Task[Attempt]] = set()
+        # ids imported by this run: a CONFLICT for one of them is a duplicate in the files,
+        # not the echo of an earlier attempt
+        self.imported_ids: set[str] = set()
+        self.retries = 0
+        self.requests = 0
+
+    def url_for(self, batch: Batch) -> str:
+        if batch.kind is RecordKind.HOUSEHOLDS:
+            return self.settings.households_url or households_url_for(self.settings.customers_url)
+        return self.settings.customers_url
+
+    async def send(self, batch: Batch) -> BatchOutcome:
+        """Send until the batch has a final outcome (or the import stops)."""
+        attempt_number = 0
+        refreshed = False
+        while True:
+            if self.stop_event.is_set():
+                return self.not_sent(batch, "the import was stopped before this batch was sent")
+            if not self.resume_event.is_set():
+                await self._wait_resumed()
+                continue
+            try:
+                token = await self.auth.token(self.session)
+            except AuthError as exc:
+                raise FatalImportError(str(exc)) from None
+            attempt = await self._post_tracked(batch, token)
+            if attempt.status is None and attempt.result_word == "CANCELLED":
+                note = ("the import was cancelled while this batch was being sent; "
+                        "the service may have created some of these customers")
+                batch.uncertain_ids.update(r.record_id for r in batch.records)
+                return self.not_sent(batch, note)
+            if attempt.outcome_unknown:
+                batch.uncertain_ids.update(r.record_id for r in batch.records)
+            status = attempt.status
+            if status == 401:
+                if not refreshed and self.auth.can_refresh:
+                    refreshed = True
+                    try:
+                        await self.auth.refresh(self.session, token)
+                    except AuthError as exc:
+                        raise FatalImportError(str(exc)) from None
+                    continue
+                raise FatalImportError(
+                    "the service refused the credentials (HTTP 401) even after a new token; "
+                    "check user, password and tenant" if self.auth.can_refresh else
+                    "the service refused the token (HTTP 401); check that it is current "
+                    "and meant for this tenant")
+            if status == 403:
+                raise FatalImportError("the service answered 403 Forbidden: these credentials "
+                                       "may not import customers (or GK-Passport is missing)")
+            if status is not None and 200 <= status < 300:
+                return self.outcome_from_answer(batch, attempt)
+            if status == 413:
+                if len(batch) > 1:
+                    return BatchOutcome(resend=split_batch(batch),
+                                        note=f"{batch.label} too large (HTTP 413): split")
+                return self.whole_batch_failure(batch, attempt, Result.TOO_LARGE,
+                                                "the service refuses even this single "
+                                                "customer as too large (HTTP 413)")
+            if status == 400:
+                return self.outcome_of_rejection(batch, attempt)
+            if status is None or status in RETRIABLE_STATUSES:
+                attempt_number += 1
+                if attempt_number > self.settings.max_retries:
+                    word = attempt.result_word or Result.HTTP_ERROR
+                    return self.whole_batch_failure(
+                        batch, attempt, word,
+                        f"{describe_attempt(attempt)}; gave up after "
+                        f"{self.settings.max_retries} retries")
+                self.retries += 1
+                await self._sleep_unless_stopped(self.retry_delay(attempt, attempt_number))
+                continue
+            return self.whole_batch_failure(batch, attempt, Result.HTTP_ERROR,
+                                            describe_attempt(attempt))
+
+    async def _wait_resumed(self) -> None:
+        stop = asyncio.ensure_future(self.stop_event.wait())
+        resume = asyncio.ensure_future(self.resume_event.wait())
+        try:
+            await asyncio.wait({stop, resume}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            resume.cancel()
+
+    async def _sleep_unless_stopped(self, delay: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop_event.wait(), timeout=delay)
+
+    def retry_delay(self, attempt: Attempt, attempt_number: int) -> float:
+        retry_after = parse_retry_after(attempt.headers.get("Retry-After"))
+        if retry_after is not None:
+            return min(retry_after, self.settings.max_retry_after_s)
+        ceiling = min(self.settings.backoff_max_s,
+                      self.settings.backoff_base_s * 2 ** (attempt_number - 1))
+        # "equal jitter": at least half the backoff, so retries still spread out
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    async def _post_tracked(self, batch: Batch, token: str) -> Attempt:
+        task = asyncio.ensure_future(self._post(batch, token))
+        self.in_flight.add(task)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # we ourselves are being cancelled, not just the request
+            return Attempt(result_word="CANCELLED", error="cancelled while in flight",
+                           outcome_unknown=True)
+        finally:
+            self.in_flight.discard(task)
+
+    def abort_in_flight(self) -> None:
+        for task in list(self.in_flight):
+            task.cancel()
+
+    async def _post(self, batch: Batch, token: str) -> Attempt:
+        headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
+                   "Accept": "application/json", **self.settings.extra_headers}
+        self.requests += 1
+        try:
+            async with self.session.post(self.url_for(batch), data=batch.body,
+                                         headers=headers) as response:
+                body = await response.read()
+                attempt = Attempt(response.status, dict(response.headers), body)
+        except TimeoutError:
+            return Attempt(error=f"no answer within {self.settings.timeout_s:g} s",
+                           result_word=Result.TIMEOUT, outcome_unknown=True)
+        except aiohttp.ClientConnectorError as exc:
+            # could not connect at all: nothing was sent
+            return Attempt(error=f"cannot connect to the service ({exc.os_error or exc})",
+                           result_word=Result.CONNECTION_ERROR)
+        except (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError,
+                aiohttp.ClientOSError) as exc:
+            return Attempt(error=f"the connection broke ({type(exc).__name__})",
+                           result_word=Result.CONNECTION_ERROR, outcome_unknown=True)
+        except aiohttp.ClientError as exc:
+            return Attempt(error=f"request failed ({type(exc).__name__})",
+                           result_word=Result.CONNECTION_ERROR, outcome_unknown=True)
+        if attempt.status in OUTCOME_UNKNOWN_STATUSES:
+            attempt.outcome_unknown = True
+        if attempt.status in RETRIABLE_STATUSES:
+            attempt.result_word = Result.HTTP_ERROR
+        return attempt
+
+    # -- outcomes --------------------------------------------------------------------------
+
+    def _is_uncertain(self, batch: Batch, customer_id: str) -> bool:
+        return customer_id in batch.uncertain_ids or customer_id in self.known_uncertain
+
+    def outcome_from_answer(self, batch: Batch, attempt: Attempt) -> BatchOutcome:
+        answer = parse_answer(attempt.body)
+        if not answer.readable:
+            attempt.outcome_unknown = True
+            batch.uncertain_ids.update(r.record_id for r in batch.records)
+            return self.whole_batch_failure(
+                batch, attempt, Result.UNREADABLE_RESPONSE,
+                f"HTTP {attempt.status} but the answer could not be read "
+                f"({snippet(attempt.body)}); the customers may or may not be imported")
+        outcome = BatchOutcome()
+        results, batch_errors = self._results_with_attributed_errors(answer, batch)
+        matched, unmatched = match_results(results, batch.records)
+        lists_success = any(r.success for r in results)
+        unmatched_failures = [r for r in unmatched if not r.success]
+        for i, record in enumerate(batch.records):
+            reported = matched.get(i)
+            if reported is None:
+                if lists_success:
+                    outcome.failures.append(self._failure(
+                        batch, record, attempt, Result.NO_RESULT,
+                        "the answer listed other customers but returned no result for this one"
+                        + _joined(batch_errors), "Missing from structured response data"))
+                elif unmatched_failures:
+                    messages = "; ".join(f"{r.customer_id or r.username}: {r.error or r.result}"
+                                         for r in unmatched_failures[:5])
+                    batch.uncertain_ids.add(record.record_id)
+                    outcome.failures.append(self._failure(
+                        batch, record, attempt, "UNMATCHED",
+                        f"the answer reported failures that match no customer sent "
+                        f"({messages}); this customer may or may not be imported",
+                        "Unmatched failure in response"))
+                elif batch_errors:
+                    outcome.failures.append(self._failure(
+                        batch, record, attempt, "ERROR", "; ".join(batch_errors),
+                        "Found in response errors array"))
+                else:
+                    outcome.succeeded += 1
+                    self.imported_ids.add(record.record_id)
+            elif reported.success:
+                outcome.succeeded += 1
+                self.imported_ids.add(record.record_id)
+            else:
+                outcome.failures.append(self._failure_from_report(batch, record, attempt,
+                                                                  reported))
+        if outcome.failures:
+            outcome.response_to_keep = attempt
+        return outcome
+
+    def _results_with_attributed_errors(self, answer: ParsedAnswer, batch: Batch
+                                        ) -> tuple[list[ReportedResult], list[str]]:
+        attributed, rest = attribute_batch_errors(answer.batch_errors, batch.records)
+        return answer.results + attributed, rest
+
+    def _failure_from_report(self, batch: Batch, record: CustomerRecord, attempt: Attempt,
+                             reported: ReportedResult) -> FailureRecord:
+        result = reported.result
+        error = reported.error or f"the service answered {result}"
+        if result.upper() == "CONFLICT" and record.record_id in self.imported_ids:
+            error += " (another record with this id was imported earlier in this import)"
+        elif result.upper() == "CONFLICT" and self._is_uncertain(batch, record.record_id):
+            result = Result.ALREADY_EXISTS
+            error = ("the service says this customer exists; an earlier attempt whose outcome "
+                     f"was unknown most probably created it (service: {error})")
+        return self._failure(batch, record, attempt, result, error, reported.method,
+                             username=reported.username)
+
+    def outcome_of_rejection(self, batch: Batch, attempt: Attempt) -> BatchOutcome:
+        answer = parse_answer(attempt.body)
+        results, batch_errors = self._results_with_attributed_errors(answer, batch)
+        matched, _ = match_results([r for r in results if not r.success], batch.records)
+        general = "; ".join(batch_errors) or snippet(attempt.body) or "no reason given"
+        outcome = BatchOutcome(response_to_keep=attempt)
+        if matched and len(matched) < len(batch) and not batch.resent_after_rejection:
+            # the service named the culprits: fail them, send the rest once more
+            rest = [r for i, r in enumerate(batch.records) if i not in matched]
+            for i, reported in matched.items():
+                outcome.failures.append(self._failure(
+                    batch, batch.records[i], attempt, Result.REJECTED,
+                    reported.error or reported.result, "Batch rejected (HTTP 400); named "
+                    "in response", username=reported.username))
+            part = Batch(batch.number, batch.kind, rest, serialise_batch(batch.kind, rest),
+                         set(batch.uncertain_ids), parent_number=batch.number,
+                         resent_after_rejection=True)
+            outcome.resend.append(part)
+            outcome.note = (f"{batch.label} rejected (HTTP 400) because of {len(matched)} "
+                            f"customers; sending the other {len(rest)} again")
+            return outcome
+        for i, record in enumerate(batch.records):
+            reported = matched.get(i)
+            error = (reported.error if reported and reported.error else
+                     f"the whole batch was rejected (HTTP 400): {general}")
+            outcome.failures.append(self._failure(batch, record, attempt, Result.REJECTED,
+                                                  error, "Batch rejected (HTTP 400)"))
+        return outcome
+
+    def whole_batch_failure(self, batch: Batch, attempt: Attempt, result: str,
+                            error: str) -> BatchOutcome:
+        if batch.uncertain_ids:
+            error += "; an attempt's outcome was unknown, so some may already exist"
+        outcome = BatchOutcome(response_to_keep=attempt)
+        info = f"Whole batch failed ({describe_attempt(attempt, short=True)})"
+        outcome.failures = [self._failure(batch, r, attempt, result, error, info)
+                            for r in batch.records]
+        return outcome
+
+    def not_sent(self, batch: Batch, reason: str) -> BatchOutcome:
+        return BatchOutcome(failures=not_sent_failures(batch, reason))
+
+    def _failure(self, batch: Batch, record: CustomerRecord, attempt: Attempt, result: str,
+                 error: str, info: str, username: str = "") -> FailureRecord:
+        return FailureRecord.for_record(
+            record, result=str(result), error=error,
+            batch_info=f"{info} · {batch.label}", username=username,
+            batch_number=batch.number, http_status=attempt.status)
+
+
+def not_sent_failures(batch: Batch, reason: str) -> list[FailureRecord]:
+    return [FailureRecord.for_record(r, result=Result.NOT_SENT, error=reason,
+                                     batch_info=f"Not sent · {batch.label}",
+                                     batch_number=batch.number)
+            for r in batch.records]
+
+
+def split_batch(batch: Batch) -> list[Batch]:
+    middle = len(batch) // 2
+    halves = []
+    for records in (batch.records[:middle], batch.records[middle:]):
+        halves.append(Batch(batch.number, batch.kind, records,
+                            serialise_batch(batch.kind, records), set(batch.uncertain_ids),
+                            parent_number=batch.number))
+    return halves
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header: a number, or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def snippet(body: bytes) -> str:
+    text = body.decode("utf-8", "replace").strip()
+    if text.lstrip().startswith("<"):
+        title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+        text = f"HTML page: {title.group(1).strip()}" if title else "an HTML page"
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_BODY_SNIPPET else text[:MAX_BODY_SNIPPET] + "…"
+
+
+def describe_attempt(attempt: Attempt, short: bool = False) -> str:
+    if attempt.status is None:
+        return attempt.error or "no answer"
+    if short:
+        return f"HTTP {attempt.status}"
+    body = snippet(attempt.body)
+    return f"HTTP {attempt.status}" + (f": {body}" if body else "")
+
+
+def _joined(messages: list[str]) -> str:
+    return f" ({'; '.join(messages)})" if messages else ""

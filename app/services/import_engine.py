@@ -1,0 +1,432 @@
+"""The import pipeline: files -> batches -> concurrent uploads -> outcomes and result files.
+
+One producer reads batches on a worker thread into a bounded queue; `concurrency` workers
+send them through one `aiohttp.ClientSession`. Every customer read ends either counted as
+imported or as a `FailureRecord` (with its original data) in the failure store, the retry
+files and `failed_customers.json`, whatever stops the import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import Counter, deque
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from app.models.failure_store import FAILED_CUSTOMERS_FILE, FailureStore, save_failures
+from app.models.records import Batch, FailureRecord, Result
+from app.services.auth import TokenProvider
+from app.services.batch_sender import (
+    BatchOutcome,
+    BatchSender,
+    FatalImportError,
+    not_sent_failures,
+)
+from app.services.batch_source import BatchSource, SourceChunk
+from app.services.customer_reader import find_customer_files
+from app.services.import_events import (
+    ImportListener,
+    ImportProgress,
+    ImportSettings,
+    ImportSummary,
+)
+from app.services.result_writers import (
+    ApiResponseWriter,
+    RetryFolderWriter,
+    SingleFailureWriter,
+)
+
+log = logging.getLogger("bulk_import")
+
+PROGRESS_INTERVAL_S = 0.2
+RATE_WINDOW_S = 5.0
+
+
+def load_uncertain_ids(paths: Sequence[str | Path]) -> set[str]:
+    """Customer ids an earlier run sent with an unknown outcome (from its retry_summary.json)."""
+    ids: set[str] = set()
+    folders = {Path(p) if Path(p).is_dir() else Path(p).parent for p in paths}
+    for folder in folders:
+        summary = folder / "retry_summary.json"
+        try:
+            data = orjson.loads(summary.read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        if isinstance(data, dict):
+            ids.update(str(i) for i in data.get("uncertainCustomerIds") or [])
+    return ids
+
+
+class ImportEngine:
+    """Runs one import. Create it, `await run()`; `pause()`, `resume()`, `cancel()` any time.
+
+    Reports to an `ImportListener` (progress, problems, retry files, finished) on the event
+    loop's thread, and appends failures to the `FailureStore` as batches finish.
+    """
+
+    def __init__(self, paths: Sequence[str | Path], settings: ImportSettings,
+                 auth: TokenProvider, store: FailureStore | None = None,
+                 listener: ImportListener | None = None,
+                 expected_total: int | None = None) -> None:
+        self.paths = list(paths)
+        self.settings = settings
+        self.auth = auth
+        self.store = store if store is not None else FailureStore()
+        self.listener = listener or ImportListener()
+        self.expected_total = expected_total
+        self.started_at = datetime.now()
+        self.state = "starting"
+        self.summary = ImportSummary(output_dir=Path(settings.output_dir))
+        self._stop_event = asyncio.Event()
+        self._resume_event = asyncio.Event()
+        self._resume_event.set()
+        self._stop_reason = ""
+        self._fatal: str | None = None
+        self._failures_this_run: list[FailureRecord] = []
+        self._failed_by_result: Counter[str] = Counter()
+        self._read = 0
+        self._succeeded = 0
+        self._in_flight_customers = 0
+        self._t0 = time.monotonic()
+        self._rate_samples: deque[tuple[float, int]] = deque()
+        self._source: BatchSource | None = None
+        self._sender: BatchSender | None = None
+        self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="result-writer")
+        out = Path(settings.output_dir)
+        self._retry_writer = RetryFolderWriter(out, self.started_at)
+        self._single_writer = SingleFailureWriter(out)
+        self._response_writer = ApiResponseWriter(out)
+        self._write_jobs: set[asyncio.Future[Any]] = set()
+        self._abort_handle: asyncio.TimerHandle | None = None
+
+    # -- control -------------------------------------------------------------------------
+
+    def pause(self) -> None:
+        """Send no new request until `resume()`; requests under way finish."""
+        if self.state == "running":
+            self._resume_event.clear()
+            self.state = "paused"
+            log.info("Import paused")
+            self._report_progress()
+
+    def resume(self) -> None:
+        if self.state == "paused":
+            self._resume_event.set()
+            self.state = "running"
+            log.info("Import resumed")
+            self._report_progress()
+
+    def cancel(self, reason: str = "the import was cancelled") -> None:
+        """Stop: nothing new is sent; requests under way get `cancel_grace_s` to finish.
+
+        Every customer not yet imported ends as NOT_SENT in the retry files.
+        """
+        if self._stop_event.is_set() or self.state == "finished":
+            return
+        self._stop_reason = reason
+        self._stop_event.set()
+        self._resume_event.set()  # wake paused workers so they can stop
+        self.state = "stopping"
+        log.warning("Stopping: %s", reason)
+        loop = asyncio.get_running_loop()
+        self._abort_handle = loop.call_later(self.settings.cancel_grace_s, self._abort_requests)
+        self._report_progress()
+
+    def _abort_requests(self) -> None:
+        if self._sender is not None and self._sender.in_flight:
+            log.warning("Abandoning %d requests still under way", len(self._sender.in_flight))
+            self._sender.abort_in_flight()
+
+    # -- the run ---------------------------------------------------------------------------
+
+    async def run(self) -> ImportSummary:
+        """Import everything; returns the summary once every result file is written."""
+        self._t0 = time.monotonic()
+        self.state = "running"
+        files, problems = await asyncio.to_thread(find_customer_files, self.paths)
+        known_uncertain = await asyncio.to_thread(load_uncertain_ids, self.paths)
+        self.summary.files = [str(f) for f in files]
+        for problem in problems:
+            self._problem(str(problem))
+        self._source = BatchSource(files, self.settings.batch_size)
+        log.info("Import of %d file(s) started: batch size %d, concurrency %d",
+                 len(files), self.settings.batch_size, self.settings.concurrency)
+        queue: asyncio.Queue[Batch | None] = asyncio.Queue(
+            maxsize=max(2, self.settings.concurrency * 2))
+        progress_task = asyncio.create_task(self._progress_loop())
+        try:
+            async with self._make_session() as session:
+                self._sender = BatchSender(session, self.settings, self.auth, self._stop_event,
+                                           self._resume_event, known_uncertain)
+                workers = [asyncio.create_task(self._worker(queue), name=f"upload-{i}")
+                           for i in range(max(1, self.settings.concurrency))]
+                producer = asyncio.create_task(self._produce(queue), name="read-batches")
+                try:
+                    await producer
+                    await asyncio.gather(*workers)
+                except BaseException:
+                    for task in (producer, *workers):
+                        task.cancel()
+                    await asyncio.gather(producer, *workers, return_exceptions=True)
+                    raise
+        finally:
+            progress_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await progress_task
+            if self._abort_handle is not None:
+                self._abort_handle.cancel()
+            await self._finish()
+        return self.summary
+
+    def _make_session(self) -> aiohttp.ClientSession:
+        s = self.settings
+        timeout = aiohttp.ClientTimeout(total=s.timeout_s, sock_connect=s.connect_timeout_s)
+        connector = aiohttp.TCPConnector(limit=max(1, s.concurrency) + 2,
+                                         ssl=None if s.verify_tls else False)
+        return aiohttp.ClientSession(connector=connector, timeout=timeout,
+                                     headers={"User-Agent": "BulkCustomerImport/0.1"})
+
+    async def _produce(self, queue: asyncio.Queue[Batch | None]) -> None:
+        assert self._source is not None
+        source = self._source
+        max_batches = max(1, self.settings.concurrency)
+        try:
+            while True:
+                chunk = await asyncio.to_thread(source.next_chunk, max_batches)
+                self._take_chunk_records(chunk)
+                for batch in chunk.batches:
+                    if self._stop_event.is_set():
+                        self._finish_batch(batch, BatchOutcome(
+                            failures=not_sent_failures(batch, self._not_sent_reason())))
+                    else:
+                        await queue.put(batch)
+                if chunk.exhausted:
+                    break
+        finally:
+            for _ in range(max(1, self.settings.concurrency)):
+                await queue.put(None)
+
+    def _take_chunk_records(self, chunk: SourceChunk) -> None:
+        self._read += chunk.records_read
+        for problem in chunk.problems:
+            self._problem(str(problem))
+        if chunk.invalid:
+            failures = [FailureRecord.for_record(
+                entry.record, result=Result.INVALID, error=str(entry.problem),
+                batch_info="Refused before sending (file check)") for entry in chunk.invalid]
+            self._add_failures(failures, batch_number=0)
+
+    def _not_sent_reason(self) -> str:
+        return f"not sent: {self._stop_reason}"
+
+    async def _worker(self, queue: asyncio.Queue[Batch | None]) -> None:
+        assert self._sender is not None
+        while True:
+            batch = await queue.get()
+            if batch is None:
+                return
+            if self._stop_event.is_set():
+                self._finish_batch(batch, BatchOutcome(
+                    failures=not_sent_failures(batch, self._not_sent_reason())))
+                continue
+            await self._send_whole_batch(batch)
+
+    async def _send_whole_batch(self, batch: Batch) -> None:
+        """Send a batch and all parts it splits into; then file its failures together."""
+        assert self._sender is not None
+        pending = [batch]
+        total = BatchOutcome()
+        self._in_flight_customers += len(batch)
+        try:
+            while pending:
+                part = pending.pop(0)
+                try:
+                    outcome = await self._sender.send(part)
+                except FatalImportError as exc:
+                    self._fatal_stop(str(exc))
+                    outcome = self._sender.not_sent(part, f"not sent: {exc}")
+                if outcome.note:
+                    log.info(outcome.note)
+                pending.extend(outcome.resend)
+                total.succeeded += outcome.succeeded
+                total.failures.extend(outcome.failures)
+                if outcome.response_to_keep is not None:
+                    self._keep_response(part, outcome)
+                if self._stop_event.is_set() and pending:
+                    for rest in pending:
+                        total.failures.extend(not_sent_failures(rest, self._not_sent_reason()))
+                    pending.clear()
+        finally:
+            self._in_flight_customers -= len(batch)
+        if batch.uncertain_ids:
+            self._retry_writer.note_uncertain(batch.uncertain_ids)
+        self._finish_batch(batch, total)
+
+    def _fatal_stop(self, message: str) -> None:
+        if self._fatal is None:
+            self._fatal = message
+            log.error("Import stopped: %s", message)
+            self.cancel(message)
+
+    def _finish_batch(self, batch: Batch, outcome: BatchOutcome) -> None:
+        self._succeeded += outcome.succeeded
+        if outcome.failures:
+            self._add_failures(outcome.failures, batch.number)
+            counts = Counter(f.result for f in outcome.failures)
+            if counts.keys() - {Result.NOT_SENT}:
+                log.warning("%s: %d of %d customers failed (%s)", batch.label,
+                            len(outcome.failures), len(batch),
+                            ", ".join(f"{k} {v}" for k, v in counts.most_common()))
+
+    def _add_failures(self, failures: list[FailureRecord], batch_number: int) -> None:
+        self._failures_this_run.extend(failures)
+        self._failed_by_result.update(f.result for f in failures)
+        self.store.extend(failures)
+        if self.settings.write_single_failures:
+            self._write_in_background(self._write_single_failures, failures)
+        if batch_number:
+            self._write_in_background(self._write_retry_files, batch_number, failures)
+        else:
+            self._write_in_background(self._retry_writer.add_batch, 0, failures)
+
+    def _write_single_failures(self, failures: list[FailureRecord]) -> None:
+        for failure in failures:
+            self._single_writer.add(failure)
+
+    def _write_retry_files(self, batch_number: int, failures: list[FailureRecord]
+                           ) -> list[Path]:
+        return self._retry_writer.add_batch(batch_number, failures)
+
+    def _keep_response(self, batch: Batch, outcome: BatchOutcome) -> None:
+        attempt = outcome.response_to_keep
+        if attempt is None or not self.settings.save_api_responses:
+            return
+        self._write_in_background(
+            self._response_writer.add, batch_label=batch.label, batch_number=batch.number,
+            status=attempt.status, headers=attempt.headers, body=attempt.body,
+            customer_ids=[r.record_id for r in batch.records],
+            note=attempt.error or f"{len(outcome.failures)} customers failed")
+
+    def _write_in_background(self, fn: Any, *args: Any, **kwargs: Any) -> None:
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self._writer_pool, lambda: fn(*args, **kwargs))
+        self._write_jobs.add(future)
+        future.add_done_callback(self._write_done)
+
+    def _write_done(self, future: asyncio.Future[Any]) -> None:
+        self._write_jobs.discard(future)
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            message = f"could not write a result file: {exc}"
+            self.summary.write_errors.append(message)
+            log.error(message)
+            return
+        result = future.result()
+        if isinstance(result, list):
+            for path in result:
+                if isinstance(path, Path):
+                    self.summary.retry_files.append(path)
+                    log.info("Retry file written: %s", path.name)
+                    self.listener.retry_file_written(path)
+
+    def _problem(self, message: str) -> None:
+        self.summary.problems.append(message)
+        log.error("%s", message)
+        self.listener.problem(message)
+
+    # -- progress --------------------------------------------------------------------------
+
+    def progress(self) -> ImportProgress:
+        now = time.monotonic()
+        done = self._succeeded + len(self._failures_this_run)
+        self._rate_samples.append((now, done))
+        while len(self._rate_samples) > 2 and now - self._rate_samples[0][0] > RATE_WINDOW_S:
+            self._rate_samples.popleft()
+        first_t, first_done = self._rate_samples[0]
+        rate = (done - first_done) / (now - first_t) if now - first_t > 0.3 else 0.0
+        source = self._source
+        bytes_done = source.bytes_done if source else 0
+        bytes_total = source.bytes_total if source else 0
+        progress = ImportProgress(
+            state=self.state, read=self._read, succeeded=self._succeeded,
+            failed=len(self._failures_this_run), in_flight=self._in_flight_customers,
+            bytes_done=bytes_done, bytes_total=bytes_total, elapsed_s=now - self._t0,
+            rate=rate, current_file=source.current_file if source else "",
+            expected_total=self.expected_total,
+            retry_files=len(self.summary.retry_files))
+        progress.eta_s = self._eta(progress)
+        return progress
+
+    def _eta(self, p: ImportProgress) -> float | None:
+        if p.state != "running" or p.rate <= 0:
+            return None
+        if p.expected_total:
+            return max(0.0, (p.expected_total - p.done) / p.rate)
+        if p.bytes_done and p.bytes_total:
+            estimated_total = p.read * p.bytes_total / p.bytes_done
+            return max(0.0, (estimated_total - p.done) / p.rate)
+        return None
+
+    def _report_progress(self) -> None:
+        self.listener.progress(self.progress())
+
+    async def _progress_loop(self) -> None:
+        while True:
+            await asyncio.sleep(PROGRESS_INTERVAL_S)
+            self._report_progress()
+
+    # -- the end ---------------------------------------------------------------------------
+
+    async def _finish(self) -> None:
+        """Write everything still pending, then the summaries; report `finished`."""
+        if self._write_jobs:
+            await asyncio.gather(*list(self._write_jobs), return_exceptions=True)
+        s = self.summary
+        s.total = self._read
+        s.succeeded = self._succeeded
+        s.failed = len(self._failures_this_run)
+        s.failed_by_result = Counter(self._failed_by_result)
+        s.cancelled = self._stop_event.is_set() and self._fatal is None
+        s.fatal_error = self._fatal
+        s.duration_s = time.monotonic() - self._t0
+        out = Path(self.settings.output_dir)
+        totals = {"read": s.total, "succeeded": s.succeeded, "failed": s.failed,
+                  "failedByResult": dict(s.failed_by_result)}
+        loop = asyncio.get_running_loop()
+        try:
+            written = await loop.run_in_executor(
+                self._writer_pool, self._retry_writer.finish, totals, s.files)
+            s.retry_files.extend(written)
+            for path in written:
+                self.listener.retry_file_written(path)
+            if self._failures_this_run:
+                await loop.run_in_executor(self._writer_pool, self._single_writer.finish)
+                failed_file = out / FAILED_CUSTOMERS_FILE
+                await loop.run_in_executor(self._writer_pool, save_failures, failed_file,
+                                           self._failures_this_run)
+                s.failed_file = failed_file
+                if self._single_writer.files_written:
+                    s.single_failures_dir = self._single_writer.root
+        except OSError as exc:
+            message = f"could not write result files in {out}: {exc}"
+            s.write_errors.append(message)
+            log.error(message)
+        finally:
+            self._writer_pool.shutdown(wait=False)
+        s.retry_dir = self._retry_writer.folder
+        self.state = "finished"
+        log.info("Import finished in %.1f s: %d read, %d imported, %d failed", s.duration_s,
+                 s.total, s.succeeded, s.failed)
+        self._report_progress()
+        self.listener.finished(s)

@@ -1,0 +1,148 @@
+"""Settings, progress figures, the final summary, and the listener an import reports to."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from platformdirs import user_documents_path
+
+
+def default_output_dir() -> Path:
+    """Where result files go unless the user chooses: a folder under Documents, easy to find."""
+    return user_documents_path() / "Bulk Customer Import"
+
+
+@dataclass(slots=True)
+class ImportSettings:
+    """How an import talks to the API. Defaults suit the real service."""
+
+    customers_url: str
+    households_url: str | None = None  # None: the sibling of customers_url
+    batch_size: int = 50
+    concurrency: int = 5
+    max_retries: int = 5  # per batch, for 429/5xx/timeouts/connection errors
+    timeout_s: float = 60.0  # whole request, from connect to the last byte of the answer
+    connect_timeout_s: float = 15.0
+    backoff_base_s: float = 0.5
+    backoff_max_s: float = 30.0
+    max_retry_after_s: float = 300.0  # a longer Retry-After is capped to this
+    cancel_grace_s: float = 5.0  # how long requests in flight may finish after Cancel
+    extra_headers: dict[str, str] = field(default_factory=dict)
+    output_dir: Path = field(default_factory=default_output_dir)
+    save_api_responses: bool = True
+    write_single_failures: bool = True
+    verify_tls: bool = True
+
+
+@dataclass(slots=True)
+class ImportProgress:
+    """A snapshot of a running import, reported a few times a second."""
+
+    state: str  # "starting", "running", "paused", "stopping", "finished"
+    read: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    in_flight: int = 0  # customers in requests under way
+    bytes_done: int = 0
+    bytes_total: int = 0
+    elapsed_s: float = 0.0
+    rate: float = 0.0  # customers finished per second, recent
+    eta_s: float | None = None
+    current_file: str = ""
+    expected_total: int | None = None  # when the caller counted the files beforehand
+    retry_files: int = 0
+
+    @property
+    def done(self) -> int:
+        return self.succeeded + self.failed
+
+    @property
+    def fraction(self) -> float:
+        """0..1, by customers when the total is known, else by bytes read."""
+        if self.state == "finished":
+            return 1.0
+        if self.expected_total:
+            return min(1.0, self.done / self.expected_total)
+        if self.bytes_total:
+            share_read = self.bytes_done / self.bytes_total
+            share_done = self.done / self.read if self.read else 0.0
+            return min(1.0, share_read * share_done)
+        return 0.0
+
+
+@dataclass(slots=True)
+class ImportSummary:
+    """The outcome of one import run; `to_json()` is what `--json` prints."""
+
+    total: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    failed_by_result: Counter[str] = field(default_factory=Counter)
+    retry_dir: Path | None = None
+    retry_files: list[Path] = field(default_factory=list)
+    failed_file: Path | None = None
+    output_dir: Path | None = None
+    duration_s: float = 0.0
+    cancelled: bool = False
+    fatal_error: str | None = None
+    problems: list[str] = field(default_factory=list)  # files or lines that could not be read
+    files: list[str] = field(default_factory=list)
+    single_failures_dir: Path | None = None
+    write_errors: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """3 stopped by auth/fatal API error; 2 a file could not be read; 1 customers failed
+        or the import was cancelled; 0 every customer imported."""
+        if self.fatal_error:
+            return 3
+        if self.problems:
+            return 2
+        if self.failed or self.cancelled:
+            return 1
+        return 0
+
+    def to_json(self) -> dict[str, Any]:
+        def text(path: Path | None) -> str | None:
+            return None if path is None else str(path)
+
+        return {
+            "total": self.total,
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "failed_by_result": dict(sorted(self.failed_by_result.items())),
+            "retry_dir": text(self.retry_dir),
+            "retry_files": [str(p) for p in self.retry_files],
+            "failed_file": text(self.failed_file),
+            "single_failures_dir": text(self.single_failures_dir),
+            "output_dir": text(self.output_dir),
+            "duration_s": round(self.duration_s, 3),
+            "customers_per_s": round(self.total / self.duration_s, 1) if self.duration_s else 0,
+            "cancelled": self.cancelled,
+            "fatal_error": self.fatal_error,
+            "problems": self.problems,
+            "write_errors": self.write_errors,
+            "files": self.files,
+        }
+
+
+class ImportListener:
+    """Receives an import's events, always on the event loop's thread. Override what you need.
+
+    The GUI bridges these to Qt signals; the command line prints them.
+    """
+
+    def progress(self, progress: ImportProgress) -> None:
+        """A few times a second while the import runs, and once at the end."""
+
+    def problem(self, message: str) -> None:
+        """A file or line could not be read (the import goes on with the rest)."""
+
+    def retry_file_written(self, path: Path) -> None:
+        """A retry batch file was written."""
+
+    def finished(self, summary: ImportSummary) -> None:
+        """The import ended, whatever the reason; all result files are written."""

@@ -1,0 +1,312 @@
+"""Writers of an import's result files: retry batches, single-failure files, API responses.
+
+Layout inside the output folder (the seeds' layout, which users already rely on):
+
+    retry_batches_YYYYMMDD_HHMMSS/     one folder per import run with failures
+        retry_batch_NN_failed.json     failed/unsent customers of one original batch, API format
+        retry_summary.json             errors, counts, which file holds which batch
+        RETRY_INSTRUCTIONS.md
+    failed_customers/
+        failed_customers.json          every failure record, kept across runs
+        single_failures/<RESULT>/customer_<ID>_<USERNAME>.json   {"data": [original]}
+        single_failures/<RESULT>/_SUMMARY_<RESULT>.json
+        single_failures/README.md
+    api_responses/                     answers to failing batches, secrets redacted
+
+All writers are plain synchronous code; the import runs them on one background thread so
+the event loop never waits on the disk.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from app.models.records import NOT_RETRIABLE, FailureRecord, RecordKind, Result
+from app.services.atomic_files import atomic_write_json, atomic_write_text
+from app.services.file_names import safe_name_part, single_failure_file_name
+
+NOT_SENT_FILE_CUSTOMERS = 1000  # unsent customers are grouped into files of about this size
+MAX_ERRORS_PER_FILE = 20
+MAX_API_RESPONSE_FILES = 1000
+
+
+def unique_folder(parent: Path, name: str) -> Path:
+    """`parent/name`, or `parent/name_2`, ... if that exists already."""
+    candidate = parent / name
+    counter = 2
+    while candidate.exists():
+        candidate = parent / f"{name}_{counter}"
+        counter += 1
+    return candidate
+
+
+class RetryFolderWriter:
+    """Writes `retry_batches_<stamp>/`: one retry file per failed original batch."""
+
+    def __init__(self, output_dir: Path, started_at: datetime) -> None:
+        self.output_dir = Path(output_dir)
+        self.started_at = started_at
+        self.folder: Path | None = None
+        self.files: list[dict[str, Any]] = []
+        self.not_retried: list[dict[str, Any]] = []
+        self.uncertain_ids: set[str] = set()
+        self._unsent: list[tuple[int, FailureRecord]] = []
+        self.customers_written = 0
+
+    def _ensure_folder(self) -> Path:
+        if self.folder is None:
+            name = f"retry_batches_{self.started_at:%Y%m%d_%H%M%S}"
+            self.folder = unique_folder(self.output_dir, name)
+            self.folder.mkdir(parents=True)
+        return self.folder
+
+    def add_batch(self, batch_number: int, failures: list[FailureRecord]) -> list[Path]:
+        """File the failures of one finished original batch; returns retry files written."""
+        retriable: list[FailureRecord] = []
+        for failure in failures:
+            if failure.result in NOT_RETRIABLE or not isinstance(failure.original_data, dict):
+                self.not_retried.append(_summary_entry(failure))
+            elif failure.result == Result.NOT_SENT:
+                self._unsent.append((batch_number, failure))
+            else:
+                retriable.append(failure)
+        written: list[Path] = []
+        if retriable:
+            written.extend(self._write(retriable, [batch_number], "failed"))
+        if len(self._unsent) >= NOT_SENT_FILE_CUSTOMERS:
+            written.extend(self._flush_unsent())
+        return written
+
+    def note_uncertain(self, ids: set[str]) -> None:
+        self.uncertain_ids |= ids
+
+    def _flush_unsent(self) -> list[Path]:
+        written: list[Path] = []
+        for kind in RecordKind:
+            group = [(n, f) for n, f in self._unsent if f.kind is kind]
+            if group:
+                batches = sorted({n for n, _ in group})
+                written.extend(self._write([f for _, f in group], batches, "failed"))
+        self._unsent.clear()
+        return written
+
+    def _write(self, failures: list[FailureRecord], batches: list[int], tag: str) -> list[Path]:
+        folder = self._ensure_folder()
+        paths = []
+        for kind in RecordKind:
+            of_kind = [f for f in failures if f.kind is kind]
+            if not of_kind:
+                continue
+            index = len(self.files) + 1
+            name = f"retry_batch_{index:02d}_{tag}.json"
+            path = folder / name
+            atomic_write_json(path, {kind.body_key: [f.original_data for f in of_kind]})
+            errors = list(dict.fromkeys(f"{f.result}: {f.error}" for f in of_kind))
+            self.files.append({
+                "file": name,
+                "kind": kind.value,
+                "originalBatches": batches,
+                "customers": len(of_kind),
+                "results": dict(Counter(f.result for f in of_kind)),
+                "httpStatus": sorted({f.http_status for f in of_kind if f.http_status}),
+                "sourceFiles": sorted({Path(f.source_file).name for f in of_kind}),
+                "errors": errors[:MAX_ERRORS_PER_FILE],
+                "moreErrors": max(0, len(errors) - MAX_ERRORS_PER_FILE),
+            })
+            self.customers_written += len(of_kind)
+            paths.append(path)
+        return paths
+
+    def finish(self, totals: dict[str, Any], source_files: list[str]) -> list[Path]:
+        """Write what is still pending, the summary and the instructions (if anything failed)."""
+        written = self._flush_unsent() if self._unsent else []
+        if self.folder is None and not self.not_retried:
+            return written
+        folder = self._ensure_folder()
+        atomic_write_json(folder / "retry_summary.json", {
+            "createdAt": datetime.now().isoformat(timespec="seconds"),
+            "importStartedAt": self.started_at.isoformat(timespec="seconds"),
+            "sourceFiles": source_files,
+            "totals": {**totals, "retryFiles": len(self.files),
+                       "retryCustomers": self.customers_written},
+            "files": self.files,
+            "notRetried": self.not_retried,
+            "uncertainCustomerIds": sorted(self.uncertain_ids),
+        })
+        atomic_write_text(folder / "RETRY_INSTRUCTIONS.md", _retry_instructions(
+            folder.name, self.files, len(self.not_retried), len(self.uncertain_ids)))
+        return written
+
+
+def _summary_entry(failure: FailureRecord, file_name: str | None = None) -> dict[str, Any]:
+    entry = {
+        "customerId": failure.customer_id,
+        "username": failure.username,
+        "result": failure.result,
+        "error": failure.error,
+        "timestamp": failure.timestamp,
+        "sourceFile": failure.source_file,
+        "recordNumber": failure.record_number,
+    }
+    if file_name:
+        entry["file"] = file_name
+    return entry
+
+
+def _retry_instructions(folder: str, files: list[dict[str, Any]], not_retried: int,
+                        uncertain: int) -> str:
+    lines = [
+        f"# Retry files: {folder}",
+        "",
+        "The files in this folder hold only the customers that were **not** imported, in the",
+        "exact format the Customer Profile API expects. They can be imported again as they are.",
+        "",
+        "## How to import them again",
+        "",
+        '1. **In the app:** answer "Yes" when it offers to load the retry files, or choose',
+        "   *File → Load retry files…* and pick this folder. Check the connection, then Start.",
+        "2. **Add Directory:** on the Files tab, *Add Directory* and choose this folder.",
+        "3. **Single files:** *Add Files* and pick only the `retry_batch_NN_failed.json` you need.",
+        "4. **Command line:** `python main.py import \"<this folder>\" --url <customers URL>`",
+        "",
+        "`retry_summary.json` and this file are skipped when the folder is loaded.",
+        "",
+        "## What failed",
+        "",
+        "| file | customers | results | first error |",
+        "| --- | --- | --- | --- |",
+    ]
+    for entry in files:
+        results = ", ".join(f"{k} {v}" for k, v in entry["results"].items())
+        first = (entry["errors"][0] if entry["errors"] else "").replace("|", "\\|")[:120]
+        lines.append(f"| {entry['file']} | {entry['customers']} | {results} | {first} |")
+    lines += [
+        "",
+        "## Before you retry",
+        "",
+        "- **NOT_SENT**: the import stopped before these were sent; retry as they are.",
+        "- **HTTP_ERROR, TIMEOUT, CONNECTION_ERROR**: the service or network failed; retry later,",
+        "  perhaps with a lower concurrency.",
+        "- **FAILED, REJECTED, CONFLICT**: the service refused the data; correct it first (see the",
+        "  error), or the same error will come back.",
+        "- **Authentication**: fix the credentials, then retry with the same files.",
+    ]
+    if not_retried:
+        lines += ["", f"{not_retried} customers are listed under `notRetried` in "
+                  "retry_summary.json and are not in these files: INVALID ones must be "
+                  "corrected first, ALREADY_EXISTS ones were most probably created by an "
+                  "earlier attempt whose answer was lost (check them in the service)."]
+    if uncertain:
+        lines += ["", f"{uncertain} customers were sent in a request whose outcome is unknown "
+                  "(timeout or server error after sending). If the service answers CONFLICT "
+                  "for them when you retry, they are reported as ALREADY_EXISTS."]
+    return "\n".join(lines) + "\n"
+
+
+class SingleFailureWriter:
+    """Writes one re-importable file per failed customer, by result, with summaries."""
+
+    def __init__(self, output_dir: Path) -> None:
+        self.root = Path(output_dir) / "failed_customers" / "single_failures"
+        self._entries: dict[str, list[dict[str, Any]]] = {}
+        self.files_written = 0
+
+    def add(self, failure: FailureRecord) -> Path | None:
+        if failure.result == Result.NOT_SENT or not isinstance(failure.original_data, dict):
+            return None  # unsent customers are in the retry files; raw text has no API form
+        folder = self.root / safe_name_part(failure.result, fallback="UNKNOWN")
+        name = single_failure_file_name(failure.customer_id, failure.username)
+        path = folder / name
+        atomic_write_json(path, {failure.kind.body_key: [failure.original_data]}, durable=False)
+        self._entries.setdefault(folder.name, []).append(_summary_entry(failure, name))
+        self.files_written += 1
+        return path
+
+    def finish(self) -> None:
+        if not self._entries:
+            return
+        for result, entries in self._entries.items():
+            summary_path = self.root / result / f"_SUMMARY_{result}.json"
+            merged: dict[str, dict[str, Any]] = {}
+            try:
+                previous = orjson.loads(summary_path.read_bytes())
+                for entry in previous.get("customers", []):
+                    merged[entry.get("file", "")] = entry
+            except (FileNotFoundError, orjson.JSONDecodeError, AttributeError):
+                pass
+            for entry in entries:
+                merged[entry["file"]] = entry
+            atomic_write_json(summary_path, {
+                "result": result,
+                "count": len(merged),
+                "updatedAt": datetime.now().isoformat(timespec="seconds"),
+                "customers": list(merged.values()),
+            })
+        atomic_write_text(self.root / "README.md", _SINGLE_FAILURES_README)
+        self._entries.clear()
+
+
+_SINGLE_FAILURES_README = """# Single failures
+
+One file per customer that failed, sorted into a folder per result (CONFLICT, FAILED, ...).
+Each `customer_<ID>_<NAME>.json` holds that customer's complete original data in the API
+format (`{"data": [ ... ]}`), so it can be corrected and imported on its own: drop it on the
+app's window, or add the whole result folder to retry everyone who failed the same way.
+
+`_SUMMARY_<RESULT>.json` lists every file in its folder with the error, the source file and
+the record number. A customer who fails again replaces their earlier file.
+"""
+
+_SECRET_FIELDS = re.compile(
+    rb'("(?:access_token|refresh_token|id_token|password|client_secret|token|apiKey)"\s*:\s*)'
+    rb'"(?:[^"\\]|\\.)*"', re.IGNORECASE)
+_BEARER = re.compile(rb"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+SAFE_RESPONSE_HEADERS = ("content-type", "retry-after", "date", "x-request-id",
+                         "x-correlation-id", "server")
+
+
+def redact(body: bytes) -> bytes:
+    """Remove tokens and passwords from a body before it is written anywhere."""
+    return _BEARER.sub(rb"\1***", _SECRET_FIELDS.sub(rb'\1"***"', body))
+
+
+class ApiResponseWriter:
+    """Keeps the answers to failing batches, redacted, for troubleshooting."""
+
+    def __init__(self, output_dir: Path) -> None:
+        self.folder = Path(output_dir) / "api_responses"
+        self.written = 0
+        self.skipped = 0
+
+    def add(self, *, batch_label: str, batch_number: int, status: int | None,
+            headers: dict[str, str], body: bytes, customer_ids: list[str],
+            note: str) -> Path | None:
+        if self.written >= MAX_API_RESPONSE_FILES:
+            self.skipped += 1
+            return None
+        stamp = datetime.now().strftime("%Y%m%d_%H%M%S_%f")
+        status_text = f"HTTP{status}" if status else "no-answer"
+        path = self.folder / f"{stamp}_batch_{batch_number:04d}_{status_text}.json"
+        text = redact(body).decode("utf-8", "replace")
+        try:
+            parsed: Any = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            parsed = None
+        atomic_write_json(path, {
+            "timestamp": datetime.now().isoformat(timespec="milliseconds"),
+            "batch": batch_label,
+            "status": status,
+            "note": note,
+            "headers": {k: v for k, v in headers.items()
+                        if k.lower() in SAFE_RESPONSE_HEADERS},
+            "customerIds": customer_ids,
+            "body": parsed if parsed is not None else text,
+        }, durable=False)
+        self.written += 1
+        return path

@@ -1,0 +1,67 @@
+"""Shared test set-up: offscreen Qt, and fixtures for the sandbox API and temp folders."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from collections.abc import AsyncIterator, Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+from app.models.failure_store import FailureStore  # noqa: E402
+from app.services.auth import StaticToken  # noqa: E402
+from app.services.import_engine import ImportEngine  # noqa: E402
+from app.services.import_events import ImportListener, ImportSettings  # noqa: E402
+from app.services.sandbox_server import SandboxConfig, SandboxServer  # noqa: E402
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[SandboxServer]:
+    """The project's own API server on a free loopback port, on the test's event loop."""
+    server = SandboxServer(SandboxConfig(seed=1))
+    await server.start("127.0.0.1", 0)
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+class RecordingListener(ImportListener):
+    """Keeps every event an import reports, for assertions."""
+
+    def __init__(self) -> None:
+        self.progress_reports = []
+        self.problems: list[str] = []
+        self.retry_files: list[Path] = []
+        self.summary = None
+
+    def progress(self, progress) -> None:  # type: ignore[override]
+        self.progress_reports.append(progress)
+
+    def problem(self, message: str) -> None:
+        self.problems.append(message)
+
+    def retry_file_written(self, path: Path) -> None:
+        self.retry_files.append(path)
+
+    def finished(self, summary) -> None:  # type: ignore[override]
+        self.summary = summary
+
+
+@pytest.fixture
+def make_engine(sandbox: SandboxServer, tmp_path: Path) -> Callable[..., ImportEngine]:
+    """Build an ImportEngine aimed at the sandbox, writing results under tmp_path/out."""
+
+    def make(paths, *, token: str | None = None, store: FailureStore | None = None,
+             listener: ImportListener | None = None, **settings) -> ImportEngine:
+        settings.setdefault("output_dir", tmp_path / "out")
+        settings.setdefault("backoff_base_s", 0.01)
+        settings.setdefault("backoff_max_s", 0.05)
+        config = ImportSettings(customers_url=sandbox.customers_url("c4r"), **settings)
+        return ImportEngine(paths, config, StaticToken(token or sandbox.static_token),
+                            store=store, listener=listener or RecordingListener())
+
+    return make

@@ -1,0 +1,216 @@
+"""End-to-end imports against the sandbox API over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from app.models.failure_store import FailureStore
+from app.services.sample_customers import generate_customers, write_customer_file
+from tests.conftest import RecordingListener
+
+
+def write_sample(path: Path, count: int, **kwargs) -> Path:
+    write_customer_file(path, generate_customers(count, **kwargs))
+    return path
+
+
+async def test_clean_import_imports_everyone(make_engine, sandbox, tmp_path):
+    source = write_sample(tmp_path / "in" / "kunder.json", 230)
+    listener = RecordingListener()
+    summary = await make_engine([source], listener=listener).run()
+    assert (summary.total, summary.succeeded, summary.failed) == (230, 230, 0)
+    assert len(sandbox.customers) == 230
+    assert summary.retry_dir is None and summary.exit_code == 0
+    assert listener.summary is summary
+    assert listener.progress_reports[-1].state == "finished"
+
+
+async def test_mixed_failures_are_accounted_exactly(make_engine, sandbox, tmp_path):
+    source = write_sample(tmp_path / "in" / "mixed.json", 120, conflicts=4, refused=6,
+                          invalid=4)
+    store = FailureStore()
+    summary = await make_engine([source], store=store).run()
+    assert summary.total == 120
+    assert summary.succeeded + summary.failed == 120
+    assert summary.failed_by_result == {"CONFLICT": 4, "FAILED": 6, "INVALID": 4}
+    assert len(store) == 14
+    by_result = {}
+    for record in store.snapshot():
+        by_result.setdefault(record.result, []).append(record)
+        assert record.original_data is not None
+        assert record.source_file.endswith("mixed.json")
+        assert record.record_number > 0
+    invalid_errors = " ".join(r.error for r in by_result["INVALID"])
+    assert "customerId" in invalid_errors and "birthday" in invalid_errors
+    assert "mixed.json, record" in invalid_errors
+    assert all(r.error for r in by_result["FAILED"])
+    # retry folder holds the 10 API failures in API format; INVALID stay out of it
+    retry_files = sorted(summary.retry_dir.glob("retry_batch_*_failed.json"))
+    entries = [e for f in retry_files for e in json.loads(f.read_text("utf-8"))["data"]]
+    assert len(entries) == 10
+    summary_file = json.loads((summary.retry_dir / "retry_summary.json").read_text("utf-8"))
+    assert len(summary_file["notRetried"]) == 4
+    assert (summary.retry_dir / "RETRY_INSTRUCTIONS.md").exists()
+    saved = json.loads(summary.failed_file.read_text("utf-8"))
+    assert len(saved) == 14 and {"customerId", "username", "result", "error", "timestamp",
+                                 "batchInfo", "originalData"} <= saved[0].keys()
+    singles = summary.single_failures_dir
+    assert len(list((singles / "CONFLICT").glob("customer_*.json"))) == 4
+    assert (singles / "CONFLICT" / "_SUMMARY_CONFLICT.json").exists()
+    assert summary.exit_code == 1
+
+
+async def test_retry_files_reimport_to_full_success(make_engine, sandbox, tmp_path):
+    source = write_sample(tmp_path / "in" / "c.json", 300)
+    sandbox.config.error_rate = 1.0  # every request fails: all customers end in retry files
+    first = await make_engine([source], max_retries=1).run()
+    assert first.succeeded == 0 and first.failed == 300
+    assert set(first.failed_by_result) == {"HTTP_ERROR"}
+    sandbox.config.error_rate = 0.0
+    second = await make_engine([first.retry_dir]).run()
+    assert (second.total, second.succeeded, second.failed) == (300, 300, 0)
+    assert len(sandbox.customers) == 300
+    assert max(sandbox.creations.values()) == 1
+
+
+async def test_outcome_unknown_conflict_is_reported_as_already_exists(make_engine, sandbox,
+                                                                       tmp_path):
+    source = write_sample(tmp_path / "in" / "c.json", 100)
+    sandbox.config.error_after_processing_rate = 0.3
+    summary = await make_engine([source], batch_size=10).run()
+    assert summary.total == 100
+    assert summary.succeeded + summary.failed == 100
+    processed_then_500 = sandbox.fault_counts["error_after_processing"]
+    assert processed_then_500 > 0
+    assert set(summary.failed_by_result) <= {"ALREADY_EXISTS"}
+    assert "CONFLICT" not in summary.failed_by_result
+    assert len(sandbox.customers) == 100
+    assert max(sandbox.creations.values()) == 1
+
+
+@pytest.mark.parametrize("fault", [
+    {"rate_limit_rate": 0.4, "retry_after_s": 0.01},
+    {"error_rate": 0.4},
+    {"max_concurrent": 2, "retry_after_s": 0.01},
+    {"max_batch_size": 7},
+    {"shuffle_results": True},
+    {"failures_only": True, "errors_array": True},
+])
+async def test_every_fault_keeps_exact_accounting(make_engine, sandbox, tmp_path, fault):
+    source = write_sample(tmp_path / "in" / "f.json", 200, conflicts=3, refused=4, invalid=2)
+    for key, value in fault.items():
+        setattr(sandbox.config, key, value)
+    summary = await make_engine([source], batch_size=20, max_retries=20).run()
+    assert summary.total == 200
+    assert summary.succeeded + summary.failed == 200
+    assert summary.failed_by_result == {"CONFLICT": 3, "FAILED": 4, "INVALID": 2}
+    assert len(sandbox.customers) == 191
+
+
+async def test_401_with_static_token_stops_and_loses_nothing(make_engine, sandbox, tmp_path):
+    source = write_sample(tmp_path / "in" / "c.json", 120)
+    summary = await make_engine([source], token="not-a-valid-token").run()
+    assert summary.exit_code == 3
+    assert "401" in summary.fatal_error
+    assert summary.succeeded == 0
+    assert summary.failed_by_result == {"NOT_SENT": 120}
+    retried = [e for f in summary.retry_dir.glob("retry_batch_*.json")
+               for e in json.loads(f.read_text("utf-8"))["data"]]
+    assert sorted(e["person"]["customerId"] for e in retried) == sorted(
+        c["person"]["customerId"] for c in generate_customers(120))
+
+
+async def test_cancel_mid_import_puts_every_unsent_customer_in_retry_files(
+        make_engine, sandbox, tmp_path):
+    source = write_sample(tmp_path / "in" / "c.json", 2000)
+    sandbox.config.latency_ms = 20
+    engine = make_engine([source], batch_size=10, concurrency=2)
+    seen_progress = asyncio.Event()
+
+    class CancelSoon(RecordingListener):
+        def progress(self, progress):
+            if progress.succeeded >= 50:
+                seen_progress.set()
+
+    engine.listener = CancelSoon()
+    task = asyncio.create_task(engine.run())
+    await asyncio.wait_for(seen_progress.wait(), 10)
+    engine.cancel()
+    summary = await task
+    assert summary.cancelled and summary.exit_code == 1
+    assert summary.total == 2000
+    assert summary.succeeded + summary.failed == 2000
+    assert summary.failed_by_result["NOT_SENT"] == summary.failed
+    retried = [e for f in summary.retry_dir.glob("retry_batch_*.json")
+               for e in json.loads(f.read_text("utf-8"))["data"]]
+    assert len(retried) == summary.failed
+    imported = set(sandbox.customers)
+    assert not imported & {e["person"]["customerId"] for e in retried}
+
+
+async def test_pause_holds_requests_until_resume(make_engine, sandbox, tmp_path):
+    source = write_sample(tmp_path / "in" / "c.json", 500)
+    engine = make_engine([source], batch_size=10, concurrency=2)
+    sandbox.config.latency_ms = 5
+    paused = asyncio.Event()
+
+    class PauseEarly(RecordingListener):
+        def progress(self, progress):
+            if progress.succeeded and engine.state == "running" and not paused.is_set():
+                engine.pause()
+                paused.set()
+
+    engine.listener = PauseEarly()
+    task = asyncio.create_task(engine.run())
+    await asyncio.wait_for(paused.wait(), 10)
+    # let in-flight requests settle, then nothing more may arrive while paused
+    settled = sandbox.request_count
+    for _ in range(20):
+        await asyncio.sleep(0.01)  # yield the loop to the server; not a wait for the result
+        if sandbox.request_count == settled:
+            break
+        settled = sandbox.request_count
+    for _ in range(10):
+        await asyncio.sleep(0.01)
+    assert sandbox.request_count == settled
+    assert not task.done()
+    engine.resume()
+    summary = await task
+    assert summary.succeeded == 500
+
+
+async def test_unreadable_file_is_reported_and_others_go_on(make_engine, sandbox, tmp_path):
+    good = write_sample(tmp_path / "in" / "good.json", 30)
+    bad = tmp_path / "in" / "ansi.json"
+    bad.write_bytes('{"data": [{"changeType": "CREATE", "person": {"customerId": "1", '
+                    '"lastName": "Sjöberg"}}]}'.encode("cp1252"))
+    listener = RecordingListener()
+    summary = await make_engine([tmp_path / "in"], listener=listener).run()
+    assert summary.succeeded == 30
+    assert len(listener.problems) == 1
+    assert "ansi.json" in listener.problems[0] and "UTF-8" in listener.problems[0]
+    assert summary.exit_code == 2
+
+
+async def test_names_with_nordic_letters_survive_every_file(make_engine, sandbox, tmp_path):
+    customers = list(generate_customers(3))
+    customers[0]["person"].update(firstName="Åsa", lastName="Ström Öberg")  # space: fine
+    customers[1]["person"].update(firstName="Anna Lena", lastName="Sjöberg")  # refused
+    customers[2]["person"].update(firstName="Zoé", lastName="Lefèvre")
+    customers[2]["person"]["customerId"] = customers[0]["person"]["customerId"]  # CONFLICT
+    source = tmp_path / "in" / "nordiska_kunder_Åäö.json"
+    write_customer_file(source, customers)
+    summary = await make_engine([source]).run()
+    assert summary.failed_by_result == {"FAILED": 1, "CONFLICT": 1}
+    stored = sandbox.customers[customers[0]["person"]["customerId"]]
+    assert stored.get("person", stored)["lastName"] == "Ström Öberg"
+    retry_text = "".join(f.read_text("utf-8") for f in summary.retry_dir.glob("retry_*.json"))
+    assert "Sjöberg" in retry_text and "Lefèvre" in retry_text
+    names = [p.name for p in summary.single_failures_dir.rglob("customer_*.json")]
+    assert any("SJÖBERG" in n for n in names) and any("LEFÈVRE" in n for n in names)
+    saved = summary.failed_file.read_text("utf-8")
+    assert "Sjöberg" in saved and "\\u00" not in saved
