@@ -6,16 +6,16 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from collections.abc import AsyncIterator, Callable  # noqa: E402
-from pathlib import Path  # noqa: E402
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
-from app.models.failure_store import FailureStore  # noqa: E402
-from app.services.auth import StaticToken  # noqa: E402
-from app.services.import_engine import ImportEngine  # noqa: E402
-from app.services.import_events import ImportListener, ImportSettings  # noqa: E402
-from app.services.sandbox_server import SandboxConfig, SandboxServer  # noqa: E402
+from app.models.failure_store import FailureStore
+from app.services.auth import StaticToken
+from app.services.import_engine import ImportEngine
+from app.services.import_events import ImportListener, ImportSettings
+from app.services.sandbox_server import SandboxConfig, SandboxServer
 
 
 @pytest.fixture

@@ -184,7 +184,7 @@ async def test_pause_holds_requests_until_resume(make_engine, sandbox, tmp_path)
 
 
 async def test_unreadable_file_is_reported_and_others_go_on(make_engine, sandbox, tmp_path):
-    good = write_sample(tmp_path / "in" / "good.json", 30)
+    write_sample(tmp_path / "in" / "good.json", 30)
     bad = tmp_path / "in" / "ansi.json"
     bad.write_bytes('{"data": [{"changeType": "CREATE", "person": {"customerId": "1", '
                     '"lastName": "Sjöberg"}}]}'.encode("cp1252"))

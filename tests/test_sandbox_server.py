@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import os
 import signal
 import sys
@@ -260,6 +261,8 @@ async def test_update(sandbox: SandboxServer, session: aiohttp.ClientSession) ->
     ({"changeType": "CREATE", "type": "PERSON"}, "person"),
     ("not an object", "object"),
     (item(person("V-1"), "DELETE"), "changeType"),
+    ({"changeType": ["CREATE"], "person": person("V-1")}, "changeType"),
+    (item({"customerId": 1234, "lastName": "Berg"}), "customerId must be a string"),
 ])
 async def test_validation_failures(sandbox: SandboxServer, session: aiohttp.ClientSession,
                                    entry: Any, message: str) -> None:
@@ -378,16 +381,22 @@ async def test_rate_limit_429_with_retry_after(sandbox: SandboxServer,
 
 async def test_max_concurrent_429(sandbox: SandboxServer,
                                   session: aiohttp.ClientSession) -> None:
+    # The first request is processed and then held (hang fault), so it stays in flight.
     sandbox.config.max_concurrent = 1
-    sandbox.config.latency_ms = 300
+    sandbox.config.timeout_after_processing_rate = 1.0
     sandbox.config.retry_after_s = 0.1
-    first, second = await asyncio.gather(
-        post_customers(session, sandbox, [item(person("K-1"))]),
-        post_customers(session, sandbox, [item(person("K-2"))]),
-    )
-    assert sorted([first[0], second[0]]) == [200, 429]
+    held = asyncio.create_task(post_customers(session, sandbox, [item(person("K-1"))]))
+    async with asyncio.timeout(5):
+        while "K-1" not in sandbox.customers:
+            await asyncio.sleep(0.005)
+    status, answer = await post_customers(session, sandbox, [item(person("K-2"))])
+    held.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await held
+    assert status == 429
+    assert answer["errors"][0]["code"] == "RATE_LIMITED"
     assert sandbox.fault_counts["max_concurrent"] == 1
-    assert len(sandbox.customers) == 1
+    assert "K-2" not in sandbox.customers
 
 
 async def test_fail_first_requests(sandbox: SandboxServer,

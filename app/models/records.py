@@ -183,7 +183,7 @@ class FailureRecord:
         return cls(
             customer_id=record.record_id,
             username=username or record.display_name,
-            result=result,
+            result=str(result),  # plain text, never the enum: it is written to JSON keys
             error=error,
             timestamp=now_iso(),
             batch_info=batch_info,

@@ -9,6 +9,7 @@ exceptions or response files by accident.
 from __future__ import annotations
 
 import asyncio
+import base64
 import time
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -127,13 +128,14 @@ class PasswordGrant(TokenProvider):
         s = self.settings
         form = {"grant_type": "password", "username": s.username,
                 "password": s.password.reveal()}
-        auth = None
+        headers = {"Accept": "application/json"}
         if s.client_secret:
-            auth = aiohttp.BasicAuth(s.client_id, s.client_secret.reveal())
+            pair = f"{s.client_id}:{s.client_secret.reveal()}".encode()
+            headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         else:
             form["client_id"] = s.client_id
         try:
-            async with session.post(s.token_url, data=form, auth=auth,
+            async with session.post(s.token_url, data=form, headers=headers,
                                     timeout=self._timeout) as response:
                 body = await response.read()
                 status = response.status

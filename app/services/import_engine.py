@@ -355,6 +355,8 @@ class ImportEngine:
             self._rate_samples.popleft()
         first_t, first_done = self._rate_samples[0]
         rate = (done - first_done) / (now - first_t) if now - first_t > 0.3 else 0.0
+        if self.state == "finished" and now > self._t0:
+            rate = done / (now - self._t0)  # the final report shows the average
         source = self._source
         bytes_done = source.bytes_done if source else 0
         bytes_total = source.bytes_total if source else 0

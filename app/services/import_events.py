@@ -113,7 +113,7 @@ class ImportSummary:
             "total": self.total,
             "succeeded": self.succeeded,
             "failed": self.failed,
-            "failed_by_result": dict(sorted(self.failed_by_result.items())),
+            "failed_by_result": {str(k): v for k, v in sorted(self.failed_by_result.items())},
             "retry_dir": text(self.retry_dir),
             "retry_files": [str(p) for p in self.retry_files],
             "failed_file": text(self.failed_file),

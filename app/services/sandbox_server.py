@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,8 +49,9 @@ DEPLOYMENTS = ("c4r", "engage")
 SUCCESS = "SUCCESS"
 FAILED = "FAILED"
 CONFLICT = "CONFLICT"
-CHANGE_TYPES = frozenset({"CREATE", "UPDATE"})
-HOUSEHOLD_ROLES = frozenset({"HEAD", "MEMBER"})
+# Tuples, not sets: a client may send an unhashable value (a list) in these fields.
+CHANGE_TYPES = ("CREATE", "UPDATE")
+HOUSEHOLD_ROLES = ("HEAD", "MEMBER")
 
 # Error codes in the top-level "errors" array (errors_array mode), by result.
 _ERROR_CODES = {FAILED: "VALIDATION_ERROR", CONFLICT: "CONFLICT"}
@@ -61,6 +62,10 @@ _JSON = "application/json"
 _HTML = "text/html"
 _MAX_BODY = 256 * 1024 * 1024
 _SECRET_FIELDS = frozenset({"client_secret", "static_token"})
+
+Handler = Callable[[web.Request], Awaitable[web.Response]]
+# Applies a batch; returns (result entries, entries for the top-level "errors" array).
+BatchProcessor = Callable[[list[Any]], tuple[list[dict], list[dict]]]
 
 
 @dataclass
@@ -149,25 +154,19 @@ def _public_config(config: SandboxConfig) -> dict[str, Any]:
     return data
 
 
-_FIELD_TYPES: dict[str, tuple[type, ...]] = {}
-for _f in dataclasses.fields(SandboxConfig):
-    _t = str(_f.type)
-    if _t == "bool":
-        _FIELD_TYPES[_f.name] = (bool,)
-    elif _t == "int":
-        _FIELD_TYPES[_f.name] = (int,)
-    elif _t == "float":
-        _FIELD_TYPES[_f.name] = (int, float)
-    elif _t == "str":
-        _FIELD_TYPES[_f.name] = (str,)
-    elif _t == "str | None":
-        _FIELD_TYPES[_f.name] = (str, type(None))
-    elif _t == "int | None":
-        _FIELD_TYPES[_f.name] = (int, type(None))
-    elif _t == "dict[str, str]":
-        _FIELD_TYPES[_f.name] = (dict,)
-    else:  # pragma: no cover - guards against a new field with an unhandled type
-        raise TypeError(f"unsupported SandboxConfig field type {_t!r}")
+# Accepted JSON types of each SandboxConfig field, by its annotation (postponed, so a str).
+_TYPES_BY_ANNOTATION: dict[str, tuple[type, ...]] = {
+    "bool": (bool,),
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+    "str | None": (str, type(None)),
+    "int | None": (int, type(None)),
+    "dict[str, str]": (dict,),
+}
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    f.name: _TYPES_BY_ANNOTATION[str(f.type)] for f in dataclasses.fields(SandboxConfig)
+}
 
 
 def _check_override(name: str, value: Any) -> str | None:
@@ -175,9 +174,7 @@ def _check_override(name: str, value: Any) -> str | None:
     types = _FIELD_TYPES.get(name)
     if types is None:
         return f"unknown config field {name!r}"
-    if isinstance(value, bool) and bool not in types:
-        return f"{name} must be {' or '.join(t.__name__ for t in types)}"
-    if not isinstance(value, types):
+    if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
         return f"{name} must be {' or '.join(t.__name__ for t in types)}"
     if name == "users" and not all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
@@ -445,9 +442,10 @@ class SandboxServer:
             return "timeout_after_processing"
         return None
 
-    def _import_handler(self, kind: str, *, c4r: bool) -> Any:
+    def _import_handler(self, kind: str, *, c4r: bool) -> Handler:
         items_key = "data" if kind == "customers" else "households"
-        process = self._process_customers if kind == "customers" else self._process_households
+        process: BatchProcessor = (
+            self._process_customers if kind == "customers" else self._process_households)
 
         async def handle(request: web.Request) -> web.Response:
             cfg = self.config
@@ -467,8 +465,8 @@ class SandboxServer:
 
         return handle
 
-    async def _handle_import(self, request: web.Request, items_key: str, process: Any
-                             ) -> web.Response:
+    async def _handle_import(self, request: web.Request, items_key: str,
+                             process: BatchProcessor) -> web.Response:
         cfg = self.config
         fault = self._decide_fault()
         if fault is not None:
@@ -559,7 +557,9 @@ class SandboxServer:
         if not isinstance(person, dict):
             return _failed(None, None, "Item has no person object")
         customer_id = person.get("customerId")
-        if not isinstance(customer_id, str) or not customer_id or customer_id.isspace():
+        if customer_id is not None and not isinstance(customer_id, str):
+            return _failed(None, None, "customerId must be a string")
+        if not customer_id or customer_id.isspace():
             return _failed(None, None, "customerId is missing or empty")
         change_type = item.get("changeType")
         if change_type == "CREATE":
@@ -571,7 +571,7 @@ class SandboxServer:
             username = f"{first_name} {last_name}-{customer_id[-4:]}".upper()
         else:
             username = _username(person, customer_id)
-        if change_type != "CREATE" and change_type != "UPDATE":
+        if change_type not in CHANGE_TYPES:
             return _failed(customer_id, username, "changeType must be CREATE or UPDATE")
         if item.get("type", "PERSON") != "PERSON":
             return _failed(customer_id, username, "type must be PERSON")
@@ -623,7 +623,9 @@ class SandboxServer:
         if not isinstance(household, dict):
             return FAILED, "Item has no household object", None
         household_id = household.get("householdId")
-        if not isinstance(household_id, str) or not household_id.strip():
+        if household_id is not None and not isinstance(household_id, str):
+            return FAILED, "householdId must be a string", None
+        if not household_id or household_id.isspace():
             return FAILED, "householdId is missing or empty", None
         change_type = item.get("changeType")
         if change_type not in CHANGE_TYPES:
@@ -637,7 +639,7 @@ class SandboxServer:
                 return FAILED, "Each member must be a JSON object", household_id
             member_id = member.get("customerId")
             if not isinstance(member_id, str) or not member_id:
-                return FAILED, "Member customerId is missing or empty", household_id
+                return FAILED, "Member customerId must be a non-empty string", household_id
             role = member.get("role")
             if role not in HOUSEHOLD_ROLES:
                 return FAILED, "Member role must be HEAD or MEMBER", household_id

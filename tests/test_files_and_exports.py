@@ -1,0 +1,159 @@
+"""File names, readers, atomic writes and exports with real files in temp folders."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from app.models.failure_store import FailureStore, save_failures
+from app.models.records import CustomerRecord, FailureRecord
+from app.services.atomic_files import atomic_write_bytes
+from app.services.customer_reader import FileReader, InvalidEntry, ReadProblem, find_customer_files
+from app.services.failure_export import export_failures, neutralise_cell
+from app.services.file_names import safe_file_name, single_failure_file_name
+from app.services.sample_customers import generate_customers, write_customer_file
+
+
+@pytest.mark.parametrize(("customer_id", "username", "expected"), [
+    ("50000001000", "CECILIA SÖDERBERG-1234", "customer_50000001000_CECILIASÖDERBERG-1234.json"),
+    ("../../etc", "a/b\\c", "customer__.._etc_a_b_c.json"),
+    ("1", 'x<>:"|?*y', "customer_1_x_______y.json"),
+    ("", "", "customer_no-id_unnamed.json"),
+])
+def test_single_failure_names_are_safe_and_keep_letters(customer_id, username, expected):
+    assert single_failure_file_name(customer_id, username) == expected
+
+
+def test_reserved_and_long_names(tmp_path):
+    assert safe_file_name("CON", ".json") == "_CON.json"
+    assert safe_file_name("lpt1.txt", "") == "_lpt1.txt"
+    long = single_failure_file_name("1" * 200, "Ö" * 300)
+    assert len(long.encode()) <= 120
+    (tmp_path / long).write_text("x", encoding="utf-8")  # the file system accepts it
+    escaped = tmp_path / single_failure_file_name("..", "..")
+    assert escaped.parent == tmp_path
+
+
+def test_every_layout_and_encoding_is_read(tmp_path):
+    customers = list(generate_customers(3))
+    write_customer_file(tmp_path / "a.json", customers, wrapper="data")
+    write_customer_file(tmp_path / "b.json", customers, wrapper="customers")
+    write_customer_file(tmp_path / "c.json", customers, wrapper=None)
+    write_customer_file(tmp_path / "d.jsonl", customers, json_lines=True)
+    text = json.dumps({"data": customers}, ensure_ascii=False)
+    (tmp_path / "e.json").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    (tmp_path / "f.json").write_text(text, encoding="utf-16")
+    (tmp_path / "g.json").write_text(json.dumps({"meta": {"v": [1]}, "data": customers}),
+                                     encoding="utf-8")
+    files, problems = find_customer_files([tmp_path])
+    assert not problems and len(files) == 7
+    for path in files:
+        items = list(FileReader(path))
+        assert [i.record_id for i in items] == [c["person"]["customerId"] for c in customers], path
+        assert items[0].data == customers[0]
+
+
+def test_bookkeeping_files_are_skipped_in_folders(tmp_path):
+    write_customer_file(tmp_path / "retry_batch_01_failed.json", generate_customers(1))
+    (tmp_path / "retry_summary.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "_SUMMARY_FAILED.json").write_text("{}", encoding="utf-8")
+    files, _ = find_customer_files([tmp_path])
+    assert [f.name for f in files] == ["retry_batch_01_failed.json"]
+
+
+def test_broken_json_keeps_records_before_it_and_names_the_place(tmp_path):
+    path = tmp_path / "broken.json"
+    good = json.dumps(list(generate_customers(2)))[:-1]
+    path.write_text('{"data": ' + good + ', {"changeType": "CREATE",, }]}', encoding="utf-8")
+    items = list(FileReader(path))
+    assert len([i for i in items if isinstance(i, CustomerRecord)]) == 2
+    problem = items[-1]
+    assert isinstance(problem, ReadProblem) and problem.fatal_for_file
+    assert "broken.json, record 3" in str(problem) and "broken JSON" in str(problem)
+
+
+def test_broken_json_line_becomes_an_invalid_entry_with_its_text(tmp_path):
+    path = tmp_path / "lines.jsonl"
+    path.write_text('{"changeType": "CREATE", "person": {"customerId": "1"}}\n'
+                    '{"changeType": "CREATE", "person": {"customerId": "2", }\n', "utf-8")
+    items = list(FileReader(path))
+    assert isinstance(items[1], InvalidEntry)
+    assert items[1].record.data.startswith('{"changeType"')
+    assert "line 2" in str(items[1].problem)
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    (lambda c: c["person"].pop("customerId"), "person.customerId"),
+    (lambda c: c["person"].update(birthday="1990-13-01"), "person.birthday"),
+    (lambda c: c.pop("person"), "person"),
+    (lambda c: c.update(changeType="DELETE"), "changeType"),
+    (lambda c: c["person"]["customerCards"][0].pop("number"), "person.customerCards[1].number"),
+])
+def test_invalid_entries_name_the_field(tmp_path, change, field):
+    customer = next(generate_customers(1))
+    change(customer)
+    write_customer_file(tmp_path / "x.json", [customer])
+    (item,) = list(FileReader(tmp_path / "x.json"))
+    assert isinstance(item, InvalidEntry)
+    assert item.problem.field == field and f"field {field}" in str(item.problem)
+
+
+def failure(i: int, **kwargs) -> FailureRecord:
+    customer = next(generate_customers(1, start_id=60000000000 + i))
+    values = dict(customer_id=customer["person"]["customerId"], username="ÅSA ÖBERG",
+                  result="FAILED", error="=HYPERLINK(\"http://x\")", timestamp=f"t{i}",
+                  batch_info="b", original_data=customer, source_file="/in/kunder.json",
+                  record_number=i)
+    values.update(kwargs)
+    return FailureRecord(**values)
+
+
+def test_csv_export_opens_in_excel_with_letters_and_no_formulas(tmp_path):
+    path = export_failures([failure(1), failure(2, username="+46701234567")],
+                           tmp_path / "f.csv")
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
+    assert rows[1][1] == "ÅSA ÖBERG"
+    assert rows[1][3].startswith("'=") and rows[2][1] == "'+46701234567"
+    assert json.loads(rows[1][9])["person"]["customerId"] == "60000000001"
+    assert neutralise_cell("-1") == "'-1" and neutralise_cell("\tx") == "'\tx"
+
+
+def test_json_and_txt_exports(tmp_path):
+    records = [failure(1), failure(2)]
+    data = json.loads(export_failures(records, tmp_path / "f.json").read_text("utf-8"))
+    assert data[0]["originalData"] == records[0].original_data
+    text = export_failures(records, tmp_path / "f.txt").read_text("utf-8-sig")
+    assert "Failed customers: 2" in text and "ÅSA ÖBERG" in text
+
+
+def test_failure_file_is_kept_across_runs_without_duplicates(tmp_path):
+    path = tmp_path / "failed_customers" / "failed_customers.json"
+    assert save_failures(path, [failure(1), failure(2)]) == 2
+    assert save_failures(path, [failure(2), failure(3)]) == 3
+    store = FailureStore()
+    assert store.load(path) == 3 and store.load(path) == 0
+    store.clear()
+    assert len(store) == 0 and path.exists()
+
+
+def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path):
+    path = tmp_path / "result.json"
+    atomic_write_bytes(path, b"old")
+
+    class Boom(Exception):
+        pass
+
+    from app.services.atomic_files import atomic_write
+
+    def explode(handle):
+        handle.write(b"half")
+        raise Boom
+
+    with pytest.raises(Boom):
+        atomic_write(path, explode)
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["result.json"]

@@ -1,0 +1,136 @@
+"""Failure detection: the three methods, matching, and the unmentioned-customer rule."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from app.models.records import CustomerRecord
+from app.services.response_parser import (
+    METHOD_ERRORS,
+    METHOD_REGEX,
+    METHOD_STRUCTURED,
+    attribute_batch_errors,
+    match_results,
+    parse_answer,
+)
+from app.services.sample_customers import generate_customers
+
+
+def records(n: int = 4) -> list[CustomerRecord]:
+    return [CustomerRecord(c, "in.json", i + 1) for i, c in enumerate(generate_customers(n))]
+
+
+def ids(recs):
+    return [r.record_id for r in recs]
+
+
+@pytest.mark.parametrize("key", ["data", "customers", "results", "customerResults"])
+def test_structured_results_under_every_list_key(key):
+    body = orjson.dumps({key: [{"customerId": "1", "username": "Å", "result": "success"},
+                               {"customerId": "2", "result": "CONFLICT", "error": "exists"}]})
+    answer = parse_answer(body)
+    assert [(r.customer_id, r.success, r.method) for r in answer.results] == [
+        ("1", True, METHOD_STRUCTURED), ("2", False, METHOD_STRUCTURED)]
+    assert answer.results[1].error == "exists"
+
+
+@pytest.mark.parametrize("word", ["SUCCESS", "ok", "Imported", "ACCEPTED", "created",
+                                  "UPDATED"])
+def test_success_words_in_any_case(word):
+    assert parse_answer(orjson.dumps({"data": [{"customerId": "1", "result": word}]})
+                        ).results[0].success
+
+
+def test_unknown_result_word_is_a_failure_kept_verbatim():
+    answer = parse_answer(b'{"data": [{"customerId": "1", "result": "PENDING_REVIEW"}]}')
+    assert answer.results[0].result == "PENDING_REVIEW" and not answer.results[0].success
+
+
+def test_null_result_is_handled():
+    answer = parse_answer(b'{"data": [{"customerId": "1", "result": null},'
+                          b'{"customerId": "2", "result": null, "error": "bad"}]}')
+    assert [(r.result, bool(r.error)) for r in answer.results] == [
+        ("NO_RESULT", True), ("FAILED", True)]
+
+
+def test_regex_fallback_reads_cut_off_body_in_any_key_order():
+    body = (b'{"data": [{"result": "FAILED", "error": "lastName missing", '
+            b'"username": "BJ\xc3\x96RN PATRIK-JANSSON-9966", "customerId": "7"},'
+            b'{"customerId": "8", "result": "SUCCESS", "username": "ERIK ANDERSSON"},'
+            b'{"customerId": "9", "res')
+    answer = parse_answer(body)
+    assert answer.readable
+    assert [(r.customer_id, r.result, r.method) for r in answer.results] == [
+        ("7", "FAILED", METHOD_REGEX), ("8", "SUCCESS", METHOD_REGEX)]
+    assert answer.results[0].username == "BJÖRN PATRIK-JANSSON-9966"
+
+
+def test_html_body_is_unreadable():
+    answer = parse_answer(b"<html><title>502 Bad Gateway</title></html>")
+    assert not answer.readable and not answer.results
+
+
+def test_errors_array_objects_and_strings():
+    body = orjson.dumps({"errors": [
+        {"customerId": "1", "message": "Customer already exists", "code": "CONFLICT"},
+        {"username": "ERIK ANDERSSON", "errorMessage": "bad birthday"},
+        "General failure for batch",
+        {"message": "quota nearly used"},
+    ]})
+    answer = parse_answer(body)
+    assert [(r.customer_id, r.username, r.result, r.method) for r in answer.results] == [
+        ("1", "", "CONFLICT", METHOD_ERRORS), ("", "ERIK ANDERSSON", "ERROR", METHOD_ERRORS)]
+    assert answer.batch_errors == ["General failure for batch", "quota nearly used"]
+
+
+def test_error_strings_naming_a_customer_are_attributed():
+    recs = records(3)
+    attributed, rest = attribute_batch_errors(
+        [f"Customer {recs[1].record_id} is blocked", "something else"], recs)
+    assert [r.customer_id for r in attributed] == [recs[1].record_id]
+    assert rest == ["something else"]
+
+
+def test_matching_by_id_card_digits_name_and_position():
+    recs = records(5)
+    p = [r.data["person"] for r in recs]
+    answer = parse_answer(orjson.dumps({"data": [
+        {"customerId": recs[0].record_id, "result": "FAILED"},
+        {"cardNumber": p[1]["customerCards"][0]["number"], "result": "FAILED"},
+        {"username": f"SOMEONE-{recs[2].record_id[-4:]}", "result": "FAILED"},
+        {"username": f"{p[3]['firstName']} {p[3]['lastName']}".upper(), "result": "FAILED"},
+        {"result": "FAILED", "error": "no identity at all", "username": "?"},
+    ]}))
+    matched, unmatched = match_results(answer.results, recs)
+    assert sorted(matched) == [0, 1, 2, 3, 4]
+    assert matched[4].error == "no identity at all"  # by position: lengths agree
+    assert unmatched == []
+
+
+def test_customer_reported_twice_counts_once_and_failure_wins():
+    recs = records(2)
+    answer = parse_answer(orjson.dumps({
+        "data": [{"customerId": recs[0].record_id, "result": "SUCCESS"}],
+        "errors": [{"customerId": recs[0].record_id, "message": "rejected later"}]}))
+    matched, unmatched = match_results(answer.results, recs)
+    assert list(matched) == [0] and not matched[0].success and not unmatched
+
+
+def test_results_in_any_order_match_their_customers():
+    recs = records(4)
+    reversed_results = [{"customerId": r.record_id, "result": "FAILED" if i == 1 else "OK"}
+                        for i, r in reversed(list(enumerate(recs)))]
+    matched, _ = match_results(parse_answer(orjson.dumps({"data": reversed_results})).results,
+                               recs)
+    assert [i for i, r in matched.items() if not r.success] == [1]
+
+
+def test_duplicate_ids_in_one_batch_are_claimed_once_each():
+    recs = records(2)
+    recs[1].data["person"]["customerId"] = recs[0].record_id
+    answer = parse_answer(orjson.dumps({"data": [
+        {"customerId": recs[0].record_id, "result": "SUCCESS"},
+        {"customerId": recs[0].record_id, "result": "CONFLICT"}]}))
+    matched, _ = match_results(answer.results, recs)
+    assert matched[0].success and matched[1].result == "CONFLICT"
