@@ -288,6 +288,7 @@ class WireRun:
     customers: int
     seconds: float
     errors: int
+    stored_after: int | None  # customers the sandbox holds afterwards
 
     @property
     def rate(self) -> float:
@@ -307,8 +308,9 @@ def run_wire_limit(sandbox: Sandbox, file: Path, work_dir: Path, batch_size: int
         figures = {}
         print(f"  wire limit: no figures (exit {child.returncode}); stderr tail:\n"
               + "\n".join(child.stderr.strip().splitlines()[-10:]), file=sys.stderr)
+    stored = sandbox_call(sandbox, "GET", "/_sandbox/state").get("customers")
     return WireRun(child, int(figures.get("customers", 0)), float(figures.get("seconds", 0)),
-                   int(figures.get("errors", 0)))
+                   int(figures.get("errors", 0)), stored)
 
 
 # -- the wire-limit child ----------------------------------------------------------------
@@ -390,7 +392,8 @@ def print_report(full: ImporterRun | None, quarter: ImporterRun | None,
     if wire is not None:
         rows.append(("wire limit customers/s",
                      f"{wire.rate:,.0f}/s ({wire.customers:,} in {wire.seconds:.1f} s, "
-                     f"{wire.errors} non-2xx)", "", ""))
+                     f"{wire.errors} non-2xx, sandbox holds {wire.stored_after or 0:,})",
+                     "", ""))
     ratio = full.rate / wire.rate if full and wire and wire.rate else None
     rows.append(("ratio importer / wire", "n/a" if ratio is None else f"{ratio:.2f}",
                  f">= {TARGET_RATIO}", _mark(None if ratio is None else ratio >= TARGET_RATIO)))
@@ -404,7 +407,8 @@ def print_report(full: ImporterRun | None, quarter: ImporterRun | None,
                                                else growth <= TARGET_GROWTH)))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for name, value, target, mark in rows:
-        print(f"  {name:<{widths[0]}}  {value:<{widths[1]}}  {target:<{widths[2]}}  {mark}")
+        line = f"  {name:<{widths[0]}}  {value:<{widths[1]}}  {target:<{widths[2]}}  {mark}"
+        print(line.rstrip())
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     print(f"  (getrusage RUSAGE_CHILDREN ru_maxrss, largest child so far: "
           f"{_maxrss_mb(children):.1f} MB; wall rates include interpreter start-up)")

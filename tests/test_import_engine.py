@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 
@@ -214,3 +215,101 @@ async def test_names_with_nordic_letters_survive_every_file(make_engine, sandbox
     assert any("SJÖBERG" in n for n in names) and any("LEFÈVRE" in n for n in names)
     saved = summary.failed_file.read_text("utf-8")
     assert "Sjöberg" in saved and "\\u00" not in saved
+
+
+async def test_households_go_to_their_endpoint(make_engine, sandbox, tmp_path):
+    # members must exist first, as in the real service
+    people = write_sample(tmp_path / "people.json", 30)
+    assert (await make_engine([people]).run()).succeeded == 30
+    households = [{"changeType": "CREATE", "household": {
+        "householdId": f"H{i}", "name": f"Familjen Åström {i}",
+        "members": [{"customerId": str(50000001000 + i), "role": "HEAD"}]}}
+        for i in range(30)]
+    households.append({"changeType": "CREATE", "household": {"householdId": "H0"}})
+    source = tmp_path / "hushåll.json"
+    write_customer_file(source, households, wrapper="households")
+    store = FailureStore()
+    summary = await make_engine([source], store=store, batch_size=8).run()
+    assert (summary.succeeded, summary.failed) == (30, 1)
+    assert len(sandbox.households) == 30
+    (failure,) = store.snapshot()
+    assert failure.customer_id == "H0" and failure.result == "CONFLICT"
+    retry = json.loads(next(summary.retry_dir.glob("retry_batch_*.json")).read_text("utf-8"))
+    assert list(retry) == ["households"]
+
+
+async def test_timeout_after_processing_is_retried_without_double_creation(
+        make_engine, sandbox, tmp_path):
+    source = write_sample(tmp_path / "in" / "c.json", 60)
+    sandbox.config.timeout_after_processing_rate = 0.25
+    sandbox.config.hang_s = 5
+    summary = await make_engine([source], batch_size=10, timeout_s=0.5).run()
+    assert sandbox.fault_counts["timeout_after_processing"] > 0
+    assert summary.succeeded + summary.failed == 60
+    assert set(summary.failed_by_result) <= {"ALREADY_EXISTS"}
+    assert summary.failed_by_result["ALREADY_EXISTS"] > 0
+    assert len(sandbox.customers) == 60 and max(sandbox.creations.values()) == 1
+    # the uncertain ones are named in the retry summary for whoever re-imports them
+    retry_summary = json.loads((summary.retry_dir / "retry_summary.json").read_text("utf-8"))
+    assert len(retry_summary["uncertainCustomerIds"]) >= summary.failed
+
+
+async def test_connection_refused_is_retried_then_reported(tmp_path, make_engine):
+    source = write_sample(tmp_path / "in" / "c.json", 20)
+    engine = make_engine([source], max_retries=2)
+    engine.settings.customers_url = "http://127.0.0.1:9/nothing-listens-here"
+    summary = await engine.run()
+    assert summary.failed_by_result == {"CONNECTION_ERROR": 20}
+    assert "cannot connect" in engine.store.snapshot()[0].error
+
+
+@pytest.mark.slow
+def test_a_200k_customer_file_is_streamed(tmp_path):
+    """The importer's own process stays small while it imports a 200,000-customer file."""
+    import subprocess
+    import sys
+
+    import psutil
+
+    from app.services.sandbox_server import SandboxThread
+
+    source = write_sample(tmp_path / "big.json", 200_000)
+    assert source.stat().st_size > 80e6
+    root = Path(__file__).resolve().parents[1]
+    with SandboxThread() as sandbox:
+        server = sandbox.server
+        child = subprocess.Popen(
+            [sys.executable, str(root / "main.py"), "import", str(source), "--url",
+             server.customers_url(), "--token", server.static_token, "--batch-size", "250",
+             "--output-dir", str(tmp_path / "out"), "--json"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        watched = psutil.Process(child.pid)
+        peak = 0
+        while True:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                peak = max(peak, watched.memory_info().rss)
+            try:
+                child.wait(timeout=0.05)  # sample memory until the importer exits
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        summary = json.loads(child.stdout.read())
+        child.stdout.close()
+        assert len(server.customers) == 200_000
+    assert (summary["total"], summary["succeeded"], summary["failed"]) == (200_000, 200_000, 0)
+    # Parsed whole, this file would take well over 500 MB in Python objects.
+    assert peak < 150e6, f"peak RSS {peak / 1e6:.0f} MB"
+
+
+async def test_rejected_batch_fails_named_customers_and_resends_the_rest(
+        make_engine, sandbox, tmp_path):
+    source = write_sample(tmp_path / "in" / "c.json", 40, refused=3)
+    sandbox.config.reject_invalid_batches = True
+    store = FailureStore()
+    summary = await make_engine([source], store=store, batch_size=20).run()
+    assert (summary.succeeded, summary.failed) == (37, 3)
+    assert summary.failed_by_result == {"REJECTED": 3}
+    assert all(r.http_status == 400 and r.error for r in store.snapshot())
+    assert len(sandbox.customers) == 37
+    kept = list((tmp_path / "out" / "api_responses").glob("*_HTTP400.json"))
+    assert kept, "the 400 answer is kept for troubleshooting"

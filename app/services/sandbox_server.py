@@ -93,6 +93,7 @@ class SandboxConfig:
     failures_only: bool = False
     errors_array: bool = False
     fail_first_requests: int = 0
+    reject_invalid_batches: bool = False  # 400 for a whole batch naming its invalid customers
     seed: int | None = None
 
 
@@ -497,6 +498,15 @@ class SandboxServer:
                 413, f"Batch has {len(items)} items; at most {cfg.max_batch_size} allowed",
                 "BATCH_TOO_LARGE")
 
+        if cfg.reject_invalid_batches and items_key == "data":
+            refused = [r for r in (self._process_customer(i, apply=False) for i in items)
+                       if r["result"] == FAILED]
+            if refused:
+                return _json_response({"errors": [
+                    {"customerId": r["customerId"], "username": r["username"],
+                     "message": r["error"], "code": "VALIDATION_FAILED"} for r in refused]},
+                    400)
+
         results, failures = process(items)
 
         if fault == "error_after_processing":
@@ -549,8 +559,8 @@ class SandboxServer:
                                      "message": error, "code": code})
         return results, failures
 
-    def _process_customer(self, item: Any) -> dict:
-        """Validate and apply one item; return its result entry."""
+    def _process_customer(self, item: Any, apply: bool = True) -> dict:
+        """Validate and (if `apply`) store one item; return its result entry."""
         if not isinstance(item, dict):
             return _failed(None, None, "Item must be a JSON object")
         person = item.get("person")
@@ -562,7 +572,7 @@ class SandboxServer:
         if not customer_id or customer_id.isspace():
             return _failed(None, None, "customerId is missing or empty")
         change_type = item.get("changeType")
-        if change_type == "CREATE":
+        if change_type == "CREATE" and apply:
             self.create_attempts[customer_id] += 1
         first_name = person.get("firstName")
         last_name = person.get("lastName")
@@ -587,6 +597,8 @@ class SandboxServer:
             return _failed(customer_id, username,
                            "birthday must be a real date in the form YYYY-MM-DD")
         customers = self.customers.raw
+        if not apply:
+            return {"customerId": customer_id, "username": username, "result": SUCCESS}
         if change_type == "CREATE":
             if customer_id in customers:
                 return {"customerId": customer_id, "username": username, "result": CONFLICT,

@@ -1,0 +1,66 @@
+"""Set up a private Python environment in `.venv` and run the app or the tests.
+
+    python scripts/bootstrap.py demo     # install, then open the app on the built-in demo
+    python scripts/bootstrap.py test     # install with test tools, then run every test
+    python scripts/bootstrap.py run ...  # install, then `python main.py ...`
+
+Works the same on Windows, macOS and Linux; needs only Python 3.11 or newer.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV = ROOT / ".venv"
+
+
+def venv_python() -> Path:
+    if os.name == "nt":
+        return VENV / "Scripts" / "python.exe"
+    return VENV / "bin" / "python"
+
+
+def ensure_environment(with_tests: bool) -> Path:
+    """Create .venv if needed and install the project (and test tools) into it."""
+    if sys.version_info < (3, 11):  # noqa: UP036 - run by whatever python the user has
+        sys.exit(f"Python 3.11 or newer is needed (this is {sys.version.split()[0]}).")
+    python = venv_python()
+    if not python.exists():
+        print("Creating the environment in .venv ...", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    target = ".[test]" if with_tests else "."
+    print(f"Installing {target} ...", flush=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
+                   cwd=ROOT, check=True)
+    subprocess.run([str(python), "-m", "pip", "install", "--quiet", "-e", target],
+                   cwd=ROOT, check=True)
+    return python
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "demo"
+    if command == "test":
+        python = ensure_environment(with_tests=True)
+        env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM",
+                                                                "offscreen")}
+        subprocess.run([str(python), "-m", "ruff", "check", "."], cwd=ROOT, check=True)
+        return subprocess.run([str(python), "-m", "pytest", *argv[1:]], cwd=ROOT,
+                              env=env).returncode
+    if command == "demo":
+        python = ensure_environment(with_tests=False)
+        return subprocess.run([str(python), "main.py", "--demo", *argv[1:]],
+                              cwd=ROOT).returncode
+    if command == "run":
+        python = ensure_environment(with_tests=False)
+        return subprocess.run([str(python), "main.py", *argv[1:]], cwd=ROOT).returncode
+    print(__doc__)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
