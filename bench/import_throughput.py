@@ -30,7 +30,6 @@ import contextlib
 import os
 import queue
 import re
-import resource
 import shutil
 import socket
 import subprocess
@@ -46,6 +45,11 @@ from typing import Any, TextIO
 
 import orjson
 import psutil
+
+try:
+    import resource  # Unix only: the cross-check of the children's peak RSS
+except ImportError:  # pragma: no cover - Windows
+    resource = None  # type: ignore[assignment]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # so `app` imports when run as bench/import_throughput.py
@@ -195,6 +199,8 @@ class ChildRun:
     wall_s: float
     peak_rss_mb: float  # from psutil samples every 50 ms
     maxrss_mb: float | None  # the kernel's own peak for this child (wait4), when available
+    cpu_s: float | None  # the child's user + system CPU seconds (wait4), when available
+    sandbox_cpu_s: float | None  # CPU seconds the sandbox used meanwhile
     stdout: str
     stderr: str
 
@@ -204,28 +210,44 @@ def _maxrss_mb(ru_maxrss: int) -> float:
     return ru_maxrss / MB if sys.platform == "darwin" else ru_maxrss / 1024
 
 
-def run_measured(command: list[str], work_dir: Path, name: str) -> ChildRun:
+def _cpu_seconds(pid: int) -> float | None:
+    """user + system CPU seconds of a running process, or None."""
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return None
+    return times.user + times.system
+
+
+def run_measured(command: list[str], work_dir: Path, name: str,
+                 sandbox: Sandbox) -> ChildRun:
     """Run `command` in the repo root, sampling its RSS; return when it has exited.
 
     Output goes to files (no pipe to fill while we sample). The child is reaped with
-    wait4 where the OS has it, which gives that child's own peak RSS as a cross-check.
+    wait4 where the OS has it, which gives that child's own peak RSS and CPU time.
     """
     out_path, err_path = work_dir / f"{name}.stdout", work_dir / f"{name}.stderr"
     maxrss: float | None = None
+    cpu: float | None = None
+    sandbox_cpu_before = _cpu_seconds(sandbox.process.pid)
     peak = 0
     with out_path.open("wb") as out, err_path.open("wb") as err:
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=REPO_ROOT, stdout=out, stderr=err)
         try:
-            watched = psutil.Process(process.pid)
+            watched: psutil.Process | None = None
+            with contextlib.suppress(psutil.Error):
+                watched = psutil.Process(process.pid)
             while True:
                 with contextlib.suppress(psutil.Error):
-                    peak = max(peak, watched.memory_info().rss)
+                    if watched is not None:
+                        peak = max(peak, watched.memory_info().rss)
                 if hasattr(os, "wait4"):
                     pid, status, usage = os.wait4(process.pid, os.WNOHANG)
                     if pid:
                         process.returncode = os.waitstatus_to_exitcode(status)
                         maxrss = _maxrss_mb(usage.ru_maxrss)
+                        cpu = usage.ru_utime + usage.ru_stime
                         break
                 elif process.poll() is not None:
                     break
@@ -235,8 +257,11 @@ def run_measured(command: list[str], work_dir: Path, name: str) -> ChildRun:
             process.wait()
             raise
         wall = time.perf_counter() - started
+    sandbox_cpu_after = _cpu_seconds(sandbox.process.pid)
+    sandbox_cpu = (sandbox_cpu_after - sandbox_cpu_before
+                   if sandbox_cpu_before is not None and sandbox_cpu_after is not None else None)
     return ChildRun(process.returncode if process.returncode is not None else -1, wall,
-                    peak / MB, maxrss, out_path.read_text(errors="replace"),
+                    peak / MB, maxrss, cpu, sandbox_cpu, out_path.read_text(errors="replace"),
                     err_path.read_text(errors="replace"))
 
 
@@ -248,6 +273,11 @@ class ImporterRun:
     child: ChildRun
     summary: dict[str, Any]
     stored_after: int | None  # customers the sandbox holds afterwards
+
+    @property
+    def ok(self) -> bool:
+        """The importer ran to its end and printed a summary (failed customers allowed)."""
+        return bool(self.summary.get("total")) and not self.summary.get("fatal_error")
 
     @property
     def rate(self) -> float:
@@ -269,7 +299,7 @@ def run_importer(sandbox: Sandbox, file: Path, count: int, work_dir: Path, name:
                "--token", TOKEN, "--batch-size", str(batch_size),
                "--concurrency", str(concurrency), "--output-dir", str(work_dir / "out" / name),
                "--json"]
-    child = run_measured(command, work_dir, name)
+    child = run_measured(command, work_dir, name, sandbox)
     try:
         summary = orjson.loads(child.stdout[child.stdout.find("{"):])
     except orjson.JSONDecodeError:
@@ -291,6 +321,10 @@ class WireRun:
     stored_after: int | None  # customers the sandbox holds afterwards
 
     @property
+    def ok(self) -> bool:
+        return self.child.returncode == 0 and self.customers > 0 and self.seconds > 0
+
+    @property
     def rate(self) -> float:
         return self.customers / self.seconds if self.seconds else 0.0
 
@@ -301,7 +335,7 @@ def run_wire_limit(sandbox: Sandbox, file: Path, work_dir: Path, batch_size: int
     sandbox_call(sandbox, "POST", "/_sandbox/reset")
     command = [sys.executable, str(Path(__file__).resolve()), "--wire-limit-child",
                sandbox.customers_url, TOKEN, str(file), str(batch_size), str(concurrency)]
-    child = run_measured(command, work_dir, "wire-limit")
+    child = run_measured(command, work_dir, "wire-limit", sandbox)
     try:
         figures = orjson.loads(child.stdout)
     except orjson.JSONDecodeError:
@@ -363,6 +397,16 @@ def _mark(ok: bool | None) -> str:
     return "n/a" if ok is None else ("✓" if ok else "✗")
 
 
+def _cpu(child: ChildRun, customers: int) -> str:
+    """The child's and the sandbox's CPU time, per customer too."""
+    parts = []
+    for who, seconds in (("client", child.cpu_s), ("sandbox", child.sandbox_cpu_s)):
+        if seconds is not None:
+            per = f", {seconds / customers * 1e6:.0f} µs/customer" if customers else ""
+            parts.append(f"{who} {seconds:.1f} s{per}")
+    return "; ".join(parts) or "n/a"
+
+
 def _mb(run: ImporterRun | None) -> str:
     if run is None:
         return "n/a"
@@ -372,7 +416,18 @@ def _mb(run: ImporterRun | None) -> str:
 
 def print_report(full: ImporterRun | None, quarter: ImporterRun | None,
                  wire: WireRun | None, args: argparse.Namespace) -> None:
-    """Print the figures and how they compare with the targets."""
+    """Print the figures and how they compare with the targets.
+
+    A run that failed still shows what it printed, but is left out of the checks.
+    """
+    for run, label in ((full, "full-file import"), (quarter, "quarter-file import"),
+                       (wire, "wire limit")):
+        if run is not None and not run.ok:
+            print(f"  the {label} did not complete (exit {run.child.returncode}): "
+                  "its figures are not checked", file=sys.stderr)
+    full = full if full is not None and full.ok else None
+    quarter = quarter if quarter is not None and quarter.ok else None
+    wire = wire if wire is not None and wire.ok else None
     print()
     print(f"Import throughput: batch size {args.batch_size}, concurrency {args.concurrency}, "
           f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
@@ -389,11 +444,14 @@ def print_report(full: ImporterRun | None, quarter: ImporterRun | None,
                      f"{run.rate:,.0f}/s ({s.get('duration_s', 0):.1f} s); "
                      f"wall {run.wall_rate:,.0f}/s ({run.child.wall_s:.1f} s)",
                      f">= {TARGET_RATE:,.0f}", _mark(run.rate >= TARGET_RATE)))
+        rows.append((f"  CPU time ({label})", _cpu(run.child, s.get("total", 0)), "", ""))
     if wire is not None:
         rows.append(("wire limit customers/s",
                      f"{wire.rate:,.0f}/s ({wire.customers:,} in {wire.seconds:.1f} s, "
                      f"{wire.errors} non-2xx, sandbox holds {wire.stored_after or 0:,})",
                      "", ""))
+        rows.append(("  CPU time (wire limit)",
+                     _cpu(wire.child, wire.customers), "", ""))
     ratio = full.rate / wire.rate if full and wire and wire.rate else None
     rows.append(("ratio importer / wire", "n/a" if ratio is None else f"{ratio:.2f}",
                  f">= {TARGET_RATIO}", _mark(None if ratio is None else ratio >= TARGET_RATIO)))
@@ -409,20 +467,34 @@ def print_report(full: ImporterRun | None, quarter: ImporterRun | None,
     for name, value, target, mark in rows:
         line = f"  {name:<{widths[0]}}  {value:<{widths[1]}}  {target:<{widths[2]}}  {mark}"
         print(line.rstrip())
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(f"  (getrusage RUSAGE_CHILDREN ru_maxrss, largest child so far: "
-          f"{_maxrss_mb(children):.1f} MB; wall rates include interpreter start-up)")
+    if resource is not None:
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        print(f"  getrusage(RUSAGE_CHILDREN).ru_maxrss, the largest child so far: "
+              f"{_maxrss_mb(children):.1f} MB (usually the wire-limit child, which loads "
+              "the whole file at once).")
+    print("  Wall rates include interpreter start-up; MB in brackets is the kernel's peak "
+          "(wait4). Client CPU time includes start-up and, for the wire limit, loading the file.")
 
 
 # -- main --------------------------------------------------------------------------------
 
 
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line: the sizes to measure, or the hidden wire-limit child mode."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--customers", type=int, default=210_000,
+    parser.add_argument("--customers", type=_positive_int, default=210_000,
                         help="customers in the full file (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=50)
-    parser.add_argument("--concurrency", type=int, default=5)
+    parser.add_argument("--batch-size", type=_positive_int, default=50,
+                        help="customers per request (default: %(default)s)")
+    parser.add_argument("--concurrency", type=_positive_int, default=5,
+                        help="requests in flight (default: %(default)s)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
     parser.add_argument("--wire-limit-child", nargs=5,
                         metavar=("URL", "TOKEN", "FILE", "BATCH", "CONC"),
@@ -462,6 +534,7 @@ def run_benchmark(args: argparse.Namespace, work_dir: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark (or, with --wire-limit-child, the baseline child); always 0."""
     args = parse_args(argv)
     if args.wire_limit_child:
         url, token, file, batch, conc = args.wire_limit_child

@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
+
 
 class RecordKind(StrEnum):
     """Which endpoint a record belongs to."""
@@ -90,17 +92,48 @@ class CustomerRecord:
 
 @dataclass(slots=True)
 class Batch:
-    """Customers sent together in one request, in their original order."""
+    """Customers sent together in one request, in their original order.
+
+    A batch travels as its serialised request body plus ids and record numbers; the entries
+    themselves (`records`) are decoded from the body only when needed (a failure, a split),
+    so the hot path of a clean import never rebuilds Python objects for them.
+    """
 
     number: int  # 1-based, in the order batches were formed
     kind: RecordKind
-    records: list[CustomerRecord]
-    body: bytes = b""  # serialised request body, built off the event loop
+    body: bytes  # exactly what is POSTed
+    ids: list[str]  # customerId (householdId) per entry, "" when missing
+    record_numbers: list[int]  # 1-based position of each entry in its file
+    source_file: str
     # ids whose earlier attempt ended with an unknown outcome: a CONFLICT for them now
     # most likely means the earlier attempt created them.
     uncertain_ids: set[str] = field(default_factory=set)
     parent_number: int | None = None  # set on parts of a batch split after HTTP 413 or 400
     resent_after_rejection: bool = False  # the rest of a batch after a 400 named culprits
+    _records: list[CustomerRecord] | None = None
+
+    @classmethod
+    def from_records(cls, number: int, kind: RecordKind, records: list[CustomerRecord], *,
+                     keep_records: bool = True, **extra: Any) -> Batch:
+        body = orjson.dumps({kind.body_key: [r.data for r in records]})
+        batch = cls(number, kind, body, [r.record_id for r in records],
+                    [r.record_number for r in records],
+                    records[0].source_file if records else "", **extra)
+        if keep_records:
+            batch._records = list(records)
+        return batch
+
+    @property
+    def records(self) -> list[CustomerRecord]:
+        if self._records is None:
+            entries = orjson.loads(self.body)[self.kind.body_key]
+            self._records = [CustomerRecord(e, self.source_file, n, self.kind)
+                             for e, n in zip(entries, self.record_numbers, strict=True)]
+        return self._records
+
+    def drop_decoded(self) -> None:
+        """Forget decoded entries (before pickling, or once they are no longer needed)."""
+        self._records = None
 
     @property
     def label(self) -> str:
@@ -109,7 +142,7 @@ class Batch:
         )
 
     def __len__(self) -> int:
-        return len(self.records)
+        return len(self.ids)
 
 
 def now_iso() -> str:

@@ -25,12 +25,14 @@ import aiohttp
 
 from app.models.records import Batch, CustomerRecord, FailureRecord, RecordKind, Result
 from app.services.auth import AuthError, TokenProvider, households_url_for
-from app.services.batch_source import serialise_batch
 from app.services.import_events import ImportSettings
 from app.services.response_parser import (
     ParsedAnswer,
     ReportedResult,
+    all_succeeded,
     attribute_batch_errors,
+    decode_answer,
+    match_by_unique_ids,
     match_results,
     parse_answer,
 )
@@ -80,9 +82,6 @@ class BatchSender:
         self.resume_event = resume_event
         self.known_uncertain = known_uncertain or set()
         self.in_flight: set[asyncio.Task[Attempt]] = set()
-        # ids imported by this run: a CONFLICT for one of them is a duplicate in the files,
-        # not the echo of an earlier attempt
-        self.imported_ids: set[str] = set()
         self.retries = 0
         self.requests = 0
 
@@ -109,10 +108,10 @@ class BatchSender:
             if attempt.status is None and attempt.result_word == "CANCELLED":
                 note = ("the import was cancelled while this batch was being sent; "
                         "the service may have created some of these customers")
-                batch.uncertain_ids.update(r.record_id for r in batch.records)
+                batch.uncertain_ids.update(batch.ids)
                 return self.not_sent(batch, note)
             if attempt.outcome_unknown:
-                batch.uncertain_ids.update(r.record_id for r in batch.records)
+                batch.uncertain_ids.update(batch.ids)
             status = attempt.status
             if status == 401:
                 if not refreshed and self.auth.can_refresh:
@@ -230,21 +229,29 @@ class BatchSender:
         return customer_id in batch.uncertain_ids or customer_id in self.known_uncertain
 
     def outcome_from_answer(self, batch: Batch, attempt: Attempt) -> BatchOutcome:
-        answer = parse_answer(attempt.body)
+        data = decode_answer(attempt.body)
+        if data is not None and all_succeeded(data, batch.ids):
+            return BatchOutcome(succeeded=len(batch))
+        answer = parse_answer(attempt.body, data)
         if not answer.readable:
             attempt.outcome_unknown = True
-            batch.uncertain_ids.update(r.record_id for r in batch.records)
+            batch.uncertain_ids.update(batch.ids)
             return self.whole_batch_failure(
                 batch, attempt, Result.UNREADABLE_RESPONSE,
                 f"HTTP {attempt.status} but the answer could not be read "
                 f"({snippet(attempt.body)}); the customers may or may not be imported")
         outcome = BatchOutcome()
         results, batch_errors = self._results_with_attributed_errors(answer, batch)
-        matched, unmatched = match_results(results, batch.records)
+        fast = match_by_unique_ids(results, batch.ids)
+        matched, unmatched = fast if fast is not None else match_results(results, batch.records)
         lists_success = any(r.success for r in results)
         unmatched_failures = [r for r in unmatched if not r.success]
-        for i, record in enumerate(batch.records):
+        for i in range(len(batch)):
             reported = matched.get(i)
+            if reported is not None and reported.success:
+                outcome.succeeded += 1
+                continue
+            record = batch.records[i]  # decoded only when a customer failed
             if reported is None:
                 if lists_success:
                     outcome.failures.append(self._failure(
@@ -266,10 +273,6 @@ class BatchSender:
                         "Found in response errors array"))
                 else:
                     outcome.succeeded += 1
-                    self.imported_ids.add(record.record_id)
-            elif reported.success:
-                outcome.succeeded += 1
-                self.imported_ids.add(record.record_id)
             else:
                 outcome.failures.append(self._failure_from_report(batch, record, attempt,
                                                                   reported))
@@ -279,6 +282,8 @@ class BatchSender:
 
     def _results_with_attributed_errors(self, answer: ParsedAnswer, batch: Batch
                                         ) -> tuple[list[ReportedResult], list[str]]:
+        if not answer.batch_errors:
+            return answer.results, []
         attributed, rest = attribute_batch_errors(answer.batch_errors, batch.records)
         return answer.results + attributed, rest
 
@@ -286,12 +291,11 @@ class BatchSender:
                              reported: ReportedResult) -> FailureRecord:
         result = reported.result
         error = reported.error or f"the service answered {result}"
-        if result.upper() == "CONFLICT" and record.record_id in self.imported_ids:
-            error += " (another record with this id was imported earlier in this import)"
-        elif result.upper() == "CONFLICT" and self._is_uncertain(batch, record.record_id):
+        if result.upper() == "CONFLICT" and self._is_uncertain(batch, record.record_id):
             result = Result.ALREADY_EXISTS
             error = ("the service says this customer exists; an earlier attempt whose outcome "
-                     f"was unknown most probably created it (service: {error})")
+                     "was unknown most probably created it, unless the files hold this id "
+                     f"twice (service: {error})")
         return self._failure(batch, record, attempt, result, error, reported.method,
                              username=reported.username)
 
@@ -309,9 +313,9 @@ class BatchSender:
                     batch, batch.records[i], attempt, Result.REJECTED,
                     reported.error or reported.result, "Batch rejected (HTTP 400); named "
                     "in response", username=reported.username))
-            part = Batch(batch.number, batch.kind, rest, serialise_batch(batch.kind, rest),
-                         set(batch.uncertain_ids), parent_number=batch.number,
-                         resent_after_rejection=True)
+            part = Batch.from_records(batch.number, batch.kind, rest,
+                                      uncertain_ids=set(batch.uncertain_ids),
+                                      parent_number=batch.number, resent_after_rejection=True)
             outcome.resend.append(part)
             outcome.note = (f"{batch.label} rejected (HTTP 400) because of {len(matched)} "
                             f"customers; sending the other {len(rest)} again")
@@ -356,9 +360,9 @@ def split_batch(batch: Batch) -> list[Batch]:
     middle = len(batch) // 2
     halves = []
     for records in (batch.records[:middle], batch.records[middle:]):
-        halves.append(Batch(batch.number, batch.kind, records,
-                            serialise_batch(batch.kind, records), set(batch.uncertain_ids),
-                            parent_number=batch.number))
+        halves.append(Batch.from_records(batch.number, batch.kind, records,
+                                         uncertain_ids=set(batch.uncertain_ids),
+                                         parent_number=batch.number))
     return halves
 
 

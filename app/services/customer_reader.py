@@ -197,6 +197,16 @@ class FileReader:
                 '{"customers": [...]} or a list of customers',
                 fatal_for_file=True)
             return
+        skip = 0
+        if _ARRAY_AT_START.match(head):
+            # fast path: large slices of the array parsed at once; ijson only if that fails
+            try:
+                for entry in _array_entries_in_slices(stream, start):
+                    skip += 1
+                    yield self._entry(entry, default_kind)
+                return
+            except _SlicingFailed:
+                stream.seek(start)
         try:
             if prefix == "":
                 # a file holding a single entry
@@ -204,6 +214,9 @@ class FileReader:
                 yield self._entry(entry, default_kind)
                 return
             for entry in ijson.items(stream, prefix, use_float=True):
+                if skip:
+                    skip -= 1  # already read by the fast path before it gave up
+                    continue
                 yield self._entry(entry, default_kind)
         except (ijson.JSONError, UnicodeDecodeError, orjson.JSONDecodeError) as exc:
             after = (f" after record {self.records_read}" if self.records_read else "")
@@ -267,6 +280,86 @@ class FileReader:
                 yield self._entry(entry, default_kind)
 
 
+_ARRAY_AT_START = re.compile(rb'^\s*(\{\s*"(?:data|households|customers)"\s*:\s*)?\[')
+_SLICE_BYTES = 1 << 20
+_MAX_PENDING_BYTES = 64 << 20
+_MAX_CUT_ATTEMPTS = 16
+
+
+class _SlicingFailed(Exception):
+    """The file is not laid out as the fast path expects; ijson takes over."""
+
+
+def _array_entries_in_slices(stream: IO[bytes], start: int) -> Iterator[Any]:
+    """The entries of the file's customer array, parsed a megabyte at a time with orjson.
+
+    Streaming parsers build each value token by token in Python-visible steps; here a
+    slice is cut after a `}` followed by `,` and parsed as `[slice]` in one call. A cut
+    inside a nested value or a string leaves brackets or quotes unbalanced, so the parse
+    fails and an earlier cut is tried: a successful parse proves the cut was at the top
+    level. Anything unexpected raises `_SlicingFailed`, and the caller reads the file with
+    ijson instead (which also reports broken JSON precisely).
+    """
+    stream.seek(start)
+    pending = stream.read(_SLICE_BYTES)
+    opening = _ARRAY_AT_START.match(pending)
+    if opening is None:
+        raise _SlicingFailed
+    wrapped = opening.group(1) is not None
+    pending = pending[opening.end():]
+    while True:
+        more = stream.read(_SLICE_BYTES)
+        if not more:
+            yield from _last_slice(pending, wrapped)
+            return
+        pending += more
+        parsed = _parse_leading_entries(pending)
+        if parsed is None:
+            if len(pending) > _MAX_PENDING_BYTES:
+                raise _SlicingFailed
+            continue
+        entries, rest_at = parsed
+        pending = pending[rest_at:]
+        yield from entries
+
+
+def _parse_leading_entries(pending: bytes) -> tuple[list[Any], int] | None:
+    """Entries before the last top-level `},` in `pending`, and where the rest begins."""
+    end = len(pending)
+    for _ in range(_MAX_CUT_ATTEMPTS):
+        brace = pending.rfind(b"}", 0, end)
+        if brace < 0:
+            return None
+        end = brace
+        after = brace + 1
+        while after < len(pending) and pending[after] in b" \t\r\n":
+            after += 1
+        if after >= len(pending) or pending[after] != 0x2C:  # not followed by ","
+            continue
+        try:
+            entries = orjson.loads(b"[" + pending[:brace + 1] + b"]")
+        except orjson.JSONDecodeError:
+            continue
+        return entries, after + 1
+    return None
+
+
+def _last_slice(pending: bytes, wrapped: bool) -> list[Any]:
+    close = pending.rfind(b"]")
+    if close < 0:
+        raise _SlicingFailed
+    tail = pending[close + 1:].strip()
+    if tail != (b"}" if wrapped else b""):
+        raise _SlicingFailed
+    body = pending[:close]
+    if not body.strip():
+        return []
+    try:
+        return orjson.loads(b"[" + body + b"]")
+    except orjson.JSONDecodeError:
+        raise _SlicingFailed from None
+
+
 def _kind_for_wrapper(key: str) -> RecordKind:
     return RecordKind.HOUSEHOLDS if key == "households" else RecordKind.CUSTOMERS
 
@@ -278,8 +371,11 @@ def kind_of_entry(entry: Any, default: RecordKind) -> RecordKind:
     return default
 
 
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _is_real_date(text: Any) -> bool:
-    if not isinstance(text, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+    if not isinstance(text, str) or not _DATE.fullmatch(text):
         return False
     try:
         date.fromisoformat(text)

@@ -31,7 +31,12 @@ from app.services.batch_sender import (
     FatalImportError,
     not_sent_failures,
 )
-from app.services.batch_source import BatchSource, SourceChunk
+from app.services.batch_source import (
+    BatchSource,
+    ProcessBatchSource,
+    SourceChunk,
+    open_batch_source,
+)
 from app.services.customer_reader import find_customer_files
 from app.services.import_events import (
     ImportListener,
@@ -98,7 +103,7 @@ class ImportEngine:
         self._in_flight_customers = 0
         self._t0 = time.monotonic()
         self._rate_samples: deque[tuple[float, int]] = deque()
-        self._source: BatchSource | None = None
+        self._source: BatchSource | ProcessBatchSource | None = None
         self._sender: BatchSender | None = None
         self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="result-writer")
         out = Path(settings.output_dir)
@@ -157,7 +162,9 @@ class ImportEngine:
         self.summary.files = [str(f) for f in files]
         for problem in problems:
             self._problem(str(problem))
-        self._source = BatchSource(files, self.settings.batch_size)
+        self._source = await asyncio.to_thread(
+            open_batch_source, files, self.settings.batch_size,
+            max(1, self.settings.concurrency), self.settings.reader_process)
         log.info("Import of %d file(s) started: batch size %d, concurrency %d",
                  len(files), self.settings.batch_size, self.settings.concurrency)
         queue: asyncio.Queue[Batch | None] = asyncio.Queue(
@@ -184,6 +191,8 @@ class ImportEngine:
                 await progress_task
             if self._abort_handle is not None:
                 self._abort_handle.cancel()
+            if self._source is not None:
+                await asyncio.to_thread(self._source.close)
             await self._finish()
         return self.summary
 
@@ -313,7 +322,7 @@ class ImportEngine:
         self._write_in_background(
             self._response_writer.add, batch_label=batch.label, batch_number=batch.number,
             status=attempt.status, headers=attempt.headers, body=attempt.body,
-            customer_ids=[r.record_id for r in batch.records],
+            customer_ids=list(batch.ids),
             note=attempt.error or f"{len(outcome.failures)} customers failed")
 
     def _write_in_background(self, fn: Any, *args: Any, **kwargs: Any) -> None:

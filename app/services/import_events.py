@@ -35,6 +35,7 @@ class ImportSettings:
     save_api_responses: bool = True
     write_single_failures: bool = True
     verify_tls: bool = True
+    reader_process: bool | None = None  # None: a separate reader process for large imports
 
 
 @dataclass(slots=True)

@@ -27,7 +27,13 @@ from typing import Any
 
 import orjson
 
-from app.models.records import CustomerRecord, RecordKind, is_success_word, person_of
+from app.models.records import (
+    SUCCESS_WORDS,
+    CustomerRecord,
+    RecordKind,
+    is_success_word,
+    person_of,
+)
 
 RESULT_LIST_KEYS = ("data", "customers", "results", "customerResults", "households")
 ERROR_TEXT_KEYS = ("error", "errorMessage", "message", "errorDescription", "description")
@@ -121,15 +127,56 @@ def _result_from_item(item: dict[str, Any], method: str) -> ReportedResult | Non
                           error, method, str(card))
 
 
-def parse_answer(body: bytes) -> ParsedAnswer:
-    """Read per-customer results and batch-level errors out of an answer body."""
+def all_succeeded(data: Any, ids: list[str]) -> bool:
+    """True for the everyday answer: one success per customer sent, nothing else.
+
+    Checked first because it is by far the most common, and costs a fraction of the full
+    reading and matching below.
+    """
+    if type(data) is not dict or data.get("errors"):
+        return False
+    items = None
+    for key in RESULT_LIST_KEYS:
+        value = data.get(key)
+        if value is not None:
+            if items is not None or type(value) is not list:
+                return False
+            items = value
+    if items is None or len(items) != len(ids):
+        return False
+    seen = set()
+    for item in items:
+        if type(item) is not dict:
+            return False
+        result = item.get("result")
+        if type(result) is not str or result.upper() not in SUCCESS_WORDS:
+            return False
+        seen.add(item.get("customerId", item.get("householdId")))
+    return len(seen) == len(ids) and seen == set(ids)
+
+
+def decode_answer(body: bytes) -> Any:
+    """The answer as JSON, or None when the body is empty or not JSON."""
+    if not body.strip():
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def parse_answer(body: bytes, data: Any = None) -> ParsedAnswer:
+    """Read per-customer results and batch-level errors out of an answer body.
+
+    `data` may carry the body already decoded by `decode_answer`.
+    """
     answer = ParsedAnswer()
     if not body.strip():
         return answer
-    try:
-        data = orjson.loads(body)
-    except orjson.JSONDecodeError:
-        return _parse_by_pattern(body)
+    if data is None:
+        data = decode_answer(body)
+        if data is None:
+            return _parse_by_pattern(body)
     items: list[Any] = []
     errors: Any = None
     if isinstance(data, list):
@@ -317,6 +364,24 @@ def match_results(results: list[ReportedResult], records: list[CustomerRecord]
         else:
             unmatched.append(reported)
     return matched, unmatched
+
+
+def match_by_unique_ids(results: list[ReportedResult], ids: list[str]
+                        ) -> tuple[dict[int, ReportedResult], list[ReportedResult]] | None:
+    """The common case, cheaply: every result names a customerId sent exactly once.
+
+    Returns None when that does not hold, and `match_results` must do the full work.
+    """
+    positions = {customer_id: i for i, customer_id in enumerate(ids)}
+    if len(positions) != len(ids) or "" in positions:
+        return None
+    matched: dict[int, ReportedResult] = {}
+    for reported in results:
+        i = positions.get(reported.customer_id)
+        if i is None:
+            return None
+        _merge(matched, i, reported)
+    return matched, []
 
 
 def _merge(matched: dict[int, ReportedResult], i: int, reported: ReportedResult) -> None:

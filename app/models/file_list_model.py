@@ -1,0 +1,441 @@
+"""The list of customer files on the Files tab: a Qt table model and its sorting proxy."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtGui import QBrush, QColor, QIcon
+from PySide6.QtWidgets import QApplication, QStyle
+
+from app.services.file_inspector import FileInspection
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+class FileStatus(StrEnum):
+    """Where a listed file stands. Plain strings, so `entry.status == "ready"` works."""
+
+    COUNTING = "counting"  # being inspected on a worker thread
+    READY = "ready"  # readable, holds customers, not imported yet
+    INVALID = "invalid"  # cannot be imported: unreadable, broken or no customers
+    IMPORTING = "importing"
+    IMPORTED = "imported"
+    FAILED = "failed"  # the import of this file stopped or could not start
+
+
+_STATUS_LABELS = {
+    FileStatus.COUNTING: "Counting…",
+    FileStatus.READY: "Ready",
+    FileStatus.INVALID: "Invalid",
+    FileStatus.IMPORTING: "Importing…",
+    FileStatus.IMPORTED: "Imported",
+    FileStatus.FAILED: "Failed",
+}
+# Sorting by Status groups problems first: they are what the user has to look at.
+_STATUS_ORDER = {
+    FileStatus.INVALID: 0,
+    FileStatus.FAILED: 1,
+    FileStatus.COUNTING: 2,
+    FileStatus.IMPORTING: 3,
+    FileStatus.READY: 4,
+    FileStatus.IMPORTED: 5,
+}
+_KIND_LABELS = {"customers": "Customers", "households": "Households", "mixed": "Mixed"}
+
+# Readable on light and dark backgrounds alike.
+_ERROR_COLOR = QColor(0xD3, 0x2F, 0x2F)
+_WARNING_COLOR = QColor(0xC2, 0x6A, 0x00)
+
+
+@dataclass(slots=True)
+class FileEntry:
+    """One listed file. customers is None while the file is still being counted."""
+
+    path: Path
+    size_bytes: int = 0
+    kind: str = ""  # "customers" | "households" | "mixed" | ""
+    customers: int | None = None  # entries read, valid + invalid
+    invalid: int = 0  # entries the importer refuses before sending
+    status: str = FileStatus.COUNTING
+    detail: str = ""  # why the file has its status, shown as the Status tooltip
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+_ENTRY_FIELDS = frozenset(f.name for f in fields(FileEntry)) - {"path"}
+
+
+def path_key(path: str | Path) -> str:
+    """Identity of a path in the list, computed without touching the disk.
+
+    No resolve(): that would hit the file system (slow on network shares) on the GUI thread.
+    normcase makes C:\\A and c:\\a the same file on Windows.
+    """
+    return os.path.normcase(os.path.abspath(os.fspath(path)))
+
+
+def human_size(size: int) -> str:
+    """1536 -> "1.5 KB"; binary units, as Explorer and Finder's list view show them."""
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1024
+        if value < 1024 or unit == "TB":
+            return f"{value:,.0f} {unit}" if value >= 100 else f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def plural(count: int, word: str) -> str:
+    """plural(1, "file") -> "1 file"; plural(12345, "file") -> "12,345 files"."""
+    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
+
+
+def fields_for_inspection(inspection: FileInspection) -> dict[str, Any]:
+    """The FileEntry fields that show what a worker found in a file."""
+    found: dict[str, Any] = {
+        "size_bytes": inspection.size_bytes,
+        "kind": inspection.kind,
+        "customers": inspection.customers,
+        "invalid": inspection.invalid,
+    }
+    if inspection.problem is not None:
+        found["status"] = FileStatus.INVALID
+        detail = inspection.problem[:1].upper() + inspection.problem[1:]
+        if inspection.customers:
+            detail += (f". {inspection.customers:,} read before the problem; "
+                       "the file is not imported until it is fixed.")
+        found["detail"] = detail
+    else:
+        found["status"] = FileStatus.READY
+        if inspection.invalid:
+            found["detail"] = (
+                f"Ready: {inspection.valid:,} will be sent; {inspection.invalid:,} invalid "
+                f"{'entry is' if inspection.invalid == 1 else 'entries are'} refused before "
+                "sending and listed as failures with the reason.")
+        else:
+            count = inspection.customers
+            found["detail"] = f"Ready: {count:,} {'entry' if count == 1 else 'entries'} to send."
+    return found
+
+
+class FileListModel(QAbstractTableModel):
+    """Table of the customer files to import: Name, Kind, Customers, Size, Status.
+
+    Flat (no children). Emits the standard model signals only: one rowsInserted per
+    `add_paths` call and dataChanged per update, so callers should batch their updates
+    (`update_entries`, `set_status`) rather than update file by file.
+    """
+
+    NAME, KIND, CUSTOMERS, SIZE, STATUS = range(5)
+    HEADERS = ("Name", "Kind", "Customers", "Size", "Status")
+    HEADER_TIPS = (
+        "File name (hover a row for the full path)",
+        "Customers, households, or a mix of both",
+        "Entries in the file, with how many of them are invalid",
+        "Size on disk",
+        "Where the file stands (hover for the reason)",
+    )
+
+    EntryRole = Qt.ItemDataRole.UserRole + 1  # the FileEntry of the row
+    SortRole = Qt.ItemDataRole.UserRole + 2  # raw values: numbers for Customers and Size
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._entries: list[FileEntry] = []
+        self._rows: dict[str, int] = {}  # path_key -> row
+        self._warning_icon: QIcon | None = None
+
+    # -- Qt model interface ------------------------------------------------------------
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._entries)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+                | Qt.ItemFlag.ItemNeverHasChildren)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation != Qt.Orientation.Horizontal or not 0 <= section < len(self.HEADERS):
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.HEADERS[section]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self.HEADER_TIPS[section]
+        if role == Qt.ItemDataRole.TextAlignmentRole and section in (self.CUSTOMERS,
+                                                                     self.SIZE):
+            return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        return None
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self._entries):
+            return None
+        entry = self._entries[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(entry, column)
+        if role == self.EntryRole:
+            return entry
+        if role == self.SortRole:
+            return self._sort_value(entry, column)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return self._tooltip(entry, column)
+        if role == Qt.ItemDataRole.AccessibleTextRole:
+            # "…" means nothing to a screen reader
+            if column == self.CUSTOMERS and entry.customers is None:
+                return "counting"
+            return self._display(entry, column)
+        if role == Qt.ItemDataRole.ForegroundRole:
+            if entry.status in (FileStatus.INVALID, FileStatus.FAILED):
+                return QBrush(_ERROR_COLOR)
+            if column == self.CUSTOMERS and entry.invalid:
+                return QBrush(_WARNING_COLOR)
+            return None
+        if role == Qt.ItemDataRole.DecorationRole:
+            if column == self.STATUS and entry.status in (FileStatus.INVALID,
+                                                          FileStatus.FAILED):
+                return self._warning()
+            return None
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in (self.CUSTOMERS, self.SIZE):
+            return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        return None
+
+    def _display(self, entry: FileEntry, column: int) -> str:
+        if column == self.NAME:
+            return entry.name
+        if column == self.KIND:
+            return _KIND_LABELS.get(entry.kind, entry.kind)
+        if column == self.CUSTOMERS:
+            if entry.customers is None:
+                return "…"
+            if entry.status == FileStatus.INVALID and not entry.customers:
+                return "—"  # nothing could be read: "0" would read as an empty file
+            text = f"{entry.customers:,}"
+            return f"{text} ({entry.invalid:,} invalid)" if entry.invalid else text
+        if column == self.SIZE:
+            return human_size(entry.size_bytes)
+        return _STATUS_LABELS.get(entry.status, str(entry.status).capitalize())  # type: ignore[call-overload]
+
+    def _tooltip(self, entry: FileEntry, column: int) -> str | None:
+        if column == self.NAME:
+            return str(entry.path)
+        if column == self.STATUS:
+            return entry.detail or self._display(entry, column)
+        if column == self.SIZE:
+            return f"{entry.size_bytes:,} bytes"
+        if column == self.CUSTOMERS and entry.customers is not None:
+            return (f"{entry.customers - entry.invalid:,} valid, {entry.invalid:,} invalid"
+                    if entry.invalid else f"{entry.customers:,} entries, all valid")
+        return None
+
+    def _sort_value(self, entry: FileEntry, column: int) -> Any:
+        if column == self.NAME:
+            return entry.name.casefold()
+        if column == self.KIND:
+            return entry.kind
+        if column == self.CUSTOMERS:
+            return -1 if entry.customers is None else entry.customers
+        if column == self.SIZE:
+            return entry.size_bytes
+        return _STATUS_ORDER.get(entry.status, len(_STATUS_ORDER))  # type: ignore[call-overload]
+
+    def _warning(self) -> QIcon | None:
+        if self._warning_icon is None:
+            app = QApplication.instance()
+            if not isinstance(app, QApplication):
+                return None  # no widgets (QGuiApplication only): no style to ask
+            self._warning_icon = app.style().standardIcon(
+                QStyle.StandardPixmap.SP_MessageBoxWarning)
+        return self._warning_icon
+
+    # -- list operations -------------------------------------------------------------
+
+    def add_paths(self, paths: Iterable[str | Path],
+                  sizes: Mapping[str, int] | None = None) -> list[FileEntry]:
+        """Append the paths not listed yet, in "counting" state; returns the new entries.
+
+        All new rows go in with ONE beginInsertRows, so 1,000 files cost one view update.
+        `sizes` (path_key -> bytes) may carry sizes already known, e.g. from a folder scan.
+        """
+        new: list[FileEntry] = []
+        keys: set[str] = set()
+        for raw in paths:
+            path = Path(raw)
+            key = path_key(path)
+            if key in self._rows or key in keys:
+                continue
+            keys.add(key)
+            size = sizes.get(key, 0) if sizes else 0
+            new.append(FileEntry(path=path, size_bytes=size))
+        if not new:
+            return []
+        first = len(self._entries)
+        self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+        for offset, entry in enumerate(new):
+            self._entries.append(entry)
+            self._rows[path_key(entry.path)] = first + offset
+        self.endInsertRows()
+        return new
+
+    def remove_rows(self, rows: Iterable[int]) -> list[FileEntry]:
+        """Remove the given source rows; returns the removed entries.
+
+        Contiguous rows go in one beginRemoveRows each, from the bottom up so the row
+        numbers still to remove stay valid.
+        """
+        wanted = sorted({r for r in rows if 0 <= r < len(self._entries)}, reverse=True)
+        removed: list[FileEntry] = []
+        while wanted:
+            last = first = wanted.pop(0)
+            while wanted and wanted[0] == first - 1:
+                first = wanted.pop(0)
+            self.beginRemoveRows(QModelIndex(), first, last)
+            removed[:0] = self._entries[first:last + 1]
+            del self._entries[first:last + 1]
+            self.endRemoveRows()
+        if removed:
+            self._reindex()
+        return removed
+
+    def remove_paths(self, paths: Iterable[str | Path]) -> list[FileEntry]:
+        """Remove the listed files among `paths`; returns the removed entries."""
+        rows = [self._rows[k] for k in map(path_key, paths) if k in self._rows]
+        return self.remove_rows(rows)
+
+    def clear(self) -> None:
+        """Remove every row."""
+        if not self._entries:
+            return
+        self.beginResetModel()
+        self._entries.clear()
+        self._rows.clear()
+        self.endResetModel()
+
+    def _reindex(self) -> None:
+        self._rows = {path_key(e.path): row for row, e in enumerate(self._entries)}
+
+    # -- queries ---------------------------------------------------------------------
+
+    def entries(self) -> list[FileEntry]:
+        """All entries in the order they were added (a copy of the list, not of entries)."""
+        return list(self._entries)
+
+    def entry_for(self, path: str | Path) -> FileEntry | None:
+        row = self._rows.get(path_key(path))
+        return None if row is None else self._entries[row]
+
+    def row_of(self, path: str | Path) -> int | None:
+        return self._rows.get(path_key(path))
+
+    def total_customers(self) -> int | None:
+        """Entries (valid + invalid) in every file that can be read; None while counting.
+
+        Files whose status is "invalid" are left out: they will not be imported.
+        """
+        total = 0
+        for entry in self._entries:
+            if entry.status == FileStatus.COUNTING or entry.customers is None:
+                return None
+            if entry.status != FileStatus.INVALID:
+                total += entry.customers
+        return total
+
+    def ready_paths(self) -> list[Path]:
+        """Files an import should take now, in the order they were added.
+
+        "ready" files, plus "failed" ones: a failed file is one whose import stopped or
+        could not start, so offering it again is the retry. "imported" files are left out
+        (sending them again would only produce CONFLICTs), as are "invalid", "counting"
+        and "importing" ones.
+        """
+        return [e.path for e in self._entries
+                if e.status in (FileStatus.READY, FileStatus.FAILED)]
+
+    def invalid_count(self) -> int:
+        return sum(1 for e in self._entries if e.status == FileStatus.INVALID)
+
+    def counting_count(self) -> int:
+        return sum(1 for e in self._entries if e.status == FileStatus.COUNTING)
+
+    # -- updates ---------------------------------------------------------------------
+
+    def update_entry(self, path: str | Path, **changes: Any) -> bool:
+        """Change fields of one entry; emits dataChanged for that row only.
+
+        Returns False when the path is not listed (it may have been removed meanwhile).
+        """
+        return self.update_entries({Path(path): changes}) == 1
+
+    def update_entries(self, changes: Mapping[Path, Mapping[str, Any]]) -> int:
+        """Change fields of many entries with ONE dataChanged (over the rows touched).
+
+        Paths no longer listed are skipped; returns how many entries changed.
+        """
+        touched: list[int] = []
+        for path, values in changes.items():
+            unknown = set(values) - _ENTRY_FIELDS
+            if unknown:
+                raise TypeError(f"FileEntry has no field(s) {sorted(unknown)}")
+            row = self._rows.get(path_key(path))
+            if row is None:
+                continue
+            entry = self._entries[row]
+            for name, value in values.items():
+                setattr(entry, name, value)
+            touched.append(row)
+        if touched:
+            # One range for the lot: views repaint only what is visible anyway, and the
+            # proxy re-sorts once instead of once per file.
+            self.dataChanged.emit(self.index(min(touched), 0),
+                                  self.index(max(touched), self.columnCount() - 1))
+        return len(touched)
+
+    def apply_inspections(self, inspections: Iterable[FileInspection]) -> int:
+        """Show what workers found in files; one dataChanged for the lot."""
+        return self.update_entries({i.path: fields_for_inspection(i) for i in inspections})
+
+    def set_status(self, paths: Iterable[str | Path], status: str, detail: str = "") -> int:
+        """Give the listed files among `paths` a status (and reason); one dataChanged."""
+        value = FileStatus(status)  # refuse words the model does not know
+        return self.update_entries({Path(p): {"status": value, "detail": detail}
+                                    for p in paths})
+
+
+class FileListProxy(QSortFilterProxyModel):
+    """Sorts the file list by `FileListModel.SortRole` (numbers sort as numbers).
+
+    Sorting runs in C++; a file list is at most a few thousand rows, so asking the Python
+    model for sort values is cheap enough.
+    """
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setSortRole(FileListModel.SortRole)
+        self.setSortCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.setDynamicSortFilter(True)
+
+    def entry_at(self, index: AnyIndex) -> FileEntry | None:
+        """The FileEntry behind a proxy index."""
+        value = self.data(index, FileListModel.EntryRole)
+        return value if isinstance(value, FileEntry) else None

@@ -1,0 +1,100 @@
+"""The built-in demo: sample customer files and a local sandbox API, no credentials needed."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from platformdirs import user_data_path
+
+from app.services.sample_customers import generate_customers, write_customer_file
+from app.services.sandbox_server import SandboxConfig, SandboxThread
+
+log = logging.getLogger("bulk_import")
+
+DEMO_TOKEN = "demo-token-not-a-secret"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoFile:
+    name: str
+    count: int
+    start_id: int
+    conflicts: int = 0
+    refused: int = 0
+    invalid: int = 0
+    json_lines: bool = False
+
+
+DEMO_FILES = (
+    DemoFile("kunder_stockholm.json", 1500, 50000010000),
+    DemoFile("kunder_göteborg.jsonl", 600, 50000020000, refused=6, json_lines=True),
+    DemoFile("kunder_malmö_med_fel.json", 300, 50000030000, conflicts=8, refused=6,
+             invalid=5),
+)
+
+
+def demo_folder() -> Path:
+    return user_data_path("Bulk Customer Import", appauthor=False) / "demo"
+
+
+def ensure_demo_files(folder: Path | None = None) -> list[Path]:
+    """Write the sample files once (deterministic); returns their paths."""
+    folder = folder or demo_folder() / "customers"
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for spec in DEMO_FILES:
+        path = folder / spec.name
+        if not path.exists():
+            customers = generate_customers(spec.count, start_id=spec.start_id,
+                                           seed=spec.start_id, conflicts=spec.conflicts,
+                                           refused=spec.refused, invalid=spec.invalid)
+            write_customer_file(path, customers, json_lines=spec.json_lines)
+        paths.append(path)
+    return paths
+
+
+@dataclass
+class DemoEnvironment:
+    """A sandbox API in a background thread plus sample files, for `main.py --demo`.
+
+    The first import meets a short outage (the first requests get HTTP 503), so a new user
+    sees failed batches land in retry files, and then re-imports them successfully.
+    """
+
+    files: list[Path] = field(default_factory=list)
+    sandbox: SandboxThread | None = None
+    outage_pending: bool = True
+
+    def start(self, folder: Path | None = None) -> str:
+        self.files = ensure_demo_files(folder)
+        config = SandboxConfig(static_token=DEMO_TOKEN, latency_ms=15, latency_jitter_ms=25,
+                               seed=11)
+        self.sandbox = SandboxThread(config)
+        url = self.sandbox.start()
+        log.info("Demo sandbox API listening at %s", url)
+        return url
+
+    @property
+    def base_url(self) -> str:
+        return self.sandbox.base_url if self.sandbox else ""
+
+    def before_import(self, retries: int, concurrency: int) -> None:
+        """Arrange the one-time outage: enough 503s to use up the first batches' retries."""
+        if self.sandbox is None or not self.outage_pending:
+            return
+        self.outage_pending = False
+        server = self.sandbox.server
+        # counted from the requests served so far, so a Test Connection before is harmless
+        server.config.fail_first_requests = (server.request_count
+                                             + (retries + 1) * max(1, concurrency))
+
+    def after_import(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.server.config.fail_first_requests = 0
+
+    def stop(self) -> None:
+        if self.sandbox is not None:
+            self.sandbox.stop()
+            self.sandbox = None

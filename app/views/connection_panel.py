@@ -1,0 +1,261 @@
+"""The connection form: profile, URLs, sign-in mode, credentials, Test Connection."""
+
+from __future__ import annotations
+
+import asyncio
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QWidget,
+)
+
+from app.services.auth import Secret
+from app.services.connection_check import check_connection
+from app.services.connection_profiles import (
+    AUTH_C4R,
+    AUTH_MODES,
+    AUTH_TOKEN,
+    PROFILES,
+    ConnectionSecrets,
+    ConnectionSettings,
+    customers_url,
+    extra_headers,
+    households_url,
+    make_token_provider,
+    problems_with,
+)
+from app.services.secret_store import SecretStore, secret_name
+
+
+class ConnectionPanel(QGroupBox):
+    """Edits a `ConnectionSettings` plus its secrets.
+
+    Signals: changed() whenever a field changes; tested(bool ok, str message) after Test
+    Connection.
+    """
+
+    changed = Signal()
+    tested = Signal(bool, str)
+
+    def __init__(self, secrets: SecretStore, parent: QWidget | None = None) -> None:
+        super().__init__("Connection", parent)
+        self.secret_store = secrets
+        self._loading = False
+        self._test_task: asyncio.Future[None] | None = None
+
+        self.profile_combo = QComboBox()
+        for key, profile in PROFILES.items():
+            self.profile_combo.addItem(profile.title, key)
+        self.host_label = QLabel("Host")
+        self.host_edit = QLineEdit()
+        self.tenant_edit = QLineEdit()
+        self.url_edit = QLineEdit()
+        self.url_edit.setPlaceholderText("https://…/customers-import/v1/customers")
+        self.households_label = QLabel()
+        self.households_label.setWordWrap(True)
+        self.households_label.setStyleSheet("color: palette(mid);")
+        self.auth_combo = QComboBox()
+        for key, title in AUTH_MODES.items():
+            self.auth_combo.addItem(title, key)
+        self.token_edit = self._masked("Bearer token")
+        self.user_edit = QLineEdit()
+        self.password_edit = self._masked("Password")
+        self.client_id_edit = QLineEdit()
+        self.client_secret_edit = self._masked("Client secret")
+        self.passport_edit = self._masked("GK-Passport (optional)")
+        self.remember_check = QCheckBox("Remember secrets in the system keychain")
+        self.remember_check.setChecked(secrets.available)
+        self.remember_check.setEnabled(secrets.available)
+        self.keychain_label = QLabel(secrets.reason)
+        self.keychain_label.setWordWrap(True)
+        self.keychain_label.setStyleSheet("color: palette(mid);")
+        self.test_button = QPushButton("Test Connection")
+        self.test_result = QLabel()
+        self.test_result.setWordWrap(True)
+
+        form = QFormLayout(self)
+        form.addRow("&Profile", self.profile_combo)
+        form.addRow(self.host_label, self.host_edit)
+        form.addRow("&Tenant", self.tenant_edit)
+        form.addRow("Customers &URL", self.url_edit)
+        form.addRow("", self.households_label)
+        form.addRow("&Sign-in", self.auth_combo)
+        form.addRow("To&ken", self.token_edit)
+        form.addRow("User &name", self.user_edit)
+        form.addRow("Pass&word", self.password_edit)
+        form.addRow("Client &ID", self.client_id_edit)
+        form.addRow("Client secr&et", self.client_secret_edit)
+        form.addRow("&GK-Passport", self.passport_edit)
+        form.addRow("", self.remember_check)
+        form.addRow("", self.keychain_label)
+        row = QHBoxLayout()
+        row.addWidget(self.test_button)
+        row.addWidget(self.test_result, 1)
+        form.addRow(row)
+        self.form = form
+        self.host_label.setBuddy(self.host_edit)
+
+        for widget, name in ((self.profile_combo, "Connection profile"),
+                             (self.host_edit, "Host or environment"),
+                             (self.tenant_edit, "Tenant"),
+                             (self.url_edit, "Customers endpoint URL"),
+                             (self.auth_combo, "Sign-in method"),
+                             (self.token_edit, "Bearer token"), (self.user_edit, "User name"),
+                             (self.password_edit, "Password"),
+                             (self.client_id_edit, "OAuth client id"),
+                             (self.client_secret_edit, "OAuth client secret"),
+                             (self.passport_edit, "GK-Passport header"),
+                             (self.remember_check, "Remember secrets"),
+                             (self.test_button, "Test connection")):
+            widget.setAccessibleName(name)
+            widget.setToolTip(name)
+        self.test_button.setToolTip("Sign in and send an empty batch: nothing is imported")
+
+        self.profile_combo.currentIndexChanged.connect(self._profile_changed)
+        self.auth_combo.currentIndexChanged.connect(self._fields_changed)
+        for edit in (self.host_edit, self.tenant_edit, self.url_edit, self.user_edit,
+                     self.client_id_edit, self.token_edit, self.password_edit,
+                     self.client_secret_edit, self.passport_edit):
+            edit.textChanged.connect(self._fields_changed)
+        self.test_button.clicked.connect(self.start_test)
+        self.set_settings(ConnectionSettings())
+
+    @staticmethod
+    def _masked(placeholder: str) -> QLineEdit:
+        edit = QLineEdit()
+        edit.setEchoMode(QLineEdit.EchoMode.Password)
+        edit.setPlaceholderText(placeholder)
+        return edit
+
+    # -- settings in and out -----------------------------------------------------------
+
+    def settings(self) -> ConnectionSettings:
+        return ConnectionSettings(
+            profile=self.profile_combo.currentData(), host=self.host_edit.text().strip(),
+            tenant=self.tenant_edit.text().strip(), custom_url=self.url_edit.text().strip()
+            if self.profile_combo.currentData() == "custom" else "",
+            auth_mode=self.auth_combo.currentData(), username=self.user_edit.text().strip(),
+            client_id=self.client_id_edit.text().strip())
+
+    def secrets(self) -> ConnectionSecrets:
+        return ConnectionSecrets(token=Secret(self.token_edit.text().strip()),
+                                 password=Secret(self.password_edit.text()),
+                                 client_secret=Secret(self.client_secret_edit.text()),
+                                 passport=Secret(self.passport_edit.text().strip()))
+
+    def set_settings(self, settings: ConnectionSettings) -> None:
+        self._loading = True
+        try:
+            self.profile_combo.setCurrentIndex(max(0, self.profile_combo.findData(
+                settings.profile)))
+            self.host_edit.setText(settings.host)
+            self.tenant_edit.setText(settings.tenant)
+            self.url_edit.setText(settings.custom_url)
+            self.auth_combo.setCurrentIndex(max(0, self.auth_combo.findData(
+                settings.auth_mode)))
+            self.user_edit.setText(settings.username)
+            self.client_id_edit.setText(settings.client_id)
+            self._load_secrets()
+        finally:
+            self._loading = False
+        self._refresh_form()
+
+    def set_token(self, token: str) -> None:
+        self.token_edit.setText(token)
+
+    def _secret_key(self, field: str) -> str:
+        user = self.user_edit.text().strip() if field == "password" else ""
+        return secret_name(self.profile_combo.currentData(), field, user)
+
+    def _load_secrets(self) -> None:
+        for field, edit in self._secret_edits().items():
+            edit.setText(self.secret_store.get(self._secret_key(field)))
+
+    def save_secrets(self) -> None:
+        """Keep the secrets (keychain, or memory when there is none / not wanted)."""
+        for field, edit in self._secret_edits().items():
+            key = self._secret_key(field)
+            if self.remember_check.isChecked():
+                self.secret_store.set(key, edit.text())
+            else:
+                self.secret_store.delete(key)
+
+    def _secret_edits(self) -> dict[str, QLineEdit]:
+        return {"token": self.token_edit, "password": self.password_edit,
+                "client_secret": self.client_secret_edit, "passport": self.passport_edit}
+
+    # -- reacting to edits -------------------------------------------------------------
+
+    def _profile_changed(self) -> None:
+        if self._loading:
+            return
+        profile = PROFILES[self.profile_combo.currentData()]
+        self._loading = True
+        try:
+            self.host_edit.setText(profile.default_host)
+            self.auth_combo.setCurrentIndex(self.auth_combo.findData(profile.auth_mode))
+            self._load_secrets()
+        finally:
+            self._loading = False
+        self._refresh_form()
+
+    def _fields_changed(self) -> None:
+        if not self._loading:
+            self._refresh_form()
+
+    def _refresh_form(self) -> None:
+        profile = PROFILES[self.profile_combo.currentData()]
+        auth = self.auth_combo.currentData()
+        custom = profile.key == "custom"
+        self.host_label.setText(profile.host_label if not custom else "Host")
+        self.form.setRowVisible(self.host_edit, not custom)
+        self.form.setRowVisible(self.tenant_edit, not custom or auth != AUTH_TOKEN)
+        self.url_edit.setReadOnly(not custom)
+        if not custom:
+            self.url_edit.setText(customers_url(self.settings()))
+        self.households_label.setText(f"Households go to {households_url(self.settings())}"
+                                      if customers_url(self.settings()) else "")
+        self.form.setRowVisible(self.token_edit, auth == AUTH_TOKEN)
+        for edit in (self.user_edit, self.password_edit, self.client_id_edit):
+            self.form.setRowVisible(edit, auth != AUTH_TOKEN)
+        self.form.setRowVisible(self.client_secret_edit, auth == AUTH_C4R)
+        self.test_result.clear()
+        self.changed.emit()
+
+    def problems(self) -> list[str]:
+        return problems_with(self.settings(), self.secrets())
+
+    # -- Test Connection ---------------------------------------------------------------
+
+    def start_test(self) -> None:
+        problems = self.problems()
+        if problems:
+            self._show_test_result(False, "Before testing: " + "; ".join(problems) + ".")
+            return
+        self.test_button.setEnabled(False)
+        self.test_result.setText("Testing…")
+        self._test_task = asyncio.ensure_future(self._run_test())
+
+    async def _run_test(self) -> None:
+        settings, secrets = self.settings(), self.secrets()
+        try:
+            result = await check_connection(customers_url(settings),
+                                            make_token_provider(settings, secrets),
+                                            extra_headers(secrets))
+            self._show_test_result(result.ok, result.message)
+        finally:
+            self.test_button.setEnabled(True)
+
+    def _show_test_result(self, ok: bool, message: str) -> None:
+        color = "#1a7f37" if ok else "#b3261e"
+        self.test_result.setStyleSheet(f"color: {color};")
+        self.test_result.setText(message)
+        self.tested.emit(ok, message)

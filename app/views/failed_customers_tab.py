@@ -1,0 +1,627 @@
+"""The Failed Customers tab: every customer that was not imported, live during an import."""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtGui import QAction, QGuiApplication, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QPushButton,
+    QSizePolicy,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.models.failure_store import FailureStore
+from app.models.failure_table_model import (
+    COL_BATCH,
+    COL_ERROR,
+    COL_ID,
+    COL_RESULT,
+    COL_TIMESTAMP,
+    COL_USERNAME,
+    FailureFilterProxy,
+    FailureTableModel,
+)
+from app.models.records import FailureRecord
+from app.services.failure_export import EXPORT_FORMATS, export_failures
+from app.views.failure_detail_dialog import FailureDetailDialog
+
+SUMMARY_INTERVAL_MS = 500  # summary and result list are recomputed at most this often
+SEARCH_DELAY_MS = 200  # wait for a pause in typing before filtering 100,000 rows
+PENDING_CHECK_MS = 1000  # how often "N new, press Refresh" is updated when not live
+COPY_COLUMNS = ("Customer ID", "Username", "Result", "Error", "Timestamp", "Batch Info")
+COLUMN_WIDTHS = {COL_ID: 110, COL_USERNAME: 180, COL_TIMESTAMP: 140, COL_BATCH: 190,
+                 COL_RESULT: 130}  # minimum widths; id and timestamp also fit their text
+ALL_RESULTS = "All results"
+
+
+def format_count(total: int, shown: int | None = None) -> str:
+    """"No failed customers", "1 failed customer", "1,234 failed customers (showing 12 of …)"."""
+    if total == 0:
+        return "No failed customers"
+    text = f"{total:,} failed customer{'' if total == 1 else 's'}"
+    if shown is not None:
+        text += f" (showing {shown:,} of {total:,})"
+    return text
+
+
+def _cell(value: object) -> str:
+    # one record per line, one field per tab: keep tabs and line breaks out of the cells
+    text = "" if value is None else str(value)
+    return text.replace("\t", " ").replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+
+
+def records_as_tsv(records: list[FailureRecord]) -> str:
+    """Tab-separated text with a header line, as pasted into a spreadsheet."""
+    lines = ["\t".join(COPY_COLUMNS)]
+    lines += ["\t".join(_cell(v) for v in (r.customer_id, r.username, r.result, r.error,
+                                           r.timestamp, r.batch_info)) for r in records]
+    return "\n".join(lines) + "\n"
+
+
+class _TaskBridge(QObject):
+    """Carries a worker's result back to the GUI thread (a queued signal)."""
+
+    done = Signal(str, object, object)  # task name, result, error (or None)
+
+
+class FailedCustomersTab(QWidget):
+    """Tab listing failed customers: search, result filter, sortable table, summary by error
+    type, and Refresh / Export… / Copy selected / Clear… buttons.
+
+    During an import (`set_import_running(True)`) new failures appear every ~150 ms while
+    "Auto-refresh during import" is checked; `import_finished()` does the final refresh.
+
+    Signals:
+        countChanged(int): the number of failed customers in the table changed.
+        statusMessage(str): a message for the main window's status bar.
+        refreshFinished(int): a Refresh finished; how many records the saved file added.
+        exportFinished(str): an export finished; the file written, or "" when it failed.
+    """
+
+    countChanged = Signal(int)
+    statusMessage = Signal(str)
+    refreshFinished = Signal(int)
+    exportFinished = Signal(str)
+
+    def __init__(self, store: FailureStore, failed_file: Callable[[], Path],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("failedCustomersTab")
+        self.setAccessibleName("Failed customers")
+        self._store = store
+        self._failed_file = failed_file
+        self._import_running = False
+        self._last_count = -1
+        self._refresh_running = False
+        self._refresh_again = False
+        self._export_dir: Path | None = None
+        self._export_dialog: QFileDialog | None = None
+        self._detail_dialogs: list[FailureDetailDialog] = []
+        # the pool is a child, created before the bridge: on destruction it waits for its
+        # workers while the bridge still exists (a worker never emits on a deleted object)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(2)
+        self._bridge = _TaskBridge(self)
+        self._bridge.done.connect(self._on_task_done, Qt.ConnectionType.QueuedConnection)
+
+        self.model = FailureTableModel(store, self)
+        self.proxy = FailureFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+
+        self._build_widgets()
+        self._build_layout()
+        self._connect()
+        self._update_count()
+        self._update_summary()
+
+    # -- construction ----------------------------------------------------------------------
+
+    def _build_widgets(self) -> None:
+        self.search_edit = QLineEdit()
+        self.search_edit.setPlaceholderText("Search id, name, error…")
+        self.search_edit.setClearButtonEnabled(True)
+        self.search_edit.setAccessibleName("Search failed customers")
+        self.search_edit.setToolTip("Show only failures whose customer id, name, error, result "
+                                    "or source file contains this text")
+
+        self.result_combo = QComboBox()
+        self.result_combo.addItem(ALL_RESULTS, None)
+        self.result_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.result_combo.setAccessibleName("Result type filter")
+        self.result_combo.setToolTip("Show only failures with this result")
+
+        self.auto_refresh_check = QCheckBox("Auto-refresh during import")
+        self.auto_refresh_check.setChecked(True)
+        self.auto_refresh_check.setAccessibleName("Auto-refresh during import")
+        self.auto_refresh_check.setToolTip("Show new failures as they happen while an import "
+                                           "runs; turn off for very large imports and use "
+                                           "Refresh instead")
+
+        self.count_label = QLabel()
+        self.count_label.setAlignment(Qt.AlignmentFlag.AlignRight
+                                      | Qt.AlignmentFlag.AlignVCenter)
+        font = self.count_label.font()
+        font.setBold(True)
+        self.count_label.setFont(font)
+        self.count_label.setAccessibleName("Failed customer count")
+        self.count_label.setToolTip("Total number of failed customers")
+
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setAccessibleName("Failed customers table")
+        self.table.setToolTip("Double-click a row (or press Enter) to see the customer's "
+                              "complete details")
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setAlternatingRowColors(True)
+        self.table.setWordWrap(False)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        # QTableView's version of "uniform row heights": one fixed height for every row,
+        # so nothing is measured per row when 100,000 of them arrive
+        vertical = self.table.verticalHeader()
+        vertical.setVisible(False)
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+        vertical.setDefaultSectionSize(self.fontMetrics().height() + 8)
+        header = self.table.horizontalHeader()
+        header.setHighlightSections(False)
+        header.setSectionsClickable(True)
+        header.setSortIndicatorShown(True)
+        header.setStretchLastSection(False)
+        metrics = self.table.fontMetrics()
+        fitted = {COL_ID: metrics.horizontalAdvance("50000001000000") + 16,
+                  COL_TIMESTAMP: metrics.horizontalAdvance("2025-01-07 10:30:45") + 16}
+        for column, width in COLUMN_WIDTHS.items():
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(column, max(width, fitted.get(column, 0)))
+        header.setSectionResizeMode(COL_ERROR, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(60)
+        # no sort indicator at first: rows stay in the order the failures happened
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.table.setSortingEnabled(True)
+
+        self.details_action = QAction("Show details…", self.table)
+        self.copy_action = QAction("Copy selected", self.table)
+        self.table.addAction(self.details_action)
+        self.table.addAction(self.copy_action)
+        self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+
+        self.summary_label = QLabel()
+        self.summary_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.summary_label.setWordWrap(False)
+        # long error texts must not make the window wider
+        self.summary_label.setSizePolicy(QSizePolicy.Policy.Ignored,
+                                         QSizePolicy.Policy.Preferred)
+        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary_label.setAccessibleName("Summary by error type")
+        self.summary_label.setToolTip("Failures by result and the most frequent error types")
+
+        self.refresh_button = QPushButton("Refresh")
+        self.refresh_button.setAccessibleName("Refresh failed customers")
+        self.refresh_button.setToolTip("Show the latest failures and merge the saved "
+                                       "failed_customers/failed_customers.json")
+        self.export_button = QPushButton("Export…")
+        self.export_button.setAccessibleName("Export failed customers")
+        self.export_button.setToolTip("Save the failures shown (after search and filter) as "
+                                      "CSV for Excel, complete JSON, or plain text")
+        self.copy_button = QPushButton("Copy selected")
+        self.copy_button.setAccessibleName("Copy selected failed customers")
+        self.copy_button.setToolTip("Copy the selected rows as tab-separated text (Ctrl+C)")
+        self.clear_button = QPushButton("Clear…")
+        self.clear_button.setAccessibleName("Clear failed customers")
+        self.clear_button.setToolTip("Forget the failures shown here (asks first; saved files "
+                                     "are not deleted)")
+
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(SEARCH_DELAY_MS)
+        self._summary_timer = QTimer(self)
+        self._summary_timer.setSingleShot(True)
+        self._summary_timer.setInterval(SUMMARY_INTERVAL_MS)
+        self._pending_timer = QTimer(self)
+        self._pending_timer.setInterval(PENDING_CHECK_MS)
+
+    def _build_layout(self) -> None:
+        top = QHBoxLayout()
+        top.addWidget(self.search_edit, 2)
+        top.addWidget(self.result_combo)
+        top.addWidget(self.auto_refresh_check)
+        top.addStretch(1)
+        top.addWidget(self.count_label)
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.refresh_button)
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(self.copy_button)
+        buttons.addStretch(1)
+        buttons.addWidget(self.clear_button)  # apart from the others: it forgets data
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.table, 1)
+        layout.addWidget(self.summary_label)
+        layout.addLayout(buttons)
+
+        order = [self.search_edit, self.result_combo, self.auto_refresh_check, self.table,
+                 self.refresh_button, self.export_button, self.copy_button, self.clear_button]
+        for first, second in itertools.pairwise(order):
+            QWidget.setTabOrder(first, second)
+
+    def _connect(self) -> None:
+        self.search_edit.textChanged.connect(lambda _text: self._search_timer.start())
+        self.search_edit.returnPressed.connect(self._apply_search)
+        self._search_timer.timeout.connect(self._apply_search)
+        self.result_combo.currentIndexChanged.connect(self._on_result_filter_changed)
+        self.auto_refresh_check.toggled.connect(self._update_live_updates)
+        self.refresh_button.clicked.connect(self.refresh)
+        self.export_button.clicked.connect(self.export)
+        self.copy_button.clicked.connect(self.copy_selected)
+        self.clear_button.clicked.connect(self.clear)
+        self.details_action.triggered.connect(self._open_current_details)
+        self.copy_action.triggered.connect(self.copy_selected)
+        self.table.doubleClicked.connect(self.open_details)
+        self.table.installEventFilter(self)
+
+        self.model.recordsPulled.connect(self._on_rows_changed)
+        self.model.modelReset.connect(self._on_rows_changed)
+        self.proxy.filterChanged.connect(self._update_count)
+        self._summary_timer.timeout.connect(self._update_summary)
+        self._pending_timer.timeout.connect(self._update_count)
+
+    # -- public API for the main window ----------------------------------------------------
+
+    def set_import_running(self, running: bool) -> None:
+        """Follow an import: live updates while it runs (if auto-refresh is checked)."""
+        self._import_running = running
+        self._update_live_updates()
+
+    def import_running(self) -> bool:
+        return self._import_running
+
+    def import_finished(self) -> None:
+        """Final refresh after an import: take in everything, sort again, update the summary."""
+        self.set_import_running(False)
+        self.model.pull_new_records(resort=True)
+        self._update_summary()
+        self._update_count()
+
+    @Slot()
+    def refresh(self) -> None:
+        """Show what is new in memory now, then merge the saved file (read off the GUI thread)
+        and show the result, sorted again. `refreshFinished` tells when it is done."""
+        self.model.pull_new_records(resort=True)
+        if self._refresh_running:
+            self._refresh_again = True  # one more round once the current one is done
+            return
+        self._refresh_running = True
+        path = Path(self._failed_file())
+        store = self._store
+
+        def merge_saved_file() -> tuple[Path, int]:
+            # reading and de-duplicating 100,000 saved records takes a while: worker thread;
+            # the store is thread-safe and its listener only sets a flag
+            return path, store.extend(FailureStore.load_file(path))
+
+        self._run_task("refresh", merge_saved_file)
+
+    def failure_count(self) -> int:
+        return self.model.rowCount()
+
+    # -- live updates, count and summary ---------------------------------------------------
+
+    def _update_live_updates(self, *_args: Any) -> None:
+        live = self._import_running and self.auto_refresh_check.isChecked()
+        self.model.set_live_updates(live)
+        # not live during an import: still say how many are waiting, once a second
+        if self._import_running and not live:
+            self._pending_timer.start()
+        else:
+            self._pending_timer.stop()
+        self._update_count()
+
+    def _on_rows_changed(self, *_args: Any) -> None:
+        self._update_count()
+        if self.model.rowCount() == 0:
+            self._update_summary()  # cleared: say so at once
+        elif not self._summary_timer.isActive():
+            self._summary_timer.start()  # at most one recount per interval
+
+    def _update_count(self) -> None:
+        total = self.model.rowCount()
+        shown = self.proxy.rowCount() if self.proxy.is_filtered() else None
+        text = format_count(total, shown)
+        if self._import_running and not self.model.live_updates():
+            pending = self.model.pending_count()
+            if pending:
+                text += f" · {pending:,} new, press Refresh"
+        self.count_label.setText(text)
+        self.count_label.setAccessibleDescription(text)
+        if total != self._last_count:
+            self._last_count = total
+            self.countChanged.emit(total)
+
+    def _update_summary(self) -> None:
+        counts = self.model.result_counts()
+        self._update_result_combo(counts)
+        if not counts:
+            self.summary_label.setText("")
+            self.summary_label.setToolTip("Failures by result and the most frequent error types")
+            return
+        by_result = " · ".join(f"{result} {n:,}" for result, n in counts.most_common())
+        types = self.model.error_type_summary(10)
+        top = "  ·  ".join(f"{n:,}× {text}" for text, n in types[:3])
+        self.summary_label.setText(f"By result: {by_result}\nTop errors: {top}")
+        self.summary_label.setToolTip(
+            "Most frequent error types (numbers shown as #):\n"
+            + "\n".join(f"{n:,}× {text}" for text, n in types))
+
+    def _update_result_combo(self, counts: dict[str, int]) -> None:
+        combo = self.result_combo
+        current = combo.currentData()
+        combo.blockSignals(True)  # the selected result stays the same; no refiltering
+        try:
+            for i in range(combo.count() - 1, 0, -1):
+                result = combo.itemData(i)
+                if result not in counts and result != current:
+                    combo.removeItem(i)
+            present = {combo.itemData(i): i for i in range(1, combo.count())}
+            for result in sorted(counts):
+                label = f"{result} ({counts[result]:,})"
+                if result in present:
+                    combo.setItemText(present[result], label)
+                    continue
+                position = 1
+                while position < combo.count() and combo.itemData(position) < result:
+                    position += 1
+                combo.insertItem(position, label, result)
+                present = {combo.itemData(i): i for i in range(1, combo.count())}
+            if current in present:
+                combo.setItemText(present[current], f"{current} ({counts.get(current, 0):,})")
+            combo.setCurrentIndex(max(0, combo.findData(current)) if current else 0)
+        finally:
+            combo.blockSignals(False)
+
+    # -- filtering -------------------------------------------------------------------------
+
+    def _apply_search(self) -> None:
+        self._search_timer.stop()
+        self.proxy.set_search_text(self.search_edit.text())
+
+    def _on_result_filter_changed(self, _index: int) -> None:
+        self.proxy.set_result_filter(self.result_combo.currentData())
+
+    # -- copy, details ---------------------------------------------------------------------
+
+    def selected_records(self) -> list[FailureRecord]:
+        """The selected rows' records, in view order."""
+        selection = self.table.selectionModel().selection()
+        rows: set[int] = set()
+        for selected in selection:
+            rows.update(range(selected.top(), selected.bottom() + 1))
+        if not rows:
+            return []
+        if len(rows) < 1000:
+            return [self.proxy.data(self.proxy.index(row, 0), FailureTableModel.RecordRole)
+                    for row in sorted(rows)]
+        visible = self.proxy.visible_records()  # one pass instead of a call per row
+        return [visible[row] for row in sorted(rows) if row < len(visible)]
+
+    @Slot()
+    def copy_selected(self) -> int:
+        """Copy the selected rows, with a header line, as tab-separated text."""
+        records = self.selected_records()
+        if not records:
+            self.statusMessage.emit("No failed customers selected to copy")
+            return 0
+        QGuiApplication.clipboard().setText(records_as_tsv(records))
+        n = len(records)
+        self.statusMessage.emit(f"Copied {n:,} failed customer{'' if n == 1 else 's'}")
+        return n
+
+    def open_details(self, index: QModelIndex) -> FailureDetailDialog | None:
+        """Open a (non-modal) detail window for the row at proxy `index`."""
+        if not index.isValid():
+            return None
+        record = self.proxy.data(index, FailureTableModel.RecordRole)
+        if record is None:
+            return None
+        dialog = FailureDetailDialog(record, self)
+        self._detail_dialogs.append(dialog)  # several may be open; keep them referenced
+        dialog.finished.connect(lambda _result, d=dialog: self._forget_dialog(d))
+        dialog.show()
+        return dialog
+
+    def _forget_dialog(self, dialog: FailureDetailDialog) -> None:
+        if dialog in self._detail_dialogs:
+            self._detail_dialogs.remove(dialog)
+
+    def _open_current_details(self) -> None:
+        self.open_details(self.table.currentIndex())
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.table and isinstance(event, QKeyEvent):
+            if event.matches(QKeySequence.StandardKey.Copy):
+                if event.type() == QEvent.Type.ShortcutOverride:
+                    event.accept()  # ours, even if the window has a Ctrl+C shortcut
+                    return True
+                if event.type() == QEvent.Type.KeyPress:
+                    self.copy_selected()
+                    return True
+            elif (event.type() == QEvent.Type.KeyPress
+                  and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter)):
+                self._open_current_details()
+                return True
+        return super().eventFilter(watched, event)
+
+    # -- clear -----------------------------------------------------------------------------
+
+    @Slot()
+    def clear(self) -> QMessageBox:
+        """Ask (without blocking) whether to forget the failures; Yes clears the store."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Clear failed customers",
+                          "Clear the failed customers shown here?",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        info = ("Saved files are not deleted: failed_customers/failed_customers.json and "
+                "the retry batches stay on disk, and Refresh loads them again.")
+        if self._import_running:
+            info += "\n\nAn import is running: failures still to come will appear again."
+        box.setInformativeText(info)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _result: self._on_clear_answer(box))
+        box.open()
+        return box
+
+    def _on_clear_answer(self, box: QMessageBox) -> None:
+        if box.standardButton(box.clickedButton()) != QMessageBox.StandardButton.Yes:
+            return
+        self._store.clear()
+        self.model.pull_new_records()  # sees the new generation: resets to empty
+        self.statusMessage.emit("Failed customers cleared (saved files were kept)")
+
+    # -- export ----------------------------------------------------------------------------
+
+    @Slot()
+    def export(self) -> QFileDialog:
+        """Ask (non-blocking, Qt's own dialog) where to save the rows shown, then save them."""
+        if self._export_dialog is not None and self._export_dialog.isVisible():
+            self._export_dialog.raise_()
+            return self._export_dialog
+        dialog = QFileDialog(self, "Export failed customers")
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog)  # same everywhere, testable
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setFileMode(QFileDialog.FileMode.AnyFile)
+        filters = list(EXPORT_FORMATS.values())
+        dialog.setNameFilters(filters)
+        dialog.selectNameFilter(EXPORT_FORMATS["csv"])
+        dialog.setDefaultSuffix("csv")
+        dialog.setDirectory(str(self._default_export_dir()))
+        stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
+        dialog.selectFile(f"failed_customers_{stamp}.csv")
+        dialog.filterSelected.connect(lambda name: self._on_export_filter(dialog, name))
+        dialog.fileSelected.connect(lambda file: self._export_to(file, dialog.selectedNameFilter()))
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.setAccessibleName("Export failed customers")
+        self._export_dialog = dialog
+        dialog.destroyed.connect(self._forget_export_dialog)
+        dialog.open()
+        return dialog
+
+    def _forget_export_dialog(self, *_args: Any) -> None:
+        self._export_dialog = None
+
+    def _default_export_dir(self) -> Path:
+        if self._export_dir is not None and self._export_dir.is_dir():
+            return self._export_dir
+        folder = Path(self._failed_file()).parent
+        return folder if folder.is_dir() else Path.cwd()
+
+    @staticmethod
+    def _format_for_filter(name_filter: str) -> str:
+        for fmt, text in EXPORT_FORMATS.items():
+            if text == name_filter:
+                return fmt
+        return "csv"
+
+    def _on_export_filter(self, dialog: QFileDialog, name_filter: str) -> None:
+        # keep the suggested name's extension in step with the chosen format
+        fmt = self._format_for_filter(name_filter)
+        dialog.setDefaultSuffix(fmt)
+        chosen = dialog.selectedFiles()
+        if chosen:
+            path = Path(chosen[0])
+            if path.suffix.lstrip(".").lower() in EXPORT_FORMATS and path.name:
+                dialog.selectFile(path.with_suffix(f".{fmt}").name)
+
+    def _export_to(self, file: str, name_filter: str) -> None:
+        path = Path(file)
+        fmt = path.suffix.lstrip(".").lower()
+        if fmt not in EXPORT_FORMATS:
+            fmt = self._format_for_filter(name_filter)
+            path = path.with_name(f"{path.name}.{fmt}")
+        self._export_dir = path.parent
+        records = self.proxy.visible_records()  # what the user sees, in that order
+
+        def write() -> tuple[Path, int]:
+            return export_failures(records, path, fmt), len(records)
+
+        self.statusMessage.emit(f"Exporting {len(records):,} failed customers…")
+        self._run_task("export", write, context=path)
+
+    # -- background work -------------------------------------------------------------------
+
+    def _run_task(self, name: str, work: Callable[[], Any], context: Any = None) -> None:
+        bridge = self._bridge
+
+        def run() -> None:
+            try:
+                result, error = work(), None
+            except Exception as exc:  # reported to the user, never lost in the worker
+                result, error = context, exc
+            # RuntimeError: the tab was closed meanwhile, nobody to tell
+            with contextlib.suppress(RuntimeError):
+                bridge.done.emit(name, result, error)
+
+        self._pool.start(run)
+
+    @Slot(str, object, object)
+    def _on_task_done(self, name: str, result: Any, error: BaseException | None) -> None:
+        if name == "refresh":
+            self._refresh_done(result, error)
+        elif name == "export":
+            self._export_done(result, error)
+
+    def _refresh_done(self, result: Any, error: BaseException | None) -> None:
+        self._refresh_running = False
+        added = 0
+        self.model.pull_new_records(resort=True)
+        self._update_summary()
+        if error is not None:
+            name = Path(self._failed_file()).name
+            self.statusMessage.emit(f"Could not read {name}: {error}")
+        else:
+            path, added = result
+            total = self.model.rowCount()
+            self.statusMessage.emit(
+                f"Refreshed: {format_count(total)}; {added:,} loaded from {path.name}"
+                if added else f"Refreshed: {format_count(total)}")
+        self.refreshFinished.emit(added)
+        if self._refresh_again:
+            self._refresh_again = False
+            self.refresh()
+
+    def _export_done(self, result: Any, error: BaseException | None) -> None:
+        if error is not None:
+            reason = f"Export failed: could not write {result}: {error}"
+            self.statusMessage.emit(reason)
+            box = QMessageBox(QMessageBox.Icon.Warning, "Export failed", reason,
+                              QMessageBox.StandardButton.Ok, self)
+            box.setInformativeText("Check that the folder exists, that you may write there "
+                                   "and that the disk is not full.")
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()
+            self.exportFinished.emit("")
+            return
+        path, count = result
+        self.statusMessage.emit(
+            f"Exported {count:,} failed customer{'' if count == 1 else 's'} to {path}")
+        self.exportFinished.emit(str(path))

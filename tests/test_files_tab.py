@@ -1,0 +1,547 @@
+"""The Files tab: file inspection, the file list model and the tab itself (pytest-qt)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import orjson
+import pytest
+from PySide6.QtCore import QMimeData, QModelIndex, QPointF, Qt, QTimer, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
+from PySide6.QtWidgets import QApplication, QFileDialog
+from pytestqt.qtbot import QtBot
+
+from app.models.file_list_model import (
+    FileEntry,
+    FileListModel,
+    FileListProxy,
+    FileStatus,
+    human_size,
+)
+from app.services.file_inspector import (
+    NO_CUSTOMERS_FOUND,
+    FileInspection,
+    InspectionCancelled,
+    inspect_file,
+)
+from app.services.sample_customers import generate_customers, write_customer_file
+from app.views.files_tab import FilesTab
+
+COUNT_TIMEOUT_MS = 30_000
+
+
+# -- helpers and fixtures ------------------------------------------------------------------
+
+
+def households(count: int) -> Iterator[dict[str, object]]:
+    for i in range(count):
+        yield {"changeType": "CREATE",
+               "household": {"householdId": f"H{i:05d}", "name": f"Hushåll {i}"}}
+
+
+@pytest.fixture
+def tab(qtbot: QtBot) -> Iterator[FilesTab]:
+    widget = FilesTab()
+    qtbot.addWidget(widget)
+    widget.resize(900, 420)
+    widget.show()
+    qtbot.waitExposed(widget)
+    yield widget
+    widget.shutdown()
+
+
+@pytest.fixture
+def customer_tree(tmp_path: Path) -> Path:
+    """A folder with subfolders: 4 customer files (one with invalid entries) + noise."""
+    root = tmp_path / "import"
+    write_customer_file(root / "a_customers.json", generate_customers(5))
+    write_customer_file(root / "sub" / "b_households.json", households(3),
+                        wrapper="households")
+    write_customer_file(root / "sub" / "deeper" / "c_lines.jsonl",
+                        generate_customers(4, start_id=60000000000), json_lines=True)
+    write_customer_file(root / "sub" / "d_some_invalid.json",
+                        generate_customers(6, start_id=70000000000, invalid=2))
+    (root / "notes.txt").write_text("not a customer file", encoding="utf-8")
+    (root / "sub" / "retry_summary.json").write_text('{"failedBatches": 0}', encoding="utf-8")
+    return root
+
+
+def listed_names(tab: FilesTab) -> list[str]:
+    return sorted(e.path.name for e in tab.model.entries())
+
+
+def add_and_wait(qtbot: QtBot, tab: FilesTab, paths: list[Path]) -> None:
+    with qtbot.waitSignal(tab.countingFinished, timeout=COUNT_TIMEOUT_MS):
+        tab.add_paths(paths)
+
+
+# -- inspect_file ----------------------------------------------------------------------------
+
+
+def test_inspect_data_wrapper(tmp_path: Path) -> None:
+    path = tmp_path / "customers.json"
+    write_customer_file(path, generate_customers(7, invalid=2), wrapper="data")
+    result = inspect_file(path)
+    assert result == FileInspection(path=path, kind="customers", customers=7, invalid=2,
+                                    size_bytes=path.stat().st_size, problem=None)
+    assert result.usable and result.valid == 5
+
+
+def test_inspect_households(tmp_path: Path) -> None:
+    path = tmp_path / "households.json"
+    write_customer_file(path, households(4), wrapper="households")
+    result = inspect_file(path)
+    assert (result.kind, result.customers, result.invalid, result.problem) == (
+        "households", 4, 0, None)
+
+
+def test_inspect_json_lines_and_plain_list(tmp_path: Path) -> None:
+    lines = tmp_path / "customers.jsonl"
+    write_customer_file(lines, generate_customers(3), json_lines=True)
+    with lines.open("ab") as handle:
+        handle.write(b"{not json\n")  # a broken line is an invalid entry, not a lost file
+    result = inspect_file(lines)
+    assert (result.kind, result.customers, result.invalid, result.problem) == (
+        "customers", 4, 1, None)
+
+    plain = tmp_path / "list.json"
+    write_customer_file(plain, generate_customers(2), wrapper=None)
+    assert inspect_file(plain).customers == 2
+
+
+def test_inspect_mixed(tmp_path: Path) -> None:
+    path = tmp_path / "mixed.jsonl"
+    entries = [*generate_customers(2), *households(1)]
+    path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in entries))
+    assert inspect_file(path).kind == "mixed"
+
+
+def test_inspect_broken_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.json"
+    good = orjson.dumps(next(generate_customers(1)))
+    path.write_bytes(b'{"data": [' + good + b', {"changeType": "CRE')
+    result = inspect_file(path)
+    assert result.problem is not None and "broken JSON" in result.problem
+    assert result.customers == 1  # what was read before the break
+    assert not result.usable
+
+
+def test_inspect_cp1252_file_names_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "ansi.json"
+    text = ('{"data": [{"changeType": "CREATE", "person": '
+            '{"customerId": "1", "firstName": "Åsa", "lastName": "Sjöberg"}}]}')
+    path.write_bytes(text.encode("cp1252"))
+    result = inspect_file(path)
+    assert result.problem is not None and "UTF-8" in result.problem
+
+
+def test_inspect_empty_and_customerless_files(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.json"
+    empty.write_bytes(b"")
+    result = inspect_file(empty)
+    assert result.problem == "the file is empty"
+    assert (result.customers, result.size_bytes, result.kind) == (0, 0, "")
+
+    no_entries = tmp_path / "none.json"
+    no_entries.write_bytes(b'{"data": []}')
+    assert inspect_file(no_entries).problem == NO_CUSTOMERS_FOUND
+
+    empty_lines = tmp_path / "empty.jsonl"
+    empty_lines.write_bytes(b"\n\n")
+    assert inspect_file(empty_lines).problem == NO_CUSTOMERS_FOUND
+
+
+def test_inspect_missing_file_and_cancel(tmp_path: Path) -> None:
+    result = inspect_file(tmp_path / "gone.json")
+    assert result.problem is not None and "cannot open" in result.problem
+
+    big = tmp_path / "big.json"
+    write_customer_file(big, generate_customers(2000))
+    with pytest.raises(InspectionCancelled):
+        inspect_file(big, cancelled=lambda: True)
+
+
+# -- the model -------------------------------------------------------------------------------
+
+
+def filled_model(tmp_path: Path) -> FileListModel:
+    model = FileListModel()
+    model.add_paths([tmp_path / "b.json", tmp_path / "a.json", tmp_path / "c.jsonl"])
+    model.update_entry(tmp_path / "b.json", customers=12345, invalid=2, size_bytes=1536,
+                       kind="customers", status=FileStatus.READY, detail="Ready")
+    model.update_entry(tmp_path / "a.json", customers=0, size_bytes=900,
+                       status=FileStatus.INVALID, detail="The file is empty")
+    return model  # c.jsonl is still counting
+
+
+def test_model_passes_model_tester(qtmodeltester, tmp_path: Path) -> None:
+    model = filled_model(tmp_path)
+    qtmodeltester.check(model)
+    proxy = FileListProxy()
+    proxy.setSourceModel(model)
+    proxy.sort(FileListModel.SIZE, Qt.SortOrder.DescendingOrder)
+    qtmodeltester.check(proxy)
+    # the testers keep watching: mutations must keep the model consistent
+    model.add_paths([tmp_path / "d.json", tmp_path / "e.json"])
+    model.set_status([tmp_path / "d.json", tmp_path / "e.json"], "ready")
+    model.remove_rows([0, 2])
+    model.clear()
+
+
+def test_model_display_roles(tmp_path: Path) -> None:
+    model = filled_model(tmp_path)
+    row = {e.path.name: r for r, e in enumerate(model.entries())}
+
+    def cell(name: str, column: int, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        return model.data(model.index(row[name], column), role)
+
+    assert cell("b.json", FileListModel.NAME) == "b.json"
+    assert cell("b.json", FileListModel.NAME, Qt.ItemDataRole.ToolTipRole) == str(
+        tmp_path / "b.json")
+    assert cell("b.json", FileListModel.CUSTOMERS) == "12,345 (2 invalid)"
+    assert cell("b.json", FileListModel.SIZE) == "1.5 KB"
+    assert cell("b.json", FileListModel.KIND) == "Customers"
+    assert cell("c.jsonl", FileListModel.CUSTOMERS) == "…"
+    assert cell("c.jsonl", FileListModel.STATUS) == "Counting…"
+    assert cell("a.json", FileListModel.STATUS) == "Invalid"
+    assert cell("a.json", FileListModel.STATUS, Qt.ItemDataRole.ToolTipRole) == (
+        "The file is empty")
+    assert cell("a.json", FileListModel.NAME, Qt.ItemDataRole.ForegroundRole) is not None
+    assert cell("b.json", FileListModel.NAME, Qt.ItemDataRole.ForegroundRole) is None
+    entry = cell("b.json", 0, FileListModel.EntryRole)
+    assert isinstance(entry, FileEntry) and entry.customers == 12345
+    assert cell("b.json", FileListModel.SIZE, FileListModel.SortRole) == 1536
+    assert cell("c.jsonl", FileListModel.CUSTOMERS, FileListModel.SortRole) == -1
+    assert model.rowCount(model.index(0, 0)) == 0
+    assert model.headerData(2, Qt.Orientation.Horizontal) == "Customers"
+    assert [human_size(n) for n in (0, 1023, 10 * 1024 * 1024)] == ["0 B", "1023 B",
+                                                                      "10.0 MB"]
+
+
+def test_model_operations(qtbot: QtBot, tmp_path: Path) -> None:
+    model = filled_model(tmp_path)
+    inserted: list[tuple[int, int]] = []
+    changed: list[tuple[int, int]] = []
+    model.rowsInserted.connect(lambda _p, first, last: inserted.append((first, last)))
+    model.dataChanged.connect(lambda tl, br, _roles=(): changed.append((tl.row(), br.row())))
+
+    new = model.add_paths([tmp_path / "a.json", tmp_path / "x.json", tmp_path / "y.json",
+                           tmp_path / "x.json"])
+    assert [e.path.name for e in new] == ["x.json", "y.json"]  # a.json already listed
+    assert inserted == [(3, 4)]  # one insertion for the whole chunk
+
+    assert model.update_entry(tmp_path / "y.json", customers=3, status="ready")
+    assert changed == [(4, 4)]  # that row only
+    assert not model.update_entry(tmp_path / "nope.json", customers=1)
+    with pytest.raises(TypeError):
+        model.update_entry(tmp_path / "y.json", colour="red")
+
+    assert model.total_customers() is None  # c.jsonl and x.json still counting
+    model.set_status([tmp_path / "c.jsonl", tmp_path / "x.json"], "failed", "stopped")
+    model.update_entries({tmp_path / "c.jsonl": {"customers": 4},
+                          tmp_path / "x.json": {"customers": 1}})
+    # a.json is invalid, so its entries do not count
+    assert model.total_customers() == 12345 + 4 + 1 + 3
+    assert [p.name for p in model.ready_paths()] == ["b.json", "c.jsonl", "x.json", "y.json"]
+    model.set_status([tmp_path / "b.json"], "imported")
+    assert tmp_path / "b.json" not in model.ready_paths()
+    with pytest.raises(ValueError):
+        model.set_status([tmp_path / "b.json"], "done")
+
+    removed = model.remove_rows([0, 1, 4])
+    assert [e.path.name for e in removed] == ["b.json", "a.json", "y.json"]
+    assert [e.path.name for e in model.entries()] == ["c.jsonl", "x.json"]
+    assert model.entry_for(tmp_path / "x.json") is model.entries()[1]
+    model.clear()
+    assert model.rowCount() == 0 and model.total_customers() == 0
+
+
+def test_proxy_sorts_numbers_as_numbers(tmp_path: Path) -> None:
+    model = FileListModel()
+    sizes = {"small.json": 900, "big.json": 10 * 1024, "mid.json": 2048}
+    model.add_paths([tmp_path / name for name in sizes])
+    for name, size in sizes.items():
+        model.update_entry(tmp_path / name, size_bytes=size, customers=size // 100,
+                           status="ready")
+    proxy = FileListProxy()
+    proxy.setSourceModel(model)
+    for column in (FileListModel.SIZE, FileListModel.CUSTOMERS):
+        proxy.sort(column, Qt.SortOrder.AscendingOrder)
+        names = [proxy.data(proxy.index(r, 0)) for r in range(proxy.rowCount())]
+        assert names == ["small.json", "mid.json", "big.json"]
+
+
+# -- the tab -------------------------------------------------------------------------------
+
+
+def test_add_folder_with_subfolders(qtbot: QtBot, tab: FilesTab, customer_tree: Path) -> None:
+    changes: list[None] = []
+    tab.filesChanged.connect(lambda: changes.append(None))
+    with qtbot.waitSignal(tab.countingFinished, timeout=COUNT_TIMEOUT_MS):
+        tab.add_paths([customer_tree])
+        assert tab.is_counting()
+        assert tab.total_customers() is None
+    assert not tab.is_counting()
+    assert listed_names(tab) == ["a_customers.json", "b_households.json", "c_lines.jsonl",
+                                 "d_some_invalid.json"]
+    by_name = {e.path.name: e for e in tab.model.entries()}
+    assert by_name["b_households.json"].kind == "households"
+    assert by_name["c_lines.jsonl"].customers == 4
+    assert (by_name["d_some_invalid.json"].customers,
+            by_name["d_some_invalid.json"].invalid) == (6, 2)
+    assert all(e.status == "ready" for e in by_name.values())
+    assert tab.total_customers() == 5 + 3 + 4 + 6
+    assert len(tab.ready_files()) == 4
+    assert tab.summary_label.text() == "4 files · 18 customers"
+    assert not tab.progress_bar.isVisible()
+    assert changes
+
+    # adding the same folder again adds nothing
+    with qtbot.waitSignal(tab.countingFinished, timeout=COUNT_TIMEOUT_MS):
+        tab.add_paths([customer_tree])
+    assert tab.model.rowCount() == 4
+
+
+def test_invalid_files_are_flagged_and_counted_again(qtbot: QtBot, tab: FilesTab,
+                                                       tmp_path: Path) -> None:
+    bad = tmp_path / "ansi.json"
+    bad.write_bytes('{"data": [{"changeType": "CREATE", "person": {"customerId": "1", '
+                    '"lastName": "Öberg"}}]}'.encode("cp1252"))
+    good = tmp_path / "good.json"
+    write_customer_file(good, generate_customers(2))
+    add_and_wait(qtbot, tab, [bad, good])
+    entry = tab.model.entry_for(bad)
+    assert entry is not None and entry.status == "invalid" and "UTF-8" in entry.detail
+    assert tab.ready_files() == [good]
+    assert tab.summary_label.text() == "2 files · 2 customers · 1 invalid file"
+    assert tab.total_customers() == 2
+
+    # fixed and added again: counted again
+    write_customer_file(bad, generate_customers(3, start_id=1))
+    add_and_wait(qtbot, tab, [bad])
+    entry = tab.model.entry_for(bad)
+    assert entry is not None and (entry.status, entry.customers) == ("ready", 3)
+
+
+def _drop(tab: FilesTab, paths: list[Path]) -> tuple[bool, bool]:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    enter = QDragEnterEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(tab, enter)
+    drop = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime,
+                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(tab, drop)
+    return enter.isAccepted(), drop.isAccepted()
+
+
+def test_drop_files_and_folders(qtbot: QtBot, tab: FilesTab, customer_tree: Path,
+                                tmp_path: Path) -> None:
+    single = tmp_path / "single.json"
+    write_customer_file(single, generate_customers(2, start_id=80000000000))
+    with qtbot.waitSignal(tab.countingFinished, timeout=COUNT_TIMEOUT_MS):
+        accepted = _drop(tab, [single, customer_tree / "sub"])
+    assert accepted == (True, True)
+    assert listed_names(tab) == ["b_households.json", "c_lines.jsonl",
+                                 "d_some_invalid.json", "single.json"]
+
+    # text without URLs is refused
+    mime = QMimeData()
+    mime.setText("hello")
+    enter = QDragEnterEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(tab, enter)
+    assert not enter.isAccepted()
+
+    tab.set_locked(True)  # during an import, drops are refused
+    assert not _drop(tab, [customer_tree])[1]
+    assert not tab.add_files_button.isEnabled() and not tab.clear_button.isEnabled()
+    tab.set_locked(False)
+    assert tab.clear_button.isEnabled()
+
+
+def test_add_directory_through_dialog(qtbot: QtBot, tab: FilesTab,
+                                      customer_tree: Path) -> None:
+    qtbot.mouseClick(tab.add_dir_button, Qt.MouseButton.LeftButton)
+    dialog = tab.findChild(QFileDialog, "addDirectoryDialog")
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.testOption(QFileDialog.Option.DontUseNativeDialog)
+    assert dialog.fileMode() == QFileDialog.FileMode.Directory
+    dialog.setDirectory(str(customer_tree.parent))
+    dialog.selectFile(str(customer_tree))
+    with qtbot.waitSignal(tab.countingFinished, timeout=COUNT_TIMEOUT_MS):
+        dialog.accept()
+    assert len(tab.model.entries()) == 4
+    assert tab.last_folder == customer_tree
+    qtbot.waitUntil(lambda: tab.findChild(QFileDialog) is None)  # closed dialogs go away
+
+
+def test_add_files_through_dialog(qtbot: QtBot, tab: FilesTab, customer_tree: Path) -> None:
+    tab.last_folder = str(customer_tree)  # as the main window restores it from QSettings
+    tab.add_files_button.click()
+    dialog = tab.findChild(QFileDialog, "addFilesDialog")
+    assert dialog is not None
+    assert Path(dialog.directory().absolutePath()) == customer_tree
+    assert dialog.fileMode() == QFileDialog.FileMode.ExistingFiles
+    dialog.selectFile(str(customer_tree / "a_customers.json"))
+    with qtbot.waitSignal(tab.countingFinished, timeout=COUNT_TIMEOUT_MS):
+        dialog.accept()
+    assert listed_names(tab) == ["a_customers.json"]
+    assert tab.last_folder == customer_tree
+
+
+def test_remove_with_button_and_delete_key(qtbot: QtBot, tab: FilesTab,
+                                           customer_tree: Path) -> None:
+    add_and_wait(qtbot, tab, [customer_tree])
+    assert not tab.remove_button.isEnabled()
+    tab.table.selectRow(0)
+    assert tab.remove_button.isEnabled()
+    with qtbot.waitSignal(tab.filesChanged):
+        qtbot.mouseClick(tab.remove_button, Qt.MouseButton.LeftButton)
+    assert listed_names(tab) == ["b_households.json", "c_lines.jsonl", "d_some_invalid.json"]
+
+    # sorted view: the selection maps back to the right source rows
+    tab.table.sortByColumn(FileListModel.NAME, Qt.SortOrder.DescendingOrder)
+    tab.table.selectRow(0)  # d_some_invalid.json
+    tab.table.selectionModel().select(
+        tab.proxy.index(2, 0), tab.table.selectionModel().SelectionFlag.Select
+        | tab.table.selectionModel().SelectionFlag.Rows)  # b_households.json
+    tab.table.setFocus()
+    qtbot.keyClick(tab.table, Qt.Key.Key_Delete)
+    assert listed_names(tab) == ["c_lines.jsonl"]
+    assert tab.summary_label.text() == "1 file · 4 customers"
+
+
+def test_clear(qtbot: QtBot, tab: FilesTab, customer_tree: Path) -> None:
+    add_and_wait(qtbot, tab, [customer_tree])
+    with qtbot.waitSignal(tab.filesChanged):
+        qtbot.mouseClick(tab.clear_button, Qt.MouseButton.LeftButton)
+    assert tab.model.rowCount() == 0
+    assert tab.ready_files() == [] and tab.total_customers() == 0
+    assert not tab.clear_button.isEnabled()
+    assert "Drop customer files" in tab.summary_label.text()
+
+
+def test_clear_while_counting_ends_the_session(qtbot: QtBot, tab: FilesTab,
+                                               tmp_path: Path) -> None:
+    for i in range(40):
+        write_customer_file(tmp_path / "many" / f"f{i:02d}.json",
+                            generate_customers(300, start_id=i * 1000))
+    with qtbot.waitSignal(tab.countingFinished, timeout=COUNT_TIMEOUT_MS):
+        tab.add_paths([tmp_path / "many"])
+        qtbot.waitUntil(lambda: tab.model.rowCount() == 40)
+        tab.clear()
+        assert not tab.is_counting()
+    assert tab.model.rowCount() == 0
+
+
+def test_load_retry_folder_lists_only_batch_files(qtbot: QtBot, tab: FilesTab,
+                                                  tmp_path: Path,
+                                                  customer_tree: Path) -> None:
+    add_and_wait(qtbot, tab, [customer_tree])
+    retry = tmp_path / "retry_batches_20250703_143022"
+    write_customer_file(retry / "retry_batch_01_failed.json", generate_customers(3))
+    (retry / "retry_summary.json").write_text(
+        '{"failedBatches": 1, "failedCustomers": 3}', encoding="utf-8")
+    (retry / "RETRY_INSTRUCTIONS.md").write_text("# Retry\n", encoding="utf-8")
+    finished: list[None] = []
+    tab.countingFinished.connect(lambda: finished.append(None))
+    with qtbot.waitSignal(tab.countingFinished, timeout=COUNT_TIMEOUT_MS):
+        tab.load_retry_folder(retry)
+    assert listed_names(tab) == ["retry_batch_01_failed.json"]
+    assert tab.ready_files() == [retry / "retry_batch_01_failed.json"]
+    assert tab.total_customers() == 3
+    qtbot.wait(3 * 100)  # no second countingFinished from the clear() inside
+    assert len(finished) == 1
+
+
+def test_thousand_files_keep_the_gui_responsive(qtbot: QtBot, tab: FilesTab,
+                                                tmp_path: Path) -> None:
+    folder = tmp_path / "thousand"
+    for i in range(1000):
+        write_customer_file(folder / f"part_{i // 100:02d}" / f"customers_{i:04d}.json",
+                            generate_customers(3, start_id=50000000000 + i * 10, seed=i))
+    counts = {"dataChanged": 0, "rowsInserted": 0}
+    tab.model.dataChanged.connect(lambda *_: counts.__setitem__(
+        "dataChanged", counts["dataChanged"] + 1))
+    tab.model.rowsInserted.connect(lambda *_: counts.__setitem__(
+        "rowsInserted", counts["rowsInserted"] + 1))
+
+    gaps: list[float] = []
+    last = [time.perf_counter()]
+
+    def beat() -> None:
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    heartbeat = QTimer()
+    heartbeat.setInterval(10)
+    heartbeat.timeout.connect(beat)
+    heartbeat.start()
+    progress_seen: list[str] = []
+    tab.filesChanged.connect(lambda: progress_seen.append(tab.progress_label.text()))
+    try:
+        last[0] = time.perf_counter()
+        with qtbot.waitSignal(tab.countingFinished, timeout=120_000):
+            tab.add_paths([folder])
+    finally:
+        heartbeat.stop()
+
+    assert tab.model.rowCount() == 1000
+    assert tab.total_customers() == 3000
+    assert len(gaps) > 5
+    assert max(gaps) < 0.2, f"GUI froze for {max(gaps) * 1000:.0f} ms"
+    assert counts["rowsInserted"] == 1  # all 1,000 rows in one go
+    assert counts["dataChanged"] < 100, counts  # coalesced, not one per file
+    assert any(text.startswith("Checking ") for text in progress_seen)
+    print(f"1,000 files: {len(gaps)} beats, worst gap {max(gaps) * 1000:.0f} ms, {counts}")
+
+
+def test_swedish_names_and_screenshot(qtbot: QtBot, tab: FilesTab, tmp_path: Path) -> None:
+    folder = tmp_path / "Kunder Åsa Ärlig Östberg"
+    write_customer_file(folder / "kunder_Åsa_Ärlig_Öberg.json", generate_customers(1234))
+    write_customer_file(folder / "hushåll_Göteborg.json", households(12),
+                        wrapper="households")
+    write_customer_file(folder / "Malmö_rader.jsonl", generate_customers(40, invalid=3),
+                        json_lines=True)
+    (folder / "trasig_fil_Ö.json").write_bytes(b'{"data": [{"changeType": ')
+    add_and_wait(qtbot, tab, [folder])
+    names = [tab.proxy.data(tab.proxy.index(r, FileListModel.NAME))
+             for r in range(tab.proxy.rowCount())]
+    assert "kunder_Åsa_Ärlig_Öberg.json" in names
+    assert "hushåll_Göteborg.json" in names
+    row = names.index("kunder_Åsa_Ärlig_Öberg.json")
+    assert tab.proxy.data(tab.proxy.index(row, FileListModel.NAME),
+                          Qt.ItemDataRole.ToolTipRole) == str(
+        folder / "kunder_Åsa_Ärlig_Öberg.json")
+    assert tab.proxy.data(tab.proxy.index(row, FileListModel.CUSTOMERS)) == "1,234"
+    assert tab.summary_label.text() == "4 files · 1,286 customers · 1 invalid file"
+
+    shot = tmp_path / "files_tab.png"
+    tab.grab().save("/tmp/files_tab_preview.png")
+    assert tab.grab().save(str(shot))
+    assert shot.stat().st_size > 0
+    image = QImage(str(shot))
+    assert image.width() == tab.width() and not image.isNull()
+
+
+def test_accessibility_and_tab_order(tab: FilesTab) -> None:
+    controls = [tab.add_files_button, tab.add_dir_button, tab.remove_button,
+                tab.clear_button, tab.table, tab.summary_label, tab.progress_bar]
+    for control in controls:
+        assert control.accessibleName(), control
+    for control in [*controls[:4], tab.progress_bar, tab.summary_label]:
+        assert control.toolTip(), control
+    order = [tab.add_files_button]
+    for _ in range(4):
+        order.append(order[-1].nextInFocusChain())
+    assert order[1:] == [tab.add_dir_button, tab.remove_button, tab.clear_button, tab.table]
+
+
+def test_model_index_for_invalid_parent_is_safe(tmp_path: Path) -> None:
+    model = filled_model(tmp_path)
+    assert model.data(QModelIndex()) is None
+    assert model.flags(QModelIndex()) == Qt.ItemFlag.NoItemFlags
