@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# never touch the developer's real keychain from tests: the app falls back to memory
+os.environ["PYTHON_KEYRING_BACKEND"] = "keyring.backends.fail.Keyring"
 
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -65,3 +67,36 @@ def make_engine(sandbox: SandboxServer, tmp_path: Path) -> Callable[..., ImportE
                             store=store, listener=listener or RecordingListener())
 
     return make
+
+
+@pytest.fixture
+def qloop(qapp):
+    """A qasync event loop on the test's QApplication: drive it with run_until_complete."""
+    import asyncio
+
+    import qasync
+
+    loop = qasync.QEventLoop(qapp)
+    asyncio.set_event_loop(loop)
+    try:
+        yield loop
+    finally:
+        loop.close()
+        asyncio.set_event_loop(None)
+
+
+async def wait_for_signal(signal, timeout: float = 30.0):
+    """Await the next emission of a Qt signal (inside a running qasync loop)."""
+    import asyncio
+
+    future = asyncio.get_running_loop().create_future()
+
+    def done(*args):
+        if not future.done():
+            future.set_result(args)
+
+    signal.connect(done)
+    try:
+        return await asyncio.wait_for(future, timeout)
+    finally:
+        signal.disconnect(done)

@@ -158,34 +158,24 @@ async def test_cancel_mid_import_puts_every_unsent_customer_in_retry_files(
 
 
 async def test_pause_holds_requests_until_resume(make_engine, sandbox, tmp_path):
-    source = write_sample(tmp_path / "in" / "c.json", 500)
+    source = write_sample(tmp_path / "in" / "c.json", 2000)
     engine = make_engine([source], batch_size=10, concurrency=2)
-    sandbox.config.latency_ms = 5
-    paused = asyncio.Event()
-
-    class PauseEarly(RecordingListener):
-        def progress(self, progress):
-            if progress.succeeded and engine.state == "running" and not paused.is_set():
-                engine.pause()
-                paused.set()
-
-    engine.listener = PauseEarly()
+    sandbox.config.latency_ms = 10
     task = asyncio.create_task(engine.run())
-    await asyncio.wait_for(paused.wait(), 10)
-    # let in-flight requests settle, then nothing more may arrive while paused
+    while sandbox.request_count < 3:  # condition poll: the import is under way
+        await asyncio.sleep(0.005)
+    engine.pause()
+    while engine._sender.in_flight:  # requests already sent may finish
+        await asyncio.sleep(0.005)
     settled = sandbox.request_count
+    # proving that nothing happens takes some time: 20 latency periods
     for _ in range(20):
-        await asyncio.sleep(0.01)  # yield the loop to the server; not a wait for the result
-        if sandbox.request_count == settled:
-            break
-        settled = sandbox.request_count
-    for _ in range(10):
         await asyncio.sleep(0.01)
-    assert sandbox.request_count == settled
+        assert sandbox.request_count == settled and engine.state == "paused"
     assert not task.done()
     engine.resume()
     summary = await task
-    assert summary.succeeded == 500
+    assert summary.succeeded == 2000 and summary.failed == 0
 
 
 async def test_unreadable_file_is_reported_and_others_go_on(make_engine, sandbox, tmp_path):
@@ -320,7 +310,7 @@ async def test_rejected_batch_fails_named_customers_and_resends_the_rest(
 
 
 async def test_reader_process_accounts_like_the_reader_thread(make_engine, sandbox, tmp_path):
-    source = write_sample(tmp_path / "in" / "mixed.json", 150, conflicts=3, refused=4,
+    write_sample(tmp_path / "in" / "mixed.json", 150, conflicts=3, refused=4,
                           invalid=2)
     broken = tmp_path / "in" / "trasig.json"
     broken.write_text('{"data": [{"changeType": "CREATE", "person": {"customerId": "9"', "utf-8")

@@ -12,6 +12,7 @@ Built for 100,000+ rows arriving during an import:
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 from collections import Counter
@@ -49,6 +50,7 @@ COL_ID, COL_USERNAME, COL_ERROR, COL_TIMESTAMP, COL_BATCH, COL_RESULT = range(le
 
 ERROR_DISPLAY_CHARS = 80
 DEFAULT_PULL_INTERVAL_MS = 150
+LIVE_PULL_LIMIT = 20_000  # most rows one timer tick takes in (~30 ms of proxy work)
 
 # Swedish alphabetical order for the name/text columns without a per-comparison collator:
 # Å Ä Ö come after Z (Norwegian Æ Ø share the Ä Ö slots), other accents sort as their base
@@ -65,28 +67,53 @@ _ERROR_TYPE_CACHE_LIMIT = 50_000
 
 def text_sort_key(text: str) -> str:
     """Case-insensitive key that puts Å Ä Ö after Z and accented letters by their base."""
-    return text.casefold().translate(_SORT_TRANSLATION)
+    key = text.casefold()
+    # translate() is slow per character; most error texts and many names are plain ASCII
+    return key if key.isascii() else key.translate(_SORT_TRANSLATION)
 
 
-def _id_key(record: FailureRecord) -> tuple[int, int, str]:
-    # numeric ids in numeric order (shorter first), anything else after them as text
-    value = record.customer_id
-    if value.isdigit():
-        return (0, len(value), value)
-    return (1, 0, text_sort_key(value))
+# Sort keys are computed a column at a time for many records, as plain strings: string
+# comparisons in list.sort are far cheaper than tuple comparisons, and values that repeat
+# (names, batch texts) are converted once.
+
+def _text_keys(values: list[str]) -> list[str]:
+    # for columns whose values repeat (names): each distinct value is converted once
+    memo = {value: text_sort_key(value) for value in set(values)}
+    return list(map(memo.__getitem__, values))
 
 
-def _batch_key(record: FailureRecord) -> tuple[int, str]:
-    return (record.batch_number, text_sort_key(record.batch_info))
+def _id_keys(records: Sequence[FailureRecord]) -> list[str]:
+    # numeric ids in numeric order (zero-padded), anything else after them as text
+    keys = []
+    for record in records:
+        value = record.customer_id
+        keys.append("0" + value.zfill(24) if value.isdigit() else "1" + text_sort_key(value))
+    return keys
 
 
-_SORT_KEYS: dict[int, Callable[[FailureRecord], Any]] = {
-    COL_ID: _id_key,
-    COL_USERNAME: lambda r: text_sort_key(r.username),
-    COL_ERROR: lambda r: text_sort_key(r.error),
-    COL_TIMESTAMP: lambda r: r.timestamp,  # ISO 8601 text sorts chronologically
-    COL_BATCH: _batch_key,
-    COL_RESULT: lambda r: r.result,
+def _batch_keys(records: Sequence[FailureRecord]) -> list[str]:
+    # by batch number first (batch 2 before batch 10), then by the text
+    memo: dict[tuple[int, str], str] = {}
+    keys = []
+    for record in records:
+        pair = (record.batch_number, record.batch_info)
+        key = memo.get(pair)
+        if key is None:
+            key = memo[pair] = (f"{max(record.batch_number, 0):012d}\x00"
+                                f"{text_sort_key(record.batch_info)}")
+        keys.append(key)
+    return keys
+
+
+_COLUMN_KEYS: dict[int, Callable[[Sequence[FailureRecord]], list[str]]] = {
+    COL_ID: _id_keys,
+    COL_USERNAME: lambda records: _text_keys([r.username for r in records]),
+    # errors are nearly all distinct (they name the customer): hashing them for a memo
+    # would cost more than converting each
+    COL_ERROR: lambda records: [text_sort_key(r.error) for r in records],
+    COL_TIMESTAMP: lambda records: [r.timestamp for r in records],  # ISO text sorts by time
+    COL_BATCH: _batch_keys,
+    COL_RESULT: lambda records: [r.result for r in records],
 }
 
 
@@ -165,7 +192,10 @@ class FailureTableModel(QAbstractTableModel):
         self._store = store
         self._generation = store.generation
         self._arrival: list[FailureRecord] = []  # store order (mirror of the store's prefix)
-        self._rows: list[FailureRecord] = []  # display order
+        self._order: list[int] = []  # display row -> index into _arrival
+        # column -> sort key of each record, aligned with _arrival; extended when needed, so
+        # sorting a column again (or the other way round) costs only the sort itself
+        self._key_cache: dict[int, list[str]] = {}
         self._sort_column = -1  # -1: store (arrival) order
         self._sort_order = Qt.SortOrder.AscendingOrder
         self._summary_upto = 0  # how many of _arrival the summary counters include
@@ -182,6 +212,8 @@ class FailureTableModel(QAbstractTableModel):
 
         self._listener = on_store_changed
         store.add_listener(on_store_changed)
+        # the store outlives models: stop being called once this one is gone
+        self.destroyed.connect(functools.partial(store.remove_listener, on_store_changed))
         self._timer = QTimer(self)
         self._timer.setInterval(pull_interval_ms)
         self._timer.timeout.connect(self._on_timer)
@@ -217,14 +249,17 @@ class FailureTableModel(QAbstractTableModel):
 
     def _on_timer(self) -> None:
         if self._pending.is_set() or self._store.generation != self._generation:
-            self.pull_new_records()
+            # bounded, so a sudden flood never blocks the GUI for long; the rest follows on
+            # the next ticks
+            self.pull_new_records(limit=LIVE_PULL_LIMIT)
 
-    def pull_new_records(self, resort: bool = False) -> int:
+    def pull_new_records(self, resort: bool = False, limit: int | None = None) -> int:
         """Take in what the store gained since the last pull, as one row insert.
 
         Resets the model instead when the store was cleared. With `resort`, the current sort
-        is applied again afterwards (new rows otherwise wait at the end). Returns how many
-        rows were added.
+        is applied again afterwards (new rows otherwise wait at the end). `limit` caps how
+        many records one call takes in (the live timer uses it). Returns how many rows were
+        added.
         """
         self._pending.clear()  # before reading, so an append racing with us re-arms it
         if self._store.generation != self._generation:
@@ -232,14 +267,18 @@ class FailureTableModel(QAbstractTableModel):
         else:
             generation = self._generation
             new = self._store.records_from(len(self._arrival))
+            if limit is not None and len(new) > limit:
+                new = new[:limit]
+                self._pending.set()  # more to take on the next tick
             if self._store.generation != generation:
                 # cleared while we read: those indices mean nothing any more
                 added = self._reset_from_store()
             elif new:
-                first = len(self._rows)
+                first = len(self._order)
                 self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+                start = len(self._arrival)
                 self._arrival.extend(new)
-                self._rows.extend(new)
+                self._order.extend(range(start, start + len(new)))
                 self.endInsertRows()
                 added = len(new)
             else:
@@ -259,7 +298,9 @@ class FailureTableModel(QAbstractTableModel):
                 break
         self._generation = generation
         self._arrival = records
-        self._rows = self._sorted_rows(list(records), self._sort_column, self._sort_order)
+        self._key_cache.clear()
+        self._order = self._sorted_order(list(range(len(records))), self._sort_column,
+                                         self._sort_order)
         self._summary_upto = 0
         self._result_counts.clear()
         self._error_type_counts.clear()
@@ -269,7 +310,7 @@ class FailureTableModel(QAbstractTableModel):
     # -- Qt model interface ----------------------------------------------------------------
 
     def rowCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self._rows)
+        return 0 if parent.isValid() else len(self._order)
 
     def columnCount(self, parent: ModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(COLUMNS)
@@ -278,9 +319,9 @@ class FailureTableModel(QAbstractTableModel):
         if not index.isValid():
             return None
         row = index.row()
-        if row >= len(self._rows):
+        if row >= len(self._order):
             return None
-        record = self._rows[row]
+        record = self._arrival[self._order[row]]
         if role == Qt.ItemDataRole.DisplayRole:
             return display_value(record, index.column())
         if role == Qt.ItemDataRole.ToolTipRole:
@@ -297,7 +338,7 @@ class FailureTableModel(QAbstractTableModel):
             if role == Qt.ItemDataRole.ToolTipRole:
                 return COLUMN_TOOLTIPS[section]
         elif (orientation == Qt.Orientation.Vertical and role == Qt.ItemDataRole.DisplayRole
-              and 0 <= section < len(self._rows)):
+              and 0 <= section < len(self._order)):
             return str(section + 1)
         return None
 
@@ -313,28 +354,25 @@ class FailureTableModel(QAbstractTableModel):
         """Sort all rows by `column` (-1: the order they arrived in) with one Python sort."""
         self._sort_column = column if 0 <= column < len(COLUMNS) else -1
         self._sort_order = order
-        count = len(self._rows)
-        if count < 2:
+        if len(self._order) < 2:
             return
-        reverse = order == Qt.SortOrder.DescendingOrder and self._sort_column >= 0
-        keys = self._keys(self._rows, self._sort_column)
-        # sorting positions (not records) gives the permutation for the persistent indexes;
-        # Python's sort is stable, also with reverse=True
-        positions = sorted(range(count), key=keys.__getitem__, reverse=reverse)
-        if all(old == new for new, old in enumerate(positions)):
+        old_order = self._order
+        new_order = self._sorted_order(old_order, self._sort_column, order)
+        if new_order == old_order:
             return  # already in this order: no layout change for the views to process
         self.layoutAboutToBeChanged.emit()
-        rows = self._rows
-        self._rows = [rows[old] for old in positions]
+        self._order = new_order
         persistent = self.persistentIndexList()
         if persistent:
-            new_row = [0] * count
-            for new, old in enumerate(positions):
-                new_row[old] = new
+            # selection and current row follow their records to the new rows
+            row_of = [0] * len(self._arrival)
+            for row, position in enumerate(new_order):
+                row_of[position] = row
+            count = len(old_order)
             self.changePersistentIndexList(
                 persistent,
-                [self.index(new_row[i.row()], i.column()) if i.isValid() else QModelIndex()
-                 for i in persistent])
+                [self.index(row_of[old_order[i.row()]], i.column())
+                 if i.isValid() and i.row() < count else QModelIndex() for i in persistent])
         self.layoutChanged.emit()
 
     def sort_column(self) -> int:
@@ -343,32 +381,40 @@ class FailureTableModel(QAbstractTableModel):
     def sort_order(self) -> Qt.SortOrder:
         return self._sort_order
 
-    def _keys(self, rows: Sequence[FailureRecord], column: int) -> list[Any]:
+    def _sorted_order(self, order: list[int], column: int, sort_order: Qt.SortOrder
+                      ) -> list[int]:
         if column < 0:
-            arrival = {id(r): n for n, r in enumerate(self._arrival)}
-            return [arrival[id(r)] for r in rows]
-        return list(map(_SORT_KEYS[column], rows))
-
-    def _sorted_rows(self, rows: list[FailureRecord], column: int, order: Qt.SortOrder
-                     ) -> list[FailureRecord]:
-        if column < 0:
-            return rows
-        key = _SORT_KEYS[column]
-        rows.sort(key=key, reverse=order == Qt.SortOrder.DescendingOrder)
-        return rows
+            return sorted(order)
+        keys = self._key_cache.setdefault(column, [])
+        if len(keys) < len(self._arrival):
+            keys.extend(_COLUMN_KEYS[column](self._arrival[len(keys):]))
+        # stable, also with reverse=True: equal keys keep the previous order, so sorting by
+        # one column and then another gives a two-level order
+        return sorted(order, key=keys.__getitem__,
+                      reverse=sort_order == Qt.SortOrder.DescendingOrder)
 
     # -- access for views, export and summaries --------------------------------------------
 
     def record(self, row: int) -> FailureRecord:
-        return self._rows[row]
+        """The record shown at `row`."""
+        return self._arrival[self._order[row]]
 
     def records(self) -> list[FailureRecord]:
         """All rows in display order (a new list; the records themselves are shared)."""
-        return list(self._rows)
+        arrival = self._arrival
+        return [arrival[i] for i in self._order]
 
-    def rows_view(self) -> Sequence[FailureRecord]:
-        """The live row list in display order, read-only by convention (for the proxy)."""
-        return self._rows
+    def arrival_index(self, row: int) -> int:
+        """Position in arrival (store) order of the record shown at `row`."""
+        return self._order[row]
+
+    def arrival_records(self) -> list[FailureRecord]:
+        """The records in arrival order: the model's own list, do not modify it."""
+        return self._arrival
+
+    def display_order(self) -> list[int]:
+        """Arrival index of each row, in display order: the model's own list, do not modify."""
+        return self._order
 
     def _update_summary(self) -> None:
         # incremental: each record is counted once; error texts repeat a lot, so their
@@ -403,11 +449,30 @@ class FailureTableModel(QAbstractTableModel):
         return self.error_type_counts().most_common(top)
 
 
+def _matches(records: Sequence[FailureRecord], needle: str, result: str | None
+             ) -> list[bool]:
+    """For each record, whether it contains `needle` (casefolded) and has `result`."""
+    matches = []
+    for r in records:
+        if result is not None and r.result != result:
+            matches.append(False)
+        else:
+            matches.append(not needle
+                           or needle in r.customer_id.casefold()
+                           or needle in r.username.casefold()
+                           or needle in r.error.casefold()
+                           or needle in r.result.casefold()
+                           or needle in _file_name(r.source_file).casefold())
+    return matches
+
+
 class FailureFilterProxy(QSortFilterProxyModel):
     """Filters the failure table by search text and result type; sorting goes to the source.
 
     The proxy never sorts itself (its sort column stays -1, so it keeps the source's order);
-    `sort()` forwards to `FailureTableModel.sort`, which is fast at 100,000 rows.
+    `sort()` forwards to `FailureTableModel.sort`, which is fast at 100,000 rows. Whether a
+    record matches is computed once per filter and record (in bulk, cached by the record's
+    arrival index), so the refiltering a source sort causes costs no string searching.
 
     Signals: `filterChanged()` after the search text or result filter changed.
     """
@@ -419,10 +484,20 @@ class FailureFilterProxy(QSortFilterProxyModel):
         self._needle = ""
         self._result: str | None = None
         self._source: FailureTableModel | None = None
+        self._matches: list[bool] = []  # by arrival index, for the current filter
 
     def setSourceModel(self, model: QAbstractItemModel) -> None:
+        if self._source is not None:
+            self._source.modelAboutToBeReset.disconnect(self._forget_matches)
         self._source = model if isinstance(model, FailureTableModel) else None
+        self._matches = []
+        if self._source is not None:
+            # before the reset reaches the proxy's own handling, which refilters
+            self._source.modelAboutToBeReset.connect(self._forget_matches)
         super().setSourceModel(model)
+
+    def _forget_matches(self) -> None:
+        self._matches = []
 
     # -- filter ----------------------------------------------------------------------------
 
@@ -436,56 +511,73 @@ class FailureFilterProxy(QSortFilterProxyModel):
         return bool(self._needle) or self._result is not None
 
     def set_search_text(self, text: str) -> None:
-        needle = text.strip().casefold()
-        if needle != self._needle:
-            self.beginFilterChange()
-            self._needle = needle
-            self._end_filter_change()
+        """Show only rows whose id, username, error, result or source file name contain
+        `text` (case-insensitive); "" shows all."""
+        self._set_filter(text.strip().casefold(), self._result)
 
     def set_result_filter(self, result: str | None) -> None:
-        result = result or None
-        if result != self._result:
-            self.beginFilterChange()
-            self._result = result
-            self._end_filter_change()
+        """Show only rows with this result word; None (or "") shows all."""
+        self._set_filter(self._needle, result or None)
 
-    def _end_filter_change(self) -> None:
-        self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+    def _set_filter(self, needle: str, result: str | None) -> None:
+        if (needle, result) == (self._needle, self._result):
+            return
+        narrower = ((not self._needle or self._needle in needle)
+                    and (self._result is None or self._result == result))
+        if narrower:
+            # rows only disappear: Qt's incremental update is cheapest (and keeps selection)
+            self.beginFilterChange()
+            self._needle, self._result, self._matches = needle, result, []
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            # rows come back: the incremental update would announce every gap between shown
+            # rows as a separate insert; rebuilding the mapping at once is several times faster
+            self._needle, self._result, self._matches = needle, result, []
+            self.invalidate()
         self.filterChanged.emit()
 
     def accepts(self, record: FailureRecord) -> bool:
         """Whether `record` passes the current filter (the same test as filterAcceptsRow)."""
-        if self._result is not None and record.result != self._result:
-            return False
-        needle = self._needle
-        if not needle:
-            return True
-        return (needle in record.customer_id.casefold()
-                or needle in record.username.casefold()
-                or needle in record.error.casefold()
-                or needle in record.result.casefold()
-                or needle in _file_name(record.source_file).casefold())
+        return _matches((record,), self._needle, self._result)[0]
+
+    def _match_list(self) -> list[bool]:
+        source = self._source
+        assert source is not None
+        arrival = source.arrival_records()
+        matches = self._matches
+        if len(matches) < len(arrival):
+            matches.extend(_matches(arrival[len(matches):], self._needle, self._result))
+        return matches
 
     def filterAcceptsRow(self, source_row: int, source_parent: ModelIndex) -> bool:
         # fast path: called once per source row whenever the mapping is rebuilt
         if not self._needle and self._result is None:
             return True
-        if self._source is None:
+        source = self._source
+        if source is None:
             return True
-        rows = self._source.rows_view()
-        return source_row < len(rows) and self.accepts(rows[source_row])
+        try:
+            position = source.arrival_index(source_row)
+        except IndexError:
+            return False
+        matches = self._matches
+        if position >= len(matches):
+            matches = self._match_list()  # new rows: decided in bulk
+        return matches[position]
 
     def visible_records(self) -> list[FailureRecord]:
         """The records the proxy shows, in view order, without a Python call per proxy row."""
-        if self._source is None:
+        source = self._source
+        if source is None:
             return [self.data(self.index(r, 0), FailureTableModel.RecordRole)
                     for r in range(self.rowCount())]
-        rows = self._source.rows_view()
         if not self.is_filtered():
-            return list(rows)
+            return source.records()
         # the proxy keeps source order (it never sorts), so filtering the source rows in
         # order gives exactly the proxy's rows
-        return [r for r in rows if self.accepts(r)]
+        matches = self._match_list()
+        arrival = source.arrival_records()
+        return [arrival[position] for position in source.display_order() if matches[position]]
 
     # -- sorting ---------------------------------------------------------------------------
 

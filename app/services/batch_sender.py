@@ -383,6 +383,16 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def snippet(body: bytes) -> str:
+    """A short, readable reason from an error body: its messages, an HTML title, or text."""
+    answer = decode_answer(body)
+    if isinstance(answer, dict):
+        parsed = parse_answer(body, answer)
+        messages = parsed.batch_errors + [r.error for r in parsed.results if r.error]
+        if not messages and answer.get("message"):
+            messages = [str(answer["message"])]
+        if messages:
+            text = "; ".join(dict.fromkeys(messages))
+            return text if len(text) <= MAX_BODY_SNIPPET else text[:MAX_BODY_SNIPPET] + "…"
     text = body.decode("utf-8", "replace").strip()
     if text.lstrip().startswith("<"):
         title = re.search(r"<title>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)

@@ -408,6 +408,7 @@ class ImportEngine:
         s.succeeded = self._succeeded
         s.failed = len(self._failures_this_run)
         s.failed_by_result = Counter(self._failed_by_result)
+        s.failed_by_file = Counter(f.source_file for f in self._failures_this_run)
         s.cancelled = self._stop_event.is_set() and self._fatal is None
         s.fatal_error = self._fatal
         s.duration_s = time.monotonic() - self._t0

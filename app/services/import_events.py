@@ -91,6 +91,7 @@ class ImportSummary:
     fatal_error: str | None = None
     problems: list[str] = field(default_factory=list)  # files or lines that could not be read
     files: list[str] = field(default_factory=list)
+    failed_by_file: Counter[str] = field(default_factory=Counter)  # source file -> failures
     single_failures_dir: Path | None = None
     write_errors: list[str] = field(default_factory=list)
 

@@ -1,0 +1,41 @@
+"""Starts the desktop app: QApplication, the qasync event loop, the main window, the demo."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+
+import qasync
+from PySide6.QtCore import QCoreApplication, QSettings
+from PySide6.QtWidgets import QApplication
+
+from app.services.demo import DemoEnvironment
+from app.views.main_window import APP_TITLE, MainWindow, app_icon
+
+
+def run_gui(demo: bool = False) -> int:
+    """Open the window and run until it closes; `demo` starts the local sandbox first."""
+    QCoreApplication.setOrganizationName(APP_TITLE)
+    QCoreApplication.setApplicationName(APP_TITLE)
+    QSettings.setDefaultFormat(QSettings.Format.IniFormat)
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setWindowIcon(app_icon())
+    loop = qasync.QEventLoop(app)
+    asyncio.set_event_loop(loop)
+    environment = DemoEnvironment() if demo else None
+    if environment is not None:
+        environment.start()
+    window = MainWindow(demo=environment)
+    window.show()
+    closed = asyncio.Event()
+    app.lastWindowClosed.connect(closed.set)
+    try:
+        with loop:
+            loop.run_until_complete(closed.wait())
+    finally:
+        if environment is not None:
+            environment.stop()
+        with contextlib.suppress(RuntimeError):
+            asyncio.set_event_loop(None)
+    return 0

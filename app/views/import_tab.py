@@ -1,0 +1,392 @@
+"""The Import tab: connection, run settings, Start/Pause/Cancel, live progress and the log."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QFont, QGuiApplication, QTextCursor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QGridLayout,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.services.import_events import ImportProgress, default_output_dir
+from app.services.secret_store import SecretStore
+from app.views.connection_panel import ConnectionPanel
+
+LOG_LEVELS = {"All messages": logging.DEBUG, "Information": logging.INFO,
+              "Warnings and errors": logging.WARNING, "Errors only": logging.ERROR}
+MAX_LOG_LINES = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class Preset:
+    title: str
+    batch_size: int
+    concurrency: int
+    retries: int
+    timeout_s: int
+
+
+PRESETS = (
+    Preset("Careful (slow or busy service)", 25, 2, 8, 120),
+    Preset("Standard", 50, 5, 5, 60),
+    Preset("Fast (service rated for it)", 100, 8, 5, 60),
+)
+CUSTOM_PRESET = "Custom"
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class ImportTab(QWidget):
+    """Collects what an import needs and shows how it goes.
+
+    Signals: startRequested(), pauseToggled(), cancelRequested(); the main window runs
+    the import and feeds `show_progress` / `append_log` back.
+    """
+
+    startRequested = Signal()
+    pauseToggled = Signal()
+    cancelRequested = Signal()
+
+    def __init__(self, secrets: SecretStore, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.connection = ConnectionPanel(secrets)
+        self._log_entries: list[tuple[int, str]] = []
+        self._build_settings()
+        self._build_run_area()
+        self._build_log()
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(self.connection)
+        left_layout.addWidget(self.settings_group)
+        left_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(left)
+        scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setMinimumWidth(430)
+
+        right = QVBoxLayout()
+        right.addWidget(self.run_group)
+        right.addWidget(self.log_group, 1)
+        layout = QHBoxLayout(self)
+        layout.addWidget(scroll, 4)
+        layout.addLayout(right, 5)
+        self.set_running(False)
+
+    # -- building ------------------------------------------------------------------------
+
+    def _build_settings(self) -> None:
+        self.settings_group = QGroupBox("Settings")
+        self.preset_combo = QComboBox()
+        for preset in PRESETS:
+            self.preset_combo.addItem(preset.title, preset)
+        self.preset_combo.addItem(CUSTOM_PRESET, None)
+        self.batch_spin = self._spin(1, 1000, 50, " customers")
+        self.concurrency_spin = self._spin(1, 32, 5, " requests at once")
+        self.retries_spin = self._spin(0, 20, 5, " retries")
+        self.timeout_spin = self._spin(5, 600, 60, " s")
+        self.output_edit = QLineEdit(str(default_output_dir()))
+        self.output_button = QPushButton("Browse…")
+        output_row = QHBoxLayout()
+        output_row.addWidget(self.output_edit, 1)
+        output_row.addWidget(self.output_button)
+        form = QFormLayout(self.settings_group)
+        form.addRow("Pre&set", self.preset_combo)
+        form.addRow("&Batch size", self.batch_spin)
+        form.addRow("&Concurrency", self.concurrency_spin)
+        form.addRow("&Retries per batch", self.retries_spin)
+        form.addRow("Time&out per request", self.timeout_spin)
+        output_label = QLabel("Results &folder")
+        output_label.setBuddy(self.output_edit)
+        form.addRow(output_label, output_row)
+        for widget, name, tip in (
+                (self.preset_combo, "Settings preset", "Sensible combinations of the values "
+                 "below"),
+                (self.batch_spin, "Batch size", "Customers sent in one request"),
+                (self.concurrency_spin, "Concurrency", "Requests under way at the same time"),
+                (self.retries_spin, "Retries per batch", "How often a batch is sent again "
+                 "after a busy or failing service (429, 5xx, timeouts)"),
+                (self.timeout_spin, "Timeout per request", "How long to wait for an answer"),
+                (self.output_edit, "Results folder", "Where retry files and failure records "
+                 "are written"),
+                (self.output_button, "Choose results folder", "Choose the results folder")):
+            widget.setAccessibleName(name)
+            widget.setToolTip(tip)
+        self.preset_combo.setCurrentIndex(1)
+        self.preset_combo.currentIndexChanged.connect(self._apply_preset)
+        for spin in (self.batch_spin, self.concurrency_spin, self.retries_spin,
+                     self.timeout_spin):
+            spin.valueChanged.connect(self._spin_changed)
+        self.output_button.clicked.connect(self._choose_output_dir)
+
+    @staticmethod
+    def _spin(low: int, high: int, value: int, suffix: str) -> QSpinBox:
+        spin = QSpinBox()
+        spin.setRange(low, high)
+        spin.setValue(value)
+        spin.setSuffix(suffix)
+        spin.setGroupSeparatorShown(True)
+        return spin
+
+    def _build_run_area(self) -> None:
+        self.run_group = QGroupBox("Import")
+        self.start_button = QPushButton("Start Import")
+        self.start_button.setDefault(True)
+        self.pause_button = QPushButton("Pause")
+        self.cancel_button = QPushButton("Cancel")
+        self.files_label = QLabel("No files loaded")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 1000)
+        self.progress_bar.setTextVisible(True)
+        self.progress_bar.setFormat("")
+        self.state_label = QLabel("Ready")
+        self.done_value = QLabel("–")
+        self.succeeded_value = QLabel("–")
+        self.failed_value = QLabel("–")
+        self.rate_value = QLabel("–")
+        self.eta_value = QLabel("–")
+        self.elapsed_value = QLabel("–")
+        self.file_value = QLabel("")
+        self.file_value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        bold = QFont()
+        bold.setBold(True)
+        for value in (self.done_value, self.succeeded_value, self.failed_value,
+                      self.rate_value, self.eta_value, self.elapsed_value):
+            value.setFont(bold)
+        self.succeeded_value.setStyleSheet("color: #1a7f37;")
+        self.failed_value.setStyleSheet("color: #b3261e;")
+
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.start_button)
+        buttons.addWidget(self.pause_button)
+        buttons.addWidget(self.cancel_button)
+        buttons.addStretch(1)
+        grid = QGridLayout()
+        figures = (("Done", self.done_value), ("Imported", self.succeeded_value),
+                   ("Failed", self.failed_value), ("Customers / s", self.rate_value),
+                   ("Time left", self.eta_value), ("Elapsed", self.elapsed_value))
+        for i, (title, value) in enumerate(figures):
+            label = QLabel(title)
+            label.setBuddy(value)
+            grid.addWidget(label, i // 3 * 2, i % 3)
+            grid.addWidget(value, i // 3 * 2 + 1, i % 3)
+            value.setAccessibleName(title)
+        layout = QVBoxLayout(self.run_group)
+        layout.addWidget(self.files_label)
+        layout.addLayout(buttons)
+        layout.addWidget(self.progress_bar)
+        layout.addWidget(self.state_label)
+        layout.addLayout(grid)
+        layout.addWidget(self.file_value)
+        for widget, name, tip in (
+                (self.start_button, "Start import", "Import every ready file (Ctrl+Enter)"),
+                (self.pause_button, "Pause or resume", "Stop sending new batches for now; "
+                 "batches under way finish (Ctrl+P)"),
+                (self.cancel_button, "Cancel import", "Stop; customers not yet sent go to the "
+                 "retry files"),
+                (self.progress_bar, "Import progress", "Import progress")):
+            widget.setAccessibleName(name)
+            widget.setToolTip(tip)
+        self.start_button.clicked.connect(self.startRequested)
+        self.pause_button.clicked.connect(self.pauseToggled)
+        self.cancel_button.clicked.connect(self.cancelRequested)
+
+    def _build_log(self) -> None:
+        self.log_group = QGroupBox("Log")
+        self.log_level_combo = QComboBox()
+        self.log_level_combo.addItems(list(LOG_LEVELS))
+        self.log_level_combo.setCurrentIndex(1)
+        self.log_filter_edit = QLineEdit()
+        self.log_filter_edit.setPlaceholderText("Filter log…")
+        self.log_filter_edit.setClearButtonEnabled(True)
+        self.copy_log_button = QPushButton("Copy")
+        self.clear_log_button = QPushButton("Clear")
+        self.log_view = QPlainTextEdit()
+        self.log_view.setReadOnly(True)
+        self.log_view.setMaximumBlockCount(MAX_LOG_LINES)
+        self.log_view.setFont(QFont("monospace"))
+        self.log_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        top = QHBoxLayout()
+        top.addWidget(self.log_level_combo)
+        top.addWidget(self.log_filter_edit, 1)
+        top.addWidget(self.copy_log_button)
+        top.addWidget(self.clear_log_button)
+        layout = QVBoxLayout(self.log_group)
+        layout.addLayout(top)
+        layout.addWidget(self.log_view, 1)
+        for widget, name in ((self.log_level_combo, "Log level"),
+                             (self.log_filter_edit, "Filter log"),
+                             (self.copy_log_button, "Copy log"),
+                             (self.clear_log_button, "Clear log"),
+                             (self.log_view, "Import log")):
+            widget.setAccessibleName(name)
+            widget.setToolTip(name)
+        self.log_level_combo.currentIndexChanged.connect(self._rebuild_log)
+        self.log_filter_edit.textChanged.connect(self._rebuild_log)
+        self.copy_log_button.clicked.connect(self.copy_log)
+        self.clear_log_button.clicked.connect(self.clear_log)
+
+    # -- settings ------------------------------------------------------------------------
+
+    def _apply_preset(self) -> None:
+        preset = self.preset_combo.currentData()
+        if preset is None:
+            return
+        for spin, value in ((self.batch_spin, preset.batch_size),
+                            (self.concurrency_spin, preset.concurrency),
+                            (self.retries_spin, preset.retries),
+                            (self.timeout_spin, preset.timeout_s)):
+            spin.blockSignals(True)
+            spin.setValue(value)
+            spin.blockSignals(False)
+
+    def _spin_changed(self) -> None:
+        values = (self.batch_spin.value(), self.concurrency_spin.value(),
+                  self.retries_spin.value(), self.timeout_spin.value())
+        for index in range(self.preset_combo.count()):
+            preset = self.preset_combo.itemData(index)
+            if preset is not None and values == (preset.batch_size, preset.concurrency,
+                                                 preset.retries, preset.timeout_s):
+                break
+        else:
+            index = self.preset_combo.findText(CUSTOM_PRESET)
+        self.preset_combo.blockSignals(True)
+        self.preset_combo.setCurrentIndex(index)
+        self.preset_combo.blockSignals(False)
+
+    def _choose_output_dir(self) -> None:
+        dialog = QFileDialog(self, "Choose the results folder", self.output_edit.text())
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        dialog.fileSelected.connect(lambda path: self.output_edit.setText(path))
+        dialog.open()
+
+    def run_settings(self) -> dict[str, object]:
+        return {"batch_size": self.batch_spin.value(),
+                "concurrency": self.concurrency_spin.value(),
+                "max_retries": self.retries_spin.value(),
+                "timeout_s": float(self.timeout_spin.value()),
+                "output_dir": Path(self.output_edit.text().strip() or default_output_dir())}
+
+    def set_run_settings(self, values: dict[str, object]) -> None:
+        for spin, key in ((self.batch_spin, "batch_size"),
+                          (self.concurrency_spin, "concurrency"),
+                          (self.retries_spin, "max_retries"), (self.timeout_spin, "timeout_s")):
+            if key in values:
+                with contextlib.suppress(ValueError):
+                    spin.setValue(int(float(str(values[key]))))
+        if values.get("output_dir"):
+            self.output_edit.setText(str(values["output_dir"]))
+
+    # -- running -------------------------------------------------------------------------
+
+    def set_files_summary(self, files: int, customers: int | None) -> None:
+        if not files:
+            self.files_label.setText("No files loaded: add files on the Files tab")
+        elif customers is None:
+            self.files_label.setText(f"{files:,} files ready (still counting customers)")
+        else:
+            self.files_label.setText(f"{files:,} files ready · {customers:,} customers")
+
+    def set_running(self, running: bool) -> None:
+        self.start_button.setEnabled(not running)
+        self.pause_button.setEnabled(running)
+        self.cancel_button.setEnabled(running)
+        for widget in (self.connection, self.settings_group):
+            widget.setEnabled(not running)
+        if not running:
+            self.pause_button.setText("Pause")
+
+    def set_paused(self, paused: bool) -> None:
+        self.pause_button.setText("Resume" if paused else "Pause")
+
+    def reset_progress(self) -> None:
+        self.progress_bar.setValue(0)
+        self.progress_bar.setFormat("")
+        for value in (self.done_value, self.succeeded_value, self.failed_value,
+                      self.rate_value, self.eta_value, self.elapsed_value):
+            value.setText("–")
+        self.state_label.setText("Starting…")
+        self.file_value.clear()
+
+    def show_progress(self, p: ImportProgress) -> None:
+        self.progress_bar.setValue(int(p.fraction * 1000))
+        self.progress_bar.setFormat(f"{p.fraction * 100:.1f} %")
+        total = p.expected_total
+        self.done_value.setText(f"{p.done:,} / {total:,}" if total else f"{p.done:,}")
+        self.succeeded_value.setText(f"{p.succeeded:,}")
+        self.failed_value.setText(f"{p.failed:,}")
+        self.rate_value.setText(f"{p.rate:,.0f}")
+        self.eta_value.setText(format_duration(p.eta_s))
+        self.elapsed_value.setText(format_duration(p.elapsed_s))
+        states = {"running": "Importing…", "paused": "Paused: batches under way finish, "
+                  "nothing new is sent", "stopping": "Stopping…", "finished": "Finished",
+                  "starting": "Starting…"}
+        self.state_label.setText(states.get(p.state, p.state))
+        if p.current_file and p.state != "finished":
+            self.file_value.setText(f"Reading {Path(p.current_file).name}")
+        elif p.state == "finished":
+            self.file_value.clear()
+
+    def show_outcome(self, text: str) -> None:
+        self.state_label.setText(text)
+
+    # -- log -----------------------------------------------------------------------------
+
+    def append_log(self, level: int, message: str) -> None:
+        self._log_entries.append((level, message))
+        if len(self._log_entries) > MAX_LOG_LINES:
+            del self._log_entries[: len(self._log_entries) - MAX_LOG_LINES]
+        if self._log_visible(level, message):
+            self.log_view.appendPlainText(self._format(level, message))
+
+    def _log_visible(self, level: int, message: str) -> bool:
+        wanted = LOG_LEVELS[self.log_level_combo.currentText()]
+        needle = self.log_filter_edit.text().strip().lower()
+        return level >= wanted and (not needle or needle in message.lower())
+
+    @staticmethod
+    def _format(level: int, message: str) -> str:
+        return f"{logging.getLevelName(level):<7} {message}"
+
+    def _rebuild_log(self) -> None:
+        lines = [self._format(level, message) for level, message in self._log_entries
+                 if self._log_visible(level, message)]
+        self.log_view.setPlainText("\n".join(lines))
+        self.log_view.moveCursor(QTextCursor.MoveOperation.End)
+
+    def copy_log(self) -> None:
+        QGuiApplication.clipboard().setText(self.log_view.toPlainText())
+
+    def clear_log(self) -> None:
+        self._log_entries.clear()
+        self.log_view.clear()

@@ -1,0 +1,438 @@
+"""The main window: Files, Import and Failed Customers tabs, menus, drops, the retry prompt."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, QUrl
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDesktopServices,
+    QDragEnterEvent,
+    QDropEvent,
+    QIcon,
+    QKeySequence,
+)
+from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget, QWidget
+
+from app.models.failure_store import FAILED_CUSTOMERS_FILE, FailureStore
+from app.services.connection_profiles import (
+    ConnectionSettings,
+    customers_url,
+    extra_headers,
+    households_url,
+    make_token_provider,
+)
+from app.services.demo import DEMO_TOKEN, DemoEnvironment
+from app.services.import_events import ImportSettings, ImportSummary
+from app.services.qt_import_runner import ImportRunner
+from app.services.secret_store import SecretStore
+from app.views.failed_customers_tab import FailedCustomersTab
+from app.views.files_tab import FilesTab
+from app.views.import_tab import ImportTab
+
+APP_TITLE = "Bulk Customer Import"
+RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+
+
+def app_icon() -> QIcon:
+    return QIcon(str(RESOURCES / "app_icon.svg"))
+
+
+class MainWindow(QMainWindow):
+    """Holds the three tabs and runs imports through an `ImportRunner`.
+
+    Drops of files and folders anywhere on the window go to the Files tab.
+    """
+
+    def __init__(self, *, store: FailureStore | None = None,
+                 secrets: SecretStore | None = None, demo: DemoEnvironment | None = None,
+                 settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.store = store if store is not None else FailureStore()
+        self.secrets = secrets if secrets is not None else SecretStore()
+        self.demo = demo
+        self.qsettings = settings if settings is not None else QSettings()
+        self.runner = ImportRunner(self.store, self)
+        self._import_files: list[Path] = []
+        self._close_when_stopped = False
+        self._prompts: list[QMessageBox] = []  # open non-modal prompts, kept alive
+
+        self.setWindowTitle(APP_TITLE + (" – demo" if demo else ""))
+        self.setWindowIcon(app_icon())
+        self.setAcceptDrops(True)
+        self.files_tab = FilesTab()
+        self.import_tab = ImportTab(self.secrets)
+        self.failed_tab = FailedCustomersTab(self.store, self.failed_file)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.files_tab, "&Files")
+        self.tabs.addTab(self.import_tab, "&Import")
+        self.tabs.addTab(self.failed_tab, "Failed &Customers")
+        self.tabs.setAccessibleName("Main tabs")
+        self.setCentralWidget(self.tabs)
+        self.statusBar().showMessage("Ready", 3000)
+        self._build_actions()
+        self._build_menus()
+        self._connect()
+        self._restore_settings()
+        self._update_files_summary()
+        self._update_actions()
+
+    # -- building ------------------------------------------------------------------------
+
+    def _action(self, text: str, slot: Callable[[], object],
+                shortcut: str | QKeySequence | QKeySequence.StandardKey | None = None,
+                tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setStatusTip(tip or text.replace("&", "").rstrip("…"))
+        action.triggered.connect(slot)
+        self.addAction(action)
+        return action
+
+    def _build_actions(self) -> None:
+        self.add_files_action = self._action("Add &Files…", self.files_tab.open_add_files_dialog,
+                                             QKeySequence.StandardKey.Open)
+        self.add_dir_action = self._action("Add &Directory…",
+                                           self.files_tab.open_add_directory_dialog,
+                                           "Ctrl+Shift+O")
+        self.load_retry_action = self._action("&Load Retry Files…", self.choose_retry_folder,
+                                              "Ctrl+R", "Load a retry_batches folder to "
+                                              "import the failed customers again")
+        self.open_results_action = self._action("Open &Results Folder",
+                                                self.open_results_folder, "Ctrl+Shift+R")
+        self.quit_action = self._action("&Quit", self.close, QKeySequence.StandardKey.Quit)
+        self.start_action = self._action("&Start Import", self.start_import, "Ctrl+Return")
+        self.pause_action = self._action("&Pause / Resume", self.toggle_pause, "Ctrl+P")
+        self.cancel_action = self._action("&Cancel Import", self.ask_cancel, "Ctrl+.")
+        self.test_action = self._action("&Test Connection",
+                                        self.import_tab.connection.start_test, "Ctrl+T")
+        self.view_actions = [
+            self._action(f"&{i + 1} {title}", lambda _=False, i=i: self.tabs.setCurrentIndex(i),
+                         f"Ctrl+{i + 1}")
+            for i, title in enumerate(("Files", "Import", "Failed Customers"))]
+        self.about_action = self._action("&About", self.show_about)
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        for action in (self.add_files_action, self.add_dir_action, self.load_retry_action,
+                       self.open_results_action):
+            file_menu.addAction(action)
+        file_menu.addSeparator()
+        file_menu.addAction(self.quit_action)
+        import_menu = bar.addMenu("&Import")
+        for action in (self.start_action, self.pause_action, self.cancel_action):
+            import_menu.addAction(action)
+        import_menu.addSeparator()
+        import_menu.addAction(self.test_action)
+        view_menu = bar.addMenu("&View")
+        for action in self.view_actions:
+            view_menu.addAction(action)
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction(self.about_action)
+
+    def _connect(self) -> None:
+        self.import_tab.startRequested.connect(self.start_import)
+        self.import_tab.pauseToggled.connect(self.toggle_pause)
+        self.import_tab.cancelRequested.connect(self.ask_cancel)
+        self.files_tab.filesChanged.connect(self._update_files_summary)
+        self.files_tab.countingFinished.connect(self._update_files_summary)
+        self.files_tab.statusMessage.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.failed_tab.statusMessage.connect(lambda text: self.statusBar().showMessage(text,
+                                                                                        8000))
+        self.failed_tab.countChanged.connect(self._update_failed_title)
+        self.runner.progressChanged.connect(self.import_tab.show_progress)
+        self.runner.logMessage.connect(self.import_tab.append_log)
+        self.runner.problemFound.connect(
+            lambda message: self.statusBar().showMessage(f"Not read: {message}", 8000))
+        self.runner.retryFileWritten.connect(
+            lambda path: self.statusBar().showMessage(f"Retry file written: {Path(path).name}",
+                                                      4000))
+        self.runner.finished.connect(self._import_finished)
+        self.runner.crashed.connect(self._import_crashed)
+
+    # -- settings ------------------------------------------------------------------------
+
+    def _restore_settings(self) -> None:
+        s = self.qsettings
+        geometry = s.value("window/geometry")
+        restored = isinstance(geometry, QByteArray | bytes) and self.restoreGeometry(geometry)
+        if not restored:
+            self.resize(1180, 780)
+        state = s.value("window/state")
+        if isinstance(state, QByteArray | bytes):
+            self.restoreState(state)
+        self.tabs.setCurrentIndex(int(s.value("window/tab", 0) or 0))
+        try:
+            connection = json.loads(str(s.value("connection/settings", "{}")))
+        except json.JSONDecodeError:
+            connection = {}
+        if connection:
+            self.import_tab.connection.set_settings(ConnectionSettings.from_dict(connection))
+        try:
+            run = json.loads(str(s.value("import/settings", "{}")))
+        except json.JSONDecodeError:
+            run = {}
+        self.import_tab.set_run_settings(run)
+        last = s.value("files/last_folder")
+        if last:
+            self.files_tab.last_folder = str(last)
+        auto = s.value("failed/auto_refresh")
+        if auto is not None:
+            self.failed_tab.auto_refresh_check.setChecked(str(auto).lower() in ("true", "1"))
+        if self.demo is not None:
+            self._apply_demo()
+
+    def save_settings(self) -> None:
+        s = self.qsettings
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("window/tab", self.tabs.currentIndex())
+        if self.demo is None:  # the demo's sandbox address changes every start
+            s.setValue("connection/settings",
+                       json.dumps(self.import_tab.connection.settings().to_dict()))
+            run = self.import_tab.run_settings()
+            run["output_dir"] = str(run["output_dir"])
+            s.setValue("import/settings", json.dumps(run))
+        if self.files_tab.last_folder:
+            s.setValue("files/last_folder", str(self.files_tab.last_folder))
+        s.setValue("failed/auto_refresh", self.failed_tab.auto_refresh_check.isChecked())
+        s.sync()
+
+    def _apply_demo(self) -> None:
+        assert self.demo is not None
+        connection = self.import_tab.connection
+        connection.remember_check.setChecked(False)
+        connection.set_settings(ConnectionSettings(profile="sandbox", host=self.demo.base_url,
+                                                   tenant="demo"))
+        connection.set_token(DEMO_TOKEN)
+        run = self.import_tab.run_settings()
+        # two retries keep the demo's staged outage short: a few seconds, not half a minute
+        self.import_tab.set_run_settings({"output_dir": Path(run["output_dir"]) / "Demo",
+                                          "max_retries": 2})
+        self.files_tab.add_paths(self.demo.files)
+        self.tabs.setCurrentWidget(self.files_tab)
+        self.statusBar().showMessage("Demo: sample customers are loaded and the local sandbox "
+                                     "API is selected. Press Ctrl+Enter to import.", 15000)
+
+    # -- files ---------------------------------------------------------------------------
+
+    def failed_file(self) -> Path:
+        return Path(self.import_tab.run_settings()["output_dir"]) / FAILED_CUSTOMERS_FILE
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() and not self.runner.running:
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            self.files_tab.add_paths(paths)
+            self.tabs.setCurrentWidget(self.files_tab)
+            event.acceptProposedAction()
+
+    def _update_files_summary(self) -> None:
+        self.import_tab.set_files_summary(len(self.files_tab.ready_files()),
+                                          self.files_tab.total_customers())
+
+    def _update_failed_title(self, count: int) -> None:
+        title = f"Failed &Customers ({count:,})" if count else "Failed &Customers"
+        self.tabs.setTabText(self.tabs.indexOf(self.failed_tab), title)
+
+    def choose_retry_folder(self) -> None:
+        start = str(self.import_tab.run_settings()["output_dir"])
+        dialog = QFileDialog(self, "Choose a retry_batches folder", start)
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        dialog.setObjectName("retry_folder_dialog")
+        dialog.fileSelected.connect(lambda path: self.load_retry_files(Path(path)))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+
+    def load_retry_files(self, folder: Path) -> None:
+        """The "Yes, load them now" action: a fresh file list holding the retry files."""
+        if self.runner.running:
+            return
+        self.files_tab.load_retry_folder(folder)
+        self.tabs.setCurrentWidget(self.files_tab)
+        self.statusBar().showMessage(f"Loaded retry files from {folder.name}: check the "
+                                     "connection, then Start Import", 10000)
+
+    def open_results_folder(self) -> None:
+        folder = Path(self.import_tab.run_settings()["output_dir"])
+        folder.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    # -- running -------------------------------------------------------------------------
+
+    def _update_actions(self) -> None:
+        running = self.runner.running
+        self.start_action.setEnabled(not running)
+        self.pause_action.setEnabled(running)
+        self.cancel_action.setEnabled(running)
+        for action in (self.add_files_action, self.add_dir_action, self.load_retry_action):
+            action.setEnabled(not running)
+
+    def start_import(self) -> None:
+        if self.runner.running:
+            return
+        files = self.files_tab.ready_files()
+        if not files:
+            self.import_tab.show_outcome("Nothing to import: add customer files on the Files "
+                                         "tab first.")
+            self.tabs.setCurrentWidget(self.files_tab)
+            return
+        connection = self.import_tab.connection
+        problems = connection.problems()
+        if problems:
+            self.import_tab.show_outcome("Cannot start: " + "; ".join(problems) + ".")
+            self.tabs.setCurrentWidget(self.import_tab)
+            return
+        connection.save_secrets()
+        settings, secrets = connection.settings(), connection.secrets()
+        run = self.import_tab.run_settings()
+        import_settings = ImportSettings(
+            customers_url=customers_url(settings), households_url=households_url(settings),
+            extra_headers=extra_headers(secrets), **run)  # type: ignore[arg-type]
+        auth = make_token_provider(settings, secrets, timeout_s=float(run["timeout_s"]))
+        if self.demo is not None:
+            self.demo.before_import(int(run["max_retries"]), int(run["concurrency"]))
+        self._import_files = files
+        self.files_tab.set_status(files, "importing")
+        self.files_tab.set_locked(True)
+        self.import_tab.reset_progress()
+        self.import_tab.set_running(True)
+        self.failed_tab.set_import_running(True)
+        self.tabs.setCurrentWidget(self.import_tab)
+        self.runner.start(files, import_settings, auth,
+                          expected_total=self.files_tab.total_customers())
+        self._update_actions()
+
+    def toggle_pause(self) -> None:
+        if not self.runner.running:
+            return
+        if self.runner.paused:
+            self.runner.resume()
+        else:
+            self.runner.pause()
+        self.import_tab.set_paused(self.runner.paused)
+
+    def ask_cancel(self) -> None:
+        if not self.runner.running:
+            return
+        box = self._prompt("Cancel the import?",
+                           "Stop the import now? Batches under way get a few seconds to "
+                           "finish; every customer not sent yet goes to the retry files, so "
+                           "nothing is lost.", QMessageBox.Icon.Question)
+        box.setObjectName("cancel_prompt")
+        box.accepted.connect(lambda: self.runner.cancel("the import was cancelled"))
+        box.open()
+
+    def _prompt(self, title: str, text: str, icon: QMessageBox.Icon) -> QMessageBox:
+        box = QMessageBox(icon, title, text,
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        yes = box.button(QMessageBox.StandardButton.Yes)
+        yes.clicked.connect(box.accept)
+        self._prompts.append(box)
+        box.destroyed.connect(lambda _=None, b=box: self._forget_prompt(b))
+        return box
+
+    def _forget_prompt(self, box: QMessageBox) -> None:
+        if box in self._prompts:
+            self._prompts.remove(box)
+
+    def _import_finished(self, summary: ImportSummary) -> None:
+        self._after_import()
+        imported, failed = [], []
+        for path in self._import_files:
+            count = summary.failed_by_file.get(str(path), 0)
+            if count:
+                failed.append((path, count))
+            else:
+                imported.append(path)
+        self.files_tab.set_status(imported, "imported")
+        for path, count in failed:
+            self.files_tab.set_status([path], "failed", f"{count:,} customers failed")
+        text = (f"Finished in {summary.duration_s:.1f} s: {summary.succeeded:,} imported, "
+                f"{summary.failed:,} failed")
+        if summary.fatal_error:
+            text = f"Stopped: {summary.fatal_error}. {summary.failed:,} customers not imported."
+        elif summary.cancelled:
+            text = (f"Cancelled: {summary.succeeded:,} imported; {summary.failed:,} not "
+                    "imported are in the retry files.")
+        self.import_tab.show_outcome(text)
+        self.statusBar().showMessage(text, 15000)
+        if self._close_when_stopped:
+            self.close()
+            return
+        if summary.retry_dir is not None and summary.retry_files:
+            self._offer_retry(summary)
+
+    def _offer_retry(self, summary: ImportSummary) -> None:
+        retry_count = sum(v for k, v in summary.failed_by_result.items()
+                          if k not in ("INVALID", "ALREADY_EXISTS"))
+        box = self._prompt(
+            "Retry files created",
+            f"{retry_count:,} customers could not be imported and were saved, ready to "
+            f"import again, in\n{summary.retry_dir}\n\nRetry files created – load them now?",
+            QMessageBox.Icon.Information)
+        box.setObjectName("retry_prompt")
+        box.setModal(False)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        folder = summary.retry_dir
+        box.accepted.connect(lambda: self.load_retry_files(folder))
+        box.show()
+
+    def _import_crashed(self, message: str) -> None:
+        self._after_import()
+        self.import_tab.show_outcome(f"The import stopped unexpectedly: {message}")
+        self.files_tab.set_status(self._import_files, "failed", message)
+        if self._close_when_stopped:
+            self.close()
+
+    def _after_import(self) -> None:
+        self.import_tab.set_running(False)
+        self.files_tab.set_locked(False)
+        self.failed_tab.set_import_running(False)
+        self.failed_tab.import_finished()
+        if self.demo is not None:
+            self.demo.after_import()
+        self._update_actions()
+
+    # -- closing -------------------------------------------------------------------------
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.runner.running:
+            event.ignore()
+            if self._close_when_stopped:
+                return  # already stopping
+            box = self._prompt("Close during an import?",
+                               "An import is running. Stop it and close? Customers not sent "
+                               "yet go to the retry files.", QMessageBox.Icon.Warning)
+            box.setObjectName("close_prompt")
+            box.accepted.connect(self._stop_and_close)
+            box.open()
+            return
+        self.save_settings()
+        self.files_tab.shutdown()
+        event.accept()
+
+    def _stop_and_close(self) -> None:
+        self._close_when_stopped = True
+        self.runner.cancel("the window was closed")
+
+    def show_about(self) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, f"About {APP_TITLE}",
+                          f"{APP_TITLE}\n\nLoads customer files, imports them in batches to "
+                          "the Customer Profile API, shows every customer that failed and why, "
+                          "and re-imports the failures.", QMessageBox.StandardButton.Ok, self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()

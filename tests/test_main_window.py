@@ -1,0 +1,218 @@
+"""The whole app driven as a user would: drops, clicks, prompts, against the sandbox API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from app.services.demo import DemoEnvironment
+from app.services.sample_customers import generate_customers, write_customer_file
+from app.services.sandbox_server import SandboxConfig, SandboxThread
+from app.views.main_window import MainWindow
+from tests.conftest import wait_for_signal
+
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+
+
+@pytest.fixture
+def sandbox_thread():
+    with SandboxThread(SandboxConfig(static_token="gui-test-token", seed=5)) as thread:
+        yield thread
+
+
+@pytest.fixture
+def settings(tmp_path) -> QSettings:
+    return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+
+
+@pytest.fixture
+def window(qtbot, qloop, settings, tmp_path):
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.import_tab.set_run_settings({"output_dir": tmp_path / "out", "max_retries": 1})
+    win.resize(1280, 820)
+    win.show()
+    yield win
+    if win.runner.running:
+        win.runner.cancel()
+        qloop.run_until_complete(win.runner.wait())
+
+
+def connect_to(win: MainWindow, sandbox: SandboxThread) -> None:
+    panel = win.import_tab.connection
+    panel.profile_combo.setCurrentIndex(panel.profile_combo.findData("sandbox"))
+    panel.host_edit.setText(sandbox.base_url)
+    panel.token_edit.setText(sandbox.server.static_token)
+
+
+def drop_paths(widget, paths: list[Path]) -> None:
+    """Drag files in from the desktop and drop them, as Explorer or Finder would."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    enter = QDragEnterEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime,
+                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted()
+    drop = QDropEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime,
+                      Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, drop)
+
+
+def import_and_wait(qtbot, qloop, win: MainWindow):
+    async def click_and_wait():
+        qtbot.mouseClick(win.import_tab.start_button, Qt.MouseButton.LeftButton)
+        (summary,) = await wait_for_signal(win.runner.finished, 60)
+        return summary
+
+    return qloop.run_until_complete(click_and_wait())
+
+
+def find_prompt(win: MainWindow, name: str) -> QMessageBox | None:
+    return win.findChild(QMessageBox, name)
+
+
+def test_import_through_the_window_then_retry_the_failures(qtbot, qloop, window,
+                                                           sandbox_thread, tmp_path):
+    files = tmp_path / "in"
+    write_customer_file(files / "kunder.json", generate_customers(400, refused=4, invalid=2))
+    write_customer_file(files / "övriga_kunder.jsonl", generate_customers(100, start_id=90000),
+                        json_lines=True)
+    drop_paths(window, [files])
+    qtbot.waitUntil(lambda: len(window.files_tab.ready_files()) == 2
+                    and not window.files_tab.is_counting(), timeout=10_000)
+    assert window.files_tab.total_customers() == 500
+    connect_to(window, sandbox_thread)
+    # one request at a time, one retry: the first batch meets two 503s and fails for good
+    window.import_tab.set_run_settings({"concurrency": 1, "max_retries": 1})
+    sandbox_thread.server.config.fail_first_requests = 2
+    summary = import_and_wait(qtbot, qloop, window)
+    assert summary.total == 500 and summary.succeeded + summary.failed == 500
+    assert summary.failed_by_result["HTTP_ERROR"] == 50
+    assert window.import_tab.succeeded_value.text() == f"{summary.succeeded:,}"
+    failed_tab = window.failed_tab
+    qtbot.waitUntil(lambda: failed_tab.model.rowCount() == summary.failed, timeout=5000)
+    assert window.tabs.tabText(2) == f"Failed &Customers ({summary.failed})"
+    statuses = {e.path.name: e.status for e in window.files_tab.model.entries()}
+    assert statuses == {"kunder.json": "failed", "övriga_kunder.jsonl": "imported"}
+
+    prompt = find_prompt(window, "retry_prompt")
+    assert prompt is not None and prompt.isVisible() and not prompt.isModal()
+    assert "load them now" in prompt.text()
+    qtbot.mouseClick(prompt.button(QMessageBox.StandardButton.Yes), Qt.MouseButton.LeftButton)
+    assert window.tabs.currentWidget() is window.files_tab
+    qtbot.waitUntil(lambda: not window.files_tab.is_counting()
+                    and bool(window.files_tab.ready_files()), timeout=10_000)
+    loaded = window.files_tab.ready_files()
+    assert all(p.parent == summary.retry_dir for p in loaded)
+    assert window.files_tab.total_customers() == 54  # 50 HTTP_ERROR + 4 FAILED; not INVALID
+
+    second = import_and_wait(qtbot, qloop, window)
+    assert second.total == 54 and second.succeeded == 50
+    assert second.failed_by_result == {"FAILED": 4}
+    assert max(sandbox_thread.server.creations.values()) == 1
+
+
+def test_start_explains_what_is_missing(qtbot, window, tmp_path):
+    qtbot.mouseClick(window.import_tab.start_button, Qt.MouseButton.LeftButton)
+    assert "add customer files" in window.import_tab.state_label.text()
+    assert window.tabs.currentWidget() is window.files_tab
+    write_customer_file(tmp_path / "a.json", generate_customers(3))
+    window.files_tab.add_paths([tmp_path / "a.json"])
+    qtbot.waitUntil(lambda: bool(window.files_tab.ready_files()), timeout=5000)
+    window.import_tab.connection.token_edit.clear()
+    qtbot.mouseClick(window.import_tab.start_button, Qt.MouseButton.LeftButton)
+    assert "bearer token" in window.import_tab.state_label.text()
+    assert not window.runner.running
+
+
+def test_cancel_asks_first_and_closing_during_an_import_stops_it_cleanly(
+        qtbot, qloop, window, sandbox_thread, tmp_path):
+    write_customer_file(tmp_path / "many.json", generate_customers(3000))
+    window.files_tab.add_paths([tmp_path / "many.json"])
+    qtbot.waitUntil(lambda: bool(window.files_tab.ready_files()), timeout=5000)
+    connect_to(window, sandbox_thread)
+    sandbox_thread.server.config.latency_ms = 30
+
+    async def scenario():
+        window.start_import()
+        await wait_for_signal(window.runner.progressChanged, 10)
+        window.ask_cancel()
+        prompt = find_prompt(window, "cancel_prompt")
+        prompt.button(QMessageBox.StandardButton.No).click()
+        assert window.runner.running
+        window.close()
+        close_prompt = find_prompt(window, "close_prompt")
+        assert close_prompt is not None and window.isVisible()
+        close_prompt.button(QMessageBox.StandardButton.Yes).click()
+        (summary,) = await wait_for_signal(window.runner.finished, 30)
+        return summary
+
+    summary = qloop.run_until_complete(scenario())
+    assert summary.cancelled
+    assert summary.succeeded + summary.failed == 3000
+    assert summary.failed == summary.failed_by_result["NOT_SENT"] > 0
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+
+
+def test_settings_persist_without_secrets(qtbot, qloop, settings, tmp_path):
+    first = MainWindow(settings=settings)
+    qtbot.addWidget(first)
+    panel = first.import_tab.connection
+    panel.profile_combo.setCurrentIndex(panel.profile_combo.findData("c4r"))
+    panel.host_edit.setText("https://retail.example.com")
+    panel.tenant_edit.setText("butik_åre")
+    panel.user_edit.setText("märta")
+    panel.password_edit.setText("hemligt-lösen")
+    first.import_tab.batch_spin.setValue(80)
+    first.tabs.setCurrentIndex(2)
+    first.close()
+    stored = Path(settings.fileName()).read_text("utf-8")
+    assert "hemligt" not in stored
+    second = MainWindow(settings=QSettings(settings.fileName(), QSettings.Format.IniFormat))
+    qtbot.addWidget(second)
+    restored = second.import_tab.connection.settings()
+    assert (restored.profile, restored.host, restored.tenant, restored.username) == (
+        "c4r", "https://retail.example.com", "butik_åre", "märta")
+    assert second.import_tab.batch_spin.value() == 80
+    assert second.tabs.currentIndex() == 2
+    assert second.import_tab.connection.households_label.text().endswith(
+        "/customers-import/v1/households")
+
+
+def test_demo_import_and_screenshots_of_every_tab(qtbot, qloop, settings, tmp_path):
+    demo = DemoEnvironment()
+    demo.start(tmp_path / "demo")
+    try:
+        win = MainWindow(demo=demo, settings=settings)
+        qtbot.addWidget(win)
+        win.import_tab.set_run_settings({"output_dir": tmp_path / "out"})
+        win.resize(1280, 820)
+        win.show()
+        qtbot.waitUntil(lambda: len(win.files_tab.ready_files()) == 3
+                        and not win.files_tab.is_counting(), timeout=10_000)
+        summary = import_and_wait(qtbot, qloop, win)
+        assert summary.total == 2400
+        for result in ("CONFLICT", "FAILED", "INVALID", "HTTP_ERROR"):
+            assert summary.failed_by_result[result] > 0, result
+        qtbot.waitUntil(lambda: win.failed_tab.model.rowCount() == summary.failed)
+        SCREENSHOTS.mkdir(exist_ok=True)
+        for index, name in enumerate(("files", "import", "failed_customers")):
+            win.tabs.setCurrentIndex(index)
+            path = SCREENSHOTS / f"{name}_tab.png"
+            assert win.grab().save(str(path))
+            assert path.stat().st_size > 10_000
+        prompt = find_prompt(win, "retry_prompt")
+        assert prompt is not None
+        assert prompt.grab().save(str(SCREENSHOTS / "retry_prompt.png"))
+        saved = json.loads((tmp_path / "out" / "failed_customers" /
+                            "failed_customers.json").read_text("utf-8"))
+        assert len(saved) == summary.failed
+    finally:
+        demo.stop()
+        asyncio.set_event_loop(qloop)
