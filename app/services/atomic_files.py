@@ -6,8 +6,8 @@ A crash or a full disk never leaves a half-written result file behind.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -17,6 +17,9 @@ import orjson
 JSON_OPTIONS = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
 
 
+_temp_names = itertools.count()
+
+
 def atomic_write(path: Path, write: Callable[[IO[bytes]], None], *, durable: bool = True) -> Path:
     """Call `write` with a binary file whose content replaces `path` only once complete.
 
@@ -24,18 +27,23 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None], *, durable: boo
     the thousands of small per-customer files.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", suffix=".part", dir=path.parent)
+    # unique per process and call; "x" mode refuses to reuse a leftover name
+    tmp = path.with_name(f".{path.name}.{os.getpid()}-{next(_temp_names)}.part")
     try:
-        with os.fdopen(fd, "wb") as handle:
+        handle = open(tmp, "xb")  # noqa: SIM115 - closed below, before the rename
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(tmp, "xb")  # noqa: SIM115
+    try:
+        with handle:
             write(handle)
             handle.flush()
             if durable:
                 os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
+        os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
+            os.unlink(tmp)
         raise
     return path
 

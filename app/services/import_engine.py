@@ -292,7 +292,7 @@ class ImportEngine:
             self._add_failures(outcome.failures, batch.number)
             counts = Counter(f.result for f in outcome.failures)
             if counts.keys() - {Result.NOT_SENT}:
-                log.warning("%s: %d of %d customers failed (%s)", batch.label,
+                log.info("%s: %d of %d customers failed (%s)", batch.label,
                             len(outcome.failures), len(batch),
                             ", ".join(f"{k} {v}" for k, v in counts.most_common()))
 
