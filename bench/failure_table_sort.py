@@ -11,7 +11,8 @@ shown, 1200x700) as in the Failed Customers tab:
 1. sorting by each column, ascending and descending, through the view
    (`QTableView.sortByColumn`, what a header click does), until the view has processed
    the layout change; target < 0.5 s each;
-2. filtering by search text and by result type;
+2. filtering by search text and by result type; then, in the real tab, select all rows,
+   sort with everything selected, and copy the selection;
 3. the model taking in 100,000 records arriving in chunks of 1,000 (one
    `pull_new_records()` per chunk, view attached), total and worst chunk;
 4. the same arrival from a worker thread with live updates on (the 150 ms timer pulls),
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -33,17 +35,20 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer
+from PySide6.QtCore import QElapsedTimer, QEvent, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QTableView
 
 from app.models.failure_store import FailureStore
 from app.models.failure_table_model import (
+    COL_TIMESTAMP,
+    COL_USERNAME,
     COLUMNS,
     FailureFilterProxy,
     FailureTableModel,
 )
 from app.models.records import FailureRecord
 from app.services.sample_customers import generate_customers
+from app.views.failed_customers_tab import FailedCustomersTab
 
 SORT_TARGET_S = 0.5
 CHUNK = 1_000
@@ -140,6 +145,28 @@ def bench_sort(app: QApplication, records: list[FailureRecord]) -> None:
     model.detach()
 
 
+def bench_tab_selection(app: QApplication, records: list[FailureRecord]) -> None:
+    store = FailureStore()
+    store.extend(records)
+    tab = FailedCustomersTab(store, lambda: Path(tempfile.gettempdir()) / "none.json")
+    tab.resize(1200, 700)
+    tab.show()
+    app.processEvents()
+    print(f"\nThe Failed Customers tab with all {len(records):,} rows selected (Ctrl+A)")
+    seconds = timed(app, tab.table.selectAll)
+    print(f"  select all            {seconds:>8.3f}s")
+    for column in (COL_USERNAME, COL_TIMESTAMP):
+        seconds = timed(app, lambda c=column: tab.table.sortByColumn(
+            c, Qt.SortOrder.DescendingOrder))
+        print(f"  sort by {COLUMNS[column]:<13} {seconds:>8.3f}s  "
+              f"({len(tab.selected_records()):,} still selected)")
+    seconds = timed(app, tab.copy_selected)
+    print(f"  copy selected         {seconds:>8.3f}s")
+    tab.close()
+    tab.deleteLater()  # gone now, not in whatever order Python's shutdown picks
+    app.sendPostedEvents(None, QEvent.Type.DeferredDelete.value)
+
+
 def bench_chunked_inserts(app: QApplication, records: list[FailureRecord]) -> None:
     store = FailureStore()
     model = FailureTableModel(store)
@@ -230,6 +257,7 @@ def main() -> int:
     print(f"Built {len(records):,} failure records in {time.perf_counter() - t0:.2f} s "
           f"(Python {sys.version.split()[0]})")
     bench_sort(app, records)
+    bench_tab_selection(app, records)
     bench_chunked_inserts(app, records)
     bench_live(app, records, args.rate)
     bench_live(app, records, 0)

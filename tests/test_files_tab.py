@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from PySide6.QtCore import QMimeData, QModelIndex, QPointF, Qt, QTimer, QUrl
+from PySide6.QtCore import QMimeData, QModelIndex, QPoint, QPointF, Qt, QTimer, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QApplication, QFileDialog
 from pytestqt.qtbot import QtBot
@@ -325,11 +325,20 @@ def test_invalid_files_are_flagged_and_counted_again(qtbot: QtBot, tab: FilesTab
     assert entry is not None and (entry.status, entry.customers) == ("ready", 3)
 
 
+def _drag_enter(mime: QMimeData) -> QDragEnterEvent:
+    args = (Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+            Qt.KeyboardModifier.NoModifier)
+    try:
+        return QDragEnterEvent(QPointF(20, 20), *args)
+    except TypeError:  # PySide6 before 6.12 takes a QPoint (6.12 deprecates that)
+        return QDragEnterEvent(QPoint(20, 20), *args)
+
+
 def _drop(tab: FilesTab, paths: list[Path]) -> tuple[bool, bool]:
+    """A real drag-enter then drop of local files, as Explorer or Finder sends them."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    enter = QDragEnterEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = _drag_enter(mime)
     QApplication.sendEvent(tab, enter)
     drop = QDropEvent(QPointF(20, 20), Qt.DropAction.CopyAction, mime,
                       Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
@@ -350,8 +359,7 @@ def test_drop_files_and_folders(qtbot: QtBot, tab: FilesTab, customer_tree: Path
     # text without URLs is refused
     mime = QMimeData()
     mime.setText("hello")
-    enter = QDragEnterEvent(QPointF(5, 5), Qt.DropAction.CopyAction, mime,
-                            Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = _drag_enter(mime)
     QApplication.sendEvent(tab, enter)
     assert not enter.isAccepted()
 
@@ -421,7 +429,7 @@ def test_clear(qtbot: QtBot, tab: FilesTab, customer_tree: Path) -> None:
     assert tab.model.rowCount() == 0
     assert tab.ready_files() == [] and tab.total_customers() == 0
     assert not tab.clear_button.isEnabled()
-    assert "Drop customer files" in tab.summary_label.text()
+    assert tab.summary_label.text() == "No files"
 
 
 def test_clear_while_counting_ends_the_session(qtbot: QtBot, tab: FilesTab,

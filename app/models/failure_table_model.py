@@ -12,7 +12,6 @@ Built for 100,000+ rows arriving during an import:
 
 from __future__ import annotations
 
-import functools
 import re
 import threading
 from collections import Counter
@@ -62,6 +61,11 @@ _SORT_TRANSLATION = str.maketrans({
     "ú": "u", "ù": "u", "û": "u", "ü": "y", "ç": "c", "ñ": "n",
 })
 _DIGITS = re.compile(r"\d+")
+_ITEM_FLAGS = (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+               | Qt.ItemFlag.ItemNeverHasChildren)
+# the layout signals' full signature, so the sort hint reaches views attached directly
+_LAYOUT_SIGNATURE = ("QList<QPersistentModelIndex>", "QAbstractItemModel::LayoutChangeHint")
+_SORT_HINT = QAbstractItemModel.LayoutChangeHint.VerticalSortHint
 _ERROR_TYPE_CACHE_LIMIT = 50_000
 
 
@@ -178,13 +182,16 @@ class FailureTableModel(QAbstractTableModel):
     done here on precomputed keys (`sort()`); rows arriving while sorted are appended at the
     end until `pull_new_records(resort=True)`. A cleared store (new `generation`) resets it.
 
-    Signals: `recordsPulled(int)` after new rows were added (how many), plus the standard
-    model signals (`rowsInserted`, `modelReset`, `layoutChanged`).
+    Signals: `recordsPulled(int)` after new rows were added (how many); `sortStarting()` and
+    `sortFinished()` around a sort that reorders rows (before `layoutAboutToBeChanged`, after
+    `layoutChanged`); plus the standard model signals.
     """
 
     RecordRole = Qt.ItemDataRole.UserRole + 1
 
     recordsPulled = Signal(int)
+    sortStarting = Signal()
+    sortFinished = Signal()
 
     def __init__(self, store: FailureStore, parent: QObject | None = None, *,
                  pull_interval_ms: int = DEFAULT_PULL_INTERVAL_MS) -> None:
@@ -213,7 +220,7 @@ class FailureTableModel(QAbstractTableModel):
         self._listener = on_store_changed
         store.add_listener(on_store_changed)
         # the store outlives models: stop being called once this one is gone
-        self.destroyed.connect(functools.partial(store.remove_listener, on_store_changed))
+        self.destroyed.connect(lambda *_args: store.remove_listener(on_store_changed))
         self._timer = QTimer(self)
         self._timer.setInterval(pull_interval_ms)
         self._timer.timeout.connect(self._on_timer)
@@ -343,10 +350,8 @@ class FailureTableModel(QAbstractTableModel):
         return None
 
     def flags(self, index: ModelIndex) -> Qt.ItemFlag:
-        if not index.isValid():
-            return Qt.ItemFlag.NoItemFlags
-        return (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
-                | Qt.ItemFlag.ItemNeverHasChildren)
+        # a constant: selection models may ask for every selected cell
+        return _ITEM_FLAGS if index.isValid() else Qt.ItemFlag.NoItemFlags
 
     # -- sorting ---------------------------------------------------------------------------
 
@@ -360,7 +365,8 @@ class FailureTableModel(QAbstractTableModel):
         new_order = self._sorted_order(old_order, self._sort_column, order)
         if new_order == old_order:
             return  # already in this order: no layout change for the views to process
-        self.layoutAboutToBeChanged.emit()
+        self.sortStarting.emit()
+        self.layoutAboutToBeChanged[_LAYOUT_SIGNATURE].emit([], _SORT_HINT)
         self._order = new_order
         persistent = self.persistentIndexList()
         if persistent:
@@ -373,7 +379,8 @@ class FailureTableModel(QAbstractTableModel):
                 persistent,
                 [self.index(row_of[old_order[i.row()]], i.column())
                  if i.isValid() and i.row() < count else QModelIndex() for i in persistent])
-        self.layoutChanged.emit()
+        self.layoutChanged[_LAYOUT_SIGNATURE].emit([], _SORT_HINT)
+        self.sortFinished.emit()
 
     def sort_column(self) -> int:
         return self._sort_column
@@ -565,19 +572,27 @@ class FailureFilterProxy(QSortFilterProxyModel):
             matches = self._match_list()  # new rows: decided in bulk
         return matches[position]
 
+    def visible_positions(self) -> list[int]:
+        """Arrival index (see FailureTableModel.arrival_index) of each proxy row, in order."""
+        source = self._source
+        if source is None:
+            return []
+        order = source.display_order()
+        if not self.is_filtered():
+            return list(order)
+        # the proxy keeps source order (it never sorts), so filtering the source rows in
+        # order gives exactly the proxy's rows
+        matches = self._match_list()
+        return [position for position in order if matches[position]]
+
     def visible_records(self) -> list[FailureRecord]:
         """The records the proxy shows, in view order, without a Python call per proxy row."""
         source = self._source
         if source is None:
             return [self.data(self.index(r, 0), FailureTableModel.RecordRole)
                     for r in range(self.rowCount())]
-        if not self.is_filtered():
-            return source.records()
-        # the proxy keeps source order (it never sorts), so filtering the source rows in
-        # order gives exactly the proxy's rows
-        matches = self._match_list()
         arrival = source.arrival_records()
-        return [arrival[position] for position in source.display_order() if matches[position]]
+        return [arrival[position] for position in self.visible_positions()]
 
     # -- sorting ---------------------------------------------------------------------------
 

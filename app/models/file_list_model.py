@@ -54,6 +54,11 @@ _STATUS_ORDER = {
     FileStatus.IMPORTED: 5,
 }
 _KIND_LABELS = {"customers": "Customers", "households": "Households", "mixed": "Mixed"}
+_KIND_TIPS = {
+    "customers": "Customer (person) entries, sent to the customers endpoint",
+    "households": "Household entries, sent to the households endpoint",
+    "mixed": "Both customers and households: each goes to its own endpoint",
+}
 
 # Readable on light and dark backgrounds alike.
 _ERROR_COLOR = QColor(0xD3, 0x2F, 0x2F)
@@ -118,9 +123,9 @@ def fields_for_inspection(inspection: FileInspection) -> dict[str, Any]:
         found["status"] = FileStatus.INVALID
         detail = inspection.problem[:1].upper() + inspection.problem[1:]
         if inspection.customers:
-            detail += (f". {inspection.customers:,} read before the problem; "
-                       "the file is not imported until it is fixed.")
-        found["detail"] = detail
+            detail += (f". {inspection.customers:,} read before the problem; nothing from "
+                       "this file is imported until it is fixed")
+        found["detail"] = detail + ". Fix the file, then add it again to re-check it."
     else:
         found["status"] = FileStatus.READY
         if inspection.invalid:
@@ -244,6 +249,8 @@ class FileListModel(QAbstractTableModel):
             return entry.detail or self._display(entry, column)
         if column == self.SIZE:
             return f"{entry.size_bytes:,} bytes"
+        if column == self.KIND:
+            return _KIND_TIPS.get(entry.kind)
         if column == self.CUSTOMERS and entry.customers is not None:
             return (f"{entry.customers - entry.invalid:,} valid, {entry.invalid:,} invalid"
                     if entry.invalid else f"{entry.customers:,} entries, all valid")

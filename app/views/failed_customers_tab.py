@@ -9,7 +9,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QModelIndex, QObject, Qt, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtCore import (
+    QEvent,
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QObject,
+    Qt,
+    QThreadPool,
+    QTimer,
+    Signal,
+    Slot,
+)
 from PySide6.QtGui import QAction, QGuiApplication, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -44,6 +55,7 @@ from app.services.failure_export import EXPORT_FORMATS, export_failures
 from app.views.failure_detail_dialog import FailureDetailDialog
 
 SUMMARY_INTERVAL_MS = 500  # summary and result list are recomputed at most this often
+LARGE_SELECTION_ROWS = 2000  # above this, the tab keeps the selection across a sort itself
 SEARCH_DELAY_MS = 200  # wait for a pause in typing before filtering 100,000 rows
 PENDING_CHECK_MS = 1000  # how often "N new, press Refresh" is updated when not live
 COPY_COLUMNS = ("Customer ID", "Username", "Result", "Error", "Timestamp", "Batch Info")
@@ -115,6 +127,7 @@ class FailedCustomersTab(QWidget):
         self._export_dir: Path | None = None
         self._export_dialog: QFileDialog | None = None
         self._detail_dialogs: list[FailureDetailDialog] = []
+        self._saved_selection: set[int] | None = None  # arrival indices, across a sort
         # the pool is a child, created before the bridge: on destruction it waits for its
         # workers while the bridge still exists (a worker never emits on a deleted object)
         self._pool = QThreadPool(self)
@@ -183,6 +196,12 @@ class FailedCustomersTab(QWidget):
         vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         vertical.setDefaultSectionSize(self.fontMetrics().height() + 8)
         header = self.table.horizontalHeader()
+        # The header would show which columns are fully selected by asking the selection
+        # model, which checks every selected row through the Python model: seconds on each
+        # repaint with 100,000 rows selected. It gets its own (empty) selection model instead;
+        # with sorting enabled it never selects anything itself.
+        self._header_selection = QItemSelectionModel(self.proxy, self.table)
+        header.setSelectionModel(self._header_selection)
         header.setHighlightSections(False)
         header.setSectionsClickable(True)
         header.setSortIndicatorShown(True)
@@ -281,6 +300,8 @@ class FailedCustomersTab(QWidget):
         self.table.doubleClicked.connect(self.open_details)
         self.table.installEventFilter(self)
 
+        self.model.sortStarting.connect(self._save_large_selection)
+        self.model.sortFinished.connect(self._restore_large_selection)
         self.model.recordsPulled.connect(self._on_rows_changed)
         self.model.modelReset.connect(self._on_rows_changed)
         self.proxy.filterChanged.connect(self._update_count)
@@ -409,21 +430,57 @@ class FailedCustomersTab(QWidget):
     def _on_result_filter_changed(self, _index: int) -> None:
         self.proxy.set_result_filter(self.result_combo.currentData())
 
+    # -- selection across sorts ------------------------------------------------------------
+
+    def _selected_rows(self) -> list[int]:
+        rows: set[int] = set()
+        for selected in self.table.selectionModel().selection():
+            rows.update(range(selected.top(), selected.bottom() + 1))
+        return sorted(rows)
+
+    def _save_large_selection(self) -> None:
+        # Qt keeps a selection across a sort by saving a persistent index per selected cell
+        # and asking the model about each (seconds for 100,000 selected rows): for large
+        # selections the tab remembers the records instead and selects them again after.
+        self._saved_selection = None
+        selection = self.table.selectionModel().selection()
+        count = sum(r.bottom() - r.top() + 1 for r in selection)
+        if count <= LARGE_SELECTION_ROWS:
+            return
+        positions = self.proxy.visible_positions()
+        self._saved_selection = {positions[row] for row in self._selected_rows()
+                                 if row < len(positions)}
+        self.table.selectionModel().clearSelection()
+
+    def _restore_large_selection(self) -> None:
+        saved, self._saved_selection = self._saved_selection, None
+        if not saved:
+            return
+        selection = QItemSelection()
+        last_column = self.proxy.columnCount() - 1
+        run_start = -1
+        positions = self.proxy.visible_positions()
+        for row, position in enumerate([*positions, -1]):  # -1: closes the last run
+            if position in saved:
+                if run_start < 0:
+                    run_start = row
+            elif run_start >= 0:
+                selection.select(self.proxy.index(run_start, 0),
+                                 self.proxy.index(row - 1, last_column))
+                run_start = -1
+        self.table.selectionModel().select(
+            selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+
     # -- copy, details ---------------------------------------------------------------------
 
     def selected_records(self) -> list[FailureRecord]:
         """The selected rows' records, in view order."""
-        selection = self.table.selectionModel().selection()
-        rows: set[int] = set()
-        for selected in selection:
-            rows.update(range(selected.top(), selected.bottom() + 1))
-        if not rows:
-            return []
+        rows = self._selected_rows()
         if len(rows) < 1000:
             return [self.proxy.data(self.proxy.index(row, 0), FailureTableModel.RecordRole)
-                    for row in sorted(rows)]
+                    for row in rows]
         visible = self.proxy.visible_records()  # one pass instead of a call per row
-        return [visible[row] for row in sorted(rows) if row < len(visible)]
+        return [visible[row] for row in rows if row < len(visible)]
 
     @Slot()
     def copy_selected(self) -> int:

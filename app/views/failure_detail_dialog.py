@@ -40,7 +40,7 @@ def record_fields(record: FailureRecord) -> list[tuple[str, str]]:
         ("Batch info", record.batch_info),
         ("Source", source or "(unknown)"),
         ("Source file", record.source_file or "(unknown)"),
-        ("HTTP status", "" if record.http_status is None else str(record.http_status)),
+        ("HTTP status", "(none)" if record.http_status is None else str(record.http_status)),
         ("Kind", record.kind.value),
         ("Error", record.error),
     ]
