@@ -94,14 +94,14 @@ async def run(args: argparse.Namespace, work: Path, window: MainWindow, base_url
     window.import_tab.set_run_settings({"batch_size": args.batch_size,
                                         "concurrency": args.concurrency,
                                         "output_dir": work / "out"})
-    window.failed_tab.auto_refresh_check.setChecked(True)
+    window.failed_tab.auto_refresh_check.setChecked(not args.no_auto_refresh)
     meter = StallMeter()
     finished = asyncio.get_running_loop().create_future()
     window.runner.finished.connect(lambda s: finished.done() or finished.set_result(s))
-    window.tabs.setCurrentWidget(window.failed_tab)  # the table is on screen: worst case
+    shown = window.failed_tab if args.show == "failed" else window.import_tab
     meter.start()
     window.start_import()
-    window.tabs.setCurrentWidget(window.failed_tab)
+    window.tabs.setCurrentWidget(shown)  # by default the failure table is on screen: worst case
     summary = await finished
     meter.stop()
     gaps = sorted(meter.gaps_ms[1:]) or [0.0]
@@ -139,6 +139,10 @@ def main() -> int:
     parser.add_argument("--failures", type=int, default=100_000)
     parser.add_argument("--batch-size", type=int, default=50)
     parser.add_argument("--concurrency", type=int, default=5)
+    parser.add_argument("--no-auto-refresh", action="store_true",
+                        help="uncheck 'Auto-refresh during import'")
+    parser.add_argument("--show", choices=("failed", "import"), default="failed",
+                        help="the tab on screen during the import")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="gui-stall-") as tmp:
         work = Path(tmp)

@@ -157,3 +157,21 @@ def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path):
         atomic_write(path, explode)
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
+
+
+def test_an_unreadable_failure_file_is_kept_aside_not_overwritten(tmp_path):
+    path = tmp_path / "failed_customers.json"
+    path.write_text('[{"customerId": "1", "result": "FAILED"}, {broken', "utf-8")
+    assert save_failures(path, [failure(7)]) == 1
+    assert path.with_suffix(".unreadable.json").read_text("utf-8").endswith("{broken")
+    (saved,) = FailureStore.load_file(path)
+    assert saved.customer_id == "60000000007" and saved.username == "ÅSA ÖBERG"
+
+
+def test_large_failure_files_round_trip(tmp_path):
+    path = tmp_path / "failed_customers.json"
+    records = [failure(i) for i in range(3000)]
+    assert save_failures(path, records) == 3000
+    loaded = FailureStore.load_file(path)
+    assert [r.key() for r in loaded] == [r.key() for r in records]
+    assert loaded[-1].original_data == records[-1].original_data

@@ -245,8 +245,11 @@ def test_model_operations(qtbot: QtBot, tmp_path: Path) -> None:
     # a.json is invalid, so its entries do not count
     assert model.total_customers() == 12345 + 4 + 1 + 3
     assert [p.name for p in model.ready_paths()] == ["b.json", "c.jsonl", "x.json", "y.json"]
+    assert model.ready_customers() == 12345 + 4 + 1 + 3
     model.set_status([tmp_path / "b.json"], "imported")
     assert tmp_path / "b.json" not in model.ready_paths()
+    assert model.ready_customers() == 4 + 1 + 3  # imported files are not read again
+    assert model.total_customers() == 12345 + 4 + 1 + 3
     with pytest.raises(ValueError):
         model.set_status([tmp_path / "b.json"], "done")
 
@@ -292,7 +295,7 @@ def test_add_folder_with_subfolders(qtbot: QtBot, tab: FilesTab, customer_tree: 
     assert (by_name["d_some_invalid.json"].customers,
             by_name["d_some_invalid.json"].invalid) == (6, 2)
     assert all(e.status == "ready" for e in by_name.values())
-    assert tab.total_customers() == 5 + 3 + 4 + 6
+    assert tab.total_customers() == tab.ready_customers() == 5 + 3 + 4 + 6
     assert len(tab.ready_files()) == 4
     assert tab.summary_label.text() == "4 files · 18 customers"
     assert not tab.progress_bar.isVisible()
@@ -529,7 +532,6 @@ def test_swedish_names_and_screenshot(qtbot: QtBot, tab: FilesTab, tmp_path: Pat
     assert tab.summary_label.text() == "4 files · 1,286 customers · 1 invalid file"
 
     shot = tmp_path / "files_tab.png"
-    tab.grab().save("/tmp/files_tab_preview.png")
     assert tab.grab().save(str(shot))
     assert shot.stat().st_size > 0
     image = QImage(str(shot))

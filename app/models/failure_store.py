@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import IO
 
 import orjson
 
@@ -13,6 +14,7 @@ from app.models.records import FailureRecord
 FAILED_CUSTOMERS_FILE = Path("failed_customers") / "failed_customers.json"
 
 FailureListener = Callable[[int], None]
+_ONE_RECORD = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
 
 
 class FailureStore:
@@ -87,15 +89,19 @@ class FailureStore:
 
     @staticmethod
     def load_file(path: Path) -> list[FailureRecord]:
-        """Records saved in a failed_customers.json; [] when the file does not exist."""
+        """Records saved in a failed_customers.json; [] when the file does not exist.
+
+        Raises ValueError when the file is not a list of records.
+        """
+        from app.services.customer_reader import iter_json_array
+
         try:
-            raw = Path(path).read_bytes()
+            return [FailureRecord.from_dict(item) for item in iter_json_array(path)
+                    if isinstance(item, dict)]
         except FileNotFoundError:
             return []
-        data = orjson.loads(raw) if raw.strip() else []
-        if isinstance(data, dict):
-            data = data.get("failedCustomers") or data.get("data") or []
-        return [FailureRecord.from_dict(item) for item in data if isinstance(item, dict)]
+        except orjson.JSONDecodeError as exc:
+            raise ValueError(f"{Path(path).name} is not valid JSON ({exc})") from None
 
     def load(self, path: Path) -> int:
         """Merge the records saved at `path` into memory; returns how many were new."""
@@ -103,21 +109,49 @@ class FailureStore:
 
 
 def save_failures(path: Path, new_records: Iterable[FailureRecord]) -> int:
-    """Add `new_records` to the saved file (kept across runs), atomically. Returns the total."""
-    from app.services.atomic_files import atomic_write_json
+    """Add `new_records` to the saved file (kept across runs), atomically. Returns the total.
+
+    Records are written one by one (and the old file read in slices), so a background
+    thread saving 100,000 failures never holds Python's global lock for long.
+    """
+    from app.services.atomic_files import atomic_write
+    from app.services.customer_reader import iter_json_array
 
     path = Path(path)
+    new = list(new_records)
+
+    def write(handle: IO[bytes], keep_existing: bool) -> int:
+        keys: set[tuple] = set()
+        count = 0
+
+        def put(item: dict) -> None:
+            nonlocal count
+            handle.write((b",\n" if count else b"\n") + orjson.dumps(item, option=_ONE_RECORD))
+            count += 1
+
+        handle.write(b"[")
+        if keep_existing and path.exists():
+            for item in iter_json_array(path):
+                if isinstance(item, dict):
+                    keys.add(FailureRecord.from_dict(item).key())
+                    put(item)
+        for record in new:
+            if record.key() not in keys:
+                keys.add(record.key())
+                put(record.to_dict())
+        handle.write(b"\n]\n")
+        return count
+
+    total = 0
+
+    def write_all(handle: IO[bytes], keep_existing: bool = True) -> None:
+        nonlocal total
+        total = write(handle, keep_existing)
+
     try:
-        existing = FailureStore.load_file(path)
-    except orjson.JSONDecodeError:
+        atomic_write(path, write_all)
+    except (ValueError, orjson.JSONDecodeError):
         # never destroy a file we cannot read: keep it aside and start a new one
         path.replace(path.with_suffix(".unreadable.json"))
-        existing = []
-    keys = {r.key() for r in existing}
-    merged = [r.to_dict() for r in existing]
-    for record in new_records:
-        if record.key() not in keys:
-            keys.add(record.key())
-            merged.append(record.to_dict())
-    atomic_write_json(path, merged)
-    return len(merged)
+        atomic_write(path, lambda handle: write_all(handle, keep_existing=False))
+    return total

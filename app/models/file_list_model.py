@@ -368,6 +368,17 @@ class FileListModel(QAbstractTableModel):
                 total += entry.customers
         return total
 
+    def ready_customers(self) -> int | None:
+        """Entries (valid + invalid) in the files `ready_paths` returns; None while counting.
+
+        This, not total_customers(), is what an import of ready_paths() will read: it
+        leaves out files already imported.
+        """
+        if any(e.status == FileStatus.COUNTING or e.customers is None for e in self._entries):
+            return None
+        return sum(e.customers or 0 for e in self._entries
+                   if e.status in (FileStatus.READY, FileStatus.FAILED))
+
     def ready_paths(self) -> list[Path]:
         """Files an import should take now, in the order they were added.
 

@@ -360,6 +360,43 @@ def _last_slice(pending: bytes, wrapped: bool) -> list[Any]:
         raise _SlicingFailed from None
 
 
+def iter_json_array(path: Path) -> Iterator[Any]:
+    """The items of a JSON file holding a list (or `{"data": [...]}`), without loading it whole.
+
+    Parsed in slices, so a thread reading a large file never holds Python's global lock
+    for long (which would freeze the window). Raises ValueError for a file that is not
+    such a list.
+    """
+    with Path(path).open("rb") as raw:
+        stream, start = _open_as_utf8(raw)
+        yielded = 0
+        try:
+            for item in _array_entries_in_slices(stream, start):
+                yielded += 1
+                yield item
+            return
+        except _SlicingFailed:
+            stream.seek(start)
+        head = stream.read(65536)
+        stream.seek(start)
+        if not head.strip():
+            return
+        if head.lstrip()[:1] != b"[":
+            data = orjson.loads(stream.read())  # an object wrapping the list: rare, small
+            items = next((v for v in data.values() if isinstance(v, list)), None) if \
+                isinstance(data, dict) else None
+            if items is None:
+                raise ValueError(f"{Path(path).name} does not hold a list")
+            yield from items[yielded:]
+            return
+        try:
+            for index, item in enumerate(ijson.items(stream, "item", use_float=True)):
+                if index >= yielded:
+                    yield item
+        except ijson.JSONError as exc:
+            raise ValueError(f"{Path(path).name}: {_friendly_parse_error(exc)}") from None
+
+
 def _kind_for_wrapper(key: str) -> RecordKind:
     return RecordKind.HOUSEHOLDS if key == "households" else RecordKind.CUSTOMERS
 

@@ -106,7 +106,9 @@ class RetryFolderWriter:
             index = len(self.files) + 1
             name = f"retry_batch_{index:02d}_{tag}.json"
             path = folder / name
-            atomic_write_json(path, {kind.body_key: [f.original_data for f in of_kind]})
+            # no fsync per file: hundreds may be written; the summary at the end is durable
+            atomic_write_json(path, {kind.body_key: [f.original_data for f in of_kind]},
+                              durable=False)
             errors = list(dict.fromkeys(f"{f.result}: {f.error}" for f in of_kind))
             self.files.append({
                 "file": name,

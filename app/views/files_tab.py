@@ -573,6 +573,14 @@ class FilesTab(QWidget):
             return None
         return self.model.total_customers()
 
+    def ready_customers(self) -> int | None:
+        """Entries in the files ready_files() returns (what an import reads); None while
+        counting. Use this as an import's expected total: total_customers() also counts
+        files already imported."""
+        if self.is_counting():
+            return None
+        return self.model.ready_customers()
+
     def set_status(self, paths: Iterable[str | Path], status: str, detail: str = "") -> None:
         """Set the status of listed files, e.g. "importing", "imported", "failed"."""
         if self.model.set_status(paths, status, detail):

@@ -311,7 +311,7 @@ class MainWindow(QMainWindow):
         self.failed_tab.set_import_running(True)
         self.tabs.setCurrentWidget(self.import_tab)
         self.runner.start(files, import_settings, auth,
-                          expected_total=self.files_tab.total_customers())
+                          expected_total=self.files_tab.ready_customers())
         self._update_actions()
 
     def toggle_pause(self) -> None:
