@@ -666,7 +666,8 @@ def test_hundred_thousand_failures_stay_responsive(qtbot, make_tab, store):
         records.append(FailureRecord(
             f"{int(r.customer_id) + (n // 1000) * 10_000}", r.username, r.result, r.error,
             (START + timedelta(milliseconds=n)).isoformat(timespec="microseconds"),
-            r.batch_info, r.original_data, r.source_file, n + 1, n // 250 + 1))
+            r.batch_info, original_json=r.original_json, source_file=r.source_file,
+            record_number=n + 1, batch_number=n // 250 + 1))
     tab = make_tab()
     inserts: list[int] = []
     tab.model.rowsInserted.connect(lambda _p, first, last: inserts.append(last - first + 1))

@@ -149,11 +149,14 @@ def now_iso() -> str:
     return datetime.now().isoformat(timespec="microseconds")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)
 class FailureRecord:
     """A customer that was not imported, with the reason and its complete original data.
 
     Serialised with the seed's camelCase keys so `failed_customers.json` stays compatible.
+    The original entry is kept as compact JSON (`original_json`), decoded on demand by
+    `original_data`: 100,000 failures then cost a few hundred thousand bytes objects rather
+    than millions of nested dicts for the garbage collector to walk (which froze the window).
     """
 
     customer_id: str
@@ -162,12 +165,47 @@ class FailureRecord:
     error: str
     timestamp: str
     batch_info: str
-    original_data: Any
-    source_file: str = ""
-    record_number: int = 0
-    batch_number: int = 0
-    http_status: int | None = None
-    kind: RecordKind = RecordKind.CUSTOMERS
+    original_json: bytes
+    source_file: str
+    record_number: int
+    batch_number: int
+    http_status: int | None
+    kind: RecordKind
+
+    def __init__(self, customer_id: str, username: str, result: str, error: str,
+                 timestamp: str, batch_info: str, original_data: Any = None, *,
+                 original_json: bytes | None = None, source_file: str = "",
+                 record_number: int = 0, batch_number: int = 0,
+                 http_status: int | None = None,
+                 kind: RecordKind = RecordKind.CUSTOMERS) -> None:
+        self.customer_id = customer_id
+        self.username = username
+        self.result = result
+        self.error = error
+        self.timestamp = timestamp
+        self.batch_info = batch_info
+        self.original_json = (original_json if original_json is not None
+                              else orjson.dumps(original_data))
+        self.source_file = source_file
+        self.record_number = record_number
+        self.batch_number = batch_number
+        self.http_status = http_status
+        self.kind = kind
+
+    @property
+    def original_data(self) -> Any:
+        """The entry exactly as it was read (a dict; raw text for an unreadable line)."""
+        return orjson.loads(self.original_json)
+
+    @property
+    def original_is_entry(self) -> bool:
+        """True when the original is a JSON object, i.e. something the API could take."""
+        return self.original_json[:1] == b"{"
+
+    @property
+    def original_fragment(self) -> orjson.Fragment:
+        """The original for embedding in a larger JSON document without decoding it."""
+        return orjson.Fragment(self.original_json)
 
     def key(self) -> tuple[str, str, str, str, int]:
         """Identity used to merge without duplicates (same failure seen twice)."""
@@ -187,7 +225,7 @@ class FailureRecord:
             "batchNumber": self.batch_number,
             "httpStatus": self.http_status,
             "kind": self.kind.value,
-            "originalData": self.original_data,
+            "originalData": self.original_fragment,
         }
 
     @classmethod

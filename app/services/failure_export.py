@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app.models.records import FailureRecord
-from app.services.atomic_files import atomic_write_bytes, atomic_write_json, dumps_json
+from app.services.atomic_files import atomic_write_bytes, atomic_write_json
 
 CSV_COLUMNS = ("Customer ID", "Username", "Result", "Error", "Timestamp", "Batch Info",
                "Source File", "Record Number", "HTTP Status", "Original Data")
@@ -32,7 +32,7 @@ def failures_to_csv(records: Sequence[FailureRecord]) -> bytes:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for r in records:
-        original = dumps_json(r.original_data, indent=False).decode("utf-8")
+        original = r.original_json.decode("utf-8")
         writer.writerow([neutralise_cell(v) for v in (
             r.customer_id, r.username, r.result, r.error, r.timestamp, r.batch_info,
             r.source_file, r.record_number or "", r.http_status or "", original)])

@@ -70,7 +70,7 @@ class RetryFolderWriter:
         """File the failures of one finished original batch; returns retry files written."""
         retriable: list[FailureRecord] = []
         for failure in failures:
-            if failure.result in NOT_RETRIABLE or not isinstance(failure.original_data, dict):
+            if failure.result in NOT_RETRIABLE or not failure.original_is_entry:
                 self.not_retried.append(_summary_entry(failure))
             elif failure.result == Result.NOT_SENT:
                 self._unsent.append((batch_number, failure))
@@ -107,7 +107,7 @@ class RetryFolderWriter:
             name = f"retry_batch_{index:02d}_{tag}.json"
             path = folder / name
             # no fsync per file: hundreds may be written; the summary at the end is durable
-            atomic_write_json(path, {kind.body_key: [f.original_data for f in of_kind]},
+            atomic_write_json(path, {kind.body_key: [f.original_fragment for f in of_kind]},
                               durable=False)
             errors = list(dict.fromkeys(f"{f.result}: {f.error}" for f in of_kind))
             self.files.append({
@@ -220,12 +220,13 @@ class SingleFailureWriter:
         self.files_written = 0
 
     def add(self, failure: FailureRecord) -> Path | None:
-        if failure.result == Result.NOT_SENT or not isinstance(failure.original_data, dict):
+        if failure.result == Result.NOT_SENT or not failure.original_is_entry:
             return None  # unsent customers are in the retry files; raw text has no API form
         folder = self.root / safe_name_part(failure.result, fallback="UNKNOWN")
         name = single_failure_file_name(failure.customer_id, failure.username)
         path = folder / name
-        atomic_write_json(path, {failure.kind.body_key: [failure.original_data]}, durable=False)
+        atomic_write_json(path, {failure.kind.body_key: [failure.original_fragment]},
+                          durable=False)
         self._entries.setdefault(folder.name, []).append(_summary_entry(failure, name))
         self.files_written += 1
         return path
