@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections import Counter, deque
@@ -53,6 +54,9 @@ from app.services.result_writers import (
 log = logging.getLogger("bulk_import")
 
 PROGRESS_INTERVAL_S = 0.2
+# Failure records live until the user clears them. Without freezing, every full garbage
+# collection walks all of them again, pausing the window longer as failures pile up.
+FREEZE_AFTER_FAILURES = 5000
 RATE_WINDOW_S = 5.0
 
 
@@ -98,6 +102,7 @@ class ImportEngine:
         self._fatal: str | None = None
         self._failures_this_run: list[FailureRecord] = []
         self._failed_by_result: Counter[str] = Counter()
+        self._failures_since_freeze = 0
         self._read = 0
         self._succeeded = 0
         self._in_flight_customers = 0
@@ -298,6 +303,10 @@ class ImportEngine:
 
     def _add_failures(self, failures: list[FailureRecord], batch_number: int) -> None:
         self._failures_this_run.extend(failures)
+        self._failures_since_freeze += len(failures)
+        if self._failures_since_freeze >= FREEZE_AFTER_FAILURES:
+            self._failures_since_freeze = 0
+            gc.freeze()
         self._failed_by_result.update(f.result for f in failures)
         self.store.extend(failures)
         if self.settings.write_single_failures:
