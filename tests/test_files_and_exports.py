@@ -175,3 +175,23 @@ def test_large_failure_files_round_trip(tmp_path):
     loaded = FailureStore.load_file(path)
     assert [r.key() for r in loaded] == [r.key() for r in records]
     assert loaded[-1].original_data == records[-1].original_data
+
+
+def test_single_failure_summaries_accumulate_across_runs(tmp_path):
+    from app.services.result_writers import SingleFailureWriter
+
+    first = SingleFailureWriter(tmp_path)
+    for i in range(3):
+        first.add(failure(i))
+    first.finish()
+    second = SingleFailureWriter(tmp_path)
+    for i in (2, 3):  # customer 2 fails again: its entry is replaced, not doubled
+        second.add(failure(i, error="still failing"))
+    second.finish()
+    summary = json.loads((tmp_path / "failed_customers" / "single_failures" / "FAILED" /
+                          "_SUMMARY_FAILED.json").read_text("utf-8"))
+    assert summary["count"] == 4 and len(summary["customers"]) == 4
+    assert sum(e["error"] == "still failing" for e in summary["customers"]) == 2
+    files = list((tmp_path / "failed_customers" / "single_failures" / "FAILED").glob("c*.json"))
+    assert len(files) == 4
+    assert json.loads(files[0].read_text("utf-8"))["data"][0]["person"]["customerId"]

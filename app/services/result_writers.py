@@ -21,14 +21,16 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
+import ijson
 import orjson
 
 from app.models.records import NOT_RETRIABLE, FailureRecord, RecordKind, Result
-from app.services.atomic_files import atomic_write_json, atomic_write_text
+from app.services.atomic_files import atomic_write, atomic_write_json, atomic_write_text
 from app.services.file_names import safe_name_part, single_failure_file_name
 
 NOT_SENT_FILE_CUSTOMERS = 1000  # unsent customers are grouped into files of about this size
@@ -236,23 +238,41 @@ class SingleFailureWriter:
             return
         for result, entries in self._entries.items():
             summary_path = self.root / result / f"_SUMMARY_{result}.json"
-            merged: dict[str, dict[str, Any]] = {}
-            try:
-                previous = orjson.loads(summary_path.read_bytes())
-                for entry in previous.get("customers", []):
-                    merged[entry.get("file", "")] = entry
-            except (FileNotFoundError, orjson.JSONDecodeError, AttributeError):
-                pass
+            merged = {entry.get("file", ""): entry for entry in _previous_entries(summary_path)}
             for entry in entries:
                 merged[entry["file"]] = entry
-            atomic_write_json(summary_path, {
-                "result": result,
-                "count": len(merged),
-                "updatedAt": datetime.now().isoformat(timespec="seconds"),
-                "customers": list(merged.values()),
-            })
+            fields = {"result": result, "count": len(merged),
+                      "updatedAt": datetime.now().isoformat(timespec="seconds")}
+            atomic_write(summary_path, lambda handle, f=fields, m=merged: write_json_object(
+                handle, f, "customers", m.values()))
         atomic_write_text(self.root / "README.md", _SINGLE_FAILURES_README)
         self._entries.clear()
+
+
+def _previous_entries(summary_path: Path) -> list[dict[str, Any]]:
+    """Entries of an earlier summary, read item by item (it may list 100,000 customers)."""
+    try:
+        with summary_path.open("rb") as handle:
+            return [e for e in ijson.items(handle, "customers.item", use_float=True)
+                    if isinstance(e, dict)]
+    except (OSError, ijson.JSONError):
+        return []
+
+
+def write_json_object(handle: IO[bytes], fields: dict[str, Any], list_key: str,
+                      items: Iterable[Any]) -> None:
+    """`{fields..., list_key: [items...]}`, one item per call to the encoder.
+
+    One encoder call over a huge list would hold Python's global lock for its whole length
+    and freeze the window while a background thread writes.
+    """
+    handle.write(b"{\n")
+    for key, value in fields.items():
+        handle.write(b"  " + orjson.dumps(key) + b": " + orjson.dumps(value) + b",\n")
+    handle.write(b"  " + orjson.dumps(list_key) + b": [")
+    for count, item in enumerate(items):
+        handle.write((b",\n    " if count else b"\n    ") + orjson.dumps(item))
+    handle.write(b"\n  ]\n}\n")
 
 
 _SINGLE_FAILURES_README = """# Single failures
