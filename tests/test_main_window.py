@@ -216,3 +216,42 @@ def test_demo_import_and_screenshots_of_every_tab(qtbot, qloop, settings, tmp_pa
     finally:
         demo.stop()
         asyncio.set_event_loop(qloop)
+
+
+@pytest.mark.parametrize(("token", "ok", "words"), [
+    ("gui-test-token", True, "Connected"),
+    ("wrong-token", False, "refused the credentials"),
+])
+def test_test_connection_reports_what_works(qtbot, qloop, window, sandbox_thread, token, ok,
+                                            words):
+    connect_to(window, sandbox_thread)
+    panel = window.import_tab.connection
+    panel.token_edit.setText(token)
+
+    async def click_and_wait():
+        qtbot.mouseClick(panel.test_button, Qt.MouseButton.LeftButton)
+        return await wait_for_signal(panel.tested, 15)
+
+    result_ok, message = qloop.run_until_complete(click_and_wait())
+    assert result_ok is ok and words in message
+    assert words in panel.test_result.text() and panel.test_button.isEnabled()
+    assert len(sandbox_thread.server.customers) == 0  # the test imports nobody
+
+
+def test_c4r_sign_in_from_the_window(qtbot, qloop, window, sandbox_thread):
+    panel = window.import_tab.connection
+    panel.profile_combo.setCurrentIndex(panel.profile_combo.findData("c4r"))
+    panel.host_edit.setText(sandbox_thread.base_url)
+    panel.tenant_edit.setText("demo")
+    assert not panel.token_edit.isVisibleTo(panel) and panel.password_edit.isVisibleTo(panel)
+    panel.user_edit.setText("demo")
+    panel.password_edit.setText("demo")
+    panel.client_secret_edit.setText("sandbox-secret")
+
+    async def click_and_wait():
+        qtbot.mouseClick(panel.test_button, Qt.MouseButton.LeftButton)
+        return await wait_for_signal(panel.tested, 15)
+
+    result_ok, message = qloop.run_until_complete(click_and_wait())
+    assert result_ok, message
+    assert panel.password_edit.echoMode() == panel.password_edit.EchoMode.Password
