@@ -131,10 +131,6 @@ class Batch:
                              for e, n in zip(entries, self.record_numbers, strict=True)]
         return self._records
 
-    def drop_decoded(self) -> None:
-        """Forget decoded entries (before pickling, or once they are no longer needed)."""
-        self._records = None
-
     @property
     def label(self) -> str:
         return f"batch {self.number}" if self.parent_number is None else (

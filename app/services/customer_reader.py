@@ -20,7 +20,7 @@ from typing import IO, Any
 import ijson
 import orjson
 
-from app.models.records import CustomerRecord, RecordKind, person_of
+from app.models.records import CustomerRecord, RecordKind
 
 CUSTOMER_FILE_SUFFIXES = (".json", ".jsonl", ".ndjson")
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
@@ -476,10 +476,3 @@ def check_entry(record: CustomerRecord) -> ReadProblem | None:
 
 def _present(value: Any) -> bool:
     return value is not None and str(value).strip() != ""
-
-
-def entry_id(entry: Any, kind: RecordKind = RecordKind.CUSTOMERS) -> str:
-    if not isinstance(entry, dict):
-        return ""
-    value = person_of(entry).get(kind.id_field)
-    return "" if value is None else str(value)

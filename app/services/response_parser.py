@@ -30,7 +30,6 @@ import orjson
 from app.models.records import (
     SUCCESS_WORDS,
     CustomerRecord,
-    RecordKind,
     is_success_word,
     person_of,
 )
@@ -407,7 +406,3 @@ def attribute_batch_errors(messages: list[str], records: list[CustomerRecord]
         else:
             rest.append(message)
     return attributed, rest
-
-
-def kind_label(kind: RecordKind) -> str:
-    return "household" if kind is RecordKind.HOUSEHOLDS else "customer"
