@@ -60,6 +60,26 @@ FREEZE_AFTER_FAILURES = 5000
 RATE_WINDOW_S = 5.0
 
 
+class BackgroundPacer:
+    """Makes a background thread step aside now and then.
+
+    The GUI thread hands Python's global lock back and forth with a busy writer thread for
+    every call into Python while it paints; a short sleep every few milliseconds of writing
+    lets a repaint finish without waiting on the writer at each step.
+    """
+
+    def __init__(self, work_s: float = 0.002, rest_s: float = 0.001) -> None:
+        self.work_s = work_s
+        self.rest_s = rest_s
+        self._since = time.perf_counter()
+
+    def step(self) -> None:
+        now = time.perf_counter()
+        if now - self._since >= self.work_s:
+            time.sleep(self.rest_s)
+            self._since = time.perf_counter()
+
+
 def load_uncertain_ids(paths: Sequence[str | Path]) -> set[str]:
     """Customer ids an earlier run sent with an unknown outcome (from its retry_summary.json)."""
     ids: set[str] = set()
@@ -116,6 +136,7 @@ class ImportEngine:
         self._single_writer = SingleFailureWriter(out)
         self._response_writer = ApiResponseWriter(out)
         self._write_jobs: set[asyncio.Future[Any]] = set()
+        self._writer_pacer = BackgroundPacer()
         self._abort_handle: asyncio.TimerHandle | None = None
 
     # -- control -------------------------------------------------------------------------
@@ -319,6 +340,7 @@ class ImportEngine:
     def _write_single_failures(self, failures: list[FailureRecord]) -> None:
         for failure in failures:
             self._single_writer.add(failure)
+            self._writer_pacer.step()
 
     def _write_retry_files(self, batch_number: int, failures: list[FailureRecord]
                            ) -> list[Path]:
