@@ -108,11 +108,13 @@ class FailureStore:
         return self.extend(self.load_file(path))
 
 
-def save_failures(path: Path, new_records: Iterable[FailureRecord]) -> int:
+def save_failures(path: Path, new_records: Iterable[FailureRecord],
+                  pace: Callable[[], None] | None = None) -> int:
     """Add `new_records` to the saved file (kept across runs), atomically. Returns the total.
 
     Records are written one by one (and the old file read in slices), so a background
-    thread saving 100,000 failures never holds Python's global lock for long.
+    thread saving 100,000 failures never holds Python's global lock for long; `pace` is
+    called after each record (see `BackgroundPacer`).
     """
     from app.services.atomic_files import atomic_write
     from app.services.customer_reader import iter_json_array
@@ -128,6 +130,8 @@ def save_failures(path: Path, new_records: Iterable[FailureRecord]) -> int:
             nonlocal count
             handle.write((b",\n" if count else b"\n") + orjson.dumps(item, option=_ONE_RECORD))
             count += 1
+            if pace is not None:
+                pace()
 
         handle.write(b"[")
         if keep_existing and path.exists():

@@ -454,10 +454,11 @@ class ImportEngine:
             for path in written:
                 self.listener.retry_file_written(path)
             if self._failures_this_run:
-                await loop.run_in_executor(self._writer_pool, self._single_writer.finish)
+                await loop.run_in_executor(self._writer_pool, self._single_writer.finish,
+                                           self._writer_pacer.step)
                 failed_file = out / FAILED_CUSTOMERS_FILE
                 await loop.run_in_executor(self._writer_pool, save_failures, failed_file,
-                                           self._failures_this_run)
+                                           self._failures_this_run, self._writer_pacer.step)
                 s.failed_file = failed_file
                 if self._single_writer.files_written:
                     s.single_failures_dir = self._single_writer.root

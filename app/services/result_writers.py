@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -233,7 +233,7 @@ class SingleFailureWriter:
         self.files_written += 1
         return path
 
-    def finish(self) -> None:
+    def finish(self, pace: Callable[[], None] | None = None) -> None:
         if not self._entries:
             return
         for result, entries in self._entries.items():
@@ -244,7 +244,7 @@ class SingleFailureWriter:
             fields = {"result": result, "count": len(merged),
                       "updatedAt": datetime.now().isoformat(timespec="seconds")}
             atomic_write(summary_path, lambda handle, f=fields, m=merged: write_json_object(
-                handle, f, "customers", m.values()))
+                handle, f, "customers", m.values(), pace))
         atomic_write_text(self.root / "README.md", _SINGLE_FAILURES_README)
         self._entries.clear()
 
@@ -260,7 +260,7 @@ def _previous_entries(summary_path: Path) -> list[dict[str, Any]]:
 
 
 def write_json_object(handle: IO[bytes], fields: dict[str, Any], list_key: str,
-                      items: Iterable[Any]) -> None:
+                      items: Iterable[Any], pace: Callable[[], None] | None = None) -> None:
     """`{fields..., list_key: [items...]}`, one item per call to the encoder.
 
     One encoder call over a huge list would hold Python's global lock for its whole length
@@ -272,6 +272,8 @@ def write_json_object(handle: IO[bytes], fields: dict[str, Any], list_key: str,
     handle.write(b"  " + orjson.dumps(list_key) + b": [")
     for count, item in enumerate(items):
         handle.write((b",\n    " if count else b"\n    ") + orjson.dumps(item))
+        if pace is not None:
+            pace()
     handle.write(b"\n  ]\n}\n")
 
 
