@@ -68,7 +68,7 @@ class BackgroundPacer:
     lets a repaint finish without waiting on the writer at each step.
     """
 
-    def __init__(self, work_s: float = 0.001, rest_s: float = 0.001) -> None:
+    def __init__(self, work_s: float = 0.002, rest_s: float = 0.001) -> None:
         self.work_s = work_s
         self.rest_s = rest_s
         self._since = time.perf_counter()
