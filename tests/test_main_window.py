@@ -104,6 +104,7 @@ def test_import_through_the_window_then_retry_the_failures(qtbot, qloop, window,
     prompt = find_prompt(window, "retry_prompt")
     assert prompt is not None and prompt.isVisible() and not prompt.isModal()
     assert "load them now" in prompt.text()
+    assert summary.retry_customers == 54 and "54 customers" in prompt.text()
     qtbot.mouseClick(prompt.button(QMessageBox.StandardButton.Yes), Qt.MouseButton.LeftButton)
     assert window.tabs.currentWidget() is window.files_tab
     qtbot.waitUntil(lambda: not window.files_tab.is_counting()

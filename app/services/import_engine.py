@@ -14,7 +14,7 @@ import gc
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -332,19 +332,20 @@ class ImportEngine:
         self.store.extend(failures)
         if self.settings.write_single_failures:
             self._write_in_background(self._write_single_failures, failures)
-        if batch_number:
-            self._write_in_background(self._write_retry_files, batch_number, failures)
-        else:
-            self._write_in_background(self._retry_writer.add_batch, 0, failures)
+        # INVALID failures (batch 0) only go to the summary's notRetried list
+        self._write_in_background(self._retry_writer.add_batch, batch_number, failures,
+                                  on_done=self._retry_files_written)
 
     def _write_single_failures(self, failures: list[FailureRecord]) -> None:
         for failure in failures:
             self._single_writer.add(failure)
             self._writer_pacer.step()
 
-    def _write_retry_files(self, batch_number: int, failures: list[FailureRecord]
-                           ) -> list[Path]:
-        return self._retry_writer.add_batch(batch_number, failures)
+    def _retry_files_written(self, paths: list[Path]) -> None:
+        for path in paths:
+            self.summary.retry_files.append(path)
+            log.info("Retry file written: %s", path.name)
+            self.listener.retry_file_written(path)
 
     def _keep_response(self, batch: Batch, outcome: BatchOutcome) -> None:
         attempt = outcome.response_to_keep
@@ -356,13 +357,17 @@ class ImportEngine:
             customer_ids=list(batch.ids),
             note=attempt.error or f"{len(outcome.failures)} customers failed")
 
-    def _write_in_background(self, fn: Any, *args: Any, **kwargs: Any) -> None:
+    def _write_in_background(self, fn: Callable[..., Any], *args: Any,
+                             on_done: Callable[[Any], None] | None = None,
+                             **kwargs: Any) -> None:
+        """Run `fn` on the writer thread; `on_done(result)` then runs on the event loop."""
         loop = asyncio.get_running_loop()
         future = loop.run_in_executor(self._writer_pool, lambda: fn(*args, **kwargs))
         self._write_jobs.add(future)
-        future.add_done_callback(self._write_done)
+        future.add_done_callback(lambda done: self._write_done(done, on_done))
 
-    def _write_done(self, future: asyncio.Future[Any]) -> None:
+    def _write_done(self, future: asyncio.Future[Any],
+                    on_done: Callable[[Any], None] | None) -> None:
         self._write_jobs.discard(future)
         if future.cancelled():
             return
@@ -371,14 +376,8 @@ class ImportEngine:
             message = f"could not write a result file: {exc}"
             self.summary.write_errors.append(message)
             log.error(message)
-            return
-        result = future.result()
-        if isinstance(result, list):
-            for path in result:
-                if isinstance(path, Path):
-                    self.summary.retry_files.append(path)
-                    log.info("Retry file written: %s", path.name)
-                    self.listener.retry_file_written(path)
+        elif on_done is not None:
+            on_done(future.result())
 
     def _problem(self, message: str) -> None:
         self.summary.problems.append(message)
@@ -448,11 +447,8 @@ class ImportEngine:
                   "failedByResult": dict(s.failed_by_result)}
         loop = asyncio.get_running_loop()
         try:
-            written = await loop.run_in_executor(
-                self._writer_pool, self._retry_writer.finish, totals, s.files)
-            s.retry_files.extend(written)
-            for path in written:
-                self.listener.retry_file_written(path)
+            self._retry_files_written(await loop.run_in_executor(
+                self._writer_pool, self._retry_writer.finish, totals, s.files))
             if self._failures_this_run:
                 await loop.run_in_executor(self._writer_pool, self._single_writer.finish,
                                            self._writer_pacer.step)
@@ -469,6 +465,7 @@ class ImportEngine:
         finally:
             self._writer_pool.shutdown(wait=False)
         s.retry_dir = self._retry_writer.folder
+        s.retry_customers = self._retry_writer.customers_written
         self.state = "finished"
         log.info("Import finished in %.1f s: %d read, %d imported, %d failed", s.duration_s,
                  s.total, s.succeeded, s.failed)

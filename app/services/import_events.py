@@ -84,6 +84,7 @@ class ImportSummary:
     failed_by_result: Counter[str] = field(default_factory=Counter)
     retry_dir: Path | None = None
     retry_files: list[Path] = field(default_factory=list)
+    retry_customers: int = 0  # customers in the retry files, ready to import again
     failed_file: Path | None = None
     output_dir: Path | None = None
     duration_s: float = 0.0
@@ -118,6 +119,7 @@ class ImportSummary:
             "failed_by_result": {str(k): v for k, v in sorted(self.failed_by_result.items())},
             "retry_dir": text(self.retry_dir),
             "retry_files": [str(p) for p in self.retry_files],
+            "retry_customers": self.retry_customers,
             "failed_file": text(self.failed_file),
             "single_failures_dir": text(self.single_failures_dir),
             "output_dir": text(self.output_dir),

@@ -80,7 +80,7 @@ class RetryFolderWriter:
                 retriable.append(failure)
         written: list[Path] = []
         if retriable:
-            written.extend(self._write(retriable, [batch_number], "failed"))
+            written.extend(self._write(retriable, [batch_number]))
         if len(self._unsent) >= NOT_SENT_FILE_CUSTOMERS:
             written.extend(self._flush_unsent())
         return written
@@ -94,11 +94,11 @@ class RetryFolderWriter:
             group = [(n, f) for n, f in self._unsent if f.kind is kind]
             if group:
                 batches = sorted({n for n, _ in group})
-                written.extend(self._write([f for _, f in group], batches, "failed"))
+                written.extend(self._write([f for _, f in group], batches))
         self._unsent.clear()
         return written
 
-    def _write(self, failures: list[FailureRecord], batches: list[int], tag: str) -> list[Path]:
+    def _write(self, failures: list[FailureRecord], batches: list[int]) -> list[Path]:
         folder = self._ensure_folder()
         paths = []
         for kind in RecordKind:
@@ -106,7 +106,7 @@ class RetryFolderWriter:
             if not of_kind:
                 continue
             index = len(self.files) + 1
-            name = f"retry_batch_{index:02d}_{tag}.json"
+            name = f"retry_batch_{index:02d}_failed.json"
             path = folder / name
             # no fsync per file: hundreds may be written; the summary at the end is durable
             atomic_write_json(path, {kind.body_key: [f.original_fragment for f in of_kind]},

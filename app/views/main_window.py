@@ -377,11 +377,9 @@ class MainWindow(QMainWindow):
             self._offer_retry(summary)
 
     def _offer_retry(self, summary: ImportSummary) -> None:
-        retry_count = sum(v for k, v in summary.failed_by_result.items()
-                          if k not in ("INVALID", "ALREADY_EXISTS"))
         box = self._prompt(
             "Retry files created",
-            f"{retry_count:,} customers could not be imported and were saved, ready to "
+            f"{summary.retry_customers:,} customers could not be imported and were saved, ready to "
             f"import again, in\n{summary.retry_dir}\n\nRetry files created – load them now?",
             QMessageBox.Icon.Information)
         box.setObjectName("retry_prompt")
