@@ -256,3 +256,17 @@ def test_c4r_sign_in_from_the_window(qtbot, qloop, window, sandbox_thread):
     result_ok, message = qloop.run_until_complete(click_and_wait())
     assert result_ok, message
     assert panel.password_edit.echoMode() == panel.password_edit.EchoMode.Password
+
+
+def test_secrets_typed_for_one_profile_survive_switching_profiles(qtbot, window):
+    panel = window.import_tab.connection
+    panel.profile_combo.setCurrentIndex(panel.profile_combo.findData("sandbox"))
+    panel.token_edit.setText("sandbox-token-åäö")
+    panel.profile_combo.setCurrentIndex(panel.profile_combo.findData("c4r"))
+    assert panel.token_edit.text() == ""  # C4R has its own secrets
+    panel.client_secret_edit.setText("c4r-secret")
+    panel.profile_combo.setCurrentIndex(panel.profile_combo.findData("sandbox"))
+    assert panel.token_edit.text() == "sandbox-token-åäö"
+    panel.profile_combo.setCurrentIndex(panel.profile_combo.findData("c4r"))
+    assert panel.client_secret_edit.text() == "c4r-secret"
+    assert not panel.secret_store.available  # tests never reach a real keychain

@@ -48,24 +48,22 @@ class SecretStore:
             log.warning("Could not read from the keychain: %s", type(exc).__name__)
             return ""
 
-    def set(self, name: str, value: str) -> None:
+    def set(self, name: str, value: str, *, persist: bool = True) -> None:
+        """Keep `value` for this session; also in the keychain when `persist` (and one exists).
+
+        `persist=False` removes any copy in the keychain: the user chose not to remember it.
+        """
         self._memory[name] = value
         if not self.available:
             return
         try:
-            if value:
+            if value and persist:
                 keyring.set_password(SERVICE, name, value)
             else:
-                self.delete(name)
+                with contextlib.suppress(KeyringError):  # nothing stored under that name
+                    keyring.delete_password(SERVICE, name)
         except KeyringError as exc:
             log.warning("Could not save to the keychain: %s", type(exc).__name__)
-
-    def delete(self, name: str) -> None:
-        self._memory.pop(name, None)
-        if not self.available:
-            return
-        with contextlib.suppress(KeyringError):  # nothing stored under that name
-            keyring.delete_password(SERVICE, name)
 
 
 def secret_name(profile: str, field: str, username: str = "") -> str:

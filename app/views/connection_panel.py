@@ -49,6 +49,7 @@ class ConnectionPanel(QGroupBox):
         super().__init__("Connection", parent)
         self.secret_store = secrets
         self._loading = False
+        self._secrets_profile = ""  # the profile whose secrets the fields hold
         self._test_task: asyncio.Future[None] | None = None
 
         self.profile_combo = QComboBox()
@@ -171,22 +172,21 @@ class ConnectionPanel(QGroupBox):
     def set_token(self, token: str) -> None:
         self.token_edit.setText(token)
 
-    def _secret_key(self, field: str) -> str:
+    def _secret_key(self, field: str, profile: str | None = None) -> str:
         user = self.user_edit.text().strip() if field == "password" else ""
-        return secret_name(self.profile_combo.currentData(), field, user)
+        return secret_name(profile or self.profile_combo.currentData(), field, user)
 
     def _load_secrets(self) -> None:
+        self._secrets_profile = self.profile_combo.currentData()
         for field, edit in self._secret_edits().items():
             edit.setText(self.secret_store.get(self._secret_key(field)))
 
-    def save_secrets(self) -> None:
-        """Keep the secrets (keychain, or memory when there is none / not wanted)."""
+    def save_secrets(self, profile: str | None = None) -> None:
+        """Keep the secrets for this session, and in the keychain if the user wants that."""
+        remember = self.remember_check.isChecked()
         for field, edit in self._secret_edits().items():
-            key = self._secret_key(field)
-            if self.remember_check.isChecked():
-                self.secret_store.set(key, edit.text())
-            else:
-                self.secret_store.delete(key)
+            self.secret_store.set(self._secret_key(field, profile), edit.text(),
+                                  persist=remember)
 
     def _secret_edits(self) -> dict[str, QLineEdit]:
         return {"token": self.token_edit, "password": self.password_edit,
@@ -197,6 +197,8 @@ class ConnectionPanel(QGroupBox):
     def _profile_changed(self) -> None:
         if self._loading:
             return
+        # what was typed for the previous profile stays for when the user comes back
+        self.save_secrets(self._secrets_profile)
         profile = PROFILES[self.profile_combo.currentData()]
         self._loading = True
         try:
