@@ -381,8 +381,8 @@ class ImportEngine:
 
     def _problem(self, message: str) -> None:
         self.summary.problems.append(message)
+        self.listener.problem(message)  # first: a terminal clears its progress bar
         log.error("%s", message)
-        self.listener.problem(message)
 
     # -- progress --------------------------------------------------------------------------
 
