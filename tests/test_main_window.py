@@ -270,3 +270,28 @@ def test_secrets_typed_for_one_profile_survive_switching_profiles(qtbot, window)
     panel.profile_combo.setCurrentIndex(panel.profile_combo.findData("c4r"))
     assert panel.client_secret_edit.text() == "c4r-secret"
     assert not panel.secret_store.available  # tests never reach a real keychain
+
+
+def test_every_control_has_an_accessible_name(window):
+    from PySide6.QtWidgets import (
+        QAbstractButton,
+        QAbstractSpinBox,
+        QComboBox,
+        QLineEdit,
+        QTableView,
+    )
+
+    unnamed, checked = [], 0
+    for tab in range(window.tabs.count()):
+        window.tabs.setCurrentIndex(tab)
+        page = window.tabs.currentWidget()
+        for kind in (QAbstractButton, QLineEdit, QComboBox, QAbstractSpinBox, QTableView):
+            for widget in page.findChildren(kind):
+                parent = widget.parentWidget()
+                if isinstance(parent, QAbstractSpinBox | QComboBox) or \
+                        not widget.isVisibleTo(page):
+                    continue  # a spin box's or combo box's own editor, or a hidden row
+                checked += 1
+                if not widget.accessibleName():
+                    unnamed.append(f"{type(widget).__name__} on tab {tab}")
+    assert checked > 30 and unnamed == []

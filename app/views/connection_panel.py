@@ -33,6 +33,7 @@ from app.services.connection_profiles import (
     problems_with,
 )
 from app.services.secret_store import SecretStore, secret_name
+from app.views.widget_setup import describe
 
 
 class ConnectionPanel(QGroupBox):
@@ -104,21 +105,19 @@ class ConnectionPanel(QGroupBox):
         self.form = form
         self.host_label.setBuddy(self.host_edit)
 
-        for widget, name in ((self.profile_combo, "Connection profile"),
-                             (self.host_edit, "Host or environment"),
-                             (self.tenant_edit, "Tenant"),
-                             (self.url_edit, "Customers endpoint URL"),
-                             (self.auth_combo, "Sign-in method"),
-                             (self.token_edit, "Bearer token"), (self.user_edit, "User name"),
-                             (self.password_edit, "Password"),
-                             (self.client_id_edit, "OAuth client id"),
-                             (self.client_secret_edit, "OAuth client secret"),
-                             (self.passport_edit, "GK-Passport header"),
-                             (self.remember_check, "Remember secrets"),
-                             (self.test_button, "Test connection")):
-            widget.setAccessibleName(name)
-            widget.setToolTip(name)
-        self.test_button.setToolTip("Sign in and send an empty batch: nothing is imported")
+        describe(((self.profile_combo, "Connection profile"),
+                  (self.host_edit, "Host or environment"),
+                  (self.tenant_edit, "Tenant"),
+                  (self.url_edit, "Customers endpoint URL"),
+                  (self.auth_combo, "Sign-in method"),
+                  (self.token_edit, "Bearer token"), (self.user_edit, "User name"),
+                  (self.password_edit, "Password"),
+                  (self.client_id_edit, "OAuth client id"),
+                  (self.client_secret_edit, "OAuth client secret"),
+                  (self.passport_edit, "GK-Passport header"),
+                  (self.remember_check, "Remember secrets"),
+                  (self.test_button, "Test connection",
+                   "Sign in and send an empty batch: nothing is imported")))
 
         self.profile_combo.currentIndexChanged.connect(self._profile_changed)
         self.auth_combo.currentIndexChanged.connect(self._fields_changed)

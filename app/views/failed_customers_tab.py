@@ -53,6 +53,7 @@ from app.models.failure_table_model import (
 from app.models.records import FailureRecord
 from app.services.failure_export import EXPORT_FORMATS, export_failures
 from app.views.failure_detail_dialog import FailureDetailDialog
+from app.views.widget_setup import setup_record_table
 
 SUMMARY_INTERVAL_MS = 500  # summary and result list are recomputed at most this often
 LARGE_SELECTION_ROWS = 2000  # above this, the tab keeps the selection across a sort itself
@@ -182,12 +183,7 @@ class FailedCustomersTab(QWidget):
         self.table.setAccessibleName("Failed customers table")
         self.table.setToolTip("Double-click a row (or press Enter) to see the customer's "
                               "complete details")
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        setup_record_table(self.table)
         self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         # QTableView's version of "uniform row heights": one fixed height for every row,
         # so nothing is measured per row when 100,000 of them arrive

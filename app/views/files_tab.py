@@ -32,7 +32,6 @@ from PySide6.QtGui import (
     QPalette,
 )
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -54,6 +53,7 @@ from app.models.file_list_model import (
 )
 from app.services.customer_reader import ReadProblem, find_customer_files
 from app.services.file_inspector import FileInspection, InspectionCancelled, inspect_file
+from app.views.widget_setup import setup_record_table
 
 # The machine running this has two cores. Two threads overlap the disk waits of many small
 # files; counting is CPU work under the GIL, so two big files at once would only fight the
@@ -304,12 +304,7 @@ class FilesTab(QWidget):
         # Cells have their own tooltips (full path, reason); this one is for the rest.
         self.table.setToolTip("Customer files to import. Hover a file for its full path or "
                               "its status for the reason; press Delete to remove selected files.")
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.setAlternatingRowColors(True)
-        self.table.setWordWrap(False)
-        # Tab moves on to the next control instead of trapping keyboard users in the cells.
-        self.table.setTabKeyNavigation(False)
+        setup_record_table(self.table)
         self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # keep the file's end
         self.table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.table.customContextMenuRequested.connect(self._show_context_menu)

@@ -30,6 +30,7 @@ from PySide6.QtWidgets import (
 from app.services.import_events import ImportProgress, default_output_dir
 from app.services.secret_store import SecretStore
 from app.views.connection_panel import ConnectionPanel
+from app.views.widget_setup import describe
 
 LOG_LEVELS = {"All messages": logging.DEBUG, "Information": logging.INFO,
               "Warnings and errors": logging.WARNING, "Errors only": logging.ERROR}
@@ -127,7 +128,7 @@ class ImportTab(QWidget):
         output_label = QLabel("Results &folder")
         output_label.setBuddy(self.output_edit)
         form.addRow(output_label, output_row)
-        for widget, name, tip in (
+        describe((
                 (self.preset_combo, "Settings preset", "Sensible combinations of the values "
                  "below"),
                 (self.batch_spin, "Batch size", "Customers sent in one request"),
@@ -137,9 +138,7 @@ class ImportTab(QWidget):
                 (self.timeout_spin, "Timeout per request", "How long to wait for an answer"),
                 (self.output_edit, "Results folder", "Where retry files and failure records "
                  "are written"),
-                (self.output_button, "Choose results folder", "Choose the results folder")):
-            widget.setAccessibleName(name)
-            widget.setToolTip(tip)
+                (self.output_button, "Choose results folder", "Choose the results folder")))
         self.preset_combo.setCurrentIndex(1)
         self.preset_combo.currentIndexChanged.connect(self._apply_preset)
         for spin in (self.batch_spin, self.concurrency_spin, self.retries_spin,
@@ -206,15 +205,13 @@ class ImportTab(QWidget):
         layout.addWidget(self.state_label)
         layout.addLayout(grid)
         layout.addWidget(self.file_value)
-        for widget, name, tip in (
+        describe((
                 (self.start_button, "Start import", "Import every ready file (Ctrl+Enter)"),
                 (self.pause_button, "Pause or resume", "Stop sending new batches for now; "
                  "batches under way finish (Ctrl+P)"),
                 (self.cancel_button, "Cancel import", "Stop; customers not yet sent go to the "
                  "retry files"),
-                (self.progress_bar, "Import progress", "Import progress")):
-            widget.setAccessibleName(name)
-            widget.setToolTip(tip)
+                (self.progress_bar, "Import progress")))
         self.start_button.clicked.connect(self.startRequested)
         self.pause_button.clicked.connect(self.pauseToggled)
         self.cancel_button.clicked.connect(self.cancelRequested)
@@ -242,13 +239,11 @@ class ImportTab(QWidget):
         layout = QVBoxLayout(self.log_group)
         layout.addLayout(top)
         layout.addWidget(self.log_view, 1)
-        for widget, name in ((self.log_level_combo, "Log level"),
-                             (self.log_filter_edit, "Filter log"),
-                             (self.copy_log_button, "Copy log"),
-                             (self.clear_log_button, "Clear log"),
-                             (self.log_view, "Import log")):
-            widget.setAccessibleName(name)
-            widget.setToolTip(name)
+        describe(((self.log_level_combo, "Log level"),
+                  (self.log_filter_edit, "Filter log"),
+                  (self.copy_log_button, "Copy log"),
+                  (self.clear_log_button, "Clear log"),
+                  (self.log_view, "Import log")))
         self.log_level_combo.currentIndexChanged.connect(self._rebuild_log)
         self.log_filter_edit.textChanged.connect(self._rebuild_log)
         self.copy_log_button.clicked.connect(self.copy_log)
