@@ -11,7 +11,6 @@ import gc
 import multiprocessing
 import os
 import queue
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,7 +54,6 @@ class BatchSource:
         self._reader: FileReader | None = None
         self._next_number = 1
         self._items = self._iterate()
-        self._lock = threading.Lock()
         self.current_file = ""
 
     @property
@@ -92,24 +90,23 @@ class BatchSource:
     def next_chunk(self, max_batches: int) -> SourceChunk:
         """Read on until `max_batches` batches are formed or the files are exhausted."""
         chunk = SourceChunk()
-        with self._lock:
-            for item in self._items:
-                if isinstance(item, Batch):
-                    chunk.batches.append(item)
-                    if len(chunk.batches) >= max_batches:
-                        break
-                elif isinstance(item, InvalidEntry):
-                    chunk.invalid.append(item)
-                    if len(chunk.invalid) >= 1000:
-                        break
-                else:
-                    chunk.problems.append(item)
+        for item in self._items:
+            if isinstance(item, Batch):
+                chunk.batches.append(item)
+                if len(chunk.batches) >= max_batches:
+                    break
+            elif isinstance(item, InvalidEntry):
+                chunk.invalid.append(item)
+                if len(chunk.invalid) >= 1000:
+                    break
             else:
-                chunk.exhausted = True
-            # a record counts as read once it is in a batch or found invalid
-            chunk.records_read = sum(len(b) for b in chunk.batches) + len(chunk.invalid)
-            chunk.bytes_done = self.bytes_done
-            chunk.current_file = self.current_file
+                chunk.problems.append(item)
+        else:
+            chunk.exhausted = True
+        # a record counts as read once it is in a batch or found invalid
+        chunk.records_read = sum(len(b) for b in chunk.batches) + len(chunk.invalid)
+        chunk.bytes_done = self.bytes_done
+        chunk.current_file = self.current_file
         return chunk
 
     def close(self) -> None:

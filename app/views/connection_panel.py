@@ -220,10 +220,14 @@ class ConnectionPanel(QGroupBox):
         self.form.setRowVisible(self.host_edit, not custom)
         self.form.setRowVisible(self.tenant_edit, not custom or auth != AUTH_TOKEN)
         self.url_edit.setReadOnly(not custom)
+        settings = self.settings()
+        url = customers_url(settings)
         if not custom:
-            self.url_edit.setText(customers_url(self.settings()))
-        self.households_label.setText(f"Households go to {households_url(self.settings())}"
-                                      if customers_url(self.settings()) else "")
+            self.url_edit.blockSignals(True)  # derived from the fields: not an edit of its own
+            self.url_edit.setText(url)
+            self.url_edit.blockSignals(False)
+        self.households_label.setText(f"Households go to {households_url(settings)}"
+                                      if url else "")
         self.form.setRowVisible(self.token_edit, auth == AUTH_TOKEN)
         for edit in (self.user_edit, self.password_edit, self.client_id_edit):
             self.form.setRowVisible(edit, auth != AUTH_TOKEN)
