@@ -188,6 +188,14 @@ class FailureRecord:
         self.http_status = http_status
         self.kind = kind
 
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # the fields as one tuple pickle about twice as fast as the slots do, which matters
+        # when 100,000 failures go to the result writer process
+        return (_failure_from_fields, (
+            self.customer_id, self.username, self.result, self.error, self.timestamp,
+            self.batch_info, self.original_json, self.source_file, self.record_number,
+            self.batch_number, self.http_status, self.kind))
+
     @property
     def original_data(self) -> Any:
         """The entry exactly as it was read (a dict; raw text for an unreadable line)."""
@@ -261,3 +269,13 @@ class FailureRecord:
             http_status=http_status,
             kind=record.kind,
         )
+
+
+def _failure_from_fields(customer_id: str, username: str, result: str, error: str,
+                         timestamp: str, batch_info: str, original_json: bytes,
+                         source_file: str, record_number: int, batch_number: int,
+                         http_status: int | None, kind: RecordKind) -> FailureRecord:
+    return FailureRecord(customer_id, username, result, error, timestamp, batch_info,
+                         original_json=original_json, source_file=source_file,
+                         record_number=record_number, batch_number=batch_number,
+                         http_status=http_status, kind=kind)

@@ -193,10 +193,15 @@ def open_batch_source(files: list[Path], batch_size: int, max_batches: int,
                       use_process: bool | None = None) -> BatchSource | ProcessBatchSource:
     """A reader fit for the import's size: a thread for small imports, a process for large."""
     if use_process is None:
-        use_process = sum(_size(f) for f in files) >= PROCESS_READER_MIN_BYTES
+        use_process = is_large_import(files)
     if use_process:
         return ProcessBatchSource(files, batch_size, max_batches)
     return BatchSource(files, batch_size)
+
+
+def is_large_import(files: list[Path]) -> bool:
+    """Whether the files are big enough to be worth a separate process (reader, writer)."""
+    return sum(_size(f) for f in files) >= PROCESS_READER_MIN_BYTES
 
 
 def _size(path: Path) -> int:

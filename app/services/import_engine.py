@@ -15,7 +15,8 @@ import logging
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from typing import Any
 import aiohttp
 import orjson
 
-from app.models.failure_store import FAILED_CUSTOMERS_FILE, FailureStore, save_failures
+from app.models.failure_store import FailureStore
 from app.models.records import Batch, FailureRecord, Result
 from app.services.auth import TokenProvider
 from app.services.batch_sender import (
@@ -36,6 +37,7 @@ from app.services.batch_source import (
     BatchSource,
     ProcessBatchSource,
     SourceChunk,
+    is_large_import,
     open_batch_source,
 )
 from app.services.customer_reader import find_customer_files
@@ -45,11 +47,7 @@ from app.services.import_events import (
     ImportSettings,
     ImportSummary,
 )
-from app.services.result_writers import (
-    ApiResponseWriter,
-    RetryFolderWriter,
-    SingleFailureWriter,
-)
+from app.services.result_files import ResultFilesReport, ResultFileWriter
 
 log = logging.getLogger("bulk_import")
 
@@ -58,26 +56,6 @@ PROGRESS_INTERVAL_S = 0.2
 # collection walks all of them again, pausing the window longer as failures pile up.
 FREEZE_AFTER_FAILURES = 5000
 RATE_WINDOW_S = 5.0
-
-
-class BackgroundPacer:
-    """Makes a background thread step aside now and then.
-
-    The GUI thread hands Python's global lock back and forth with a busy writer thread for
-    every call into Python while it paints; a short sleep every few milliseconds of writing
-    lets a repaint finish without waiting on the writer at each step.
-    """
-
-    def __init__(self, work_s: float = 0.002, rest_s: float = 0.001) -> None:
-        self.work_s = work_s
-        self.rest_s = rest_s
-        self._since = time.perf_counter()
-
-    def step(self) -> None:
-        now = time.perf_counter()
-        if now - self._since >= self.work_s:
-            time.sleep(self.rest_s)
-            self._since = time.perf_counter()
 
 
 def load_uncertain_ids(paths: Sequence[str | Path]) -> set[str]:
@@ -130,14 +108,19 @@ class ImportEngine:
         self._rate_samples: deque[tuple[float, int]] = deque()
         self._source: BatchSource | ProcessBatchSource | None = None
         self._sender: BatchSender | None = None
-        self._writer_pool = ThreadPoolExecutor(1, thread_name_prefix="result-writer")
-        out = Path(settings.output_dir)
-        self._retry_writer = RetryFolderWriter(out, self.started_at)
-        self._single_writer = SingleFailureWriter(out)
-        self._response_writer = ApiResponseWriter(out)
+        # result files: created once the files are known (a process for large imports)
+        self._writer: ResultFileWriter | None = None
         self._write_jobs: set[asyncio.Future[Any]] = set()
-        self._writer_pacer = BackgroundPacer()
+        # what the writer was given, to give it again should its process die
+        self._failure_batches: list[tuple[int, list[FailureRecord]]] = []
+        self._uncertain_ids: set[str] = set()
+        self._retry_paths_seen: set[Path] = set()
         self._abort_handle: asyncio.TimerHandle | None = None
+
+    @property
+    def result_writer(self) -> ResultFileWriter | None:
+        """What writes this import's result files (None until `run` found the files)."""
+        return self._writer
 
     # -- control -------------------------------------------------------------------------
 
@@ -186,6 +169,10 @@ class ImportEngine:
         files, problems = await asyncio.to_thread(find_customer_files, self.paths)
         known_uncertain = await asyncio.to_thread(load_uncertain_ids, self.paths)
         self.summary.files = [str(f) for f in files]
+        use_process = self.settings.writer_process
+        if use_process is None:
+            use_process = await asyncio.to_thread(is_large_import, files)
+        self._start_writer(use_process)
         for problem in problems:
             self._problem(str(problem))
         self._source = await asyncio.to_thread(
@@ -212,14 +199,16 @@ class ImportEngine:
                     await asyncio.gather(producer, *workers, return_exceptions=True)
                     raise
         finally:
-            progress_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await progress_task
             if self._abort_handle is not None:
                 self._abort_handle.cancel()
             if self._source is not None:
                 await asyncio.to_thread(self._source.close)
-            await self._finish()
+            try:
+                await self._finish()  # progress goes on while the result files are written
+            finally:
+                progress_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await progress_task
         return self.summary
 
     def _make_session(self) -> aiohttp.ClientSession:
@@ -303,7 +292,8 @@ class ImportEngine:
         finally:
             self._in_flight_customers -= len(batch)
         if batch.uncertain_ids:
-            self._retry_writer.note_uncertain(batch.uncertain_ids)
+            self._uncertain_ids |= batch.uncertain_ids
+            self._write_in_background("note_uncertain", set(batch.uncertain_ids))
         self._finish_batch(batch, total)
 
     def _fatal_stop(self, message: str) -> None:
@@ -330,19 +320,16 @@ class ImportEngine:
             gc.freeze()
         self._failed_by_result.update(f.result for f in failures)
         self.store.extend(failures)
-        if self.settings.write_single_failures:
-            self._write_in_background(self._write_single_failures, failures)
+        self._failure_batches.append((batch_number, failures))
         # INVALID failures (batch 0) only go to the summary's notRetried list
-        self._write_in_background(self._retry_writer.add_batch, batch_number, failures,
+        self._write_in_background("add_failures", batch_number, failures,
                                   on_done=self._retry_files_written)
-
-    def _write_single_failures(self, failures: list[FailureRecord]) -> None:
-        for failure in failures:
-            self._single_writer.add(failure)
-            self._writer_pacer.step()
 
     def _retry_files_written(self, paths: list[Path]) -> None:
         for path in paths:
+            if path in self._retry_paths_seen:
+                continue  # written again after the writer process was replaced
+            self._retry_paths_seen.add(path)
             self.summary.retry_files.append(path)
             log.info("Retry file written: %s", path.name)
             self.listener.retry_file_written(path)
@@ -352,17 +339,31 @@ class ImportEngine:
         if attempt is None or not self.settings.save_api_responses:
             return
         self._write_in_background(
-            self._response_writer.add, batch_label=batch.label, batch_number=batch.number,
+            "add_response", batch_label=batch.label, batch_number=batch.number,
             status=attempt.status, headers=attempt.headers, body=attempt.body,
             customer_ids=list(batch.ids),
             note=attempt.error or f"{len(outcome.failures)} customers failed")
 
-    def _write_in_background(self, fn: Callable[..., Any], *args: Any,
+    def _start_writer(self, use_process: bool, retry_folder: Path | None = None) -> None:
+        self._writer = ResultFileWriter(
+            Path(self.settings.output_dir), self.started_at,
+            write_single_failures=self.settings.write_single_failures,
+            use_process=use_process, retry_folder=retry_folder)
+
+    def _write_in_background(self, method: str, *args: Any,
                              on_done: Callable[[Any], None] | None = None,
                              **kwargs: Any) -> None:
-        """Run `fn` on the writer thread; `on_done(result)` then runs on the event loop."""
-        loop = asyncio.get_running_loop()
-        future = loop.run_in_executor(self._writer_pool, lambda: fn(*args, **kwargs))
+        """Call `ImportResultFiles.<method>` in the writer; `on_done(result)` then runs on
+        the event loop."""
+        if self._writer is None:
+            self._start_writer(use_process=False)
+        assert self._writer is not None
+        try:
+            job: Future[Any] = self._writer.submit(method, *args, **kwargs)
+        except BrokenProcessPool:
+            self._replace_broken_writer()
+            return  # the replacement was given everything, this included
+        future = asyncio.wrap_future(job)
         self._write_jobs.add(future)
         future.add_done_callback(lambda done: self._write_done(done, on_done))
 
@@ -372,12 +373,31 @@ class ImportEngine:
         if future.cancelled():
             return
         exc = future.exception()
-        if exc is not None:
+        if isinstance(exc, BrokenProcessPool):
+            self._replace_broken_writer()
+        elif exc is not None:
             message = f"could not write a result file: {exc}"
             self.summary.write_errors.append(message)
             log.error(message)
         elif on_done is not None:
             on_done(future.result())
+
+    def _replace_broken_writer(self) -> None:
+        """The writer process died: write everything again from here, on a thread."""
+        if self._writer is None or not self._writer.in_process:
+            return  # replaced already; jobs of the dead process are covered
+        message = ("the result file writer stopped unexpectedly; the result files of this "
+                   "import were written again (API answers kept before that may be missing)")
+        self.summary.write_errors.append(message)
+        log.error(message)
+        retry_folder = self._retry_paths_seen and next(iter(self._retry_paths_seen)).parent
+        self._writer.shutdown()
+        self._start_writer(use_process=False, retry_folder=retry_folder or None)
+        if self._uncertain_ids:
+            self._write_in_background("note_uncertain", set(self._uncertain_ids))
+        for batch_number, failures in self._failure_batches:
+            self._write_in_background("add_failures", batch_number, failures,
+                                      on_done=self._retry_files_written)
 
     def _problem(self, message: str) -> None:
         self.summary.problems.append(message)
@@ -394,7 +414,7 @@ class ImportEngine:
             self._rate_samples.popleft()
         first_t, first_done = self._rate_samples[0]
         rate = (done - first_done) / (now - first_t) if now - first_t > 0.3 else 0.0
-        if self.state == "finished" and now > self._t0:
+        if self.state in ("writing", "finished") and now > self._t0:
             rate = done / (now - self._t0)  # the final report shows the average
         source = self._source
         bytes_done = source.bytes_done if source else 0
@@ -431,8 +451,8 @@ class ImportEngine:
 
     async def _finish(self) -> None:
         """Write everything still pending, then the summaries; report `finished`."""
-        if self._write_jobs:
-            await asyncio.gather(*list(self._write_jobs), return_exceptions=True)
+        self.state = "writing"
+        self._report_progress()
         s = self.summary
         s.total = self._read
         s.succeeded = self._succeeded
@@ -441,33 +461,39 @@ class ImportEngine:
         s.failed_by_file = Counter(f.source_file for f in self._failures_this_run)
         s.cancelled = self._stop_event.is_set() and self._fatal is None
         s.fatal_error = self._fatal
-        s.duration_s = time.monotonic() - self._t0
-        out = Path(self.settings.output_dir)
         totals = {"read": s.total, "succeeded": s.succeeded, "failed": s.failed,
                   "failedByResult": dict(s.failed_by_result)}
-        loop = asyncio.get_running_loop()
-        try:
-            self._retry_files_written(await loop.run_in_executor(
-                self._writer_pool, self._retry_writer.finish, totals, s.files))
-            if self._failures_this_run:
-                await loop.run_in_executor(self._writer_pool, self._single_writer.finish,
-                                           self._writer_pacer.step)
-                failed_file = out / FAILED_CUSTOMERS_FILE
-                await loop.run_in_executor(self._writer_pool, save_failures, failed_file,
-                                           self._failures_this_run, self._writer_pacer.step)
-                s.failed_file = failed_file
-                if self._single_writer.files_written:
-                    s.single_failures_dir = self._single_writer.root
-        except OSError as exc:
-            message = f"could not write result files in {out}: {exc}"
-            s.write_errors.append(message)
+        report = await self._finish_writing(totals)
+        self._retry_files_written(report.retry_files)
+        s.write_errors.extend(report.errors)
+        for message in report.errors:
             log.error(message)
-        finally:
-            self._writer_pool.shutdown(wait=False)
-        s.retry_dir = self._retry_writer.folder
-        s.retry_customers = self._retry_writer.customers_written
+        s.failed_file = report.failed_file
+        s.single_failures_dir = report.single_failures_dir
+        s.retry_dir = report.retry_dir
+        s.retry_customers = report.retry_customers
+        s.duration_s = time.monotonic() - self._t0
         self.state = "finished"
         log.info("Import finished in %.1f s: %d read, %d imported, %d failed", s.duration_s,
                  s.total, s.succeeded, s.failed)
         self._report_progress()
         self.listener.finished(s)
+
+    async def _finish_writing(self, totals: dict[str, Any]) -> ResultFilesReport:
+        """Wait for the writer's jobs, then have it write the summaries (once more on a
+        thread if its process died meanwhile)."""
+        for _attempt in range(2):
+            while self._write_jobs:
+                await asyncio.gather(*list(self._write_jobs), return_exceptions=True)
+            if self._writer is None:
+                self._start_writer(use_process=False)
+            writer = self._writer
+            assert writer is not None
+            try:
+                return await asyncio.wrap_future(
+                    writer.submit("finish", totals, self.summary.files))
+            except BrokenProcessPool:
+                self._replace_broken_writer()
+            finally:
+                writer.shutdown()
+        raise AssertionError("a thread writer cannot break")  # pragma: no cover

@@ -36,13 +36,14 @@ class ImportSettings:
     write_single_failures: bool = True
     verify_tls: bool = True
     reader_process: bool | None = None  # None: a separate reader process for large imports
+    writer_process: bool | None = None  # None: result files written by a process likewise
 
 
 @dataclass(slots=True)
 class ImportProgress:
     """A snapshot of a running import, reported a few times a second."""
 
-    state: str  # "starting", "running", "paused", "stopping", "finished"
+    state: str  # "starting", "running", "paused", "stopping", "writing", "finished"
     read: int = 0
     succeeded: int = 0
     failed: int = 0

@@ -242,7 +242,8 @@ class SandboxServer:
         self.creations: Counter[str] = Counter()
         self.request_count: int = 0
         self.fault_counts: Counter[str] = Counter()
-        self._generated_token = secrets.token_urlsafe(32)
+        # a fixed prefix: a token starting with "-" would read as an option on a command line
+        self._generated_token = "sandbox-" + secrets.token_urlsafe(32)
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry
         self._in_flight = 0
         self._rng = random.Random(self.config.seed)
@@ -348,7 +349,7 @@ class SandboxServer:
         now = time.monotonic()
         if len(self._tokens) > 10_000:
             self._tokens = {t: exp for t, exp in self._tokens.items() if exp > now}
-        token = secrets.token_urlsafe(32)
+        token = "sandbox-" + secrets.token_urlsafe(32)
         ttl = max(float(self.config.token_ttl_s), 0.0)
         self._tokens[token] = now + ttl
         expires_in: int | float = int(ttl) if ttl.is_integer() else ttl

@@ -53,6 +53,7 @@ from app.models.failure_table_model import (
 from app.models.records import FailureRecord
 from app.services.failure_export import EXPORT_FORMATS, export_failures
 from app.views.failure_detail_dialog import FailureDetailDialog
+from app.views.text_only_delegate import TextOnlyDelegate
 from app.views.widget_setup import setup_record_table
 
 SUMMARY_INTERVAL_MS = 500  # summary and result list are recomputed at most this often
@@ -184,6 +185,7 @@ class FailedCustomersTab(QWidget):
         self.table.setToolTip("Double-click a row (or press Enter) to see the customer's "
                               "complete details")
         setup_record_table(self.table)
+        self.table.setItemDelegate(TextOnlyDelegate(self.table))
         self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         # QTableView's version of "uniform row heights": one fixed height for every row,
         # so nothing is measured per row when 100,000 of them arrive

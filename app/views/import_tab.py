@@ -345,6 +345,7 @@ class ImportTab(QWidget):
         self.elapsed_value.setText(format_duration(p.elapsed_s))
         states = {"running": "Importing…", "paused": "Paused: batches under way finish, "
                   "nothing new is sent", "stopping": "Stopping…", "finished": "Finished",
+                  "writing": "Writing the result files…",
                   "starting": "Starting…"}
         self.state_label.setText(states.get(p.state, p.state))
         if p.current_file and p.state != "finished":

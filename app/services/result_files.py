@@ -1,0 +1,201 @@
+"""Every result file of one import, written away from the event loop.
+
+`ImportResultFiles` is the plain synchronous writer of one import's retry folder,
+single-failure files, kept API answers and `failed_customers.json`. `ResultFileWriter` runs
+it on a background thread (small imports) or in a separate process (large ones): writing
+one file per failed customer is a lot of Python work, and in a thread it competes with the
+window for Python's global lock, so 100,000 failures would make the window stutter.
+"""
+
+from __future__ import annotations
+
+import gc
+import multiprocessing
+import os
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from app.models.failure_store import FAILED_CUSTOMERS_FILE, save_failures
+from app.models.records import FailureRecord
+from app.services.result_writers import (
+    ApiResponseWriter,
+    RetryFolderWriter,
+    SingleFailureWriter,
+)
+
+
+class BackgroundPacer:
+    """Makes a background thread step aside now and then.
+
+    The GUI thread hands Python's global lock back and forth with a busy writer thread for
+    every call into Python while it paints; a short sleep every few milliseconds of writing
+    lets a repaint finish without waiting on the writer at each step.
+    """
+
+    def __init__(self, work_s: float = 0.002, rest_s: float = 0.001) -> None:
+        self.work_s = work_s
+        self.rest_s = rest_s
+        self._since = time.perf_counter()
+
+    def step(self) -> None:
+        now = time.perf_counter()
+        if now - self._since >= self.work_s:
+            time.sleep(self.rest_s)
+            self._since = time.perf_counter()
+
+
+@dataclass(slots=True)
+class ResultFilesReport:
+    """What `ImportResultFiles.finish` wrote."""
+
+    retry_files: list[Path] = field(default_factory=list)  # written by finish itself
+    retry_dir: Path | None = None
+    retry_customers: int = 0
+    single_failures_dir: Path | None = None
+    failed_file: Path | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+class ImportResultFiles:
+    """Writes the result files of one import as its failures come in. One caller at a time.
+
+    `pace` is called after each customer written (see `BackgroundPacer`); None in a
+    separate process, where nothing competes with the window.
+    """
+
+    def __init__(self, output_dir: Path, started_at: datetime, *,
+                 write_single_failures: bool = True,
+                 pace: Callable[[], None] | None = None,
+                 retry_folder: Path | None = None) -> None:
+        self.output_dir = Path(output_dir)
+        self.write_single_failures = write_single_failures
+        self._pace = pace
+        self._retry = RetryFolderWriter(self.output_dir, started_at)
+        if retry_folder is not None:
+            self._retry.folder = retry_folder  # carry on in a folder already begun
+        self._single = SingleFailureWriter(self.output_dir)
+        self._responses = ApiResponseWriter(self.output_dir)
+        self._failures: list[FailureRecord] = []
+
+    def add_failures(self, batch_number: int, failures: list[FailureRecord]) -> list[Path]:
+        """File the failures of one original batch (0: refused before sending).
+
+        Returns the retry files this wrote.
+        """
+        self._failures.extend(failures)
+        if self.write_single_failures:
+            for failure in failures:
+                self._single.add(failure)
+                if self._pace is not None:
+                    self._pace()
+        return self._retry.add_batch(batch_number, failures)
+
+    def note_uncertain(self, ids: set[str]) -> None:
+        """Customers sent in a request whose outcome is unknown (listed in the summary)."""
+        self._retry.note_uncertain(ids)
+
+    def add_response(self, **details: Any) -> Path | None:
+        """Keep a failing batch's answer, redacted (see `ApiResponseWriter.add`)."""
+        return self._responses.add(**details)
+
+    def finish(self, totals: dict[str, Any], source_files: list[str]) -> ResultFilesReport:
+        """Write what is still pending, the summaries and `failed_customers.json`."""
+        report = ResultFilesReport()
+        try:
+            report.retry_files = self._retry.finish(totals, source_files)
+            if self._failures:
+                self._single.finish(self._pace)
+                failed_file = self.output_dir / FAILED_CUSTOMERS_FILE
+                save_failures(failed_file, self._failures, self._pace)
+                report.failed_file = failed_file
+                if self._single.files_written:
+                    report.single_failures_dir = self._single.root
+        except OSError as exc:
+            report.errors.append(f"could not write result files in {self.output_dir}: {exc}")
+        report.retry_dir = self._retry.folder
+        report.retry_customers = self._retry.customers_written
+        return report
+
+
+def lower_process_priority() -> None:
+    """Let interactive processes (the window) win the CPU over this one's background work."""
+    try:
+        if sys.platform == "win32":
+            import ctypes
+
+            below_normal_priority_class = 0x4000
+            kernel32 = ctypes.windll.kernel32  # type: ignore[attr-defined]
+            kernel32.SetPriorityClass(kernel32.GetCurrentProcess(),
+                                      below_normal_priority_class)
+        else:
+            os.nice(5)
+    except (OSError, AttributeError):
+        pass  # not allowed or not supported: same priority is merely less smooth
+
+
+# The writer process holds exactly one ImportResultFiles; jobs name the method to call.
+_process_files: ImportResultFiles | None = None
+
+
+def _start_writer_process(output_dir: Path, started_at: datetime,
+                          write_single_failures: bool, retry_folder: Path | None) -> None:
+    global _process_files
+    lower_process_priority()
+    # the records it keeps live until the end: no point in collecting cycles among them
+    gc.set_threshold(100_000, 50, 1000)
+    _process_files = ImportResultFiles(output_dir, started_at,
+                                       write_single_failures=write_single_failures,
+                                       retry_folder=retry_folder)
+
+
+def _call_in_writer_process(method: str, args: tuple[Any, ...],
+                            kwargs: dict[str, Any]) -> Any:
+    assert _process_files is not None, "the writer process was not started"
+    return getattr(_process_files, method)(*args, **kwargs)
+
+
+class ResultFileWriter:
+    """Runs an `ImportResultFiles` on one background thread or in one separate process.
+
+    Jobs run one at a time in the order submitted; `submit` returns a concurrent Future
+    with the method's result. In a process, a crash makes pending and later jobs fail with
+    `concurrent.futures.process.BrokenProcessPool`; the caller decides how to recover.
+    """
+
+    def __init__(self, output_dir: Path, started_at: datetime, *,
+                 write_single_failures: bool = True, use_process: bool = False,
+                 retry_folder: Path | None = None) -> None:
+        self.in_process = use_process
+        self._files: ImportResultFiles | None = None
+        self._executor: Executor
+        if use_process:
+            self._executor = ProcessPoolExecutor(
+                max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_writer_process,
+                initargs=(Path(output_dir), started_at, write_single_failures, retry_folder))
+        else:
+            self._files = ImportResultFiles(output_dir, started_at,
+                                            write_single_failures=write_single_failures,
+                                            pace=BackgroundPacer().step,
+                                            retry_folder=retry_folder)
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="result-writer")
+
+    def submit(self, method: str, *args: Any, **kwargs: Any) -> Future[Any]:
+        """Call `ImportResultFiles.<method>(*args, **kwargs)` in the background."""
+        if self._files is not None:
+            return self._executor.submit(getattr(self._files, method), *args, **kwargs)
+        return self._executor.submit(_call_in_writer_process, method, args, kwargs)
+
+    def process_id(self) -> Future[int]:
+        """The id of the process that writes (this one's for a thread)."""
+        return self._executor.submit(os.getpid)
+
+    def shutdown(self) -> None:
+        """Let the thread or process end once the jobs already submitted are done."""
+        self._executor.shutdown(wait=False)
