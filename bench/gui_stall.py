@@ -6,7 +6,9 @@ Runs the real main window offscreen (QT_QPA_PLATFORM=offscreen) on the qasync lo
 imports a generated file through it against the sandbox API running in its own process,
 with "Auto-refresh during import" on and the Failed Customers tab showing. A QTimer ticking
 every 10 ms records the gaps between its ticks: the worst gap is the longest the window
-could not repaint or react. After the import, the failure table is sorted by each column.
+could not repaint or react. It goes on ticking for 3 s after the import finished (final
+refresh, summaries, the retry prompt), reported apart. Then the failure table is sorted by
+each column.
 Prints figures; it is a measurement, not a test. Targets: worst stall < 50 ms, sort < 0.5 s.
 """
 
@@ -37,6 +39,7 @@ from app.views.main_window import MainWindow  # noqa: E402
 
 TARGET_STALL_MS = 50.0
 TARGET_SORT_S = 0.5
+AFTER_IMPORT_S = 3.0
 
 
 class StallMeter:
@@ -103,8 +106,12 @@ async def run(args: argparse.Namespace, work: Path, window: MainWindow, base_url
     window.start_import()
     window.tabs.setCurrentWidget(shown)  # by default the failure table is on screen: worst case
     summary = await finished
+    during_import = len(meter.gaps_ms)
+    # what follows the import (final refresh, summaries, the retry prompt) counts too
+    await asyncio.sleep(AFTER_IMPORT_S)
     meter.stop()
-    gaps = sorted(meter.gaps_ms[1:]) or [0.0]
+    after = sorted(meter.gaps_ms[during_import:]) or [0.0]
+    gaps = sorted(meter.gaps_ms[1:during_import]) or [0.0]
     worst = gaps[-1]
     p99 = gaps[int(len(gaps) * 0.99) - 1] if len(gaps) > 100 else worst
     over = sum(1 for g in gaps if g > TARGET_STALL_MS)
@@ -118,6 +125,9 @@ async def run(args: argparse.Namespace, work: Path, window: MainWindow, base_url
     if meter.long_gaps:
         shown = ", ".join(f"{g:.0f} ms at {t:.1f} s" for t, g in meter.long_gaps[:12])
         print(f"  long gaps (import took {summary.duration_s:.1f} s): {shown}")
+    print(f"The {AFTER_IMPORT_S:.0f} s after it finished: worst gap {after[-1]:.1f} ms, "
+          f"{sum(1 for g in after if g > TARGET_STALL_MS)} gaps over "
+          f"{TARGET_STALL_MS:.0f} ms   {'✓' if after[-1] < TARGET_STALL_MS else '✗'}")
     model = window.failed_tab.model
     print(f"\nSorting the failure table ({rows:,} rows, shown through the proxy):")
     for column in range(model.columnCount()):

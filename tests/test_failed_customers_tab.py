@@ -12,7 +12,15 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from PySide6.QtCore import QItemSelection, QItemSelectionModel, QModelIndex, QPoint, Qt
+from PySide6.QtCore import (
+    QEvent,
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QObject,
+    QPoint,
+    Qt,
+)
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -32,6 +40,7 @@ from app.models.failure_table_model import (
     COL_TIMESTAMP,
     COL_USERNAME,
     COLUMNS,
+    SORT_KEY_SLICE,
     FailureFilterProxy,
     FailureTableModel,
     display_timestamp,
@@ -214,6 +223,26 @@ def test_store_clear_resets_the_model(qtbot, store):
     assert resets
     assert [r.customer_id for r in model.records()] == [
         "60000000000", "60000000001", "60000000002"]
+
+
+def test_sort_keys_prepared_in_idle_time_sort_like_keys_made_on_demand(qtbot, store):
+    records = make_failures(3 * SORT_KEY_SLICE + 17, shuffle=True)
+    store.extend(records)
+    prepared = FailureTableModel(store)  # live updates off: keys are made while idle
+    assert not prepared.sort_keys_ready()
+    qtbot.waitUntil(prepared.sort_keys_ready, timeout=10_000)
+    on_demand = FailureTableModel(store)
+    on_demand.set_live_updates(True)  # no idle preparation while live
+    assert not on_demand.sort_keys_ready()
+    for column in range(len(COLUMNS)):
+        for order in (Qt.SortOrder.AscendingOrder, Qt.SortOrder.DescendingOrder):
+            prepared.sort(column, order)
+            on_demand.sort(column, order)
+            assert prepared.records() == on_demand.records(), (column, order)
+    store.extend(make_failures(5, start_id=70000000000))
+    prepared.pull_new_records()
+    assert not prepared.sort_keys_ready()  # new rows get theirs in idle time too
+    qtbot.waitUntil(prepared.sort_keys_ready, timeout=5000)
 
 
 def test_swedish_sort_key():
@@ -642,6 +671,58 @@ def test_table_setup(make_tab):
     header = table.horizontalHeader()
     assert header.sectionResizeMode(COL_ERROR) == QHeaderView.ResizeMode.Stretch
     assert header.sectionSize(COL_ERROR) > header.sectionSize(COL_RESULT)
+
+
+class PaintCounter(QObject):
+    """Counts paint events of the widget it filters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paints = 0
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Paint:
+            self.paints += 1
+        return False
+
+
+def test_rows_arriving_below_the_visible_ones_repaint_only_the_scroll_bar(qtbot, make_tab,
+                                                                       store):
+    tab = make_tab(make_failures(500))
+    table, scroll_bar = tab.table, tab.table.verticalScrollBar()
+    qtbot.waitUntil(lambda: scroll_bar.maximum() > 0)
+    counter = PaintCounter()
+    table.viewport().installEventFilter(counter)
+    QApplication.processEvents()
+    counter.paints = 0
+    before = scroll_bar.maximum()
+    store.extend(make_failures(300, start_id=70000000000))
+    tab.model.pull_new_records()
+    qtbot.waitUntil(lambda: scroll_bar.maximum() > before)
+    QApplication.processEvents()
+    assert counter.paints == 0  # the visible cells did not change
+    # the new rows are there when scrolled to
+    table.scrollToBottom()
+    qtbot.waitUntil(lambda: counter.paints > 0)
+    last_row = tab.proxy.rowCount() - 1
+    assert table.rowAt(table.viewport().height() - 1) == last_row
+    assert tab.proxy.index(last_row, 0).data() == "70000000299"
+    # anything else, such as rows inserted among the visible ones by a sort, repaints
+    counter.paints = 0
+    click_header(qtbot, tab, COL_USERNAME)
+    qtbot.waitUntil(lambda: counter.paints > 0)
+
+
+def test_a_table_not_yet_full_repaints_the_rows_that_arrive(qtbot, make_tab, store):
+    tab = make_tab(make_failures(3))
+    counter = PaintCounter()
+    tab.table.viewport().installEventFilter(counter)
+    QApplication.processEvents()
+    counter.paints = 0
+    store.extend(make_failures(2, start_id=70000000000))
+    tab.model.pull_new_records()
+    qtbot.waitUntil(lambda: counter.paints > 0)
+    assert tab.table.rowAt(tab.table.rowViewportPosition(4) + 1) == 4
 
 
 def test_screenshot_of_a_populated_tab(qtbot, make_tab, tmp_path):

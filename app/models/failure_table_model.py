@@ -50,6 +50,7 @@ COL_ID, COL_USERNAME, COL_ERROR, COL_TIMESTAMP, COL_BATCH, COL_RESULT = range(le
 ERROR_DISPLAY_CHARS = 80
 DEFAULT_PULL_INTERVAL_MS = 150
 LIVE_PULL_LIMIT = 20_000  # most rows one timer tick takes in (~30 ms of proxy work)
+SORT_KEY_SLICE = 4_000  # records whose sort keys one idle step computes (a few ms)
 
 # Swedish alphabetical order for the name/text columns without a per-comparison collator:
 # Å Ä Ö come after Z (Norwegian Æ Ø share the Ä Ö slots), other accents sort as their base
@@ -224,6 +225,11 @@ class FailureTableModel(QAbstractTableModel):
         self._timer = QTimer(self)
         self._timer.setInterval(pull_interval_ms)
         self._timer.timeout.connect(self._on_timer)
+        # computes sort keys a slice at a time while nothing else happens, so the first
+        # click on a header after a big import only has to sort
+        self._key_timer = QTimer(self)
+        self._key_timer.setInterval(0)
+        self._key_timer.timeout.connect(self._compute_sort_keys_slice)
         self.pull_new_records()
 
     # -- store access ----------------------------------------------------------------------
@@ -235,15 +241,22 @@ class FailureTableModel(QAbstractTableModel):
     def detach(self) -> None:
         """Stop listening to the store (call before dropping the model for good)."""
         self._timer.stop()
+        self._key_timer.stop()
         self._store.remove_listener(self._listener)
 
     def set_live_updates(self, enabled: bool) -> None:
-        """Pull new records every ~150 ms while enabled; nothing happens on its own otherwise."""
+        """Pull new records every ~150 ms while enabled; nothing happens on its own otherwise.
+
+        Sort keys of new rows are prepared in idle time while live updates are off (during
+        an import the window has better things to do).
+        """
         if enabled and not self._timer.isActive():
             self._timer.start()
+            self._key_timer.stop()
             self._pending.set()  # catch up on the next tick with what arrived meanwhile
         elif not enabled:
             self._timer.stop()
+            self._prepare_sort_keys()
 
     def live_updates(self) -> bool:
         return self._timer.isActive()
@@ -294,6 +307,8 @@ class FailureTableModel(QAbstractTableModel):
             self.sort(self._sort_column, self._sort_order)
         if added:
             self.recordsPulled.emit(added)
+            if not self._timer.isActive():
+                self._prepare_sort_keys()
         return added
 
     def _reset_from_store(self) -> int:
@@ -384,6 +399,23 @@ class FailureTableModel(QAbstractTableModel):
 
     def sort_column(self) -> int:
         return self._sort_column
+
+    def sort_keys_ready(self) -> bool:
+        """Whether every column's sort keys are computed for every row."""
+        count = len(self._arrival)
+        return all(len(self._key_cache.get(column, ())) >= count for column in _COLUMN_KEYS)
+
+    def _prepare_sort_keys(self) -> None:
+        if not self.sort_keys_ready():
+            self._key_timer.start()
+
+    def _compute_sort_keys_slice(self) -> None:
+        for column, make_keys in _COLUMN_KEYS.items():
+            keys = self._key_cache.setdefault(column, [])
+            if len(keys) < len(self._arrival):
+                keys.extend(make_keys(self._arrival[len(keys):len(keys) + SORT_KEY_SLICE]))
+                return
+        self._key_timer.stop()
 
     def sort_order(self) -> Qt.SortOrder:
         return self._sort_order

@@ -34,7 +34,6 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QPushButton,
     QSizePolicy,
-    QTableView,
     QVBoxLayout,
     QWidget,
 )
@@ -53,6 +52,7 @@ from app.models.failure_table_model import (
 from app.models.records import FailureRecord
 from app.services.failure_export import EXPORT_FORMATS, export_failures
 from app.views.failure_detail_dialog import FailureDetailDialog
+from app.views.growing_table_view import GrowingTableView
 from app.views.text_only_delegate import TextOnlyDelegate
 from app.views.widget_setup import setup_record_table
 
@@ -179,7 +179,7 @@ class FailedCustomersTab(QWidget):
         self.count_label.setAccessibleName("Failed customer count")
         self.count_label.setToolTip("Total number of failed customers")
 
-        self.table = QTableView()
+        self.table = GrowingTableView()
         self.table.setModel(self.proxy)
         self.table.setAccessibleName("Failed customers table")
         self.table.setToolTip("Double-click a row (or press Enter) to see the customer's "
