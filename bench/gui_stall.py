@@ -34,6 +34,7 @@ from import_throughput import TOKEN, sandbox_call, start_sandbox  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
+from app.services.main_thread_gc import MainThreadGarbageCollector  # noqa: E402
 from app.services.sample_customers import generate_customers, write_customer_file  # noqa: E402
 from app.views.main_window import MainWindow  # noqa: E402
 
@@ -159,6 +160,7 @@ def main() -> int:
         sandbox = start_sandbox(work)
         try:
             app = QApplication.instance() or QApplication([])
+            MainThreadGarbageCollector(app)  # as run_gui does
             loop = qasync.QEventLoop(app)
             asyncio.set_event_loop(loop)
             window = MainWindow(settings=QSettings(str(work / "s.ini"),

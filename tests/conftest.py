@@ -69,6 +69,16 @@ def make_engine(sandbox: SandboxServer, tmp_path: Path) -> Callable[..., ImportE
     return make
 
 
+@pytest.fixture(scope="session", autouse=True)
+def collect_garbage_on_the_gui_thread(qapp):
+    """As the app does: cycles holding Qt objects are freed on the GUI thread only."""
+    from app.services.main_thread_gc import MainThreadGarbageCollector
+
+    collector = MainThreadGarbageCollector()
+    yield collector
+    collector.stop()
+
+
 @pytest.fixture
 def qloop(qapp):
     """A qasync event loop on the test's QApplication: drive it with run_until_complete."""

@@ -1,8 +1,12 @@
-"""Guards against a Qt for Python build that leaks references (6.12.0 crashed long imports)."""
+"""Qt for Python runtime guards: reference leaks (6.12.0 crashed long imports) and where
+garbage cycles holding Qt objects are freed."""
 
 from __future__ import annotations
 
+import gc
 import sys
+import threading
+import weakref
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
@@ -23,3 +27,35 @@ def test_signals_and_none_returning_calls_keep_reference_counts(qapp):
     assert len(received) == 2000
     assert abs(sys.getrefcount(True) - true_before) < 50
     assert abs(sys.getrefcount(None) - none_before) < 50
+
+
+class _Cycle(QObject):
+    """A Qt object in a reference cycle: only the cyclic collector can free it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.me = self
+        self.timer = QTimer(self)
+        self.timer.start(1000)
+
+
+def test_garbage_cycles_with_qt_objects_are_freed_on_the_gui_thread(qtbot,
+        collect_garbage_on_the_gui_thread):
+    assert not gc.isenabled()
+    freed_in: list[str] = []
+    cycle = _Cycle()
+    cycle.destroyed.connect(lambda *_: freed_in.append(threading.current_thread().name))
+    alive = weakref.ref(cycle)
+    del cycle
+
+    kept: list[list[list[int]]] = []
+
+    def allocate_a_lot() -> None:  # would have triggered a collection in this thread
+        kept.append([[] for _ in range(50_000)])
+
+    worker = threading.Thread(target=allocate_a_lot, name="worker")
+    worker.start()
+    worker.join()
+    assert alive() is not None  # nothing collected in the worker
+    qtbot.waitUntil(lambda: alive() is None, timeout=5000)
+    assert freed_in in ([], [threading.main_thread().name])

@@ -11,6 +11,7 @@ from PySide6.QtCore import QCoreApplication, QSettings
 from PySide6.QtWidgets import QApplication
 
 from app.services.demo import DemoEnvironment
+from app.services.main_thread_gc import MainThreadGarbageCollector
 from app.views.main_window import APP_TITLE, MainWindow, app_icon
 
 
@@ -21,6 +22,7 @@ def run_gui(demo: bool = False) -> int:
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
     app = QApplication.instance() or QApplication(sys.argv)
     app.setWindowIcon(app_icon())
+    collector = MainThreadGarbageCollector(app)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     environment = DemoEnvironment() if demo else None
@@ -34,6 +36,7 @@ def run_gui(demo: bool = False) -> int:
         with loop:
             loop.run_until_complete(closed.wait())
     finally:
+        collector.stop()
         if environment is not None:
             environment.stop()
         with contextlib.suppress(RuntimeError):

@@ -1,0 +1,49 @@
+"""Python's cyclic garbage collection, moved onto the GUI thread."""
+
+from __future__ import annotations
+
+import gc
+
+from PySide6.QtCore import QObject, QTimer
+
+DEFAULT_INTERVAL_MS = 250
+
+
+class MainThreadGarbageCollector(QObject):
+    """Turns off automatic garbage collection and collects on a timer on the GUI thread.
+
+    Python collects reference cycles in whichever thread happens to allocate at the time:
+    a file reader, the result writer, a worker of the event loop. When such a cycle holds a
+    Qt object (a model, a timer, a dialog's helper), Qt destroys it in that thread; its
+    timers can then not be unregistered and fire later into a deleted object, which crashes
+    the app. Collecting only here makes every such destruction happen on the GUI thread.
+
+    Generations are collected when their counts pass the thresholds, as Python itself does.
+    """
+
+    def __init__(self, parent: QObject | None = None,
+                 interval_ms: int = DEFAULT_INTERVAL_MS) -> None:
+        super().__init__(parent)
+        self._thresholds = gc.get_threshold()
+        self._was_enabled = gc.isenabled()
+        gc.disable()
+        self._timer = QTimer(self)
+        self._timer.setInterval(interval_ms)
+        self._timer.timeout.connect(self.collect_if_due)
+        self._timer.start()
+
+    def collect_if_due(self) -> None:
+        """Collect the generations whose allocation counts passed their thresholds."""
+        young, middle, old = gc.get_count()
+        if young <= self._thresholds[0]:
+            return
+        generation = 0
+        if middle > self._thresholds[1]:
+            generation = 2 if old > self._thresholds[2] else 1
+        gc.collect(generation)
+
+    def stop(self) -> None:
+        """Give collection back to Python (as it was before)."""
+        self._timer.stop()
+        if self._was_enabled:
+            gc.enable()
