@@ -5,8 +5,8 @@ Run from the repository root (with the project's venv active):
     python bench/failure_table_sort.py               # 100,000 records
     python bench/failure_table_sort.py --records 20000
 
-What it measures, with a FailureTableModel + FailureFilterProxy + QTableView (offscreen,
-shown, 1200x700) as in the Failed Customers tab:
+What it measures, with a FailureTableModel + FailureFilterProxy + the tab's table view
+(offscreen, shown, 1200x700) as in the Failed Customers tab:
 
 1. sorting by each column, ascending and descending, through the view
    (`QTableView.sortByColumn`, what a header click does), until the view has processed
@@ -49,6 +49,8 @@ from app.models.failure_table_model import (
 from app.models.records import FailureRecord
 from app.services.sample_customers import generate_customers
 from app.views.failed_customers_tab import FailedCustomersTab
+from app.views.growing_table_view import GrowingTableView
+from app.views.text_only_delegate import TextOnlyDelegate
 
 SORT_TARGET_S = 0.5
 CHUNK = 1_000
@@ -92,7 +94,8 @@ def make_records(count: int) -> list[FailureRecord]:
 def build_view(model: FailureTableModel) -> tuple[FailureFilterProxy, QTableView]:
     proxy = FailureFilterProxy()
     proxy.setSourceModel(model)
-    view = QTableView()
+    view = GrowingTableView()  # as the Failed Customers tab has it
+    view.setItemDelegate(TextOnlyDelegate(view))
     view.setModel(proxy)
     view.verticalHeader().setVisible(False)
     view.horizontalHeader().setSortIndicator(-1, Qt.SortOrder.AscendingOrder)

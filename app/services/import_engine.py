@@ -173,6 +173,9 @@ class ImportEngine:
         if use_process is None:
             use_process = await asyncio.to_thread(is_large_import, files)
         self._start_writer(use_process)
+        if use_process:
+            assert self._writer is not None
+            await asyncio.to_thread(self._writer.start)  # starting a process takes a while
         for problem in problems:
             self._problem(str(problem))
         self._source = await asyncio.to_thread(
@@ -390,9 +393,11 @@ class ImportEngine:
                    "import were written again (API answers kept before that may be missing)")
         self.summary.write_errors.append(message)
         log.error(message)
-        retry_folder = self._retry_paths_seen and next(iter(self._retry_paths_seen)).parent
+        # the same retry folder, so the files already written are simply written again
+        written = next(iter(self._retry_paths_seen), None)
         self._writer.shutdown()
-        self._start_writer(use_process=False, retry_folder=retry_folder or None)
+        self._start_writer(use_process=False,
+                           retry_folder=written.parent if written is not None else None)
         if self._uncertain_ids:
             self._write_in_background("note_uncertain", set(self._uncertain_ids))
         for batch_number, failures in self._failure_batches:
