@@ -172,10 +172,9 @@ class ImportEngine:
         use_process = self.settings.writer_process
         if use_process is None:
             use_process = await asyncio.to_thread(is_large_import, files)
+        # a writer process starts with the first failure (a few ms): a clean import never
+        # pays for it
         self._start_writer(use_process)
-        if use_process:
-            assert self._writer is not None
-            await asyncio.to_thread(self._writer.start)  # starting a process takes a while
         for problem in problems:
             self._problem(str(problem))
         self._source = await asyncio.to_thread(

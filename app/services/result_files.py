@@ -192,11 +192,6 @@ class ResultFileWriter:
             return self._executor.submit(getattr(self._files, method), *args, **kwargs)
         return self._executor.submit(_call_in_writer_process, method, args, kwargs)
 
-    def start(self) -> None:
-        """Start the writer process now rather than with the first job (no-op for a thread)."""
-        if self._files is None:
-            self._executor.submit(os.getpid)
-
     def process_id(self) -> Future[int]:
         """The id of the process that writes (this one's for a thread)."""
         return self._executor.submit(os.getpid)
