@@ -324,3 +324,24 @@ async def test_reader_process_accounts_like_the_reader_thread(make_engine, sandb
     conflict = next(r for r in store.snapshot() if r.result == "CONFLICT")
     assert conflict.original_data["person"]["customerId"] == conflict.customer_id
     assert conflict.source_file.endswith("mixed.json") and conflict.record_number > 140
+
+
+async def test_cancel_while_the_result_files_are_written_changes_nothing(make_engine, sandbox,
+                                                                        tmp_path):
+    source = write_sample(tmp_path / "in" / "kunder.json", 120, refused=10)
+
+    class CancelWhileWriting(RecordingListener):
+        engine = None
+
+        def progress(self, progress) -> None:  # type: ignore[override]
+            super().progress(progress)
+            if progress.state == "writing":
+                self.engine.cancel()
+
+    listener = CancelWhileWriting()
+    engine = make_engine([source], listener=listener)
+    listener.engine = engine
+    summary = await engine.run()
+    assert not summary.cancelled and summary.failed == 10 and summary.retry_customers == 10
+    states = [p.state for p in listener.progress_reports]
+    assert "writing" in states and "stopping" not in states and states[-1] == "finished"

@@ -98,8 +98,9 @@ class ImportEngine:
         self._resume_event.set()
         self._stop_reason = ""
         self._fatal: str | None = None
-        self._failures_this_run: list[FailureRecord] = []
+        self._failed = 0
         self._failed_by_result: Counter[str] = Counter()
+        self._failed_by_file: Counter[str] = Counter()
         self._failures_since_freeze = 0
         self._read = 0
         self._succeeded = 0
@@ -144,8 +145,8 @@ class ImportEngine:
 
         Every customer not yet imported ends as NOT_SENT in the retry files.
         """
-        if self._stop_event.is_set() or self.state == "finished":
-            return
+        if self._stop_event.is_set() or self.state in ("writing", "finished"):
+            return  # nothing left to send; result files are always written to the end
         self._stop_reason = reason
         self._stop_event.set()
         self._resume_event.set()  # wake paused workers so they can stop
@@ -315,7 +316,8 @@ class ImportEngine:
                             ", ".join(f"{k} {v}" for k, v in counts.most_common()))
 
     def _add_failures(self, failures: list[FailureRecord], batch_number: int) -> None:
-        self._failures_this_run.extend(failures)
+        self._failed += len(failures)
+        self._failed_by_file.update(f.source_file for f in failures)
         self._failures_since_freeze += len(failures)
         if self._failures_since_freeze >= FREEZE_AFTER_FAILURES:
             self._failures_since_freeze = 0
@@ -412,7 +414,7 @@ class ImportEngine:
 
     def progress(self) -> ImportProgress:
         now = time.monotonic()
-        done = self._succeeded + len(self._failures_this_run)
+        done = self._succeeded + self._failed
         self._rate_samples.append((now, done))
         while len(self._rate_samples) > 2 and now - self._rate_samples[0][0] > RATE_WINDOW_S:
             self._rate_samples.popleft()
@@ -425,7 +427,7 @@ class ImportEngine:
         bytes_total = source.bytes_total if source else 0
         progress = ImportProgress(
             state=self.state, read=self._read, succeeded=self._succeeded,
-            failed=len(self._failures_this_run), in_flight=self._in_flight_customers,
+            failed=self._failed, in_flight=self._in_flight_customers,
             bytes_done=bytes_done, bytes_total=bytes_total, elapsed_s=now - self._t0,
             rate=rate, current_file=source.current_file if source else "",
             expected_total=self.expected_total,
@@ -460,9 +462,9 @@ class ImportEngine:
         s = self.summary
         s.total = self._read
         s.succeeded = self._succeeded
-        s.failed = len(self._failures_this_run)
+        s.failed = self._failed
         s.failed_by_result = Counter(self._failed_by_result)
-        s.failed_by_file = Counter(f.source_file for f in self._failures_this_run)
+        s.failed_by_file = Counter(self._failed_by_file)
         s.cancelled = self._stop_event.is_set() and self._fatal is None
         s.fatal_error = self._fatal
         totals = {"read": s.total, "succeeded": s.succeeded, "failed": s.failed,
