@@ -9,29 +9,11 @@ import pickle
 import signal
 from pathlib import Path
 
-from app.models.failure_store import FailureStore
 from app.models.records import FailureRecord, RecordKind
-from app.services.auth import StaticToken
 from app.services.import_engine import ImportEngine
-from app.services.import_events import ImportSettings, ImportSummary
+from app.services.import_events import ImportSummary
 from app.services.sample_customers import generate_customers, write_customer_file
-from app.services.sandbox_server import SandboxConfig, SandboxServer
 from tests.conftest import RecordingListener
-
-
-async def import_into(out: Path, source: Path, listener: RecordingListener | None = None,
-                      **settings) -> ImportSummary:
-    """Import `source` into a fresh sandbox, results under `out`."""
-    server = SandboxServer(SandboxConfig(seed=1))
-    await server.start("127.0.0.1", 0)
-    try:
-        config = ImportSettings(customers_url=server.customers_url("c4r"), output_dir=out,
-                                backoff_base_s=0.01, backoff_max_s=0.05, **settings)
-        return await ImportEngine([source], config, StaticToken(server.static_token),
-                                  store=FailureStore(),
-                                  listener=listener or RecordingListener()).run()
-    finally:
-        await server.stop()
 
 
 def retry_ids(summary: ImportSummary) -> list[str]:
@@ -62,13 +44,16 @@ def test_failure_records_survive_pickling() -> None:
     assert copy.original_data["person"]["firstName"] == "Åsa"
 
 
-async def test_writer_process_writes_what_the_writer_thread_writes(tmp_path: Path) -> None:
+async def test_writer_process_writes_what_the_writer_thread_writes(
+        make_engine, sandbox, tmp_path: Path) -> None:
     source = tmp_path / "in" / "kunder.json"
     write_customer_file(source, generate_customers(400, conflicts=12, refused=30, invalid=5))
+    in_thread = await make_engine([source], output_dir=tmp_path / "thread",
+                                  writer_process=False).run()
+    sandbox.reset()  # the same answers again
     listener = RecordingListener()
-    in_thread = await import_into(tmp_path / "thread", source, writer_process=False)
-    in_process = await import_into(tmp_path / "process", source, listener,
-                                   writer_process=True)
+    in_process = await make_engine([source], listener=listener, output_dir=tmp_path / "process",
+                                   writer_process=True).run()
     for summary in (in_thread, in_process):
         assert (summary.failed, summary.write_errors) == (47, [])
     assert in_process.failed_by_result == in_thread.failed_by_result
@@ -84,7 +69,7 @@ async def test_writer_process_writes_what_the_writer_thread_writes(tmp_path: Pat
 
 
 async def test_a_writer_process_that_dies_is_replaced_and_nothing_is_lost(
-        tmp_path: Path) -> None:
+        make_engine, sandbox, tmp_path: Path) -> None:
     source = tmp_path / "in" / "kunder.json"
     write_customer_file(source, generate_customers(1500, refused=400, conflicts=20))
     killed: list[int] = []
@@ -108,18 +93,11 @@ async def test_a_writer_process_that_dies_is_replaced_and_nothing_is_lost(
             killed.append(pid)
 
     listener = KillWriterOnFirstRetryFile()
-    server = SandboxServer(SandboxConfig(seed=1, latency_ms=5))
-    await server.start("127.0.0.1", 0)
-    try:
-        config = ImportSettings(customers_url=server.customers_url("c4r"),
-                                output_dir=tmp_path / "out", batch_size=25, concurrency=2,
-                                writer_process=True)
-        engine = ImportEngine([source], config, StaticToken(server.static_token),
-                              listener=listener)
-        listener.engine = engine
-        summary = await engine.run()
-    finally:
-        await server.stop()
+    sandbox.config.latency_ms = 5  # long enough to kill the writer mid-import
+    engine = make_engine([source], listener=listener, batch_size=25, concurrency=2,
+                         writer_process=True)
+    listener.engine = engine
+    summary = await engine.run()
     assert killed, "the writer process was never killed"
     assert any("stopped unexpectedly" in e for e in summary.write_errors)
     assert (summary.total, summary.succeeded, summary.failed) == (1500, 1080, 420)

@@ -58,6 +58,11 @@ FREEZE_AFTER_FAILURES = 5000
 RATE_WINDOW_S = 5.0
 
 
+def _chosen(setting: bool | None, large_import: bool) -> bool:
+    """A helper process when the setting asks for one, or when unset and the import is large."""
+    return large_import if setting is None else setting
+
+
 def load_uncertain_ids(paths: Sequence[str | Path]) -> set[str]:
     """Customer ids an earlier run sent with an unknown outcome (from its retry_summary.json)."""
     ids: set[str] = set()
@@ -170,17 +175,16 @@ class ImportEngine:
         files, problems = await asyncio.to_thread(find_customer_files, self.paths)
         known_uncertain = await asyncio.to_thread(load_uncertain_ids, self.paths)
         self.summary.files = [str(f) for f in files]
-        use_process = self.settings.writer_process
-        if use_process is None:
-            use_process = await asyncio.to_thread(is_large_import, files)
+        # one look at the file sizes decides both helper processes
+        large = await asyncio.to_thread(is_large_import, files)
         # a writer process starts with the first failure (a few ms): a clean import never
         # pays for it
-        self._start_writer(use_process)
+        self._start_writer(_chosen(self.settings.writer_process, large))
         for problem in problems:
             self._problem(str(problem))
         self._source = await asyncio.to_thread(
             open_batch_source, files, self.settings.batch_size,
-            max(1, self.settings.concurrency), self.settings.reader_process)
+            max(1, self.settings.concurrency), _chosen(self.settings.reader_process, large))
         log.info("Import of %d file(s) started: batch size %d, concurrency %d",
                  len(files), self.settings.batch_size, self.settings.concurrency)
         queue: asyncio.Queue[Batch | None] = asyncio.Queue(

@@ -76,9 +76,7 @@ class ImportResultFiles:
         self.output_dir = Path(output_dir)
         self.write_single_failures = write_single_failures
         self._pace = pace
-        self._retry = RetryFolderWriter(self.output_dir, started_at)
-        if retry_folder is not None:
-            self._retry.folder = retry_folder  # carry on in a folder already begun
+        self._retry = RetryFolderWriter(self.output_dir, started_at, retry_folder)
         self._single = SingleFailureWriter(self.output_dir)
         self._responses = ApiResponseWriter(self.output_dir)
         self._failures: list[FailureRecord] = []

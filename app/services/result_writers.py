@@ -13,8 +13,8 @@ Layout inside the output folder (the seeds' layout, which users already rely on)
         single_failures/README.md
     api_responses/                     answers to failing batches, secrets redacted
 
-All writers are plain synchronous code; the import runs them on one background thread so
-the event loop never waits on the disk.
+All writers are plain synchronous code; `result_files.ResultFileWriter` runs them on a
+background thread or in a separate process, so the event loop never waits on the disk.
 """
 
 from __future__ import annotations
@@ -51,10 +51,13 @@ def unique_folder(parent: Path, name: str) -> Path:
 class RetryFolderWriter:
     """Writes `retry_batches_<stamp>/`: one retry file per failed original batch."""
 
-    def __init__(self, output_dir: Path, started_at: datetime) -> None:
+    def __init__(self, output_dir: Path, started_at: datetime,
+                 folder: Path | None = None) -> None:
         self.output_dir = Path(output_dir)
         self.started_at = started_at
-        self.folder: Path | None = None
+        # None: a new retry_batches_<stamp> folder once something fails; a folder given
+        # here is carried on (the files are numbered from 01 again)
+        self.folder: Path | None = folder
         self.files: list[dict[str, Any]] = []
         self.not_retried: list[dict[str, Any]] = []
         self.uncertain_ids: set[str] = set()
