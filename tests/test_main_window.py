@@ -12,6 +12,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.services.demo import DemoEnvironment
+from app.services.import_events import ImportProgress
 from app.services.sample_customers import generate_customers, write_customer_file
 from app.services.sandbox_server import SandboxConfig, SandboxThread
 from app.views.main_window import MainWindow
@@ -159,6 +160,15 @@ def test_cancel_asks_first_and_closing_during_an_import_stops_it_cleanly(
     assert summary.succeeded + summary.failed == 3000
     assert summary.failed == summary.failed_by_result["NOT_SENT"] > 0
     qtbot.waitUntil(lambda: not window.isVisible(), timeout=5000)
+
+
+def test_progress_says_how_much_is_left_to_write(window):
+    window.import_tab.show_progress(ImportProgress(state="writing", succeeded=900, failed=120,
+                                                   writes_pending=1234))
+    assert window.import_tab.state_label.text() == (
+        "Writing the result files… (1,234 batches of failures left)")
+    window.import_tab.show_progress(ImportProgress(state="writing", failed=120))
+    assert window.import_tab.state_label.text() == "Writing the result files…"
 
 
 def test_settings_persist_without_secrets(qtbot, qloop, settings, tmp_path):

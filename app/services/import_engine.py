@@ -435,7 +435,7 @@ class ImportEngine:
             bytes_done=bytes_done, bytes_total=bytes_total, elapsed_s=now - self._t0,
             rate=rate, current_file=source.current_file if source else "",
             expected_total=self.expected_total,
-            retry_files=len(self.summary.retry_files))
+            retry_files=len(self.summary.retry_files), writes_pending=len(self._write_jobs))
         progress.eta_s = self._eta(progress)
         return progress
 

@@ -56,6 +56,7 @@ class ImportProgress:
     current_file: str = ""
     expected_total: int | None = None  # when the caller counted the files beforehand
     retry_files: int = 0
+    writes_pending: int = 0  # batches of failures whose result files are still to write
 
     @property
     def done(self) -> int:

@@ -347,7 +347,10 @@ class ImportTab(QWidget):
                   "nothing new is sent", "stopping": "Stopping…", "finished": "Finished",
                   "writing": "Writing the result files…",
                   "starting": "Starting…"}
-        self.state_label.setText(states.get(p.state, p.state))
+        state = states.get(p.state, p.state)
+        if p.state == "writing" and p.writes_pending:
+            state = f"Writing the result files… ({p.writes_pending:,} batches of failures left)"
+        self.state_label.setText(state)
         if p.current_file and p.state != "finished":
             self.file_value.setText(f"Reading {Path(p.current_file).name}")
         elif p.state == "finished":
