@@ -24,6 +24,7 @@ from app.services.auth import (
     c4r_token_url,
     engage_token_url,
 )
+from app.services.file_search import path_problem
 from app.services.import_engine import ImportEngine
 from app.services.import_events import (
     ImportListener,
@@ -233,6 +234,8 @@ def format_summary(s: ImportSummary) -> str:
         lines.append("Cancelled: the customers not sent are in the retry files.")
     for problem in s.problems:
         lines.append(f"Not read: {problem}")
+    for skipped in s.skipped_files:
+        lines.append(f"Skipped: {skipped}")
     if s.retry_dir:
         lines.append(f"Retry files: {s.retry_dir}")
     if s.failed_file:
@@ -265,9 +268,10 @@ async def run_import(args: argparse.Namespace) -> ImportSummary:
 def import_command(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         format="%(levelname)s %(message)s", stream=sys.stderr)
-    missing = [p for p in args.paths if not Path(p).exists()]
-    if missing and len(missing) == len(args.paths):
-        print(f"error: no such file or folder: {', '.join(missing)}", file=sys.stderr)
+    unusable = [(path, path_problem(path)) for path in args.paths]
+    if all(problem for _path, problem in unusable):
+        for path, problem in unusable:
+            print(f"error: {path}: {problem}", file=sys.stderr)
         return EXIT_USAGE
     try:
         summary = asyncio.run(run_import(args))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # never touch the developer's real keychain from tests: the app falls back to memory
@@ -17,7 +19,9 @@ from app.models.failure_store import FailureStore
 from app.services.auth import StaticToken
 from app.services.import_engine import ImportEngine
 from app.services.import_events import ImportListener, ImportSettings
-from app.services.sandbox_server import SandboxConfig, SandboxServer
+from app.services.sandbox_server import SandboxConfig, SandboxServer, SandboxThread
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -110,3 +114,21 @@ async def wait_for_signal(signal, timeout: float = 30.0):
         return await asyncio.wait_for(future, timeout)
     finally:
         signal.disconnect(done)
+
+
+@pytest.fixture
+def sandbox_thread():
+    """The sandbox API in a thread of its own, for tests that run the command line."""
+    with SandboxThread(SandboxConfig(seed=3)) as thread:
+        yield thread
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()
+            ) -> subprocess.CompletedProcess:
+    """`python main.py ARGS` as a user runs it; `prefix` wraps the command (e.g. capsh)."""
+    full_env = {**os.environ, "PYTHONIOENCODING": "utf-8", **(env or {})}
+    if env is None:
+        full_env.pop("BULK_IMPORT_TOKEN", None)
+    return subprocess.run([*prefix, sys.executable, str(ROOT / "main.py"), *args], cwd=ROOT,
+                          capture_output=True, text=True, encoding="utf-8", env=full_env,
+                          timeout=180)

@@ -3,32 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from app.services.sample_customers import generate_customers, write_customer_file
-from app.services.sandbox_server import SandboxConfig, SandboxThread
+from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture
-def sandbox_thread() -> Iterator[SandboxThread]:
-    with SandboxThread(SandboxConfig(seed=3)) as thread:
-        yield thread
-
-
-def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "PYTHONIOENCODING": "utf-8", **(env or {})}
-    full_env.pop("BULK_IMPORT_TOKEN", None) if env is None else None
-    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], cwd=ROOT,
-                          capture_output=True, text=True, encoding="utf-8", env=full_env,
-                          timeout=120)
 
 
 def test_import_prints_json_summary_and_exit_status(sandbox_thread, tmp_path):

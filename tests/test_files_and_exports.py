@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
 from app.models.failure_store import FailureStore, save_failures
 from app.models.records import CustomerRecord, FailureRecord
 from app.services.atomic_files import atomic_write_bytes
-from app.services.customer_reader import FileReader, InvalidEntry, ReadProblem, find_customer_files
+from app.services.customer_reader import FileReader, InvalidEntry, ReadProblem
 from app.services.failure_export import export_failures, neutralise_cell
 from app.services.file_names import safe_file_name, single_failure_file_name
+from app.services.file_search import find_customer_files
 from app.services.sample_customers import generate_customers, write_customer_file
 
 
@@ -47,8 +49,9 @@ def test_every_layout_and_encoding_is_read(tmp_path):
     (tmp_path / "f.json").write_text(text, encoding="utf-16")
     (tmp_path / "g.json").write_text(json.dumps({"meta": {"v": [1]}, "data": customers}),
                                      encoding="utf-8")
-    files, problems = find_customer_files([tmp_path])
-    assert not problems and len(files) == 7
+    search = find_customer_files([tmp_path])
+    files = search.files
+    assert not search.problems and len(files) == 7
     for path in files:
         items = list(FileReader(path))
         assert [i.record_id for i in items] == [c["person"]["customerId"] for c in customers], path
@@ -57,10 +60,16 @@ def test_every_layout_and_encoding_is_read(tmp_path):
 
 def test_bookkeeping_files_are_skipped_in_folders(tmp_path):
     write_customer_file(tmp_path / "retry_batch_01_failed.json", generate_customers(1))
-    (tmp_path / "retry_summary.json").write_text("{}", encoding="utf-8")
-    (tmp_path / "_SUMMARY_FAILED.json").write_text("{}", encoding="utf-8")
-    files, _ = find_customer_files([tmp_path])
-    assert [f.name for f in files] == ["retry_batch_01_failed.json"]
+    (tmp_path / "retry_summary.json").write_text(
+        '{"createdAt": "2026-01-01T10:00:00", "importStartedAt": "2026-01-01T09:59:00"}',
+        encoding="utf-8")
+    (tmp_path / "_SUMMARY_FAILED.json").write_text(
+        '{"result": "FAILED", "count": 0, "updatedAt": "2026-01-01", "customers": []}',
+        encoding="utf-8")
+    search = find_customer_files([tmp_path])
+    assert [f.name for f in search.files] == ["retry_batch_01_failed.json"]
+    assert sorted(Path(s.path).name for s in search.skipped) == [
+        "_SUMMARY_FAILED.json", "retry_summary.json"]
 
 
 def test_broken_json_keeps_records_before_it_and_names_the_place(tmp_path):

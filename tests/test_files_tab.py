@@ -64,7 +64,9 @@ def customer_tree(tmp_path: Path) -> Path:
     write_customer_file(root / "sub" / "d_some_invalid.json",
                         generate_customers(6, start_id=70000000000, invalid=2))
     (root / "notes.txt").write_text("not a customer file", encoding="utf-8")
-    (root / "sub" / "retry_summary.json").write_text('{"failedBatches": 0}', encoding="utf-8")
+    (root / "sub" / "retry_summary.json").write_text(
+        '{"createdAt": "2026-01-01T10:00:00", "importStartedAt": "2026-01-01T09:59:59"}',
+        encoding="utf-8")
     return root
 
 
@@ -84,8 +86,10 @@ def test_inspect_data_wrapper(tmp_path: Path) -> None:
     path = tmp_path / "customers.json"
     write_customer_file(path, generate_customers(7, invalid=2), wrapper="data")
     result = inspect_file(path)
-    assert result == FileInspection(path=path, kind="customers", customers=7, invalid=2,
-                                    size_bytes=path.stat().st_size, problem=None)
+    assert result == FileInspection(
+        path=path, kind="customers", customers=7, invalid=2, size_bytes=path.stat().st_size,
+        problem=None, first_invalid="customers.json, record 6, field person.birthday: "
+        "birthday '1987-02-30' is not a real date (YYYY-MM-DD)")
     assert result.usable and result.valid == 5
 
 
@@ -134,7 +138,10 @@ def test_inspect_cp1252_file_names_utf8(tmp_path: Path) -> None:
             '{"customerId": "1", "firstName": "Åsa", "lastName": "Sjöberg"}}]}')
     path.write_bytes(text.encode("cp1252"))
     result = inspect_file(path)
-    assert result.problem is not None and "UTF-8" in result.problem
+    # the entry, not the whole file: one stray byte must not cost a file's other customers
+    assert (result.problem, result.customers, result.invalid) == (None, 1, 1)
+    assert "record 1, field person.firstName" in result.first_invalid
+    assert "0xC5, which is not UTF-8" in result.first_invalid
 
 
 def test_inspect_empty_and_customerless_files(tmp_path: Path) -> None:
@@ -455,7 +462,8 @@ def test_load_retry_folder_lists_only_batch_files(qtbot: QtBot, tab: FilesTab,
     retry = tmp_path / "retry_batches_20250703_143022"
     write_customer_file(retry / "retry_batch_01_failed.json", generate_customers(3))
     (retry / "retry_summary.json").write_text(
-        '{"failedBatches": 1, "failedCustomers": 3}', encoding="utf-8")
+        '{"createdAt": "2026-01-01T10:00:00", "importStartedAt": "2026-01-01T09:59:59"}',
+        encoding="utf-8")
     (retry / "RETRY_INSTRUCTIONS.md").write_text("# Retry\n", encoding="utf-8")
     finished: list[None] = []
     tab.countingFinished.connect(lambda: finished.append(None))

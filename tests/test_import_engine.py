@@ -50,12 +50,17 @@ async def test_mixed_failures_are_accounted_exactly(make_engine, sandbox, tmp_pa
     assert "customerId" in invalid_errors and "birthday" in invalid_errors
     assert "mixed.json, record" in invalid_errors
     assert all(r.error for r in by_result["FAILED"])
-    # retry folder holds the 10 API failures in API format; INVALID stay out of it
+    # the sample's conflicts repeat ids of the same file: said so, and never retried
+    assert len(by_result["CONFLICT"]) == 4
+    for record in by_result["CONFLICT"]:
+        assert "hold this id more than once" in record.error and not record.retriable
+    # retry folder holds the 6 refused customers in API format; INVALID and the
+    # conflicts with an id of the same import stay out of it
     retry_files = sorted(summary.retry_dir.glob("retry_batch_*_failed.json"))
     entries = [e for f in retry_files for e in json.loads(f.read_text("utf-8"))["data"]]
-    assert len(entries) == 10
+    assert len(entries) == 6
     summary_file = json.loads((summary.retry_dir / "retry_summary.json").read_text("utf-8"))
-    assert len(summary_file["notRetried"]) == 4
+    assert len(summary_file["notRetried"]) == 8
     assert (summary.retry_dir / "RETRY_INSTRUCTIONS.md").exists()
     saved = json.loads(summary.failed_file.read_text("utf-8"))
     assert len(saved) == 14 and {"customerId", "username", "result", "error", "timestamp",
@@ -180,15 +185,37 @@ async def test_pause_holds_requests_until_resume(make_engine, sandbox, tmp_path)
 
 async def test_unreadable_file_is_reported_and_others_go_on(make_engine, sandbox, tmp_path):
     write_sample(tmp_path / "in" / "good.json", 30)
-    bad = tmp_path / "in" / "ansi.json"
-    bad.write_bytes('{"data": [{"changeType": "CREATE", "person": {"customerId": "1", '
-                    '"lastName": "Sjöberg"}}]}'.encode("cp1252"))
+    bad = tmp_path / "in" / "broken.json"
+    bad.write_text('{"data": [{"changeType": "CREATE", "person": {"customerId": "1", '
+                   '"lastName": "Sjöberg"}},, ]}', encoding="utf-8")
     listener = RecordingListener()
     summary = await make_engine([tmp_path / "in"], listener=listener).run()
-    assert summary.succeeded == 30
+    assert summary.succeeded == 31
     assert len(listener.problems) == 1
-    assert "ansi.json" in listener.problems[0] and "UTF-8" in listener.problems[0]
+    assert "broken.json, record 2" in listener.problems[0]
+    assert "broken JSON" in listener.problems[0]
     assert summary.exit_code == 2
+
+
+async def test_a_byte_that_is_not_utf8_costs_only_its_customer(make_engine, sandbox, tmp_path):
+    customers = list(generate_customers(6))
+    text = json.dumps({"data": customers}, ensure_ascii=False, indent=1)
+    raw = text.encode("utf-8")
+    # customer 5's last name in Windows-1252: one byte, not UTF-8
+    name = customers[4]["person"]["lastName"]
+    raw = raw.replace(f'"{name}"'.encode(), f'"Ström{name}"'.encode("cp1252"))
+    source = tmp_path / "in" / "mixed_bytes.json"
+    source.parent.mkdir(parents=True)
+    source.write_bytes(raw)
+    store = FailureStore()
+    summary = await make_engine([source], store=store).run()
+    assert (summary.total, summary.succeeded, summary.failed) == (6, 5, 1)
+    [failure] = store.snapshot()
+    assert failure.result == "INVALID" and failure.record_number == 5
+    assert "mixed_bytes.json, record 5, field person.lastName" in failure.error
+    assert "0xF6, which is not UTF-8" in failure.error
+    assert failure.username.endswith(f"STRÖM{name.upper()}")  # shown as it was meant
+    assert summary.exit_code == 1
 
 
 async def test_names_with_nordic_letters_survive_every_file(make_engine, sandbox, tmp_path):
@@ -204,11 +231,11 @@ async def test_names_with_nordic_letters_survive_every_file(make_engine, sandbox
     stored = sandbox.customers[customers[0]["person"]["customerId"]]
     assert stored.get("person", stored)["lastName"] == "Ström Öberg"
     retry_text = "".join(f.read_text("utf-8") for f in summary.retry_dir.glob("retry_*.json"))
-    assert "Sjöberg" in retry_text and "Lefèvre" in retry_text
+    assert "Sjöberg" in retry_text  # Lefèvre repeats an id of the file: not retried
     names = [p.name for p in summary.single_failures_dir.rglob("customer_*.json")]
     assert any("SJÖBERG" in n for n in names) and any("LEFÈVRE" in n for n in names)
     saved = summary.failed_file.read_text("utf-8")
-    assert "Sjöberg" in saved and "\\u00" not in saved
+    assert "Sjöberg" in saved and "Lefèvre" in saved and "\\u00" not in saved
 
 
 async def test_households_go_to_their_endpoint(make_engine, sandbox, tmp_path):
@@ -219,12 +246,15 @@ async def test_households_go_to_their_endpoint(make_engine, sandbox, tmp_path):
         "householdId": f"H{i}", "name": f"Familjen Åström {i}",
         "members": [{"customerId": str(50000001000 + i), "role": "HEAD"}]}}
         for i in range(30)]
-    households.append({"changeType": "CREATE", "household": {"householdId": "H0"}})
+    earlier = tmp_path / "hushåll_förra.json"
+    write_customer_file(earlier, [{"changeType": "CREATE", "household": {"householdId": "H0"}}],
+                        wrapper="households")
+    assert (await make_engine([earlier]).run()).succeeded == 1
     source = tmp_path / "hushåll.json"
     write_customer_file(source, households, wrapper="households")
     store = FailureStore()
     summary = await make_engine([source], store=store, batch_size=8).run()
-    assert (summary.succeeded, summary.failed) == (30, 1)
+    assert (summary.succeeded, summary.failed) == (29, 1)
     assert len(sandbox.households) == 30
     (failure,) = store.snapshot()
     assert failure.customer_id == "H0" and failure.result == "CONFLICT"

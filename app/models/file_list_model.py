@@ -126,13 +126,21 @@ def fields_for_inspection(inspection: FileInspection) -> dict[str, Any]:
             detail += (f". {inspection.customers:,} read before the problem; nothing from "
                        "this file is imported until it is fixed")
         found["detail"] = detail + ". Fix the file, then add it again to re-check it."
+    elif inspection.customers and not inspection.valid:
+        # nothing in it could be sent: as good as unreadable
+        found["status"] = FileStatus.INVALID
+        found["detail"] = (f"None of its {inspection.customers:,} entries can be sent "
+                           f"(first: {inspection.first_invalid}). Fix the file, then add it "
+                           "again to re-check it.")
     else:
         found["status"] = FileStatus.READY
         if inspection.invalid:
             found["detail"] = (
                 f"Ready: {inspection.valid:,} will be sent; {inspection.invalid:,} invalid "
                 f"{'entry is' if inspection.invalid == 1 else 'entries are'} refused before "
-                "sending and listed as failures with the reason.")
+                "sending and listed as failures with the reason"
+                + (f" (first: {inspection.first_invalid})." if inspection.first_invalid
+                   else "."))
         else:
             count = inspection.customers
             found["detail"] = f"Ready: {count:,} {'entry' if count == 1 else 'entries'} to send."

@@ -9,6 +9,8 @@ from typing import Any
 
 import orjson
 
+from app.models.entry_json import dumps_exact, loads_exact, writable_text
+
 
 class RecordKind(StrEnum):
     """Which endpoint a record belongs to."""
@@ -87,7 +89,7 @@ class CustomerRecord:
         if self.kind is RecordKind.HOUSEHOLDS:
             return str(person.get("name") or "")
         parts = [str(person.get(k) or "").strip() for k in ("firstName", "lastName")]
-        return " ".join(p for p in parts if p).upper()
+        return writable_text(" ".join(p for p in parts if p)).upper()
 
 
 @dataclass(slots=True)
@@ -114,8 +116,11 @@ class Batch:
 
     @classmethod
     def from_records(cls, number: int, kind: RecordKind, records: list[CustomerRecord], *,
-                     keep_records: bool = True, **extra: Any) -> Batch:
-        body = orjson.dumps({kind.body_key: [r.data for r in records]})
+                     keep_records: bool = True, body: bytes | None = None,
+                     **extra: Any) -> Batch:
+        """A batch of `records`; `body` when the caller has encoded them already."""
+        if body is None:
+            body = encode_body(kind, [r.data for r in records])
         batch = cls(number, kind, body, [r.record_id for r in records],
                     [r.record_number for r in records],
                     records[0].source_file if records else "", **extra)
@@ -126,7 +131,7 @@ class Batch:
     @property
     def records(self) -> list[CustomerRecord]:
         if self._records is None:
-            entries = orjson.loads(self.body)[self.kind.body_key]
+            entries = loads_exact(self.body)[self.kind.body_key]
             self._records = [CustomerRecord(e, self.source_file, n, self.kind)
                              for e, n in zip(entries, self.record_numbers, strict=True)]
         return self._records
@@ -139,6 +144,15 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+
+def encode_body(kind: RecordKind, entries: list[Any]) -> bytes:
+    """The request body for `entries`: `{"data": [...]}` (or `"households"`), exactly."""
+    try:
+        return orjson.dumps({kind.body_key: entries})
+    except TypeError:  # a long integer (or worse): each entry exactly
+        return (b'{"' + kind.body_key.encode() + b'":['
+                + b",".join(dumps_exact(e) for e in entries) + b"]}")
 
 
 def now_iso() -> str:
@@ -167,26 +181,30 @@ class FailureRecord:
     batch_number: int
     http_status: int | None
     kind: RecordKind
+    retriable: bool  # whether sending it again as it is can succeed (retry files)
 
     def __init__(self, customer_id: str, username: str, result: str, error: str,
                  timestamp: str, batch_info: str, original_data: Any = None, *,
                  original_json: bytes | None = None, source_file: str = "",
                  record_number: int = 0, batch_number: int = 0,
                  http_status: int | None = None,
-                 kind: RecordKind = RecordKind.CUSTOMERS) -> None:
-        self.customer_id = customer_id
-        self.username = username
+                 kind: RecordKind = RecordKind.CUSTOMERS,
+                 retriable: bool | None = None) -> None:
+        # text shown and written everywhere: never a character UTF-8 cannot hold
+        self.customer_id = writable_text(customer_id)
+        self.username = writable_text(username)
         self.result = result
-        self.error = error
+        self.error = writable_text(error)
         self.timestamp = timestamp
         self.batch_info = batch_info
         self.original_json = (original_json if original_json is not None
-                              else orjson.dumps(original_data))
-        self.source_file = source_file
+                              else dumps_exact(original_data))
+        self.source_file = writable_text(source_file)
         self.record_number = record_number
         self.batch_number = batch_number
         self.http_status = http_status
         self.kind = kind
+        self.retriable = result not in NOT_RETRIABLE if retriable is None else retriable
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
         # the fields as one tuple pickle about twice as fast as the slots do, which matters
@@ -194,12 +212,15 @@ class FailureRecord:
         return (_failure_from_fields, (
             self.customer_id, self.username, self.result, self.error, self.timestamp,
             self.batch_info, self.original_json, self.source_file, self.record_number,
-            self.batch_number, self.http_status, self.kind))
+            self.batch_number, self.http_status, self.kind, self.retriable))
 
     @property
     def original_data(self) -> Any:
         """The entry exactly as it was read (a dict; raw text for an unreadable line)."""
-        return orjson.loads(self.original_json)
+        try:
+            return loads_exact(self.original_json)
+        except (ValueError, RecursionError):  # nested beyond what Python can hold
+            return self.original_json.decode("utf-8", "replace")
 
     @property
     def original_is_entry(self) -> bool:
@@ -229,6 +250,7 @@ class FailureRecord:
             "batchNumber": self.batch_number,
             "httpStatus": self.http_status,
             "kind": self.kind.value,
+            "retriable": self.retriable,
             "originalData": self.original_fragment,
         }
 
@@ -249,12 +271,14 @@ class FailureRecord:
             http_status=d.get("httpStatus"),
             kind=RecordKind(kind) if kind in RecordKind._value2member_map_ else
             RecordKind.CUSTOMERS,
+            retriable=d["retriable"] if isinstance(d.get("retriable"), bool) else None,
         )
 
     @classmethod
     def for_record(cls, record: CustomerRecord, *, result: str, error: str,
                    batch_info: str, username: str = "", batch_number: int = 0,
-                   http_status: int | None = None) -> FailureRecord:
+                   http_status: int | None = None,
+                   retriable: bool | None = None) -> FailureRecord:
         return cls(
             customer_id=record.record_id,
             username=username or record.display_name,
@@ -268,14 +292,16 @@ class FailureRecord:
             batch_number=batch_number,
             http_status=http_status,
             kind=record.kind,
+            retriable=retriable,
         )
 
 
 def _failure_from_fields(customer_id: str, username: str, result: str, error: str,
                          timestamp: str, batch_info: str, original_json: bytes,
                          source_file: str, record_number: int, batch_number: int,
-                         http_status: int | None, kind: RecordKind) -> FailureRecord:
+                         http_status: int | None, kind: RecordKind,
+                         retriable: bool) -> FailureRecord:
     return FailureRecord(customer_id, username, result, error, timestamp, batch_info,
                          original_json=original_json, source_file=source_file,
                          record_number=record_number, batch_number=batch_number,
-                         http_status=http_status, kind=kind)
+                         http_status=http_status, kind=kind, retriable=retriable)

@@ -74,13 +74,16 @@ class BatchSender:
 
     def __init__(self, session: aiohttp.ClientSession, settings: ImportSettings,
                  auth: TokenProvider, stop_event: asyncio.Event, resume_event: asyncio.Event,
-                 known_uncertain: set[str] | None = None) -> None:
+                 known_uncertain: set[str] | None = None,
+                 duplicate_ids: set[str] | None = None) -> None:
         self.session = session
         self.settings = settings
         self.auth = auth
         self.stop_event = stop_event
         self.resume_event = resume_event
         self.known_uncertain = known_uncertain or set()
+        # ids read more than once in this import (the engine's set, growing as it reads)
+        self.duplicate_ids = duplicate_ids if duplicate_ids is not None else set()
         self.in_flight: set[asyncio.Task[Attempt]] = set()
         self.retries = 0
         self.requests = 0
@@ -291,13 +294,20 @@ class BatchSender:
                              reported: ReportedResult) -> FailureRecord:
         result = reported.result
         error = reported.error or f"the service answered {result}"
-        if result.upper() == "CONFLICT" and self._is_uncertain(batch, record.record_id):
+        retriable = None
+        if result.upper() == "CONFLICT" and record.record_id in self.duplicate_ids:
+            # sending it again can only conflict again: it stays out of the retry files
+            retriable = False
+            error = (f"{error}; the files of this import hold this id more than once, so "
+                     "another record with it was most probably created first (check which "
+                     "one is right; this one is not put in the retry files)")
+        elif result.upper() == "CONFLICT" and self._is_uncertain(batch, record.record_id):
             result = Result.ALREADY_EXISTS
             error = ("the service says this customer exists; an earlier attempt whose outcome "
                      "was unknown most probably created it, unless the files hold this id "
                      f"twice (service: {error})")
         return self._failure(batch, record, attempt, result, error, reported.method,
-                             username=reported.username)
+                             username=reported.username, retriable=retriable)
 
     def outcome_of_rejection(self, batch: Batch, attempt: Attempt) -> BatchOutcome:
         answer = parse_answer(attempt.body)
@@ -342,11 +352,12 @@ class BatchSender:
         return BatchOutcome(failures=not_sent_failures(batch, reason))
 
     def _failure(self, batch: Batch, record: CustomerRecord, attempt: Attempt, result: str,
-                 error: str, info: str, username: str = "") -> FailureRecord:
+                 error: str, info: str, username: str = "",
+                 retriable: bool | None = None) -> FailureRecord:
         return FailureRecord.for_record(
             record, result=str(result), error=error,
             batch_info=f"{info} · {batch.label}", username=username,
-            batch_number=batch.number, http_status=attempt.status)
+            batch_number=batch.number, http_status=attempt.status, retriable=retriable)
 
 
 def not_sent_failures(batch: Batch, reason: str) -> list[FailureRecord]:

@@ -3,11 +3,16 @@
 Reading, checking and serialising are CPU work. For small imports a worker thread does it;
 for large ones a separate process does, so parsing never competes with the uploads (or the
 window) for Python's global lock, and the 2nd core does useful work.
+
+Nothing read is lost on the way: an entry that cannot be sent becomes an INVALID failure,
+a reader error costs the rest of one file (named, with the record it stopped at), and a
+reader process that dies is started again where it stopped.
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 import multiprocessing
 import os
 import queue
@@ -16,12 +21,38 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.models.records import Batch, CustomerRecord, RecordKind
+import orjson
+
+from app.models.entry_json import find_unsendable
+from app.models.records import Batch, CustomerRecord, FailureRecord, RecordKind, Result
 from app.services.customer_reader import FileReader, InvalidEntry, ReadProblem
+from app.services.helper_processes import exit_when_parent_dies
+
+log = logging.getLogger("bulk_import")
 
 #: Imports larger than this read their files in a separate process.
 PROCESS_READER_MIN_BYTES = 8 * 1024 * 1024
 _CHUNK_QUEUE_SIZE = 4
+_MAX_INVALID_PER_CHUNK = 1000
+#: A reader process that dies twice at the same place gives up the rest of that file.
+_CRASHES_BEFORE_GIVING_UP = 2
+
+
+@dataclass(slots=True, frozen=True)
+class ReadPosition:
+    """Where reading stands, so that another reader can carry on without a gap or a repeat.
+
+    Every record of `files[file_index]` up to `record` is delivered, except those in
+    `waiting` (read, but in a batch not yet complete: at most a batch per endpoint).
+    """
+
+    file_index: int = 0
+    record: int = 0
+    waiting: frozenset[int] = frozenset()
+    next_batch: int = 1  # the number the next batch gets
+
+    def delivered(self, record_number: int) -> bool:
+        return record_number <= self.record and record_number not in self.waiting
 
 
 @dataclass(slots=True)
@@ -29,30 +60,49 @@ class SourceChunk:
     """What one call to `next_chunk` produced."""
 
     batches: list[Batch] = field(default_factory=list)
-    invalid: list[InvalidEntry] = field(default_factory=list)
+    invalid: list[FailureRecord] = field(default_factory=list)  # refused before sending
     problems: list[ReadProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # worth a log line, not a problem
+    new_duplicate_ids: set[str] = field(default_factory=set)  # ids now seen twice or more
     records_read: int = 0
     exhausted: bool = False
     bytes_done: int = 0
     current_file: str = ""
+    position: ReadPosition = field(default_factory=ReadPosition)
+
+
+def invalid_failure(entry: InvalidEntry) -> FailureRecord:
+    """The failure record of an entry refused before sending (file, record, field named)."""
+    return FailureRecord.for_record(entry.record, result=Result.INVALID,
+                                    error=str(entry.problem),
+                                    batch_info="Refused before sending (file check)")
 
 
 class BatchSource:
     """Streams batches of valid entries out of a list of files.
 
     Batches never span files: a small file (such as one retry file) stays one batch, and
-    every batch belongs to exactly one endpoint kind. One caller at a time.
+    every batch belongs to exactly one endpoint kind. One caller at a time. `start` picks
+    up where an earlier reader stopped (a file index, the records of it already delivered).
     """
 
-    def __init__(self, files: list[Path], batch_size: int, *, keep_records: bool = True
-                 ) -> None:
+    def __init__(self, files: list[Path], batch_size: int, *, keep_records: bool = True,
+                 start: ReadPosition | None = None) -> None:
         self.files = list(files)
         self.batch_size = max(1, batch_size)
         self.bytes_total = sum(_size(f) for f in self.files)
         self.keep_records = keep_records
-        self._bytes_of_finished_files = 0
+        start = start or ReadPosition()
+        self._start = start
+        self._first_file = start.file_index
+        self._bytes_of_finished_files = sum(_size(f) for f in self.files[:start.file_index])
         self._reader: FileReader | None = None
-        self._next_number = 1
+        self._file_index = start.file_index
+        self._next_number = start.next_batch
+        self._open_batches: dict[RecordKind, list[CustomerRecord]] = {}
+        # ids read so far, by endpoint; an id read twice may well CONFLICT with itself
+        self._ids_seen: dict[RecordKind, set[str]] = {kind: set() for kind in RecordKind}
+        self._new_duplicates: set[str] = set()
         self._items = self._iterate()
         self.current_file = ""
 
@@ -61,52 +111,111 @@ class BatchSource:
         reader = self._reader
         return self._bytes_of_finished_files + (reader.bytes_read if reader else 0)
 
+    def position(self) -> ReadPosition:
+        """Where a new reader would have to start so that nothing is read twice or lost."""
+        reader = self._reader
+        if reader is None:
+            return ReadPosition(self._file_index, next_batch=self._next_number)
+        waiting = frozenset(record.record_number for group in self._open_batches.values()
+                            for record in group)
+        return ReadPosition(self._file_index, reader.records_read, waiting, self._next_number)
+
     def _iterate(self) -> Iterator[Batch | InvalidEntry | ReadProblem]:
-        for path in self.files:
+        for index in range(self._first_file, len(self.files)):
+            path = self.files[index]
+            self._file_index = index
+            resumed = self._start if index == self._first_file else ReadPosition()
             self._reader = reader = FileReader(path)
             self.current_file = str(path)
-            open_batches: dict[RecordKind, list[CustomerRecord]] = {}
-            for item in reader:
-                if isinstance(item, CustomerRecord):
-                    group = open_batches.setdefault(item.kind, [])
-                    group.append(item)
-                    if len(group) >= self.batch_size:
-                        yield self._make_batch(item.kind, group)
-                        open_batches[item.kind] = []
-                else:
-                    yield item
-            for kind, group in open_batches.items():
+            self._open_batches = open_batches = {}
+            try:
+                for item in reader:
+                    number = (item.record if isinstance(item, InvalidEntry) else item
+                              ).record_number
+                    if number is not None and resumed.delivered(number):
+                        continue  # delivered by the reader before this one
+                    if isinstance(item, CustomerRecord):
+                        self._note_id(item)
+                        group = open_batches.setdefault(item.kind, [])
+                        group.append(item)
+                        if len(group) >= self.batch_size:
+                            open_batches[item.kind] = []
+                            yield from self._make_batches(item.kind, group)
+                    else:
+                        yield item
+            except Exception as exc:  # a reader bug costs the rest of one file, named
+                log.exception("Reading %s failed", path)
+                yield ReadProblem(
+                    str(path), f"reading stopped after record {reader.records_read} "
+                    f"({type(exc).__name__}: {exc}); the rest of this file was not read",
+                    record_number=reader.records_read + 1, fatal_for_file=True)
+            for kind, group in list(open_batches.items()):
                 if group:
-                    yield self._make_batch(kind, group)
+                    open_batches[kind] = []
+                    yield from self._make_batches(kind, group)
             self._bytes_of_finished_files += _size(path)
             self._reader = None
+            self._file_index = index + 1
 
-    def _make_batch(self, kind: RecordKind, records: list[CustomerRecord]) -> Batch:
-        batch = Batch.from_records(self._next_number, kind, records,
+    def _note_id(self, record: CustomerRecord) -> None:
+        record_id = record.record_id
+        if record_id:
+            seen = self._ids_seen[record.kind]
+            if record_id in seen:
+                self._new_duplicates.add(record_id)
+            else:
+                seen.add(record_id)
+
+    def _make_batches(self, kind: RecordKind, records: list[CustomerRecord]
+                      ) -> Iterator[Batch | InvalidEntry]:
+        try:
+            body: bytes | None = orjson.dumps({kind.body_key: [r.data for r in records]})
+        except TypeError:
+            # something orjson cannot write as it is: refuse what cannot be sent at all,
+            # the rest (long integers, say) goes out written exactly
+            body = None
+            sendable = []
+            for record in records:
+                found = find_unsendable(record.data)
+                if found is None:
+                    sendable.append(record)
+                else:
+                    field_name, reason = found
+                    yield InvalidEntry(record, ReadProblem(record.source_file, reason,
+                                                           record.record_number, field_name))
+            records = sendable
+        if not records:
+            return
+        batch = Batch.from_records(self._next_number, kind, records, body=body,
                                    keep_records=self.keep_records)
         self._next_number += 1
-        return batch
+        yield batch
 
     def next_chunk(self, max_batches: int) -> SourceChunk:
         """Read on until `max_batches` batches are formed or the files are exhausted."""
         chunk = SourceChunk()
+        invalid: list[InvalidEntry] = []
         for item in self._items:
             if isinstance(item, Batch):
                 chunk.batches.append(item)
                 if len(chunk.batches) >= max_batches:
                     break
             elif isinstance(item, InvalidEntry):
-                chunk.invalid.append(item)
-                if len(chunk.invalid) >= 1000:
+                invalid.append(item)
+                if len(invalid) >= _MAX_INVALID_PER_CHUNK:
                     break
             else:
                 chunk.problems.append(item)
         else:
             chunk.exhausted = True
+        # made here, so that a chunk crossing to another process holds no deep structures
+        chunk.invalid = [invalid_failure(entry) for entry in invalid]
         # a record counts as read once it is in a batch or found invalid
         chunk.records_read = sum(len(b) for b in chunk.batches) + len(chunk.invalid)
         chunk.bytes_done = self.bytes_done
         chunk.current_file = self.current_file
+        chunk.position = self.position()
+        chunk.new_duplicate_ids, self._new_duplicates = self._new_duplicates, set()
         return chunk
 
     def close(self) -> None:
@@ -114,34 +223,32 @@ class BatchSource:
 
 
 def _read_in_process(files: list[Path], batch_size: int, max_batches: int,
-                     out: Any, stop: Any) -> None:
+                     start: ReadPosition, out: Any, stop: Any) -> None:
     """Entry point of the reader process: puts SourceChunks on `out` until done."""
+    exit_when_parent_dies()
     # Parsing allocates millions of short-lived containers that reference counting frees;
     # the cyclic collector would walk them again and again for nothing.
     gc.set_threshold(100_000, 50, 1000)
-    source = BatchSource(files, batch_size, keep_records=False)
-    try:
+    source = BatchSource(files, batch_size, keep_records=False, start=start)
+    while not stop.is_set():
+        chunk = source.next_chunk(max_batches)
         while not stop.is_set():
-            chunk = source.next_chunk(max_batches)
-            while not stop.is_set():
-                try:
-                    out.put(chunk, timeout=0.5)
-                    break
-                except queue.Full:
-                    continue
-            if chunk.exhausted:
-                return
-    except Exception as exc:  # report, never die silently: the import must account for it
-        out.put(SourceChunk(problems=[ReadProblem(
-            source.current_file, f"the file reader failed ({type(exc).__name__}: {exc})",
-            fatal_for_file=True)], exhausted=True))
+            try:
+                out.put(chunk, timeout=0.5)
+                break
+            except queue.Full:
+                continue
+        if chunk.exhausted:
+            return
 
 
 class ProcessBatchSource:
     """The same interface as `BatchSource`, reading in a separate process.
 
     `next_chunk` blocks (call it from a worker thread). Chunks come through a bounded queue,
-    so the reader never runs more than a few chunks ahead of the uploads.
+    so the reader never runs more than a few chunks ahead of the uploads. Should the
+    process die, a new one carries on from the last record delivered; one that dies twice
+    at the same place gives up the rest of that file, naming it.
     """
 
     def __init__(self, files: list[Path], batch_size: int, max_batches: int) -> None:
@@ -149,14 +256,28 @@ class ProcessBatchSource:
         self.bytes_total = sum(_size(f) for f in self.files)
         self.bytes_done = 0
         self.current_file = ""
-        context = multiprocessing.get_context("spawn")  # safe beside Qt's threads everywhere
-        self._queue = context.Queue(maxsize=_CHUNK_QUEUE_SIZE)
-        self._stop = context.Event()
-        self._process = context.Process(
-            target=_read_in_process, name="customer-file-reader", daemon=True,
-            args=(self.files, batch_size, max_batches, self._queue, self._stop))
-        self._process.start()
+        self._batch_size = batch_size
+        self._max_batches = max_batches
+        self._context = multiprocessing.get_context("spawn")  # safe beside Qt's threads
+        self._position = ReadPosition()
+        self._crashes_here = 0
         self._exhausted = False
+        self._start_process()
+
+    def _start_process(self) -> None:
+        self._queue = self._context.Queue(maxsize=_CHUNK_QUEUE_SIZE)
+        self._stop = self._context.Event()
+        self._process = self._context.Process(
+            target=_read_in_process, name="customer-file-reader", daemon=True,
+            args=(self.files, self._batch_size, self._max_batches, self._position,
+                  self._queue, self._stop))
+        self._process.start()
+        self._started_at = self._position
+
+    @property
+    def process(self) -> Any:
+        """The reader process now running (for tests and diagnostics)."""
+        return self._process
 
     def next_chunk(self, max_batches: int) -> SourceChunk:
         if self._exhausted:
@@ -167,14 +288,48 @@ class ProcessBatchSource:
                 break
             except queue.Empty:
                 if not self._process.is_alive():
-                    self._exhausted = True
-                    return SourceChunk(problems=[ReadProblem(
-                        self.current_file, "the file reader stopped unexpectedly; the rest of "
-                        "the files was not read", fatal_for_file=True)], exhausted=True)
+                    return self._carry_on_after_crash()
         self.bytes_done = chunk.bytes_done
         self.current_file = chunk.current_file
+        self._position = chunk.position
         self._exhausted = chunk.exhausted
         return chunk
+
+    def _carry_on_after_crash(self) -> SourceChunk:
+        """The process died: start another where it stopped (or after the file it dies on)."""
+        chunk = SourceChunk(position=self._position)
+        position = self._position
+        exit_code = self._process.exitcode
+        self._discard_process()
+        if position == self._started_at:
+            self._crashes_here += 1
+        else:
+            self._crashes_here = 1
+        name = str(self.files[position.file_index]) if position.file_index < len(
+            self.files) else ""
+        if self._crashes_here >= _CRASHES_BEFORE_GIVING_UP and name:
+            chunk.problems.append(ReadProblem(
+                name, f"the file reader stopped {self._crashes_here} times at record "
+                f"{position.record + 1} of this file (exit code {exit_code}); records from "
+                f"{position.record + 1} on were not read", record_number=position.record + 1,
+                fatal_for_file=True))
+            position = ReadPosition(position.file_index + 1, next_batch=position.next_batch)
+            self._crashes_here = 0
+        else:
+            chunk.notes.append(f"the file reader stopped unexpectedly (exit code {exit_code}); "
+                               f"a new one goes on from record {position.record + 1} of "
+                               f"{Path(name).name}")
+        self._position = position
+        if position.file_index >= len(self.files):
+            self._exhausted = chunk.exhausted = True
+            return chunk
+        self._start_process()
+        return chunk
+
+    def _discard_process(self) -> None:
+        self._queue.close()
+        self._queue.cancel_join_thread()
+        self._process.join(timeout=1)
 
     def close(self) -> None:
         self._stop.set()

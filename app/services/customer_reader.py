@@ -11,7 +11,7 @@ from __future__ import annotations
 import codecs
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -19,7 +19,9 @@ from typing import IO, Any
 
 import ijson
 import orjson
+from ijson.backends import python as exact_ijson
 
+from app.models.entry_json import find_unsendable, loads_exact, may_hold_long_integer
 from app.models.records import CustomerRecord, RecordKind
 
 CUSTOMER_FILE_SUFFIXES = (".json", ".jsonl", ".ndjson")
@@ -27,11 +29,6 @@ JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 WRAPPER_KEYS = ("data", "households", "customers")
 CHANGE_TYPES = frozenset({"CREATE", "UPDATE"})
 
-# Files the importer itself writes next to customer files; never customer data.
-_NOT_CUSTOMER_FILES = re.compile(
-    r"^(retry_summary\.json|_SUMMARY_.*\.json|failed_customers\.json|import_report.*\.json)$",
-    re.IGNORECASE,
-)
 _WRAPPER_AT_START = re.compile(rb'^\s*\{\s*"(data|households|customers)"\s*:\s*\[')
 
 
@@ -65,37 +62,6 @@ class InvalidEntry:
 ReadItem = CustomerRecord | InvalidEntry | ReadProblem
 
 
-def find_customer_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[ReadProblem]]:
-    """Expand files and folders (searched recursively) into customer files, in a stable order."""
-    found: list[Path] = []
-    problems: list[ReadProblem] = []
-    seen: set[Path] = set()
-
-    def add(path: Path) -> None:
-        resolved = path.resolve()
-        if resolved not in seen:
-            seen.add(resolved)
-            found.append(path)
-
-    for raw in paths:
-        path = Path(raw)
-        if path.is_dir():
-            for child in sorted(path.rglob("*"), key=lambda p: (str(p.parent), p.name)):
-                if (child.is_file() and child.suffix.lower() in CUSTOMER_FILE_SUFFIXES
-                        and not is_bookkeeping_file(child)):
-                    add(child)
-        elif path.is_file():
-            add(path)
-        else:
-            problems.append(ReadProblem(str(path), "no such file or folder", fatal_for_file=True))
-    return found, problems
-
-
-def is_bookkeeping_file(path: Path) -> bool:
-    """True for summaries and reports the importer writes beside retry files."""
-    return bool(_NOT_CUSTOMER_FILES.match(path.name)) or path.name.startswith(".")
-
-
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
     (codecs.BOM_UTF32_BE, "utf-32-be"),
@@ -105,26 +71,46 @@ _BOMS = (
 )
 
 
+def _encoding_without_bom(head: bytes) -> str | None:
+    """UTF-16/32 told apart by where the zero bytes are (RFC 4627): JSON starts with ASCII."""
+    if len(head) < 4 or b"\x00" not in head[:4]:
+        return None
+    zero = [b == 0 for b in head[:4]]
+    if zero == [True, True, True, False]:
+        return "utf-32-be"
+    if zero == [False, True, True, True]:
+        return "utf-32-le"
+    if zero[0] and zero[2] and not zero[1]:
+        return "utf-16-be"
+    if zero[1] and zero[3] and not zero[0]:
+        return "utf-16-le"
+    return None
+
+
 def _open_as_utf8(raw: IO[bytes]) -> tuple[IO[bytes], int]:
     """Skip a byte-order mark, returning a seekable UTF-8 stream and where its data starts.
 
-    UTF-16/32 files (rare: Excel's "Unicode text") are converted to UTF-8 in memory.
+    UTF-16/32 files (rare: Excel's and Notepad's "Unicode" text, with or without a
+    byte-order mark) are converted to UTF-8 in memory.
     """
     head = raw.read(4)
     for bom, encoding in _BOMS:
         if head.startswith(bom):
-            if encoding == "utf-8":
-                raw.seek(len(bom))
-                return raw, len(bom)
             raw.seek(len(bom))
-            text = raw.read().decode(encoding)
-            return io.BytesIO(text.encode("utf-8")), 0
+            if encoding == "utf-8":
+                return raw, len(bom)
+            return io.BytesIO(raw.read().decode(encoding).encode("utf-8")), 0
+    encoding = _encoding_without_bom(head)
     raw.seek(0)
+    if encoding is not None:
+        return io.BytesIO(raw.read().decode(encoding).encode("utf-8")), 0
     return raw, 0
 
 
 def _friendly_parse_error(exc: Exception) -> str:
     """First line of a parser error, without the snippet of file content it quotes."""
+    if isinstance(exc, UnicodeDecodeError) and not exc.encoding.startswith("utf-8"):
+        return f"the file looks like {exc.encoding.upper()[:6]} text but is not valid there"
     text = str(exc)
     if text.startswith(("b'", 'b"')):
         text = text[2:]
@@ -133,6 +119,22 @@ def _friendly_parse_error(exc: Exception) -> str:
         return ("the file is not UTF-8 text (it may have been saved as ANSI/Windows-1252); "
                 "save it as UTF-8 and load it again")
     return f"broken JSON ({first})"
+
+
+@dataclass(slots=True, frozen=True)
+class _Layout:
+    """Where a JSON file keeps its customers."""
+
+    prefix: str | None  # ijson prefix of the entries; "" a single entry; None: not found
+    kind: RecordKind = RecordKind.CUSTOMERS
+    problem: str | None = None  # the file has a wrapper, but it holds no list
+
+
+_NOT_FOUND = ('no customers found: expected {"data": [...]}, {"households": [...]}, '
+              '{"customers": [...]} or a list of customers')
+_VALUE_WORDS = {"start_map": "an object", "string": "text", "number": "a number",
+                "integer": "a number", "double": "a number", "boolean": "true or false",
+                "null": "null"}
 
 
 class FileReader:
@@ -173,94 +175,163 @@ class FileReader:
         except (OSError, ValueError):
             return self.bytes_read
 
-    def _entry(self, entry: Any, default_kind: RecordKind) -> ReadItem:
+    def _entry(self, entry: Any, default_kind: RecordKind, *, check_text: bool = False
+               ) -> ReadItem:
+        """The entry as a record, or as an InvalidEntry saying why it cannot be sent.
+
+        `check_text`: the entry was read by a parser that keeps odd text (bytes that are
+        not UTF-8, lone surrogates) or any depth, so look for those too.
+        """
         self.records_read += 1
         if self.records_read % 256 == 0:
             self.bytes_read = self._position()
         record = CustomerRecord(entry, self.name, self.records_read,
                                 kind_of_entry(entry, default_kind))
         problem = check_entry(record)
+        if problem is None and check_text:
+            found = find_unsendable(entry)
+            if found is not None:
+                problem = ReadProblem(self.name, found[1], self.records_read, found[0])
         return InvalidEntry(record, problem) if problem else record
 
     def _read_json(self, stream: IO[bytes], start: int) -> Iterator[ReadItem]:
         head = stream.read(65536)
         stream.seek(start)
-        stripped = head.lstrip()
-        if not stripped:
+        if not head.strip():
             yield ReadProblem(self.name, "the file is empty", fatal_for_file=True)
             return
-        prefix, default_kind = self._detect_layout(stream, head, start)
-        if prefix is None:
-            yield ReadProblem(
-                self.name,
-                'no customers found: expected {"data": [...]}, {"households": [...]}, '
-                '{"customers": [...]} or a list of customers',
-                fatal_for_file=True)
+        layout = self._detect_layout(stream, head, start)
+        if layout.prefix is None:
+            yield ReadProblem(self.name, layout.problem or _NOT_FOUND, fatal_for_file=True)
             return
-        skip = 0
         if _ARRAY_AT_START.match(head):
             # fast path: large slices of the array parsed at once; ijson only if that fails
             try:
-                for entry in _array_entries_in_slices(stream, start):
-                    skip += 1
-                    yield self._entry(entry, default_kind)
+                for entry, exact in _array_entries_in_slices(stream, start):
+                    yield self._entry(entry, layout.kind, check_text=exact)
+                return
+            except _TextAfterList as extra:
+                yield ReadProblem(self.name, self._text_after_list(extra), fatal_for_file=True)
                 return
             except _SlicingFailed:
                 stream.seek(start)
-        try:
-            if prefix == "":
-                # a file holding a single entry
-                entry = orjson.loads(stream.read())
-                yield self._entry(entry, default_kind)
-                return
-            for entry in ijson.items(stream, prefix, use_float=True):
-                if skip:
-                    skip -= 1  # already read by the fast path before it gave up
-                    continue
-                yield self._entry(entry, default_kind)
-        except (ijson.JSONError, UnicodeDecodeError, orjson.JSONDecodeError) as exc:
-            after = (f" after record {self.records_read}" if self.records_read else "")
-            yield ReadProblem(self.name, f"{_friendly_parse_error(exc)}{after}; "
-                              "the rest of this file was not read",
-                              record_number=self.records_read + 1, fatal_for_file=True)
+        if layout.prefix == "":
+            yield from self._read_single_entry(stream, layout.kind)
+            return
+        yield from self._read_with_ijson(stream, start, layout)
 
-    def _detect_layout(
-        self, stream: IO[bytes], head: bytes, start: int
-    ) -> tuple[str | None, RecordKind]:
+    def _text_after_list(self, extra: _TextAfterList) -> str:
+        where = (f"after the last customer (record {self.records_read}, line {extra.line})"
+                 if self.records_read else f"after the list ends (line {extra.line})")
+        return (f"{where} the file goes on with text that is not part of the list "
+                f"({_snippet(extra.text)}); that text was not read")
+
+    def _read_single_entry(self, stream: IO[bytes], kind: RecordKind) -> Iterator[ReadItem]:
+        try:
+            entry = loads_exact(stream.read())
+        except (ValueError, RecursionError) as exc:
+            yield ReadProblem(self.name, f"{_friendly_parse_error(exc)}; the file was not read",
+                              record_number=1, fatal_for_file=True)
+            return
+        yield self._entry(entry, kind, check_text=True)
+
+    def _read_with_ijson(self, stream: IO[bytes], start: int, layout: _Layout
+                         ) -> Iterator[ReadItem]:
+        """The entries under `layout.prefix`, streamed by ijson.
+
+        Its fast C parser changes what it cannot hold (a lone surrogate becomes "?") or
+        stops at a long integer or a byte that is not UTF-8; then the pure Python parser,
+        which keeps all of them exactly, reads the file again from the entry where the C
+        parser left off.
+        """
+        assert layout.prefix is not None
+        for exact in (False, True):
+            stream.seek(start)
+            given = self.records_read  # by the fast path or the parser before this one
+            source: Any = _BytesAsEscapes(stream) if exact else _ExactnessWatch(stream)
+            items = (exact_ijson.items if exact else ijson.items)(
+                source, layout.prefix, use_float=True)
+            try:
+                for index, entry in enumerate(items):
+                    if index < given:
+                        continue
+                    yield self._entry(entry, layout.kind, check_text=True)
+                return
+            except _NeedsExactParser:
+                continue
+            except (ijson.JSONError, UnicodeDecodeError) as exc:
+                if not exact and ("integer overflow" in str(exc)
+                                  or "invalid bytes in UTF8" in str(exc)):
+                    continue
+                yield self._broken_json(exc)
+                return
+
+    def _broken_json(self, exc: Exception) -> ReadProblem:
+        reason = _friendly_parse_error(exc)
+        if "trailing garbage" in str(exc):
+            where = (f"after the last customer (record {self.records_read})"
+                     if self.records_read else "after the list ends")
+            return ReadProblem(self.name, f"{where} the file goes on with text that is not "
+                               "part of the list; that text was not read", fatal_for_file=True)
+        after = f" after record {self.records_read}" if self.records_read else ""
+        return ReadProblem(self.name, f"{reason}{after}; the rest of this file was not read",
+                           record_number=self.records_read + 1, fatal_for_file=True)
+
+    def _detect_layout(self, stream: IO[bytes], head: bytes, start: int) -> _Layout:
         match = _WRAPPER_AT_START.match(head)
         if match:
             key = match.group(1).decode()
-            return f"{key}.item", _kind_for_wrapper(key)
+            return _Layout(f"{key}.item", _kind_for_wrapper(key))
         first = head.lstrip()[:1]
         if first == b"[":
-            return "item", RecordKind.CUSTOMERS
+            return _Layout("item")
         if first != b"{":
-            return None, RecordKind.CUSTOMERS
-        # An object whose wrapper key is not first, or a single entry: find the top-level keys.
+            return _Layout(None)
+        # An object whose wrapper key is not first, or a single entry: find the top-level
+        # keys, and what a wrapper key holds.
         keys: list[str] = []
-        try:
-            for prefix, event, value in ijson.parse(stream):
-                if prefix == "" and event == "map_key":
-                    keys.append(value)
-                    if value in WRAPPER_KEYS:
-                        break
-        except (ijson.JSONError, UnicodeDecodeError):
-            pass  # the real read below reports it with its position
+        wrappers: dict[str, str] = {}  # wrapper key -> the event of its value
+        for parse in (ijson.parse, exact_ijson.parse):
+            keys.clear()
+            wrappers.clear()
+            stream.seek(start)
+            try:
+                pending_key = ""
+                for prefix, event, value in parse(stream):
+                    if pending_key:
+                        wrappers[pending_key] = event
+                        if event == "start_array":
+                            break
+                        pending_key = ""
+                    if prefix == "" and event == "map_key":
+                        keys.append(value)
+                        if value in WRAPPER_KEYS:
+                            pending_key = value
+                break
+            except (ijson.JSONError, UnicodeDecodeError) as exc:
+                if "integer overflow" in str(exc):
+                    continue  # a long integer before the list: the exact parser goes on
+                break  # the real read below reports it with its position
         stream.seek(start)
-        for key in keys:
-            if key in WRAPPER_KEYS:
-                return f"{key}.item", _kind_for_wrapper(key)
+        for key, event in wrappers.items():
+            if event == "start_array":
+                return _Layout(f"{key}.item", _kind_for_wrapper(key))
+        if wrappers:
+            key, event = next(iter(wrappers.items()))
+            what = _VALUE_WORDS.get(event, "something else")
+            return _Layout(None, problem=f'"{key}" holds {what}, not a list of customers: '
+                           "no customers could be read from the file")
         if {"person", "household", "changeType"} & set(keys):
-            return "", RecordKind.CUSTOMERS
-        return None, RecordKind.CUSTOMERS
+            return _Layout("", RecordKind.CUSTOMERS)
+        return _Layout(None)
 
     def _read_json_lines(self, stream: IO[bytes]) -> Iterator[ReadItem]:
         for line_number, line in enumerate(stream, start=1):
             if not line.strip():
                 continue
             try:
-                value = orjson.loads(line)
-            except orjson.JSONDecodeError as exc:
+                value, exact = _load_line(line)
+            except (ValueError, RecursionError) as exc:
                 # keep the line itself as the original data: nothing read is lost
                 self.records_read += 1
                 record = CustomerRecord(line.decode("utf-8", "replace").rstrip("\r\n"),
@@ -277,28 +348,98 @@ class FileReader:
                         entries, default_kind = value[key], _kind_for_wrapper(key)
                         break
             for entry in entries:
-                yield self._entry(entry, default_kind)
+                yield self._entry(entry, default_kind, check_text=exact)
+
+
+def _load_line(line: bytes) -> tuple[Any, bool]:
+    """One JSON Lines value, and whether the exact parser had to read it."""
+    if not may_hold_long_integer(line):
+        try:
+            return orjson.loads(line), False
+        except orjson.JSONDecodeError:
+            pass
+    return loads_exact(line), True
+
+
+def _snippet(text: bytes, limit: int = 40) -> str:
+    shown = " ".join(text.decode("utf-8", "replace").split())
+    return repr(shown if len(shown) <= limit else shown[:limit] + "…")
 
 
 _ARRAY_AT_START = re.compile(rb'^\s*(\{\s*"(?:data|households|customers)"\s*:\s*)?\[')
 _SLICE_BYTES = 1 << 20
 _MAX_PENDING_BYTES = 64 << 20
 _MAX_CUT_ATTEMPTS = 16
+# an escaped UTF-16 surrogate without its other half (a pair is a high one, then a low one)
+_LONE_SURROGATE_ESCAPE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
 
 
 class _SlicingFailed(Exception):
     """The file is not laid out as the fast path expects; ijson takes over."""
 
 
-def _array_entries_in_slices(stream: IO[bytes], start: int) -> Iterator[Any]:
-    """The entries of the file's customer array, parsed a megabyte at a time with orjson.
+class _TextAfterList(Exception):
+    """The customer list ended, but the file goes on with something else."""
+
+    def __init__(self, text: bytes, line: int) -> None:
+        super().__init__("text after the list")
+        self.text = text
+        self.line = line
+
+
+class _NeedsExactParser(Exception):
+    """The text holds something ijson's C parser would change; use the exact one."""
+
+
+class _ExactnessWatch:
+    """The stream ijson's C parser reads, watched for what that parser cannot keep."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._tail = b""  # the end of the last read, for escapes cut in two
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        if data:
+            seen = self._tail + data
+            if may_hold_long_integer(seen) or (
+                    b"\\u" in seen and _LONE_SURROGATE_ESCAPE.search(seen)):
+                raise _NeedsExactParser
+            self._tail = data[-24:]
+        return data
+
+
+class _BytesAsEscapes:
+    """A stream whose bytes that are not UTF-8 read as `\\udcXX` escapes.
+
+    Inside a JSON string such an escape is a lone surrogate, which the exact parser keeps,
+    so the entry can be refused for that one byte (naming it) while the file reads on.
+    """
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        text = self._decoder.decode(data, final=not data)
+        return text.encode("utf-8", "backslashreplace")
+
+
+def _array_entries_in_slices(stream: IO[bytes], start: int) -> Iterator[tuple[Any, bool]]:
+    """The entries of the file's customer array, parsed a megabyte at a time.
+
+    Each comes with a flag: True when the exact parser read it (see `_parse_slice`).
 
     Streaming parsers build each value token by token in Python-visible steps; here a
     slice is cut after a `}` followed by `,` and parsed as `[slice]` in one call. A cut
     inside a nested value or a string leaves brackets or quotes unbalanced, so the parse
     fails and an earlier cut is tried: a successful parse proves the cut was at the top
-    level. Anything unexpected raises `_SlicingFailed`, and the caller reads the file with
-    ijson instead (which also reports broken JSON precisely).
+    level. Slices are parsed exactly (see `_parse_slice`). Anything unexpected raises
+    `_SlicingFailed`, and the caller reads the file with ijson instead (which also reports
+    broken JSON precisely); text after the list raises `_TextAfterList`.
     """
     stream.seek(start)
     pending = stream.read(_SLICE_BYTES)
@@ -306,11 +447,12 @@ def _array_entries_in_slices(stream: IO[bytes], start: int) -> Iterator[Any]:
     if opening is None:
         raise _SlicingFailed
     wrapped = opening.group(1) is not None
+    lines_before = pending[:opening.end()].count(b"\n")
     pending = pending[opening.end():]
     while True:
         more = stream.read(_SLICE_BYTES)
         if not more:
-            yield from _last_slice(pending, wrapped)
+            yield from _last_slice(pending, wrapped, lines_before)
             return
         pending += more
         parsed = _parse_leading_entries(pending)
@@ -318,12 +460,40 @@ def _array_entries_in_slices(stream: IO[bytes], start: int) -> Iterator[Any]:
             if len(pending) > _MAX_PENDING_BYTES:
                 raise _SlicingFailed
             continue
-        entries, rest_at = parsed
+        entries, exact, rest_at = parsed
+        lines_before += pending.count(b"\n", 0, rest_at)
         pending = pending[rest_at:]
-        yield from entries
+        for entry in entries:
+            yield entry, exact
 
 
-def _parse_leading_entries(pending: bytes) -> tuple[list[Any], int] | None:
+def _parse_slice(candidate: bytes) -> tuple[list[Any], bool] | None:
+    """The entries of `[...]`, exactly as written, or None when this is no valid cut.
+
+    The flag says whether the exact parser read them: then some entry may hold text that
+    cannot be sent, and each is checked (`find_unsendable`).
+
+    orjson reads nearly every slice. The standard library takes over for a slice that
+    may hold a long integer (orjson would turn it into a float) or whose content orjson
+    refuses (bytes that are not UTF-8, a lone surrogate): such text stays in the entry,
+    to be refused for that one customer rather than the whole file.
+    """
+    if not may_hold_long_integer(candidate):
+        try:
+            return orjson.loads(candidate), False
+        except orjson.JSONDecodeError as exc:
+            if exc.pos >= len(candidate) - 2:
+                return None  # unbalanced at the end: the cut was inside a value
+    try:
+        entries = loads_exact(candidate)
+    except ValueError:
+        return None
+    except RecursionError:
+        raise _SlicingFailed from None  # nested beyond Python's limit: ijson copes
+    return (entries, True) if isinstance(entries, list) else None
+
+
+def _parse_leading_entries(pending: bytes) -> tuple[list[Any], bool, int] | None:
     """Entries before the last top-level `},` in `pending`, and where the rest begins."""
     end = len(pending)
     for _ in range(_MAX_CUT_ATTEMPTS):
@@ -336,28 +506,35 @@ def _parse_leading_entries(pending: bytes) -> tuple[list[Any], int] | None:
             after += 1
         if after >= len(pending) or pending[after] != 0x2C:  # not followed by ","
             continue
-        try:
-            entries = orjson.loads(b"[" + pending[:brace + 1] + b"]")
-        except orjson.JSONDecodeError:
+        parsed = _parse_slice(b"[" + pending[:brace + 1] + b"]")
+        if parsed is None:
             continue
-        return entries, after + 1
+        return parsed[0], parsed[1], after + 1
     return None
 
 
-def _last_slice(pending: bytes, wrapped: bool) -> list[Any]:
+def _last_slice(pending: bytes, wrapped: bool, lines_before: int
+                ) -> Iterator[tuple[Any, bool]]:
     close = pending.rfind(b"]")
     if close < 0:
         raise _SlicingFailed
-    tail = pending[close + 1:].strip()
-    if tail != (b"}" if wrapped else b""):
-        raise _SlicingFailed
     body = pending[:close]
-    if not body.strip():
-        return []
-    try:
-        return orjson.loads(b"[" + body + b"]")
-    except orjson.JSONDecodeError:
-        raise _SlicingFailed from None
+    entries: list[tuple[Any, bool]] = []
+    if body.strip():
+        parsed = _parse_slice(b"[" + body + b"]")
+        if parsed is None:
+            raise _SlicingFailed
+        entries = [(entry, parsed[1]) for entry in parsed[0]]
+    tail = pending[close + 1:].strip()
+    if wrapped:
+        if not tail.startswith(b"}"):
+            raise _SlicingFailed
+        tail = tail[1:].strip()
+    if tail:
+        yield from entries
+        at = pending.find(tail[:1], close + 1)
+        raise _TextAfterList(tail, lines_before + pending.count(b"\n", 0, at) + 1)
+    yield from entries
 
 
 def iter_json_array(path: Path) -> Iterator[Any]:
@@ -371,10 +548,12 @@ def iter_json_array(path: Path) -> Iterator[Any]:
         stream, start = _open_as_utf8(raw)
         yielded = 0
         try:
-            for item in _array_entries_in_slices(stream, start):
+            for item, _exact in _array_entries_in_slices(stream, start):
                 yielded += 1
                 yield item
             return
+        except _TextAfterList:
+            raise ValueError(f"{Path(path).name} goes on after its list") from None
         except _SlicingFailed:
             stream.seek(start)
         head = stream.read(65536)
@@ -382,7 +561,7 @@ def iter_json_array(path: Path) -> Iterator[Any]:
         if not head.strip():
             return
         if head.lstrip()[:1] != b"[":
-            data = orjson.loads(stream.read())  # an object wrapping the list: rare, small
+            data = loads_exact(stream.read())  # an object wrapping the list: rare, small
             items = next((v for v in data.values() if isinstance(v, list)), None) if \
                 isinstance(data, dict) else None
             if items is None:
@@ -390,7 +569,7 @@ def iter_json_array(path: Path) -> Iterator[Any]:
             yield from items[yielded:]
             return
         try:
-            for index, item in enumerate(ijson.items(stream, "item", use_float=True)):
+            for index, item in enumerate(exact_ijson.items(stream, "item", use_float=True)):
                 if index >= yielded:
                     yield item
         except ijson.JSONError as exc:
@@ -441,8 +620,11 @@ def check_entry(record: CustomerRecord) -> ReadProblem | None:
         inner = entry.get("household", entry)
         if not isinstance(inner, dict):
             return problem("household", "household must be an object")
-        if not _present(inner.get("householdId")):
+        household_id = inner.get("householdId")
+        if not _present(household_id):
             return problem("householdId", "householdId is missing")
+        if not isinstance(household_id, str):
+            return problem("householdId", _text_needed("householdId", household_id))
         return None
     person = entry.get("person")
     if not isinstance(person, dict):
@@ -451,8 +633,9 @@ def check_entry(record: CustomerRecord) -> ReadProblem | None:
     customer_id = person.get("customerId")
     if not _present(customer_id):
         return problem("person.customerId", "customerId is missing")
-    if not isinstance(customer_id, str | int) or isinstance(customer_id, bool):
-        return problem("person.customerId", "customerId must be text")
+    if not isinstance(customer_id, str):
+        # the service refuses a number here ("customerId must be a string")
+        return problem("person.customerId", _text_needed("customerId", customer_id))
     for name_field in ("firstName", "lastName"):
         value = person.get(name_field)
         if value is not None and not isinstance(value, str):
@@ -472,6 +655,12 @@ def check_entry(record: CustomerRecord) -> ReadProblem | None:
         if not _present(card.get("number", card.get("cardNumber"))):
             return problem(f"person.customerCards[{index}].number", "card number is missing")
     return None
+
+
+def _text_needed(field: str, value: Any) -> str:
+    if isinstance(value, bool | dict | list):
+        return f"{field} must be text, not {type(value).__name__}"
+    return f'{field} must be text in quotes ("{value}"), not a number'
 
 
 def _present(value: Any) -> bool:

@@ -43,6 +43,7 @@ class FileInspection:
     invalid: int = 0
     size_bytes: int = 0
     problem: str | None = None
+    first_invalid: str = ""  # why the first invalid entry is refused (file, record, field)
 
     @property
     def usable(self) -> bool:
@@ -79,12 +80,14 @@ def inspect_file(path: Path, *, cancelled: Callable[[], bool] | None = None) -> 
     kinds: set[RecordKind] = set()
     customers = invalid = 0
     problem: str | None = None
+    first_invalid = ""
     try:
         for item in FileReader(path):
             if isinstance(item, InvalidEntry):
                 customers += 1
                 invalid += 1
                 kinds.add(item.record.kind)
+                first_invalid = first_invalid or str(item.problem)
             elif isinstance(item, ReadProblem):
                 if item.fatal_for_file:
                     problem = item.message
@@ -102,4 +105,5 @@ def inspect_file(path: Path, *, cancelled: Callable[[], bool] | None = None) -> 
     if problem is None and customers == 0:
         problem = NO_CUSTOMERS_FOUND
     return FileInspection(path=path, kind=_kind_of(kinds), customers=customers,
-                          invalid=invalid, size_bytes=size, problem=problem)
+                          invalid=invalid, size_bytes=size, problem=problem,
+                          first_invalid=first_invalid)

@@ -40,7 +40,7 @@ from app.services.batch_source import (
     is_large_import,
     open_batch_source,
 )
-from app.services.customer_reader import find_customer_files
+from app.services.file_search import find_customer_files
 from app.services.import_events import (
     ImportListener,
     ImportProgress,
@@ -120,6 +120,8 @@ class ImportEngine:
         # what the writer was given, to give it again should its process die
         self._failure_batches: list[tuple[int, list[FailureRecord]]] = []
         self._uncertain_ids: set[str] = set()
+        # ids read more than once in this import: a CONFLICT for them is no surprise
+        self._duplicate_ids: set[str] = set()
         self._retry_paths_seen: set[Path] = set()
         self._abort_handle: asyncio.TimerHandle | None = None
 
@@ -172,15 +174,20 @@ class ImportEngine:
         """Import everything; returns the summary once every result file is written."""
         self._t0 = time.monotonic()
         self.state = "running"
-        files, problems = await asyncio.to_thread(find_customer_files, self.paths)
+        search = await asyncio.to_thread(find_customer_files, self.paths)
+        files = search.files
         known_uncertain = await asyncio.to_thread(load_uncertain_ids, self.paths)
         self.summary.files = [str(f) for f in files]
+        self.summary.skipped_files = [str(s) for s in search.skipped]
+        if search.skipped:
+            log.warning("Skipped %d file(s) this app wrote itself: %s", len(search.skipped),
+                        "; ".join(str(s) for s in search.skipped[:10]))
         # one look at the file sizes decides both helper processes
         large = await asyncio.to_thread(is_large_import, files)
         # a writer process starts with the first failure (a few ms): a clean import never
         # pays for it
         self._start_writer(_chosen(self.settings.writer_process, large))
-        for problem in problems:
+        for problem in search.problems:
             self._problem(str(problem))
         self._source = await asyncio.to_thread(
             open_batch_source, files, self.settings.batch_size,
@@ -193,7 +200,8 @@ class ImportEngine:
         try:
             async with self._make_session() as session:
                 self._sender = BatchSender(session, self.settings, self.auth, self._stop_event,
-                                           self._resume_event, known_uncertain)
+                                           self._resume_event, known_uncertain,
+                                           duplicate_ids=self._duplicate_ids)
                 workers = [asyncio.create_task(self._worker(queue), name=f"upload-{i}")
                            for i in range(max(1, self.settings.concurrency))]
                 producer = asyncio.create_task(self._produce(queue), name="read-batches")
@@ -248,13 +256,13 @@ class ImportEngine:
 
     def _take_chunk_records(self, chunk: SourceChunk) -> None:
         self._read += chunk.records_read
+        self._duplicate_ids |= chunk.new_duplicate_ids
+        for note in chunk.notes:
+            log.warning("%s", note)
         for problem in chunk.problems:
             self._problem(str(problem))
         if chunk.invalid:
-            failures = [FailureRecord.for_record(
-                entry.record, result=Result.INVALID, error=str(entry.problem),
-                batch_info="Refused before sending (file check)") for entry in chunk.invalid]
-            self._add_failures(failures, batch_number=0)
+            self._add_failures(chunk.invalid, batch_number=0)
 
     def _not_sent_reason(self) -> str:
         return f"not sent: {self._stop_reason}"

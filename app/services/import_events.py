@@ -97,6 +97,7 @@ class ImportSummary:
     failed_by_file: Counter[str] = field(default_factory=Counter)  # source file -> failures
     single_failures_dir: Path | None = None
     write_errors: list[str] = field(default_factory=list)
+    skipped_files: list[str] = field(default_factory=list)  # files this app wrote itself
 
     @property
     def exit_code(self) -> int:
@@ -132,6 +133,7 @@ class ImportSummary:
             "problems": self.problems,
             "write_errors": self.write_errors,
             "files": self.files,
+            "skipped_files": self.skipped_files,
         }
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from app.models.failure_store import FAILED_CUSTOMERS_FILE, save_failures
 from app.models.records import FailureRecord
+from app.services.helper_processes import exit_when_parent_dies
 from app.services.result_writers import (
     ApiResponseWriter,
     RetryFolderWriter,
@@ -144,6 +145,7 @@ _process_files: ImportResultFiles | None = None
 def _start_writer_process(output_dir: Path, started_at: datetime,
                           write_single_failures: bool, retry_folder: Path | None) -> None:
     global _process_files
+    exit_when_parent_dies()
     lower_process_priority()
     # the records it keeps live until the end: no point in collecting cycles among them
     gc.set_threshold(100_000, 50, 1000)

@@ -29,7 +29,7 @@ from typing import IO, Any
 import ijson
 import orjson
 
-from app.models.records import NOT_RETRIABLE, FailureRecord, RecordKind, Result
+from app.models.records import FailureRecord, RecordKind, Result
 from app.services.atomic_files import atomic_write, atomic_write_json, atomic_write_text
 from app.services.file_names import safe_name_part, single_failure_file_name
 
@@ -75,7 +75,7 @@ class RetryFolderWriter:
         """File the failures of one finished original batch; returns retry files written."""
         retriable: list[FailureRecord] = []
         for failure in failures:
-            if failure.result in NOT_RETRIABLE or not failure.original_is_entry:
+            if not failure.retriable or not failure.original_is_entry:
                 self.not_retried.append(_summary_entry(failure))
             elif failure.result == Result.NOT_SENT:
                 self._unsent.append((batch_number, failure))

@@ -31,6 +31,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from app.models.entry_json import dumps_exact, loads_exact
+
 __all__ = [
     "SandboxConfig",
     "SandboxServer",
@@ -187,7 +189,7 @@ def _check_override(name: str, value: Any) -> str | None:
 def _compact_json(value: Any) -> bytes:
     # orjson's result keeps its allocation slack (~4 kB of RSS per small record when
     # many are retained); an exact-size copy keeps a stored record near its JSON size.
-    return memoryview(orjson.dumps(value)).tobytes()
+    return memoryview(dumps_exact(value)).tobytes()
 
 
 class StoredRecords(MutableMapping[str, dict]):
@@ -205,7 +207,7 @@ class StoredRecords(MutableMapping[str, dict]):
         self.raw: dict[str, bytes] = {}
 
     def __getitem__(self, key: str) -> dict:
-        return orjson.loads(self.raw[key])
+        return loads_exact(self.raw[key])
 
     def __setitem__(self, key: str, value: dict) -> None:
         self.raw[key] = _compact_json(value)
@@ -487,8 +489,9 @@ class SandboxServer:
             return self._random_server_error()
 
         try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError:
+            # exactly, as a real service reads numbers: a long card number stays a number
+            body = loads_exact(raw)
+        except (ValueError, RecursionError):
             return _error_response(400, "Request body is not valid JSON", "INVALID_JSON")
         items = body.get(items_key) if isinstance(body, dict) else None
         if not isinstance(items, list):

@@ -51,8 +51,9 @@ from app.models.file_list_model import (
     path_key,
     plural,
 )
-from app.services.customer_reader import ReadProblem, find_customer_files
+from app.services.customer_reader import ReadProblem
 from app.services.file_inspector import FileInspection, InspectionCancelled, inspect_file
+from app.services.file_search import find_customer_files
 from app.views.widget_setup import setup_record_table
 
 # The machine running this has two cores. Two threads overlap the disk waits of many small
@@ -117,7 +118,14 @@ class _ExpandTask(QRunnable):
     def run(self) -> None:
         sizes: dict[str, int] = {}
         try:
-            files, problems = find_customer_files(self._paths)
+            search = find_customer_files(self._paths)
+            files, problems = search.files, list(search.problems)
+            if search.skipped:
+                names = ", ".join(Path(s.path).name for s in search.skipped[:5])
+                more = len(search.skipped) - 5
+                problems.append(ReadProblem(
+                    str(self._paths[0]), f"skipped {len(search.skipped)} file(s) this app "
+                    f"wrote itself ({names}{f' and {more} more' if more > 0 else ''})"))
             for path in files:
                 # an unreadable file's size stays unknown: its inspection says why
                 with contextlib.suppress(OSError):
