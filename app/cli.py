@@ -236,6 +236,8 @@ def format_summary(s: ImportSummary) -> str:
         lines.append(f"Not read: {problem}")
     for skipped in s.skipped_files:
         lines.append(f"Skipped: {skipped}")
+    for note in s.notes:
+        lines.append(f"Note: {note}")
     if s.retry_dir:
         lines.append(f"Retry files: {s.retry_dir}")
     if s.failed_file:

@@ -20,12 +20,24 @@ from app.services.sample_customers import generate_customers, write_customer_fil
 
 @pytest.mark.parametrize(("customer_id", "username", "expected"), [
     ("50000001000", "CECILIA SÖDERBERG-1234", "customer_50000001000_CECILIASÖDERBERG-1234.json"),
-    ("../../etc", "a/b\\c", "customer__.._etc_a_b_c.json"),
+    ("../../etc", "a/b\\c", "customer__.._etc~dc3aa439_a_b_c.json"),
     ("1", 'x<>:"|?*y', "customer_1_x_______y.json"),
-    ("", "", "customer_no-id_unnamed.json"),
+    ("C-1001", "ANNA BERG", "customer_C-1001_ANNABERG.json"),
 ])
 def test_single_failure_names_are_safe_and_keep_letters(customer_id, username, expected):
     assert single_failure_file_name(customer_id, username) == expected
+
+
+def test_single_failure_names_never_share_a_file():
+    ids = ["X/1234", "X_1234", "X:1234", "x_1234", "abc", "ABC", "Abc", "1" * 200, "1" * 201]
+    names = [single_failure_file_name(i, "ANNA BERG") for i in ids]
+    # one file per customer even where names are compared without case (Windows, macOS)
+    assert len({n.casefold() for n in names}) == len(ids)
+    without_id = {single_failure_file_name("", "", fallback_key=f"kunder.json#{n}")
+                  for n in range(1, 4)}
+    assert len(without_id) == 3 and all(n.startswith("customer_no-id~") for n in without_id)
+    # and the same customer always gets the same name: a new failure replaces the old file
+    assert single_failure_file_name("X/1234", "A") == single_failure_file_name("X/1234", "A")
 
 
 def test_reserved_and_long_names(tmp_path):
@@ -129,6 +141,18 @@ def test_csv_export_opens_in_excel_with_letters_and_no_formulas(tmp_path):
     assert rows[1][3].startswith("'=") and rows[2][1] == "'+46701234567"
     assert json.loads(rows[1][9])["person"]["customerId"] == "60000000001"
     assert neutralise_cell("-1") == "'-1" and neutralise_cell("\tx") == "'\tx"
+
+
+@pytest.mark.parametrize("cell", [
+    "=1+1", "+46", "-2", "@SUM(A1)", "\t=1", "\r=1", "\n=cmd|' /C calc'!A0",
+    "\x00=1", "＝1+1", "＋1", "－1", "＠SUM(A1)", "  =1+1", "\u3000=1"])
+def test_csv_cells_never_start_a_formula(cell):
+    assert neutralise_cell(cell) == "'" + cell
+
+
+@pytest.mark.parametrize("cell", ["Åsa", "50000001", "a=b", "", "'=quoted already"])
+def test_ordinary_csv_cells_are_left_alone(cell):
+    assert neutralise_cell(cell) == cell
 
 
 def test_json_and_txt_exports(tmp_path):

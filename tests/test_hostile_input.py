@@ -312,3 +312,64 @@ def test_a_conflict_with_an_id_of_the_same_import_is_explained_and_not_retried(
     assert "hold this id more than once" in failure["error"]
     assert failure["retriable"] is False
     assert summary["retry_customers"] == 0 and summary["retry_files"] == []
+
+
+def test_credentials_echoed_by_a_server_are_stored_nowhere(sandbox_thread, tmp_path):
+    server = sandbox_thread.server
+    server.config.users = {"anna": "Hemligt-Lösen-42"}
+    server.config.client_secret = "klient-hemlighet-9"
+    server.config.echo_credentials = True
+    passport = "PASS-5f1c2d9e-0042"
+    source = tmp_path / "kunder.json"
+    write_customer_file(source, generate_customers(60, refused=10))
+    done = run_cli("import", str(source), "--url", server.customers_url("c4r"),
+                   "--auth", "c4r", "--username", "anna", "--client-id", "bulk-import",
+                   "--output-dir", str(tmp_path / "out"), "--json", "--passport", passport,
+                   env={"BULK_IMPORT_PASSWORD": "Hemligt-Lösen-42",
+                        "BULK_IMPORT_CLIENT_SECRET": "klient-hemlighet-9"})
+    assert done.returncode == 1, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["failed_by_result"] == {"FAILED": 10}
+    issued = list(server._tokens)
+    assert len(issued) == 1
+    secrets = [issued[0], "Hemligt-Lösen-42", "klient-hemlighet-9", passport]
+    stored = [p for p in (tmp_path / "out").rglob("*") if p.is_file()]
+    names = {p.name for p in stored}
+    assert {"failed_customers.json", "retry_summary.json", "RETRY_INSTRUCTIONS.md",
+            "_SUMMARY_FAILED.json"} <= names
+    assert len([n for n in names if n.startswith("customer_")]) == 10
+    assert any(p.parent.name == "api_responses" for p in stored)
+    for path in stored:
+        text = path.read_text("utf-8", errors="replace")
+        for secret in secrets:
+            assert secret not in text, f"{secret!r} in {path}"
+    for secret in secrets:
+        assert secret not in done.stdout + done.stderr
+    # the echo is still visible as such, so the user knows what the server did
+    failure = failures(summary)[0]
+    assert "[debug: Authorization: *** ***; token ***; GK-Passport ***]" in failure["error"]
+    # and an export of those failures holds none either
+    from app.models.failure_store import FailureStore
+    from app.services.failure_export import export_failures
+
+    records = FailureStore.load_file(Path(summary["failed_file"]))
+    exported = export_failures(records, tmp_path / "export.csv").read_text("utf-8-sig")
+    assert len(records) == 10 and all(s not in exported for s in secrets)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="owner-only permissions as POSIX has them")
+def test_result_files_are_readable_by_their_owner_only(sandbox_thread, tmp_path):
+    source = tmp_path / "kunder.json"
+    write_customer_file(source, generate_customers(40, refused=5, invalid=2))
+    sandbox_thread.server.config.error_rate = 0.3
+    done, summary = cli_import(sandbox_thread, tmp_path, source)
+    assert done.returncode == 1, done.stderr
+    out = tmp_path / "out"
+    files = [p for p in out.rglob("*") if p.is_file() and not p.name.endswith(".lock")
+             and p.parent.name != ".running"]
+    folders = [p for p in out.rglob("*") if p.is_dir()]
+    assert len(files) >= 8 and len(folders) >= 4
+    for path in [out, *folders]:
+        assert path.stat().st_mode & 0o777 == 0o700, path
+    for path in files:
+        assert path.stat().st_mode & 0o777 == 0o600, path

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -54,6 +55,12 @@ class TokenProvider:
         self._expires_at = float("inf")
         self._lock = asyncio.Lock()
         self.refresh_count = 0
+        # told each new token, so that it can be kept out of stored answers and logs
+        self.on_new_token: Callable[[str], None] | None = None
+
+    def known_secrets(self) -> list[str]:
+        """Every secret this provider holds now (to be kept out of files and logs)."""
+        return [self._token.reveal()] if self._token is not None else []
 
     async def token(self, session: aiohttp.ClientSession) -> str:
         """A valid token, fetching one first if there is none or it is about to expire."""
@@ -71,6 +78,8 @@ class TokenProvider:
             token, lifetime = await self._fetch(session)
             self.refresh_count += 1
             self._token = Secret(token)
+            if self.on_new_token is not None:
+                self.on_new_token(token)
             margin = min(REFRESH_MARGIN_S, lifetime * 0.1) if lifetime else 0.0
             self._expires_at = (time.monotonic() + lifetime - margin) if lifetime else float("inf")
             return token
@@ -95,6 +104,9 @@ class StaticToken(TokenProvider):
     @property
     def can_refresh(self) -> bool:
         return False
+
+    def known_secrets(self) -> list[str]:
+        return [self._given.reveal(), *super().known_secrets()]
 
     async def _fetch(self, session: aiohttp.ClientSession) -> tuple[str, float | None]:
         if self.refresh_count:
@@ -123,6 +135,11 @@ class PasswordGrant(TokenProvider):
         self.settings = settings
         self.description = description
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    def known_secrets(self) -> list[str]:
+        s = self.settings
+        given = [s.password.reveal(), s.client_secret.reveal() if s.client_secret else ""]
+        return [*given, *super().known_secrets()]
 
     async def _fetch(self, session: aiohttp.ClientSession) -> tuple[str, float | None]:
         s = self.settings

@@ -26,6 +26,7 @@ import aiohttp
 from app.models.records import Batch, CustomerRecord, FailureRecord, RecordKind, Result
 from app.services.auth import AuthError, TokenProvider, households_url_for
 from app.services.import_events import ImportSettings
+from app.services.redaction import GENERIC, Redactor
 from app.services.response_parser import (
     ParsedAnswer,
     ReportedResult,
@@ -75,7 +76,8 @@ class BatchSender:
     def __init__(self, session: aiohttp.ClientSession, settings: ImportSettings,
                  auth: TokenProvider, stop_event: asyncio.Event, resume_event: asyncio.Event,
                  known_uncertain: set[str] | None = None,
-                 duplicate_ids: set[str] | None = None) -> None:
+                 duplicate_ids: set[str] | None = None,
+                 redactor: Redactor = GENERIC) -> None:
         self.session = session
         self.settings = settings
         self.auth = auth
@@ -84,6 +86,7 @@ class BatchSender:
         self.known_uncertain = known_uncertain or set()
         # ids read more than once in this import (the engine's set, growing as it reads)
         self.duplicate_ids = duplicate_ids if duplicate_ids is not None else set()
+        self.redactor = redactor
         self.in_flight: set[asyncio.Task[Attempt]] = set()
         self.retries = 0
         self.requests = 0
@@ -354,9 +357,10 @@ class BatchSender:
     def _failure(self, batch: Batch, record: CustomerRecord, attempt: Attempt, result: str,
                  error: str, info: str, username: str = "",
                  retriable: bool | None = None) -> FailureRecord:
+        # error texts and user names come from the answer: never keep a credential it echoes
         return FailureRecord.for_record(
-            record, result=str(result), error=error,
-            batch_info=f"{info} · {batch.label}", username=username,
+            record, result=str(result), error=self.redactor.text(error),
+            batch_info=f"{info} · {batch.label}", username=self.redactor.text(username),
             batch_number=batch.number, http_status=attempt.status, retriable=retriable)
 
 

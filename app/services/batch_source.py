@@ -16,6 +16,7 @@ import logging
 import multiprocessing
 import os
 import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,7 @@ log = logging.getLogger("bulk_import")
 
 #: Imports larger than this read their files in a separate process.
 PROCESS_READER_MIN_BYTES = 8 * 1024 * 1024
-_CHUNK_QUEUE_SIZE = 4
+_CHUNKS_AHEAD = 3  # chunks the reader process keeps ready
 _MAX_INVALID_PER_CHUNK = 1000
 #: A reader process that dies twice at the same place gives up the rest of that file.
 _CRASHES_BEFORE_GIVING_UP = 2
@@ -223,32 +224,54 @@ class BatchSource:
 
 
 def _read_in_process(files: list[Path], batch_size: int, max_batches: int,
-                     start: ReadPosition, out: Any, stop: Any) -> None:
-    """Entry point of the reader process: puts SourceChunks on `out` until done."""
+                     start: ReadPosition, connection: Any) -> None:
+    """Entry point of the reader process: sends SourceChunks through `connection`.
+
+    A sending thread keeps a few chunks ready while the next ones are read. When the
+    import no longer wants chunks it closes its end, and sending fails: time to stop.
+    """
     exit_when_parent_dies()
     # Parsing allocates millions of short-lived containers that reference counting frees;
     # the cyclic collector would walk them again and again for nothing.
     gc.set_threshold(100_000, 50, 1000)
+    ready: queue.Queue[SourceChunk] = queue.Queue(maxsize=_CHUNKS_AHEAD)
+    unwanted = threading.Event()
+
+    def send() -> None:
+        try:
+            while True:
+                chunk = ready.get()
+                connection.send(chunk)
+                if chunk.exhausted:
+                    return
+        except OSError:  # BrokenPipeError, ...: the import closed its end
+            unwanted.set()
+
+    sender = threading.Thread(target=send, name="send-chunks", daemon=True)
+    sender.start()
     source = BatchSource(files, batch_size, keep_records=False, start=start)
-    while not stop.is_set():
+    while not unwanted.is_set():
         chunk = source.next_chunk(max_batches)
-        while not stop.is_set():
+        while not unwanted.is_set():
             try:
-                out.put(chunk, timeout=0.5)
+                ready.put(chunk, timeout=0.5)
                 break
             except queue.Full:
                 continue
         if chunk.exhausted:
-            return
+            break
+    sender.join()
+    connection.close()
 
 
 class ProcessBatchSource:
     """The same interface as `BatchSource`, reading in a separate process.
 
-    `next_chunk` blocks (call it from a worker thread). Chunks come through a bounded queue,
-    so the reader never runs more than a few chunks ahead of the uploads. Should the
-    process die, a new one carries on from the last record delivered; one that dies twice
-    at the same place gives up the rest of that file, naming it.
+    `next_chunk` blocks (call it from a worker thread). Chunks come through a pipe whose
+    sending end only the reader process holds: should that process die, even in the middle
+    of a chunk, reading ends at once instead of waiting for the rest. A new process then
+    carries on from the last record delivered; one that dies twice at the same place gives
+    up the rest of that file, naming it.
     """
 
     def __init__(self, files: list[Path], batch_size: int, max_batches: int) -> None:
@@ -265,13 +288,13 @@ class ProcessBatchSource:
         self._start_process()
 
     def _start_process(self) -> None:
-        self._queue = self._context.Queue(maxsize=_CHUNK_QUEUE_SIZE)
-        self._stop = self._context.Event()
+        receiving, sending = self._context.Pipe(duplex=False)
         self._process = self._context.Process(
             target=_read_in_process, name="customer-file-reader", daemon=True,
-            args=(self.files, self._batch_size, self._max_batches, self._position,
-                  self._queue, self._stop))
+            args=(self.files, self._batch_size, self._max_batches, self._position, sending))
         self._process.start()
+        sending.close()  # the process holds the only sending end now
+        self._connection = receiving
         self._started_at = self._position
 
     @property
@@ -282,13 +305,10 @@ class ProcessBatchSource:
     def next_chunk(self, max_batches: int) -> SourceChunk:
         if self._exhausted:
             return SourceChunk(exhausted=True)
-        while True:
-            try:
-                chunk: SourceChunk = self._queue.get(timeout=0.5)
-                break
-            except queue.Empty:
-                if not self._process.is_alive():
-                    return self._carry_on_after_crash()
+        try:
+            chunk: SourceChunk = self._connection.recv()
+        except (EOFError, OSError):
+            return self._carry_on_after_crash()
         self.bytes_done = chunk.bytes_done
         self.current_file = chunk.current_file
         self._position = chunk.position
@@ -299,8 +319,8 @@ class ProcessBatchSource:
         """The process died: start another where it stopped (or after the file it dies on)."""
         chunk = SourceChunk(position=self._position)
         position = self._position
+        self._stop_process()
         exit_code = self._process.exitcode
-        self._discard_process()
         if position == self._started_at:
             self._crashes_here += 1
         else:
@@ -326,22 +346,15 @@ class ProcessBatchSource:
         self._start_process()
         return chunk
 
-    def _discard_process(self) -> None:
-        self._queue.close()
-        self._queue.cancel_join_thread()
-        self._process.join(timeout=1)
+    def _stop_process(self) -> None:
+        self._connection.close()  # its next send fails, and it ends
+        self._process.join(timeout=5)
+        if self._process.is_alive():  # busy reading a huge entry: no need to wait
+            self._process.terminate()
+            self._process.join(timeout=5)
 
     def close(self) -> None:
-        self._stop.set()
-        # drain so the process is not stuck on a full queue, then let it go
-        while self._process.is_alive():
-            try:
-                self._queue.get(timeout=0.1)
-            except queue.Empty:
-                self._process.join(timeout=0.5)
-        self._process.join(timeout=2)
-        self._queue.close()
-        self._queue.join_thread()
+        self._stop_process()
 
 
 def open_batch_source(files: list[Path], batch_size: int, max_batches: int,

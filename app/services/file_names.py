@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 import unicodedata
 
@@ -47,8 +48,19 @@ def _truncate_utf8(text: str, max_bytes: int) -> str:
     return encoded[:max_bytes].decode("utf-8", "ignore")
 
 
-def single_failure_file_name(customer_id: str, username: str) -> str:
-    """`customer_<ID>_<USERNAME>.json`, as seed 002 lays them out."""
-    stem = (f"customer_{safe_name_part(customer_id, fallback='no-id')}_"
-            f"{safe_name_part(username, fallback='unnamed')}")
+def single_failure_file_name(customer_id: str, username: str, *, kind: str = "customers",
+                             fallback_key: str = "") -> str:
+    """`customer_<ID>_<USERNAME>.json`, as seed 002 lays them out, one name per customer.
+
+    Where the id alone would not keep two customers apart, a short fingerprint of the exact
+    id follows it (`customer_<ID>~1a2b3c4d_...`): when making it safe changed the id
+    (`X/1234`, `X:1234` and `X_1234` all become `X_1234`), when it has lower-case letters
+    (`abc` and `ABC` are one file on Windows and macOS), and when there is no id (then
+    `fallback_key`, such as file and record, tells the customers apart).
+    """
+    id_part = safe_name_part(customer_id, fallback="no-id")
+    if not customer_id or id_part != customer_id or customer_id != customer_id.upper():
+        identity = f"{kind}\0{customer_id}" if customer_id else f"{kind}\0\0{fallback_key}"
+        id_part += "~" + hashlib.sha1(identity.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    stem = f"customer_{id_part}_{safe_name_part(username, fallback='unnamed')}"
     return safe_file_name(stem, ".json")

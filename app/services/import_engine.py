@@ -47,6 +47,8 @@ from app.services.import_events import (
     ImportSettings,
     ImportSummary,
 )
+from app.services.output_folder import ImportPresence
+from app.services.redaction import SECRET_HEADER, Redactor
 from app.services.result_files import ResultFilesReport, ResultFileWriter
 
 log = logging.getLogger("bulk_import")
@@ -124,6 +126,13 @@ class ImportEngine:
         self._duplicate_ids: set[str] = set()
         self._retry_paths_seen: set[Path] = set()
         self._abort_handle: asyncio.TimerHandle | None = None
+        self._presence = ImportPresence(Path(settings.output_dir))
+        # the import's own secrets, and every token fetched while it runs
+        self.redactor = Redactor(auth.known_secrets())
+        for name, value in settings.extra_headers.items():
+            if SECRET_HEADER.search(name):
+                self.redactor.add(value)
+        auth.on_new_token = self.redactor.add
 
     @property
     def result_writer(self) -> ResultFileWriter | None:
@@ -174,6 +183,10 @@ class ImportEngine:
         """Import everything; returns the summary once every result file is written."""
         self._t0 = time.monotonic()
         self.state = "running"
+        others = await asyncio.to_thread(self._presence.enter)
+        for other in others:
+            self._note(f"{other[:1].upper()}{other[1:]} is writing into this results folder "
+                       "too; both keep all their results")
         search = await asyncio.to_thread(find_customer_files, self.paths)
         files = search.files
         known_uncertain = await asyncio.to_thread(load_uncertain_ids, self.paths)
@@ -201,7 +214,8 @@ class ImportEngine:
             async with self._make_session() as session:
                 self._sender = BatchSender(session, self.settings, self.auth, self._stop_event,
                                            self._resume_event, known_uncertain,
-                                           duplicate_ids=self._duplicate_ids)
+                                           duplicate_ids=self._duplicate_ids,
+                                           redactor=self.redactor)
                 workers = [asyncio.create_task(self._worker(queue), name=f"upload-{i}")
                            for i in range(max(1, self.settings.concurrency))]
                 producer = asyncio.create_task(self._produce(queue), name="read-batches")
@@ -221,6 +235,7 @@ class ImportEngine:
             try:
                 await self._finish()  # progress goes on while the result files are written
             finally:
+                self._presence.leave()
                 progress_task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await progress_task
@@ -354,11 +369,12 @@ class ImportEngine:
         attempt = outcome.response_to_keep
         if attempt is None or not self.settings.save_api_responses:
             return
+        redact = self.redactor
         self._write_in_background(
             "add_response", batch_label=batch.label, batch_number=batch.number,
-            status=attempt.status, headers=attempt.headers, body=attempt.body,
-            customer_ids=list(batch.ids),
-            note=attempt.error or f"{len(outcome.failures)} customers failed")
+            status=attempt.status, headers=redact.headers(attempt.headers),
+            body=redact.body(attempt.body), customer_ids=list(batch.ids),
+            note=redact.text(attempt.error or f"{len(outcome.failures)} customers failed"))
 
     def _start_writer(self, use_process: bool, retry_folder: Path | None = None) -> None:
         self._writer = ResultFileWriter(
@@ -416,6 +432,11 @@ class ImportEngine:
         for batch_number, failures in self._failure_batches:
             self._write_in_background("add_failures", batch_number, failures,
                                       on_done=self._retry_files_written)
+
+    def _note(self, message: str) -> None:
+        """Something the user should know that is neither a failure nor a problem."""
+        self.summary.notes.append(message)
+        log.warning("%s", message)
 
     def _problem(self, message: str) -> None:
         self.summary.problems.append(message)
@@ -486,6 +507,8 @@ class ImportEngine:
         s.write_errors.extend(report.errors)
         for message in report.errors:
             log.error(message)
+        for note in report.notes:
+            self._note(note)
         s.failed_file = report.failed_file
         s.single_failures_dir = report.single_failures_dir
         s.retry_dir = report.retry_dir

@@ -98,6 +98,7 @@ class ImportSummary:
     single_failures_dir: Path | None = None
     write_errors: list[str] = field(default_factory=list)
     skipped_files: list[str] = field(default_factory=list)  # files this app wrote itself
+    notes: list[str] = field(default_factory=list)  # worth telling the user; not errors
 
     @property
     def exit_code(self) -> int:
@@ -134,6 +135,7 @@ class ImportSummary:
             "write_errors": self.write_errors,
             "files": self.files,
             "skipped_files": self.skipped_files,
+            "notes": self.notes,
         }
 
 

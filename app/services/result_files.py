@@ -24,6 +24,7 @@ from typing import Any
 from app.models.failure_store import FAILED_CUSTOMERS_FILE, save_failures
 from app.models.records import FailureRecord
 from app.services.helper_processes import exit_when_parent_dies
+from app.services.output_folder import FolderBusy, merging_results
 from app.services.result_writers import (
     ApiResponseWriter,
     RetryFolderWriter,
@@ -61,6 +62,7 @@ class ResultFilesReport:
     single_failures_dir: Path | None = None
     failed_file: Path | None = None
     errors: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # worth telling, not errors
 
 
 class ImportResultFiles:
@@ -109,17 +111,36 @@ class ImportResultFiles:
         try:
             report.retry_files = self._retry.finish(totals, source_files)
             if self._failures:
-                self._single.finish(self._pace)
-                failed_file = self.output_dir / FAILED_CUSTOMERS_FILE
-                save_failures(failed_file, self._failures, self._pace)
-                report.failed_file = failed_file
-                if self._single.files_written:
-                    report.single_failures_dir = self._single.root
+                self._merge_shared_files(report)
         except OSError as exc:
             report.errors.append(f"could not write result files in {self.output_dir}: {exc}")
         report.retry_dir = self._retry.folder
         report.retry_customers = self._retry.customers_written
         return report
+
+
+    def _merge_shared_files(self, report: ResultFilesReport) -> None:
+        """Add this import's failures to the files every import of the folder shares.
+
+        Under the folder's lock: another import saving at the same moment waits, rather
+        than writing over what this one adds. Should the lock never come free, the
+        failures are saved in a file of their own instead: never lost.
+        """
+        failed_file = self.output_dir / FAILED_CUSTOMERS_FILE
+        try:
+            with merging_results(self.output_dir, on_wait=report.notes.append):
+                self._single.finish(self._pace)
+                save_failures(failed_file, self._failures, self._pace)
+        except FolderBusy as exc:
+            stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
+            failed_file = failed_file.with_name(f"failed_customers_{stamp}.json")
+            save_failures(failed_file, self._failures, self._pace)
+            report.errors.append(f"{exc}: this import's failures were saved apart in "
+                                 f"{failed_file} instead of being added to "
+                                 "failed_customers.json")
+        report.failed_file = failed_file
+        if self._single.files_written:
+            report.single_failures_dir = self._single.root
 
 
 def lower_process_priority() -> None:

@@ -19,7 +19,6 @@ background thread or in a separate process, so the event loop never waits on the
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -30,22 +29,36 @@ import ijson
 import orjson
 
 from app.models.records import FailureRecord, RecordKind, Result
-from app.services.atomic_files import atomic_write, atomic_write_json, atomic_write_text
+from app.services.atomic_files import (
+    PRIVATE_FOLDER_MODE,
+    atomic_write,
+    atomic_write_json,
+    atomic_write_text,
+    make_private_folder,
+)
 from app.services.file_names import safe_name_part, single_failure_file_name
+from app.services.redaction import GENERIC
 
 NOT_SENT_FILE_CUSTOMERS = 1000  # unsent customers are grouped into files of about this size
 MAX_ERRORS_PER_FILE = 20
 MAX_API_RESPONSE_FILES = 1000
 
 
-def unique_folder(parent: Path, name: str) -> Path:
-    """`parent/name`, or `parent/name_2`, ... if that exists already."""
-    candidate = parent / name
-    counter = 2
-    while candidate.exists():
-        candidate = parent / f"{name}_{counter}"
-        counter += 1
-    return candidate
+def new_unique_folder(parent: Path, name: str) -> Path:
+    """Create `parent/name`, or `parent/name_2`, ... if that exists already.
+
+    Created, not just chosen: two imports starting in the same second each get their own.
+    """
+    make_private_folder(parent)
+    counter = 1
+    while True:
+        candidate = parent / (name if counter == 1 else f"{name}_{counter}")
+        try:
+            candidate.mkdir(mode=PRIVATE_FOLDER_MODE)
+        except FileExistsError:
+            counter += 1
+            continue
+        return candidate
 
 
 class RetryFolderWriter:
@@ -66,9 +79,8 @@ class RetryFolderWriter:
 
     def _ensure_folder(self) -> Path:
         if self.folder is None:
-            name = f"retry_batches_{self.started_at:%Y%m%d_%H%M%S}"
-            self.folder = unique_folder(self.output_dir, name)
-            self.folder.mkdir(parents=True)
+            self.folder = new_unique_folder(
+                self.output_dir, f"retry_batches_{self.started_at:%Y%m%d_%H%M%S}")
         return self.folder
 
     def add_batch(self, batch_number: int, failures: list[FailureRecord]) -> list[Path]:
@@ -228,7 +240,9 @@ class SingleFailureWriter:
         if failure.result == Result.NOT_SENT or not failure.original_is_entry:
             return None  # unsent customers are in the retry files; raw text has no API form
         folder = self.root / safe_name_part(failure.result, fallback="UNKNOWN")
-        name = single_failure_file_name(failure.customer_id, failure.username)
+        name = single_failure_file_name(
+            failure.customer_id, failure.username, kind=failure.kind.value,
+            fallback_key=f"{failure.source_file}#{failure.record_number}")
         path = folder / name
         atomic_write_json(path, {failure.kind.body_key: [failure.original_fragment]},
                           durable=False)
@@ -291,19 +305,6 @@ app's window, or add the whole result folder to retry everyone who failed the sa
 the record number. A customer who fails again replaces their earlier file.
 """
 
-_SECRET_FIELDS = re.compile(
-    rb'("(?:access_token|refresh_token|id_token|password|client_secret|token|apiKey)"\s*:\s*)'
-    rb'"(?:[^"\\]|\\.)*"', re.IGNORECASE)
-_BEARER = re.compile(rb"(Bearer\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
-SAFE_RESPONSE_HEADERS = ("content-type", "retry-after", "date", "x-request-id",
-                         "x-correlation-id", "server")
-
-
-def redact(body: bytes) -> bytes:
-    """Remove tokens and passwords from a body before it is written anywhere."""
-    return _BEARER.sub(rb"\1***", _SECRET_FIELDS.sub(rb'\1"***"', body))
-
-
 class ApiResponseWriter:
     """Keeps the answers to failing batches, redacted, for troubleshooting."""
 
@@ -321,7 +322,8 @@ class ApiResponseWriter:
         stamp = datetime.now().strftime("%Y%m%d_%H%M%S_%f")
         status_text = f"HTTP{status}" if status else "no-answer"
         path = self.folder / f"{stamp}_batch_{batch_number:04d}_{status_text}.json"
-        text = redact(body).decode("utf-8", "replace")
+        # the engine redacted it with the import's own secrets; this catches the rest
+        text = GENERIC.body(body).decode("utf-8", "replace")
         try:
             parsed: Any = orjson.loads(text)
         except orjson.JSONDecodeError:
@@ -331,8 +333,7 @@ class ApiResponseWriter:
             "batch": batch_label,
             "status": status,
             "note": note,
-            "headers": {k: v for k, v in headers.items()
-                        if k.lower() in SAFE_RESPONSE_HEADERS},
+            "headers": GENERIC.headers(headers),
             "customerIds": customer_ids,
             "body": parsed if parsed is not None else text,
         }, durable=False)

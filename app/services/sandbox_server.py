@@ -96,6 +96,7 @@ class SandboxConfig:
     errors_array: bool = False
     fail_first_requests: int = 0
     reject_invalid_batches: bool = False  # 400 for a whole batch naming its invalid customers
+    echo_credentials: bool = False  # error texts repeat the request's credentials (a bad server)
     seed: int | None = None
 
 
@@ -512,6 +513,8 @@ class SandboxServer:
                     400)
 
         results, failures = process(items)
+        if cfg.echo_credentials:
+            _echo_credentials(request, results, failures)
 
         if fault == "error_after_processing":
             return _error_response(500, "Internal server error", "INTERNAL_ERROR")
@@ -726,6 +729,20 @@ class SandboxServer:
         return _json_response(_public_config(self.config))
 
 
+def _echo_credentials(request: web.Request, results: list[dict], failures: list[dict]) -> None:
+    """What a careless server does: repeat the request's credentials in its error texts."""
+    authorization = request.headers.get("Authorization", "")
+    token = authorization.partition(" ")[2]
+    echo = (f" [debug: Authorization: {authorization}; token {token}; GK-Passport "
+            f"{request.headers.get('GK-Passport', '-')}]")
+    for entry in (*results, *failures):
+        for key in ("error", "message"):
+            if entry.get(key):
+                entry[key] += echo
+    if results:
+        results[0]["debugToken"] = token
+
+
 def _basic_credentials(header: str) -> tuple[str, str] | None:
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic" or not encoded:
@@ -852,6 +869,8 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
     a("--errors-array", action="store_true", help="repeat failures in a top-level errors array")
     a("--fail-first-requests", type=int, default=d.fail_first_requests,
       help="answer the first N import requests with 503")
+    a("--echo-credentials", action="store_true",
+      help="repeat each request's credentials in error texts (a careless server)")
     a("--seed", type=int, default=None, help="random seed for fault decisions")
 
 
@@ -882,6 +901,7 @@ def _config_from_args(args: argparse.Namespace) -> SandboxConfig:
         failures_only=get("failures_only", False),
         errors_array=get("errors_array", False),
         fail_first_requests=get("fail_first_requests", 0),
+        echo_credentials=get("echo_credentials", False),
         seed=get("seed", None),
     )
 

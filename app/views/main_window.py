@@ -19,6 +19,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from app.models.failure_store import FAILED_CUSTOMERS_FILE, FailureStore
+from app.services.atomic_files import make_private_folder
 from app.services.connection_profiles import (
     ConnectionSettings,
     customers_url,
@@ -266,7 +267,7 @@ class MainWindow(QMainWindow):
 
     def open_results_folder(self) -> None:
         folder = Path(self.import_tab.run_settings()["output_dir"])
-        folder.mkdir(parents=True, exist_ok=True)
+        make_private_folder(folder)
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
     # -- running -------------------------------------------------------------------------
