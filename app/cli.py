@@ -217,8 +217,10 @@ def format_progress(p: ImportProgress) -> str:
     bar = "#" * filled + "-" * (width - filled)
     total = f"/{p.expected_total:,}" if p.expected_total else ""
     state = "" if p.state in ("running", "finished") else f" [{p.state}]"
+    at_once = (f"  {p.concurrency}/{p.concurrency_ceiling} at once"
+               if p.concurrency and p.state in ("running", "paused", "stopping") else "")
     return (f"[{bar}] {p.fraction * 100:5.1f}%  {p.done:,}{total} done  "
-            f"ok {p.succeeded:,}  failed {p.failed:,}  {p.rate:,.0f}/s  "
+            f"ok {p.succeeded:,}  failed {p.failed:,}  {p.rate:,.0f}/s{at_once}  "
             f"ETA {_duration(p.eta_s)}{state}")
 
 

@@ -171,6 +171,14 @@ def test_progress_says_how_much_is_left_to_write(window):
     assert window.import_tab.state_label.text() == "Writing the result files…"
 
 
+def test_progress_shows_how_many_requests_are_under_way(window):
+    window.import_tab.show_progress(ImportProgress(state="running", succeeded=400,
+                                                   concurrency=2, concurrency_ceiling=8))
+    assert window.import_tab.at_once_value.text() == "2 of 8"
+    window.import_tab.show_progress(ImportProgress(state="finished", succeeded=400))
+    assert window.import_tab.at_once_value.text() == "–"
+
+
 def test_settings_persist_without_secrets(qtbot, qloop, settings, tmp_path):
     first = MainWindow(settings=settings)
     qtbot.addWidget(first)

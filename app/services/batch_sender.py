@@ -25,6 +25,7 @@ import aiohttp
 
 from app.models.records import Batch, CustomerRecord, FailureRecord, RecordKind, Result
 from app.services.auth import AuthError, TokenProvider, households_url_for
+from app.services.concurrency_limit import AdaptiveLimit
 from app.services.import_events import ImportSettings
 from app.services.redaction import GENERIC, Redactor
 from app.services.response_parser import (
@@ -39,6 +40,7 @@ from app.services.response_parser import (
 )
 
 RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+OVERLOAD_STATUSES = frozenset({429, 503})  # the service asks for fewer requests at once
 OUTCOME_UNKNOWN_STATUSES = frozenset({500, 502, 504})
 MAX_BODY_SNIPPET = 200
 
@@ -77,7 +79,8 @@ class BatchSender:
                  auth: TokenProvider, stop_event: asyncio.Event, resume_event: asyncio.Event,
                  known_uncertain: set[str] | None = None,
                  duplicate_ids: set[str] | None = None,
-                 redactor: Redactor = GENERIC) -> None:
+                 redactor: Redactor = GENERIC,
+                 limit: AdaptiveLimit | None = None) -> None:
         self.session = session
         self.settings = settings
         self.auth = auth
@@ -87,6 +90,8 @@ class BatchSender:
         # ids read more than once in this import (the engine's set, growing as it reads)
         self.duplicate_ids = duplicate_ids if duplicate_ids is not None else set()
         self.redactor = redactor
+        # requests in flight: at most the user's concurrency, fewer while the service strains
+        self.limit = limit or AdaptiveLimit(settings.concurrency)
         self.in_flight: set[asyncio.Task[Attempt]] = set()
         self.retries = 0
         self.requests = 0
@@ -110,7 +115,12 @@ class BatchSender:
                 token = await self.auth.token(self.session)
             except AuthError as exc:
                 raise FatalImportError(str(exc)) from None
-            attempt = await self._post_tracked(batch, token)
+            async with self.limit.slot() as slot:
+                attempt = await self._post_tracked(batch, token)
+                await self.limit.observe(
+                    slot, overloaded=(attempt.status in OVERLOAD_STATUSES
+                                      or attempt.result_word == Result.TIMEOUT),
+                    answered=attempt.status is not None)
             if attempt.status is None and attempt.result_word == "CANCELLED":
                 note = ("the import was cancelled while this batch was being sent; "
                         "the service may have created some of these customers")

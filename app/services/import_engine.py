@@ -464,7 +464,9 @@ class ImportEngine:
             bytes_done=bytes_done, bytes_total=bytes_total, elapsed_s=now - self._t0,
             rate=rate, current_file=source.current_file if source else "",
             expected_total=self.expected_total,
-            retry_files=len(self.summary.retry_files), writes_pending=len(self._write_jobs))
+            retry_files=len(self.summary.retry_files), writes_pending=len(self._write_jobs),
+            concurrency=self._sender.limit.current if self._sender else 0,
+            concurrency_ceiling=max(1, self.settings.concurrency))
         progress.eta_s = self._eta(progress)
         return progress
 

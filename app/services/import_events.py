@@ -57,6 +57,8 @@ class ImportProgress:
     expected_total: int | None = None  # when the caller counted the files beforehand
     retry_files: int = 0
     writes_pending: int = 0  # batches of failures whose result files are still to write
+    concurrency: int = 0  # requests allowed in flight now (fewer while the service strains)
+    concurrency_ceiling: int = 0  # the user's setting, never exceeded
 
     @property
     def done(self) -> int:

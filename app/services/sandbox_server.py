@@ -90,6 +90,7 @@ class SandboxConfig:
     rate_limit_rate: float = 0.0
     retry_after_s: float = 1.0
     max_concurrent: int = 0
+    workers: int = 0  # requests beyond this many in flight wait their turn (0 = no queue)
     max_batch_size: int = 0
     shuffle_results: bool = False
     failures_only: bool = False
@@ -249,6 +250,7 @@ class SandboxServer:
         self._generated_token = "sandbox-" + secrets.token_urlsafe(32)
         self._tokens: dict[str, float] = {}  # token -> monotonic expiry
         self._in_flight = 0
+        self._queue: tuple[int, asyncio.Semaphore] | None = None
         self._rng = random.Random(self.config.seed)
         self._aux_rng = random.Random(self.config.seed)
         self._stopping = asyncio.Event()
@@ -478,9 +480,10 @@ class SandboxServer:
             self.fault_counts[fault] += 1
         # Read the body even for faulted requests so keep-alive connections stay usable.
         raw = await request.read()
-        if cfg.latency_ms > 0 or cfg.latency_jitter_ms > 0:
-            delay = cfg.latency_ms + self._aux_rng.uniform(0.0, cfg.latency_jitter_ms)
-            await asyncio.sleep(delay / 1000.0)
+        async with self._worker():
+            if cfg.latency_ms > 0 or cfg.latency_jitter_ms > 0:
+                delay = cfg.latency_ms + self._aux_rng.uniform(0.0, cfg.latency_jitter_ms)
+                await asyncio.sleep(delay / 1000.0)
 
         if fault == "fail_first_requests":
             return _error_response(503, "Service temporarily unavailable", "SERVICE_UNAVAILABLE")
@@ -532,6 +535,15 @@ class SandboxServer:
         if cfg.errors_array and failures:
             answer["errors"] = failures
         return web.Response(body=orjson.dumps(answer), content_type=_JSON)
+
+    def _worker(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """A place among `config.workers` (a server that queues what it cannot take yet)."""
+        workers = self.config.workers
+        if workers <= 0:
+            return contextlib.nullcontext()
+        if self._queue is None or self._queue[0] != workers:
+            self._queue = (workers, asyncio.Semaphore(workers))
+        return self._queue[1]
 
     def _rate_limited(self) -> web.Response:
         retry_after = max(float(self.config.retry_after_s), 0.0)
@@ -862,6 +874,9 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
       help="Retry-After sent with 429 (default: %(default)s)")
     a("--max-concurrent", type=int, default=d.max_concurrent,
       help="requests in flight beyond this get 429 (0 = unlimited)")
+    a("--workers", type=int, default=d.workers,
+      help="requests beyond this many in flight wait their turn: answers slow down "
+           "instead of failing (0 = no queue)")
     a("--max-batch-size", type=int, default=d.max_batch_size,
       help="batches larger than this get 413 (0 = unlimited)")
     a("--shuffle-results", action="store_true", help="answer results in random order")
@@ -896,6 +911,7 @@ def _config_from_args(args: argparse.Namespace) -> SandboxConfig:
         rate_limit_rate=get("rate_limit_rate", 0.0),
         retry_after_s=get("retry_after", d.retry_after_s),
         max_concurrent=get("max_concurrent", 0),
+        workers=get("workers", 0),
         max_batch_size=get("max_batch_size", 0),
         shuffle_results=get("shuffle_results", False),
         failures_only=get("failures_only", False),

@@ -173,12 +173,17 @@ class ImportTab(QWidget):
         self.rate_value = QLabel("–")
         self.eta_value = QLabel("–")
         self.elapsed_value = QLabel("–")
+        self.at_once_value = QLabel("–")
+        self.at_once_value.setToolTip(
+            "Requests under way at the same time now, of the most your settings allow: "
+            "fewer while the service answers 'too many requests' or slows down")
         self.file_value = QLabel("")
         self.file_value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         bold = QFont()
         bold.setBold(True)
         for value in (self.done_value, self.succeeded_value, self.failed_value,
-                      self.rate_value, self.eta_value, self.elapsed_value):
+                      self.rate_value, self.eta_value, self.elapsed_value,
+                      self.at_once_value):
             value.setFont(bold)
         self.succeeded_value.setStyleSheet("color: #1a7f37;")
         self.failed_value.setStyleSheet("color: #b3261e;")
@@ -191,12 +196,14 @@ class ImportTab(QWidget):
         grid = QGridLayout()
         figures = (("Done", self.done_value), ("Imported", self.succeeded_value),
                    ("Failed", self.failed_value), ("Customers / s", self.rate_value),
-                   ("Time left", self.eta_value), ("Elapsed", self.elapsed_value))
+                   ("Time left", self.eta_value), ("Elapsed", self.elapsed_value),
+                   ("Requests at once", self.at_once_value))
+        columns = 4
         for i, (title, value) in enumerate(figures):
             label = QLabel(title)
             label.setBuddy(value)
-            grid.addWidget(label, i // 3 * 2, i % 3)
-            grid.addWidget(value, i // 3 * 2 + 1, i % 3)
+            grid.addWidget(label, i // columns * 2, i % columns)
+            grid.addWidget(value, i // columns * 2 + 1, i % columns)
             value.setAccessibleName(title)
         layout = QVBoxLayout(self.run_group)
         layout.addWidget(self.files_label)
@@ -328,7 +335,8 @@ class ImportTab(QWidget):
         self.progress_bar.setValue(0)
         self.progress_bar.setFormat("")
         for value in (self.done_value, self.succeeded_value, self.failed_value,
-                      self.rate_value, self.eta_value, self.elapsed_value):
+                      self.rate_value, self.eta_value, self.elapsed_value,
+                      self.at_once_value):
             value.setText("–")
         self.state_label.setText("Starting…")
         self.file_value.clear()
@@ -343,6 +351,10 @@ class ImportTab(QWidget):
         self.rate_value.setText(f"{p.rate:,.0f}")
         self.eta_value.setText(format_duration(p.eta_s))
         self.elapsed_value.setText(format_duration(p.elapsed_s))
+        if p.concurrency and p.state in ("running", "paused", "stopping"):
+            self.at_once_value.setText(f"{p.concurrency} of {p.concurrency_ceiling}")
+        elif p.state == "finished":
+            self.at_once_value.setText("–")
         states = {"running": "Importing…", "paused": "Paused: batches under way finish, "
                   "nothing new is sent", "stopping": "Stopping…", "finished": "Finished",
                   "writing": "Writing the result files…",
