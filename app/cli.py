@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
-from app.services.auth import (
+from app.services.connection.auth import (
     PasswordGrant,
     PasswordGrantSettings,
     Secret,
@@ -24,15 +24,15 @@ from app.services.auth import (
     c4r_token_url,
     engage_token_url,
 )
-from app.services.file_search import path_problem
-from app.services.import_engine import ImportEngine
-from app.services.import_events import (
+from app.services.pipeline.import_engine import ImportEngine
+from app.services.pipeline.import_events import (
     ImportListener,
     ImportProgress,
     ImportSettings,
     ImportSummary,
     default_output_dir,
 )
+from app.services.sources.file_search import path_problem
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 3
 
@@ -85,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="print a JSON summary on stdout at the end")
     imp.add_argument("-v", "--verbose", action="store_true", help="log each failing batch")
 
-    from app.services.sandbox_server import add_sandbox_arguments
+    from app.services.sandbox.sandbox_server import add_sandbox_arguments
 
     sandbox = commands.add_parser("sandbox", help="run the local sandbox Customer Profile API",
                                   description="A local stand-in for the Customer Profile API.")
@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "import":
         return import_command(args)
     if args.command == "sandbox":
-        from app.services.sandbox_server import run_sandbox
+        from app.services.sandbox.sandbox_server import run_sandbox
 
         return run_sandbox(args)
     from app.views.app_main import run_gui

@@ -25,8 +25,8 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from app.services.sample_customers import generate_customers, write_customer_file  # noqa: E402
-from app.services.sandbox_server import SandboxConfig, SandboxThread  # noqa: E402
+from app.services.sandbox.sample_customers import generate_customers, write_customer_file  # noqa: E402
+from app.services.sandbox.sandbox_server import SandboxConfig, SandboxThread  # noqa: E402
 
 
 def run_import(sandbox: SandboxThread, source: Path, output: Path, concurrency: int,

@@ -47,7 +47,7 @@ from app.models.failure_table_model import (
     FailureTableModel,
 )
 from app.models.records import FailureRecord
-from app.services.sample_customers import generate_customers
+from app.services.sandbox.sample_customers import generate_customers
 from app.views.failed_customers_tab import FailedCustomersTab
 from app.views.growing_table_view import GrowingTableView
 from app.views.text_only_delegate import TextOnlyDelegate

@@ -35,7 +35,7 @@ from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.services.main_thread_gc import MainThreadGarbageCollector  # noqa: E402
-from app.services.sample_customers import generate_customers, write_customer_file  # noqa: E402
+from app.services.sandbox.sample_customers import generate_customers, write_customer_file  # noqa: E402
 from app.views.main_window import MainWindow  # noqa: E402
 
 TARGET_STALL_MS = 50.0

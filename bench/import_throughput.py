@@ -72,7 +72,7 @@ TARGET_GROWTH = 1.25  # full-file peak / quarter-file peak
 # Fallback when `main.py sandbox` is not wired yet: the same functions, called directly.
 SANDBOX_INLINE = (
     "import argparse, sys\n"
-    "from app.services.sandbox_server import add_sandbox_arguments, run_sandbox\n"
+    "from app.services.sandbox.sandbox_server import add_sandbox_arguments, run_sandbox\n"
     "parser = argparse.ArgumentParser(prog='sandbox')\n"
     "add_sandbox_arguments(parser)\n"
     "sys.exit(run_sandbox(parser.parse_args(sys.argv[1:])))\n"
@@ -84,7 +84,7 @@ SANDBOX_INLINE = (
 
 def generate_file(path: Path, count: int) -> float:
     """Write `count` sample customers as one {"data": [...]} file; return seconds taken."""
-    from app.services.sample_customers import generate_customers, write_customer_file
+    from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 
     started = time.perf_counter()
     written = write_customer_file(path, generate_customers(count))

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from app.models.failure_store import FailureStore
-from app.services.auth import StaticToken
-from app.services.import_engine import ImportEngine
-from app.services.import_events import ImportListener, ImportSettings
-from app.services.sandbox_server import SandboxConfig, SandboxServer, SandboxThread
+from app.services.connection.auth import StaticToken
+from app.services.pipeline.import_engine import ImportEngine
+from app.services.pipeline.import_events import ImportListener, ImportSettings
+from app.services.sandbox.sandbox_server import SandboxConfig, SandboxServer, SandboxThread
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from app.services.concurrency_limit import AdaptiveLimit
-from app.services.sample_customers import generate_customers, write_customer_file
+from app.services.pipeline.concurrency_limit import AdaptiveLimit
+from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from tests.conftest import RecordingListener
 
 

@@ -7,16 +7,16 @@ import asyncio
 import aiohttp
 import pytest
 
-from app.services.auth import (
+from app.services.connection.auth import (
     AuthError,
     PasswordGrant,
     PasswordGrantSettings,
     Secret,
     StaticToken,
 )
-from app.services.import_engine import ImportEngine
-from app.services.import_events import ImportSettings
-from app.services.sample_customers import generate_customers, write_customer_file
+from app.services.pipeline.import_engine import ImportEngine
+from app.services.pipeline.import_events import ImportSettings
+from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 
 
 def c4r_grant(sandbox, password: str = "demo") -> PasswordGrant:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from app.services.sample_customers import generate_customers, write_customer_file
+from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from tests.conftest import run_cli
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -49,8 +49,8 @@ from app.models.failure_table_model import (
     text_sort_key,
 )
 from app.models.records import FailureRecord
-from app.services.failure_export import EXPORT_FORMATS
-from app.services.sample_customers import FIRST_CUSTOMER_ID, generate_customers
+from app.services.results.failure_export import EXPORT_FORMATS
+from app.services.sandbox.sample_customers import FIRST_CUSTOMER_ID, generate_customers
 from app.views.failed_customers_tab import FailedCustomersTab, format_count, records_as_tsv
 from app.views.failure_detail_dialog import FailureDetailDialog
 

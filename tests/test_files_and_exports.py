@@ -10,12 +10,12 @@ import pytest
 
 from app.models.failure_store import FailureStore, save_failures
 from app.models.records import CustomerRecord, FailureRecord
-from app.services.atomic_files import atomic_write_bytes
-from app.services.customer_reader import FileReader, InvalidEntry, ReadProblem
-from app.services.failure_export import export_failures, neutralise_cell
-from app.services.file_names import safe_file_name, single_failure_file_name
-from app.services.file_search import find_customer_files
-from app.services.sample_customers import generate_customers, write_customer_file
+from app.services.results.atomic_files import atomic_write_bytes
+from app.services.results.failure_export import export_failures, neutralise_cell
+from app.services.results.file_names import safe_file_name, single_failure_file_name
+from app.services.sandbox.sample_customers import generate_customers, write_customer_file
+from app.services.sources.customer_reader import FileReader, InvalidEntry, ReadProblem
+from app.services.sources.file_search import find_customer_files
 
 
 @pytest.mark.parametrize(("customer_id", "username", "expected"), [
@@ -180,7 +180,7 @@ def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path):
     class Boom(Exception):
         pass
 
-    from app.services.atomic_files import atomic_write
+    from app.services.results.atomic_files import atomic_write
 
     def explode(handle):
         handle.write(b"half")
@@ -211,7 +211,7 @@ def test_large_failure_files_round_trip(tmp_path):
 
 
 def test_single_failure_summaries_accumulate_across_runs(tmp_path):
-    from app.services.result_writers import SingleFailureWriter
+    from app.services.results.result_writers import SingleFailureWriter
 
     first = SingleFailureWriter(tmp_path)
     for i in range(3):

@@ -20,13 +20,13 @@ from app.models.file_list_model import (
     FileStatus,
     human_size,
 )
-from app.services.file_inspector import (
+from app.services.sandbox.sample_customers import generate_customers, write_customer_file
+from app.services.sources.file_inspector import (
     NO_CUSTOMERS_FOUND,
     FileInspection,
     InspectionCancelled,
     inspect_file,
 )
-from app.services.sample_customers import generate_customers, write_customer_file
 from app.views.files_tab import FilesTab
 
 COUNT_TIMEOUT_MS = 30_000

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from app.services.sample_customers import generate_customers, write_customer_file
+from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from tests.conftest import ROOT, run_cli
 
 
@@ -350,7 +350,7 @@ def test_credentials_echoed_by_a_server_are_stored_nowhere(sandbox_thread, tmp_p
     assert "[debug: Authorization: *** ***; token ***; GK-Passport ***]" in failure["error"]
     # and an export of those failures holds none either
     from app.models.failure_store import FailureStore
-    from app.services.failure_export import export_failures
+    from app.services.results.failure_export import export_failures
 
     records = FailureStore.load_file(Path(summary["failed_file"]))
     exported = export_failures(records, tmp_path / "export.csv").read_text("utf-8-sig")

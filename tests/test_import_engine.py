@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from app.models.failure_store import FailureStore
-from app.services.sample_customers import generate_customers, write_customer_file
+from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from tests.conftest import RecordingListener
 
 
@@ -295,7 +295,7 @@ def test_a_200k_customer_file_is_streamed(tmp_path):
 
     import psutil
 
-    from app.services.sandbox_server import SandboxThread
+    from app.services.sandbox.sandbox_server import SandboxThread
 
     source = write_sample(tmp_path / "big.json", 200_000)
     assert source.stat().st_size > 80e6

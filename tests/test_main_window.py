@@ -11,10 +11,10 @@ from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app.services.demo import DemoEnvironment
-from app.services.import_events import ImportProgress
-from app.services.sample_customers import generate_customers, write_customer_file
-from app.services.sandbox_server import SandboxConfig, SandboxThread
+from app.services.pipeline.import_events import ImportProgress
+from app.services.sandbox.demo import DemoEnvironment
+from app.services.sandbox.sample_customers import generate_customers, write_customer_file
+from app.services.sandbox.sandbox_server import SandboxConfig, SandboxThread
 from app.views.main_window import MainWindow
 from tests.conftest import wait_for_signal
 

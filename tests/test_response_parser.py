@@ -6,7 +6,7 @@ import orjson
 import pytest
 
 from app.models.records import CustomerRecord
-from app.services.response_parser import (
+from app.services.pipeline.response_parser import (
     METHOD_ERRORS,
     METHOD_REGEX,
     METHOD_STRUCTURED,
@@ -14,7 +14,7 @@ from app.services.response_parser import (
     match_results,
     parse_answer,
 )
-from app.services.sample_customers import generate_customers
+from app.services.sandbox.sample_customers import generate_customers
 
 
 def records(n: int = 4) -> list[CustomerRecord]:

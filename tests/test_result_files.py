@@ -10,9 +10,9 @@ import signal
 from pathlib import Path
 
 from app.models.records import FailureRecord, RecordKind
-from app.services.import_engine import ImportEngine
-from app.services.import_events import ImportSummary
-from app.services.sample_customers import generate_customers, write_customer_file
+from app.services.pipeline.import_engine import ImportEngine
+from app.services.pipeline.import_events import ImportSummary
+from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from tests.conftest import RecordingListener
 
 

@@ -17,7 +17,7 @@ import aiohttp
 import orjson
 import pytest
 
-from app.services.sandbox_server import (
+from app.services.sandbox.sandbox_server import (
     SandboxConfig,
     SandboxServer,
     SandboxThread,
@@ -612,7 +612,7 @@ def test_cli_arguments() -> None:
 @pytest.mark.skipif(sys.platform == "win32", reason="sends SIGTERM")
 async def test_run_sandbox_subprocess(session: aiohttp.ClientSession) -> None:
     code = ("import argparse, sys\n"
-            "from app.services.sandbox_server import add_sandbox_arguments, run_sandbox\n"
+            "from app.services.sandbox.sandbox_server import add_sandbox_arguments, run_sandbox\n"
             "p = argparse.ArgumentParser(); add_sandbox_arguments(p)\n"
             "sys.exit(run_sandbox(p.parse_args(sys.argv[1:])))\n")
     proc = await asyncio.create_subprocess_exec(

@@ -93,7 +93,7 @@ class FailureStore:
 
         Raises ValueError when the file is not a list of records.
         """
-        from app.services.customer_reader import iter_json_array
+        from app.services.sources.customer_reader import iter_json_array
 
         try:
             return [FailureRecord.from_dict(item) for item in iter_json_array(path)
@@ -116,8 +116,8 @@ def save_failures(path: Path, new_records: Iterable[FailureRecord],
     thread saving 100,000 failures never holds Python's global lock for long; `pace` is
     called after each record (see `BackgroundPacer`).
     """
-    from app.services.atomic_files import atomic_write
-    from app.services.customer_reader import iter_json_array
+    from app.services.results.atomic_files import atomic_write
+    from app.services.sources.customer_reader import iter_json_array
 
     path = Path(path)
     new = list(new_records)

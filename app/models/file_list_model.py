@@ -20,7 +20,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QIcon
 from PySide6.QtWidgets import QApplication, QStyle
 
-from app.services.file_inspector import FileInspection
+from app.services.sources.file_inspector import FileInspection
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 

@@ -17,9 +17,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.auth import Secret
-from app.services.connection_check import check_connection
-from app.services.connection_profiles import (
+from app.services.connection.auth import Secret
+from app.services.connection.connection_check import check_connection
+from app.services.connection.connection_profiles import (
     AUTH_C4R,
     AUTH_MODES,
     AUTH_TOKEN,
@@ -32,7 +32,7 @@ from app.services.connection_profiles import (
     make_token_provider,
     problems_with,
 )
-from app.services.secret_store import SecretStore, secret_name
+from app.services.connection.secret_store import SecretStore, secret_name
 from app.views.widget_setup import describe
 
 

@@ -51,9 +51,9 @@ from app.models.file_list_model import (
     path_key,
     plural,
 )
-from app.services.customer_reader import ReadProblem
-from app.services.file_inspector import FileInspection, InspectionCancelled, inspect_file
-from app.services.file_search import find_customer_files
+from app.services.sources.customer_reader import ReadProblem
+from app.services.sources.file_inspector import FileInspection, InspectionCancelled, inspect_file
+from app.services.sources.file_search import find_customer_files
 from app.views.widget_setup import setup_record_table
 
 # The machine running this has two cores. Two threads overlap the disk waits of many small

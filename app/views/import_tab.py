@@ -27,8 +27,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.import_events import ImportProgress, default_output_dir
-from app.services.secret_store import SecretStore
+from app.services.connection.secret_store import SecretStore
+from app.services.pipeline.import_events import ImportProgress, default_output_dir
 from app.views.connection_panel import ConnectionPanel
 from app.views.widget_setup import describe
 

@@ -19,18 +19,18 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from app.models.failure_store import FAILED_CUSTOMERS_FILE, FailureStore
-from app.services.atomic_files import make_private_folder
-from app.services.connection_profiles import (
+from app.services.connection.connection_profiles import (
     ConnectionSettings,
     customers_url,
     extra_headers,
     households_url,
     make_token_provider,
 )
-from app.services.demo import DEMO_TOKEN, DemoEnvironment
-from app.services.import_events import ImportSettings, ImportSummary
-from app.services.qt_import_runner import ImportRunner
-from app.services.secret_store import SecretStore
+from app.services.connection.secret_store import SecretStore
+from app.services.pipeline.import_events import ImportSettings, ImportSummary
+from app.services.pipeline.qt_import_runner import ImportRunner
+from app.services.results.atomic_files import make_private_folder
+from app.services.sandbox.demo import DEMO_TOKEN, DemoEnvironment
 from app.views.failed_customers_tab import FailedCustomersTab
 from app.views.files_tab import FilesTab
 from app.views.import_tab import ImportTab

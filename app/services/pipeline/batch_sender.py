@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from app.models.records import Batch, CustomerRecord, FailureRecord, RecordKind, Result
-from app.services.auth import AuthError, TokenProvider, households_url_for
-from app.services.concurrency_limit import AdaptiveLimit
-from app.services.import_events import ImportSettings
-from app.services.redaction import GENERIC, Redactor
-from app.services.response_parser import (
+from app.services.connection.auth import AuthError, TokenProvider, households_url_for
+from app.services.connection.redaction import GENERIC, Redactor
+from app.services.pipeline.concurrency_limit import AdaptiveLimit
+from app.services.pipeline.import_events import ImportSettings
+from app.services.pipeline.response_parser import (
     ParsedAnswer,
     ReportedResult,
     all_succeeded,

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 from app.models.records import RecordKind
-from app.services.customer_reader import FileReader, InvalidEntry, ReadProblem
+from app.services.sources.customer_reader import FileReader, InvalidEntry, ReadProblem
 
 FileKind = Literal["customers", "households", "mixed", ""]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from platformdirs import user_data_path
 
-from app.services.sample_customers import generate_customers, write_customer_file
-from app.services.sandbox_server import SandboxConfig, SandboxThread
+from app.services.sandbox.sample_customers import generate_customers, write_customer_file
+from app.services.sandbox.sandbox_server import SandboxConfig, SandboxThread
 
 log = logging.getLogger("bulk_import")
 

@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.services.customer_reader import CUSTOMER_FILE_SUFFIXES, ReadProblem
+from app.services.sources.customer_reader import CUSTOMER_FILE_SUFFIXES, ReadProblem
 
 _HEAD_BYTES = 16 * 1024
 _APPLE_DOUBLE_MAGIC = b"\x00\x05\x16\x07"

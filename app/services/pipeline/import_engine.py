@@ -26,30 +26,30 @@ import orjson
 
 from app.models.failure_store import FailureStore
 from app.models.records import Batch, FailureRecord, Result
-from app.services.auth import TokenProvider
-from app.services.batch_sender import (
+from app.services.connection.auth import TokenProvider
+from app.services.connection.redaction import SECRET_HEADER, Redactor
+from app.services.pipeline.batch_sender import (
     BatchOutcome,
     BatchSender,
     FatalImportError,
     not_sent_failures,
 )
-from app.services.batch_source import (
+from app.services.pipeline.batch_source import (
     BatchSource,
     ProcessBatchSource,
     SourceChunk,
     is_large_import,
     open_batch_source,
 )
-from app.services.file_search import find_customer_files
-from app.services.import_events import (
+from app.services.pipeline.import_events import (
     ImportListener,
     ImportProgress,
     ImportSettings,
     ImportSummary,
 )
-from app.services.output_folder import ImportPresence
-from app.services.redaction import SECRET_HEADER, Redactor
-from app.services.result_files import ResultFilesReport, ResultFileWriter
+from app.services.results.output_folder import ImportPresence
+from app.services.results.result_files import ResultFilesReport, ResultFileWriter
+from app.services.sources.file_search import find_customer_files
 
 log = logging.getLogger("bulk_import")
 

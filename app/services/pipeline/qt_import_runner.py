@@ -11,9 +11,9 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from app.models.failure_store import FailureStore
-from app.services.auth import TokenProvider
-from app.services.import_engine import ImportEngine
-from app.services.import_events import (
+from app.services.connection.auth import TokenProvider
+from app.services.pipeline.import_engine import ImportEngine
+from app.services.pipeline.import_events import (
     ImportListener,
     ImportProgress,
     ImportSettings,

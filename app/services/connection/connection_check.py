@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from app.services.auth import AuthError, TokenProvider
+from app.services.connection.auth import AuthError, TokenProvider
 
 
 @dataclass(frozen=True, slots=True)

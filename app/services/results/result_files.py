@@ -24,8 +24,8 @@ from typing import Any
 from app.models.failure_store import FAILED_CUSTOMERS_FILE, save_failures
 from app.models.records import FailureRecord
 from app.services.helper_processes import exit_when_parent_dies
-from app.services.output_folder import FolderBusy, merging_results
-from app.services.result_writers import (
+from app.services.results.output_folder import FolderBusy, merging_results
+from app.services.results.result_writers import (
     ApiResponseWriter,
     RetryFolderWriter,
     SingleFailureWriter,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
-from app.services.auth import (
+from app.services.connection.auth import (
     PasswordGrant,
     PasswordGrantSettings,
     Secret,

@@ -29,15 +29,15 @@ import ijson
 import orjson
 
 from app.models.records import FailureRecord, RecordKind, Result
-from app.services.atomic_files import (
+from app.services.connection.redaction import GENERIC
+from app.services.results.atomic_files import (
     PRIVATE_FOLDER_MODE,
     atomic_write,
     atomic_write_json,
     atomic_write_text,
     make_private_folder,
 )
-from app.services.file_names import safe_name_part, single_failure_file_name
-from app.services.redaction import GENERIC
+from app.services.results.file_names import safe_name_part, single_failure_file_name
 
 NOT_SENT_FILE_CUSTOMERS = 1000  # unsent customers are grouped into files of about this size
 MAX_ERRORS_PER_FILE = 20

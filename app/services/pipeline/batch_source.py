@@ -26,8 +26,8 @@ import orjson
 
 from app.models.entry_json import find_unsendable
 from app.models.records import Batch, CustomerRecord, FailureRecord, RecordKind, Result
-from app.services.customer_reader import FileReader, InvalidEntry, ReadProblem
 from app.services.helper_processes import exit_when_parent_dies
+from app.services.sources.customer_reader import FileReader, InvalidEntry, ReadProblem
 
 log = logging.getLogger("bulk_import")
 
