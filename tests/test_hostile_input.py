@@ -362,7 +362,7 @@ def test_result_files_are_readable_by_their_owner_only(sandbox_thread, tmp_path)
     source = tmp_path / "kunder.json"
     write_customer_file(source, generate_customers(40, refused=5, invalid=2))
     sandbox_thread.server.config.error_rate = 0.3
-    done, summary = cli_import(sandbox_thread, tmp_path, source)
+    done, _summary = cli_import(sandbox_thread, tmp_path, source)
     assert done.returncode == 1, done.stderr
     out = tmp_path / "out"
     files = [p for p in out.rglob("*") if p.is_file() and not p.name.endswith(".lock")
