@@ -114,7 +114,7 @@ def timed(app: QApplication, action) -> float:
 
 def bench_sort(app: QApplication, records: list[FailureRecord]) -> None:
     store = FailureStore()
-    store.extend(records)
+    store.upsert(records)
     model = FailureTableModel(store)
     proxy, view = build_view(model)
     app.processEvents()
@@ -150,7 +150,7 @@ def bench_sort(app: QApplication, records: list[FailureRecord]) -> None:
 
 def bench_tab_selection(app: QApplication, records: list[FailureRecord]) -> None:
     store = FailureStore()
-    store.extend(records)
+    store.upsert(records)
     tab = FailedCustomersTab(store, lambda: Path(tempfile.gettempdir()) / "none.json")
     tab.resize(1200, 700)
     tab.show()
@@ -185,7 +185,7 @@ def bench_chunked_inserts(app: QApplication, records: list[FailureRecord]) -> No
     pulls: list[float] = []
     paints: list[float] = []
     for first in range(0, len(records), CHUNK):
-        store.extend(records[first:first + CHUNK])
+        store.upsert(records[first:first + CHUNK])
         t0 = time.perf_counter()
         model.pull_new_records()  # model + proxy + view bookkeeping, all synchronous
         t1 = time.perf_counter()
@@ -212,7 +212,7 @@ def bench_live(app: QApplication, records: list[FailureRecord], rate: int) -> No
     def producer() -> None:  # an import appending failures from another thread
         begin = time.perf_counter()
         for first in range(0, len(records), CHUNK):
-            store.extend(records[first:first + CHUNK])
+            store.upsert(records[first:first + CHUNK])
             # keep to `rate` failures per second (0: as fast as possible)
             due = begin + (first + CHUNK) / rate if rate else 0
             time.sleep(max(0.0, due - time.perf_counter()))

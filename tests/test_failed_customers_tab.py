@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.models.failure_store import FailureStore, save_failures
+from app.models.failure_store import FailureStore
 from app.models.failure_table_model import (
     COL_BATCH,
     COL_ERROR,
@@ -50,6 +50,7 @@ from app.models.failure_table_model import (
 )
 from app.models.records import FailureRecord
 from app.services.results.failure_export import EXPORT_FORMATS
+from app.services.results.failure_list_file import load_failure_list, write_failure_list
 from app.services.sandbox.sample_customers import FIRST_CUSTOMER_ID, generate_customers
 from app.views.failed_customers_tab import FailedCustomersTab, format_count, records_as_tsv
 from app.views.failure_detail_dialog import FailureDetailDialog
@@ -103,8 +104,8 @@ def failed_file(tmp_path: Path) -> Path:
 def make_tab(qtbot, store: FailureStore, failed_file: Path) -> Callable[..., FailedCustomersTab]:
     def make(records: list[FailureRecord] | None = None) -> FailedCustomersTab:
         if records:
-            store.extend(records)
-        tab = FailedCustomersTab(store, lambda: failed_file)
+            store.upsert(records)
+        tab = FailedCustomersTab(store, lambda: failed_file.parent.parent)
         qtbot.addWidget(tab)
         tab.resize(1200, 650)
         tab.show()
@@ -142,7 +143,7 @@ def click_header(qtbot, tab: FailedCustomersTab, column: int) -> None:
 
 
 def test_model_and_proxy_pass_the_model_tester(qtmodeltester, store):
-    store.extend(make_failures(60))
+    store.upsert(make_failures(60))
     model = FailureTableModel(store)
     qtmodeltester.check(model)
     proxy = FailureFilterProxy()
@@ -162,7 +163,7 @@ def test_model_columns_roles_and_display(store):
     records = make_failures(4)
     long_error = "Ä" * 30 + " " + "x" * 100 + "\nsecond line"
     records[1].error = long_error
-    store.extend(records)
+    store.upsert(records)
     model = FailureTableModel(store)
     assert [model.headerData(c, Qt.Orientation.Horizontal) for c in range(6)] == list(COLUMNS)
     assert model.rowCount() == 4 and model.columnCount() == 6
@@ -175,7 +176,7 @@ def test_model_columns_roles_and_display(store):
     assert model.data(model.index(1, COL_USERNAME), Qt.ItemDataRole.ToolTipRole) == \
         records[1].username
     assert model.data(model.index(0, COL_TIMESTAMP)) == "2025-01-07 10:30:45"
-    assert model.data(model.index(2, 0), FailureTableModel.RecordRole) is records[2]
+    assert model.data(model.index(2, 0), FailureTableModel.RecordRole) == records[2]
     assert model.data(model.index(0, COL_RESULT)) == "CONFLICT"
 
     assert short_error("kort fel") == "kort fel"
@@ -190,7 +191,7 @@ def test_new_records_arrive_as_one_coalesced_insert(qtbot, store):
     model.rowsInserted.connect(lambda _parent, first, last: inserts.append((first, last)))
     model.set_live_updates(True)
     for record in make_failures(5000):
-        store.append(record)  # 5,000 listener calls: each only sets a flag
+        store.upsert([record])  # 5,000 listener calls: each only sets a flag
     assert model.rowCount() == 0  # nothing touched the model from the listener
     qtbot.waitUntil(lambda: model.rowCount() == 5000, timeout=3000)
     assert inserts == [(0, 4999)]
@@ -202,7 +203,7 @@ def test_records_appended_from_a_worker_thread_are_batched(qtbot, store):
     model.rowsInserted.connect(lambda _parent, first, last: inserts.append(last - first + 1))
     model.set_live_updates(True)
     records = make_failures(5000)
-    worker = threading.Thread(target=lambda: [store.append(r) for r in records])
+    worker = threading.Thread(target=lambda: [store.upsert([r]) for r in records])
     worker.start()
     qtbot.waitUntil(lambda: model.rowCount() == 5000, timeout=5000)
     worker.join()
@@ -212,13 +213,13 @@ def test_records_appended_from_a_worker_thread_are_batched(qtbot, store):
 
 
 def test_store_clear_resets_the_model(qtbot, store):
-    store.extend(make_failures(10))
+    store.upsert(make_failures(10))
     model = FailureTableModel(store)
     resets: list[bool] = []
     model.modelReset.connect(lambda: resets.append(True))
     model.set_live_updates(True)
     store.clear()
-    store.extend(make_failures(3, start_id=60000000000))
+    store.upsert(make_failures(3, start_id=60000000000))
     qtbot.waitUntil(lambda: model.rowCount() == 3, timeout=2000)
     assert resets
     assert [r.customer_id for r in model.records()] == [
@@ -227,7 +228,7 @@ def test_store_clear_resets_the_model(qtbot, store):
 
 def test_sort_keys_prepared_in_idle_time_sort_like_keys_made_on_demand(qtbot, store):
     records = make_failures(3 * SORT_KEY_SLICE + 17, shuffle=True)
-    store.extend(records)
+    store.upsert(records)
     prepared = FailureTableModel(store)  # live updates off: keys are made while idle
     assert not prepared.sort_keys_ready()
     qtbot.waitUntil(prepared.sort_keys_ready, timeout=10_000)
@@ -239,7 +240,7 @@ def test_sort_keys_prepared_in_idle_time_sort_like_keys_made_on_demand(qtbot, st
             prepared.sort(column, order)
             on_demand.sort(column, order)
             assert prepared.records() == on_demand.records(), (column, order)
-    store.extend(make_failures(5, start_id=70000000000))
+    store.upsert(make_failures(5, start_id=70000000000))
     prepared.pull_new_records()
     assert not prepared.sort_keys_ready()  # new rows get theirs in idle time too
     qtbot.waitUntil(prepared.sort_keys_ready, timeout=5000)
@@ -272,14 +273,14 @@ def test_live_updates_follow_import_and_auto_refresh(qtbot, make_tab, store):
 
     tab.set_import_running(True)
     assert tab.model.live_updates()
-    store.extend(make_failures(40))
+    store.upsert(make_failures(40))
     qtbot.waitUntil(lambda: tab.model.rowCount() == 40, timeout=2000)
     assert tab.count_label.text() == "40 failed customers"
     assert counts[-1] == 40
 
     tab.auto_refresh_check.setChecked(False)
     assert not tab.model.live_updates()
-    store.extend(make_failures(25, start_id=60000000000))
+    store.upsert(make_failures(25, start_id=60000000000))
     qtbot.wait(400)  # more than two timer intervals: still nothing pulled
     assert tab.model.rowCount() == 40
     qtbot.waitUntil(lambda: "25 new, press Refresh" in tab.count_label.text(), timeout=3000)
@@ -289,12 +290,12 @@ def test_live_updates_follow_import_and_auto_refresh(qtbot, make_tab, store):
     assert tab.model.rowCount() == 65
 
     tab.auto_refresh_check.setChecked(True)
-    store.extend(make_failures(5, start_id=70000000000))
+    store.upsert(make_failures(5, start_id=70000000000))
     qtbot.waitUntil(lambda: tab.model.rowCount() == 70, timeout=2000)
 
     tab.set_import_running(False)
     assert not tab.model.live_updates()
-    store.extend(make_failures(5, start_id=80000000000))
+    store.upsert(make_failures(5, start_id=80000000000))
     tab.import_finished()  # the final refresh
     assert tab.model.rowCount() == 75
     assert tab.count_label.text() == "75 failed customers"
@@ -303,14 +304,16 @@ def test_live_updates_follow_import_and_auto_refresh(qtbot, make_tab, store):
 def test_summary_by_result_and_error_type(qtbot, make_tab, store):
     tab = make_tab(make_failures(30))
     assert tab.summary_label.text().startswith("By result: CONFLICT 10 · FAILED 10 · INVALID 10")
-    assert "Customer # already exists with this ID" in tab.summary_label.text()
+    # a real example of each kind of error, never the "#" used to group them
+    assert "10× Customer 50000001000 already exists with this ID" in tab.summary_label.text()
+    assert "#" not in tab.summary_label.text()
     assert tab.model.result_counts() == {"CONFLICT": 10, "FAILED": 10, "INVALID": 10}
     assert tab.model.error_type_summary(1)[0][1] == 10
     combo_results = [tab.result_combo.itemData(i) for i in range(tab.result_combo.count())]
     assert combo_results == [None, "CONFLICT", "FAILED", "INVALID"]
 
     tab.set_import_running(True)
-    store.extend([FailureRecord("1", "ÅSA ÖBERG", "TIMEOUT", "no answer within 30 s",
+    store.upsert([FailureRecord("1", "ÅSA ÖBERG", "TIMEOUT", "no answer within 30 s",
                                 START.isoformat(), "Whole batch failed", {})])
     qtbot.waitUntil(lambda: "TIMEOUT 1" in tab.summary_label.text(), timeout=3000)
     assert tab.result_combo.findData("TIMEOUT") > 0
@@ -414,11 +417,11 @@ def test_selection_follows_its_record_and_new_rows_wait_for_resort(qtbot, make_t
 
     tab.set_import_running(True)
     late = make_failures(5, start_id=40000000000)  # ids sort before all others
-    store.extend(late)
+    store.upsert(late)
     qtbot.waitUntil(lambda: tab.model.rowCount() == 55, timeout=2000)
     tab.table.sortByColumn(COL_ID, Qt.SortOrder.AscendingOrder)
     more = make_failures(3, start_id=30000000000)
-    store.extend(more)
+    store.upsert(more)
     qtbot.waitUntil(lambda: tab.model.rowCount() == 58, timeout=2000)
     assert shown_records(tab)[-3:] == more  # appended at the end while sorted
     tab.import_finished()  # pulls with re-sort
@@ -436,10 +439,10 @@ def test_large_selection_survives_a_sort(qtbot, make_tab):
         chosen.select(tab.proxy.index(row, 0), tab.proxy.index(row, len(COLUMNS) - 1))
     chosen.select(tab.proxy.index(1001, 0), tab.proxy.index(2001, len(COLUMNS) - 1))
     selection_model.select(chosen, QItemSelectionModel.SelectionFlag.ClearAndSelect)
-    before = {r.key() for r in tab.selected_records()}
+    before = {r.customer_key for r in tab.selected_records()}
     assert len(before) > 2000
     click_header(qtbot, tab, COL_USERNAME)
-    assert {r.key() for r in tab.selected_records()} == before
+    assert {r.customer_key for r in tab.selected_records()} == before
     tab.table.selectAll()
     tab.table.sortByColumn(COL_TIMESTAMP, Qt.SortOrder.DescendingOrder)
     assert len(tab.selected_records()) == 3000
@@ -448,23 +451,25 @@ def test_large_selection_survives_a_sort(qtbot, make_tab):
 # -- refresh, clear ------------------------------------------------------------------------
 
 
-def test_refresh_merges_saved_file_without_duplicates(qtbot, make_tab, store, failed_file):
+def test_refresh_lists_the_folders_failures_once_per_customer(qtbot, make_tab, store,
+                                                                failed_file):
     records = make_failures(15)
-    save_failures(failed_file, records[5:])  # the real file format, written by the importer
+    again = FailureRecord.from_row(records[7].to_row())
+    again.error = "a later attempt failed too"
+    # a list as an earlier version wrote it, with a customer twice
+    write_failure_list(failed_file, [r.to_row() for r in [*records[5:], again]])
     tab = make_tab(records[:10])
     assert tab.model.rowCount() == 10
 
     with qtbot.waitSignal(tab.refreshFinished, timeout=5000) as blocker:
         qtbot.mouseClick(tab.refresh_button, Qt.MouseButton.LeftButton)
-    assert blocker.args == [5]
-    assert tab.model.rowCount() == 15
+    assert blocker.args == [10]
+    assert tab.model.rowCount() == 10 == tab.failure_count()
     assert sorted(r.customer_id for r in shown_records(tab)) == \
-        sorted(r.customer_id for r in records)
-
-    with qtbot.waitSignal(tab.refreshFinished, timeout=5000) as blocker:
-        tab.refresh()
-    assert blocker.args == [0]
-    assert tab.model.rowCount() == 15
+        sorted(r.customer_id for r in records[5:])
+    twice = [r for r in shown_records(tab) if r.customer_id == records[7].customer_id]
+    assert len(twice) == 1 and twice[0].attempts == 2
+    assert twice[0].error == "a later attempt failed too"
     loaded = [r for r in shown_records(tab) if r.customer_id == records[12].customer_id]
     assert loaded[0].original_data == records[12].original_data
 
@@ -477,20 +482,20 @@ def test_refresh_reports_an_unreadable_file(qtbot, make_tab, failed_file):
     tab.statusMessage.connect(messages.append)
     with qtbot.waitSignal(tab.refreshFinished, timeout=5000):
         tab.refresh()
-    assert any(m.startswith("Could not read failed_customers.json") for m in messages)
+    assert any(m.startswith("Could not load the failures of") for m in messages)
     assert tab.model.rowCount() == 3  # still working
 
 
 def test_clear_asks_first_and_keeps_saved_files(qtbot, make_tab, store, failed_file):
     records = make_failures(12)
-    save_failures(failed_file, records)
+    write_failure_list(failed_file, [r.to_row() for r in records])
     tab = make_tab(records)
 
     qtbot.mouseClick(tab.clear_button, Qt.MouseButton.LeftButton)
     box = visible_child(tab, QMessageBox)  # opened with open(): the test goes on at once
     assert box is not None
     assert box.windowModality() != Qt.WindowModality.ApplicationModal
-    assert "not deleted" in box.informativeText()
+    assert "Nothing is deleted" in box.informativeText()
     qtbot.mouseClick(box.button(QMessageBox.StandardButton.No), Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: visible_child(tab, QMessageBox) is None, timeout=2000)
     assert tab.model.rowCount() == 12 and len(store) == 12
@@ -502,7 +507,7 @@ def test_clear_asks_first_and_keeps_saved_files(qtbot, make_tab, store, failed_f
     assert len(store) == 0
     assert tab.count_label.text() == "No failed customers"
     assert tab.summary_label.text() == ""
-    assert failed_file.exists() and len(FailureStore.load_file(failed_file)) == 12
+    assert failed_file.exists() and len(load_failure_list(failed_file)) == 12
 
 
 # -- export --------------------------------------------------------------------------------
@@ -696,7 +701,7 @@ def test_rows_arriving_below_the_visible_ones_repaint_only_the_scroll_bar(qtbot,
     QApplication.processEvents()
     counter.paints = 0
     before = scroll_bar.maximum()
-    store.extend(make_failures(300, start_id=70000000000))
+    store.upsert(make_failures(300, start_id=70000000000))
     tab.model.pull_new_records()
     qtbot.waitUntil(lambda: scroll_bar.maximum() > before)
     QApplication.processEvents()
@@ -719,7 +724,7 @@ def test_a_table_not_yet_full_repaints_the_rows_that_arrive(qtbot, make_tab, sto
     tab.table.viewport().installEventFilter(counter)
     QApplication.processEvents()
     counter.paints = 0
-    store.extend(make_failures(2, start_id=70000000000))
+    store.upsert(make_failures(2, start_id=70000000000))
     tab.model.pull_new_records()
     qtbot.waitUntil(lambda: counter.paints > 0)
     assert tab.table.rowAt(tab.table.rowViewportPosition(4) + 1) == 4
@@ -756,7 +761,7 @@ def test_hundred_thousand_failures_stay_responsive(qtbot, make_tab, store):
 
     def import_thread() -> None:
         for first in range(0, len(records), 1000):
-            store.extend(records[first:first + 1000])
+            store.upsert(records[first:first + 1000])
 
     worker = threading.Thread(target=import_thread)
     worker.start()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from app.models.failure_store import FailureStore, save_failures
 from app.models.records import CustomerRecord, FailureRecord
 from app.services.results.atomic_files import atomic_write_bytes
 from app.services.results.failure_export import export_failures, neutralise_cell
+from app.services.results.failure_list_file import load_failure_list, write_failure_list
 from app.services.results.file_names import safe_file_name, single_failure_file_name
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from app.services.sources.customer_reader import FileReader, InvalidEntry, ReadProblem
@@ -163,16 +163,6 @@ def test_json_and_txt_exports(tmp_path):
     assert "Failed customers: 2" in text and "ÅSA ÖBERG" in text
 
 
-def test_failure_file_is_kept_across_runs_without_duplicates(tmp_path):
-    path = tmp_path / "failed_customers" / "failed_customers.json"
-    assert save_failures(path, [failure(1), failure(2)]) == 2
-    assert save_failures(path, [failure(2), failure(3)]) == 3
-    store = FailureStore()
-    assert store.load(path) == 3 and store.load(path) == 0
-    store.clear()
-    assert len(store) == 0 and path.exists()
-
-
 def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path):
     path = tmp_path / "result.json"
     atomic_write_bytes(path, b"old")
@@ -192,39 +182,37 @@ def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["result.json"]
 
 
-def test_an_unreadable_failure_file_is_kept_aside_not_overwritten(tmp_path):
-    path = tmp_path / "failed_customers.json"
-    path.write_text('[{"customerId": "1", "result": "FAILED"}, {broken', "utf-8")
-    assert save_failures(path, [failure(7)]) == 1
-    assert path.with_suffix(".unreadable.json").read_text("utf-8").endswith("{broken")
-    (saved,) = FailureStore.load_file(path)
-    assert saved.customer_id == "60000000007" and saved.username == "ÅSA ÖBERG"
-
-
-def test_large_failure_files_round_trip(tmp_path):
+def test_large_failure_lists_round_trip(tmp_path):
     path = tmp_path / "failed_customers.json"
     records = [failure(i) for i in range(3000)]
-    assert save_failures(path, records) == 3000
-    loaded = FailureStore.load_file(path)
-    assert [r.key() for r in loaded] == [r.key() for r in records]
+    assert write_failure_list(path, [r.to_row() for r in records]) == 3000
+    loaded = load_failure_list(path)
+    assert [r.customer_key for r in loaded] == [r.customer_key for r in records]
     assert loaded[-1].original_data == records[-1].original_data
+    assert loaded[-1] == records[-1]
 
 
-def test_single_failure_summaries_accumulate_across_runs(tmp_path):
+def test_single_failure_summaries_list_the_open_failures(tmp_path):
     from app.services.results.result_writers import SingleFailureWriter
 
-    first = SingleFailureWriter(tmp_path)
-    for i in range(3):
-        first.add(failure(i))
-    first.finish()
-    second = SingleFailureWriter(tmp_path)
-    for i in (2, 3):  # customer 2 fails again: its entry is replaced, not doubled
-        second.add(failure(i, error="still failing"))
-    second.finish()
-    summary = json.loads((tmp_path / "failed_customers" / "single_failures" / "FAILED" /
-                          "_SUMMARY_FAILED.json").read_text("utf-8"))
-    assert summary["count"] == 4 and len(summary["customers"]) == 4
-    assert sum(e["error"] == "still failing" for e in summary["customers"]) == 2
-    files = list((tmp_path / "failed_customers" / "single_failures" / "FAILED").glob("c*.json"))
-    assert len(files) == 4
+    writer = SingleFailureWriter(tmp_path)
+    records = [failure(i) for i in range(4)]
+    for record in records:
+        writer.add(record)
+    outage = failure(9, error="no answer")
+    outage.whole_batch = True  # an outage: retry files only, no single file
+    assert writer.add(outage) is None
+    records[2].attempts = 2
+    records[2].error = "still failing"
+    resolved = records[3].to_row()
+    writer.finish([r.to_row() for r in records[:3]], [resolved])
+    folder = tmp_path / "failed_customers" / "single_failures" / "FAILED"
+    summary = json.loads((folder / "_SUMMARY_FAILED.json").read_text("utf-8"))
+    assert summary["count"] == 3 and len(summary["customers"]) == 3
+    assert [e["attempts"] for e in summary["customers"]] == [1, 1, 2]
+    assert sum(e["error"] == "still failing" for e in summary["customers"]) == 1
+    files = sorted(folder.glob("c*.json"))
+    assert len(files) == 3
+    moved = list((tmp_path / "failed_customers" / "resolved" / "FAILED").glob("c*.json"))
+    assert len(moved) == 1 and records[3].customer_id in moved[0].name
     assert json.loads(files[0].read_text("utf-8"))["data"][0]["person"]["customerId"]

@@ -349,10 +349,10 @@ def test_credentials_echoed_by_a_server_are_stored_nowhere(sandbox_thread, tmp_p
     failure = failures(summary)[0]
     assert "[debug: Authorization: *** ***; token ***; GK-Passport ***]" in failure["error"]
     # and an export of those failures holds none either
-    from app.models.failure_store import FailureStore
     from app.services.results.failure_export import export_failures
+    from app.services.results.failure_list_file import load_failure_list
 
-    records = FailureStore.load_file(Path(summary["failed_file"]))
+    records = load_failure_list(Path(summary["failed_file"]))
     exported = export_failures(records, tmp_path / "export.csv").read_text("utf-8-sig")
     assert len(records) == 10 and all(s not in exported for s in secrets)
 

@@ -41,7 +41,7 @@ async def test_mixed_failures_are_accounted_exactly(make_engine, sandbox, tmp_pa
     assert summary.failed_by_result == {"CONFLICT": 4, "FAILED": 6, "INVALID": 4}
     assert len(store) == 14
     by_result = {}
-    for record in store.snapshot():
+    for record in store.records():
         by_result.setdefault(record.result, []).append(record)
         assert record.original_data is not None
         assert record.source_file.endswith("mixed.json")
@@ -210,7 +210,7 @@ async def test_a_byte_that_is_not_utf8_costs_only_its_customer(make_engine, sand
     store = FailureStore()
     summary = await make_engine([source], store=store).run()
     assert (summary.total, summary.succeeded, summary.failed) == (6, 5, 1)
-    [failure] = store.snapshot()
+    [failure] = store.records()
     assert failure.result == "INVALID" and failure.record_number == 5
     assert "mixed_bytes.json, record 5, field person.lastName" in failure.error
     assert "0xF6, which is not UTF-8" in failure.error
@@ -256,7 +256,7 @@ async def test_households_go_to_their_endpoint(make_engine, sandbox, tmp_path):
     summary = await make_engine([source], store=store, batch_size=8).run()
     assert (summary.succeeded, summary.failed) == (29, 1)
     assert len(sandbox.households) == 30
-    (failure,) = store.snapshot()
+    (failure,) = store.records()
     assert failure.customer_id == "H0" and failure.result == "CONFLICT"
     retry = json.loads(next(summary.retry_dir.glob("retry_batch_*.json")).read_text("utf-8"))
     assert list(retry) == ["households"]
@@ -284,7 +284,7 @@ async def test_connection_refused_is_retried_then_reported(tmp_path, make_engine
     engine.settings.customers_url = "http://127.0.0.1:9/nothing-listens-here"
     summary = await engine.run()
     assert summary.failed_by_result == {"CONNECTION_ERROR": 20}
-    assert "cannot connect" in engine.store.snapshot()[0].error
+    assert "cannot connect" in engine.store.records()[0].error
 
 
 @pytest.mark.slow
@@ -333,7 +333,7 @@ async def test_rejected_batch_fails_named_customers_and_resends_the_rest(
     summary = await make_engine([source], store=store, batch_size=20).run()
     assert (summary.succeeded, summary.failed) == (37, 3)
     assert summary.failed_by_result == {"REJECTED": 3}
-    assert all(r.http_status == 400 and r.error for r in store.snapshot())
+    assert all(r.http_status == 400 and r.error for r in store.records())
     assert len(sandbox.customers) == 37
     kept = list((tmp_path / "out" / "api_responses").glob("*_HTTP400.json"))
     assert kept, "the 400 answer is kept for troubleshooting"
@@ -351,7 +351,7 @@ async def test_reader_process_accounts_like_the_reader_thread(make_engine, sandb
     assert summary.total == 150 and summary.succeeded == 141
     assert summary.failed_by_result == {"CONFLICT": 3, "FAILED": 4, "INVALID": 2}
     assert any("trasig.json" in p for p in listener.problems)
-    conflict = next(r for r in store.snapshot() if r.result == "CONFLICT")
+    conflict = next(r for r in store.records() if r.result == "CONFLICT")
     assert conflict.original_data["person"]["customerId"] == conflict.customer_id
     assert conflict.source_file.endswith("mixed.json") and conflict.record_number > 140
 

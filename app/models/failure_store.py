@@ -1,45 +1,58 @@
-"""Thread-safe, append-only store of failure records, persisted to failed_customers.json."""
+"""Thread-safe store of failures: one row per customer, open or resolved."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO
 
-import orjson
-
-from app.models.records import FailureRecord
+from app.models.records import (
+    ROW_ATTEMPTS,
+    ROW_KEY,
+    ROW_RESOLVED_AT,
+    ROW_RESOLVED_JOB,
+    FailureRecord,
+    FailureRow,
+)
 
 FAILED_CUSTOMERS_FILE = Path("failed_customers") / "failed_customers.json"
 
 FailureListener = Callable[[int], None]
-_ONE_RECORD = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
 
 
 class FailureStore:
-    """Holds every failure of the running session; the GUI's failure table reads it while it grows.
+    """The failures the window shows: one row per customer (see `customer_key`).
 
-    Appends happen under a lock from any thread; readers take cheap snapshots by index
-    (`records_from(start)`), so a view can fetch only what is new. Listeners are called
-    with the new length after each append, from the appending thread: a GUI bridges that
-    to a queued Qt signal rather than touching widgets here.
+    Rows are compact tuples (see `FailureRecord.to_row`), which Python's garbage collector
+    leaves alone however many there are. A customer who fails again replaces their row
+    (attempts counted); one imported later is marked resolved in place, so a table can
+    grey it out until the next reload. Appends and changes happen under a lock from any
+    thread; readers take cheap copies by position (`rows_from`) and ask which earlier
+    positions changed (`take_changed`). Listeners are called with the new length after
+    each change, from the changing thread: a GUI bridges that to its own thread.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._records: list[FailureRecord] = []
-        self._keys: set[tuple] = set()
+        self._rows: list[FailureRow] = []
+        self._positions: dict[str, int] = {}
+        self._changed: set[int] = set()
+        self._open = 0
         self._listeners: list[FailureListener] = []
-        self._generation = 0  # bumped by clear(), so readers know their indices are stale
+        self._generation = 0  # bumped when all rows are replaced: positions are stale
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self._records)
+            return len(self._rows)
 
     @property
     def generation(self) -> int:
         return self._generation
+
+    @property
+    def open_count(self) -> int:
+        """Customers whose failure is still open."""
+        return self._open
 
     def add_listener(self, listener: FailureListener) -> None:
         self._listeners.append(listener)
@@ -48,114 +61,99 @@ class FailureStore:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    def extend(self, records: Iterable[FailureRecord]) -> int:
-        """Append records not already present; returns how many were new."""
-        added = 0
+    def _notify(self, size: int) -> None:
+        for listener in list(self._listeners):
+            listener(size)
+
+    # -- changes ----------------------------------------------------------------------------
+
+    def upsert(self, records: Iterable[FailureRecord]) -> int:
+        """Add failures; one for a customer already listed replaces it. Returns how many
+        rows were added (rather than replaced)."""
+        added = changed = 0
         with self._lock:
             for record in records:
-                key = record.key()
-                if key in self._keys:
+                row = record.to_row()
+                key = row[ROW_KEY]
+                position = self._positions.get(key)
+                if position is None:
+                    self._positions[key] = len(self._rows)
+                    self._rows.append(row)
+                    self._open += 1
+                    added += 1
                     continue
-                self._keys.add(key)
-                self._records.append(record)
-                added += 1
-            size = len(self._records)
-        if added:
-            for listener in list(self._listeners):
-                listener(size)
+                old = self._rows[position]
+                if old[ROW_RESOLVED_JOB] is not None:
+                    self._open += 1  # failing again reopens it
+                attempts = old[ROW_ATTEMPTS] + row[ROW_ATTEMPTS]
+                self._rows[position] = (*row[:ROW_ATTEMPTS], attempts, *row[ROW_ATTEMPTS + 1:])
+                self._changed.add(position)
+                changed += 1
+            size = len(self._rows)
+        if added or changed:
+            self._notify(size)
         return added
 
-    def append(self, record: FailureRecord) -> bool:
-        return self.extend((record,)) == 1
-
-    def records_from(self, start: int = 0) -> list[FailureRecord]:
-        """A copy of the records from index `start` on."""
+    def resolve(self, keys: Iterable[str], job: int, when: str) -> int:
+        """Mark the open failures of these customers resolved by `job`; returns how many."""
+        resolved = 0
         with self._lock:
-            return self._records[start:]
+            for key in keys:
+                position = self._positions.get(key)
+                if position is None:
+                    continue
+                row = self._rows[position]
+                if row[ROW_RESOLVED_JOB] is not None:
+                    continue
+                self._rows[position] = (*row[:ROW_RESOLVED_JOB], job, when,
+                                        *row[ROW_RESOLVED_AT + 1:])
+                self._changed.add(position)
+                self._open -= 1
+                resolved += 1
+            size = len(self._rows)
+        if resolved:
+            self._notify(size)
+        return resolved
 
-    def snapshot(self) -> list[FailureRecord]:
-        return self.records_from(0)
+    def replace_all(self, rows: Iterable[FailureRow]) -> int:
+        """Hold exactly `rows` (as loaded from the journal); returns how many."""
+        new_rows = list(rows)
+        with self._lock:
+            self._rows = new_rows
+            self._positions = {row[ROW_KEY]: i for i, row in enumerate(new_rows)}
+            self._changed.clear()
+            self._open = sum(1 for row in new_rows if row[ROW_RESOLVED_JOB] is None)
+            self._generation += 1
+        self._notify(len(new_rows))
+        return len(new_rows)
 
     def clear(self) -> None:
-        """Forget the records in memory; files on disk are left alone."""
+        """Forget the rows in memory; files and the journal are left alone."""
+        self.replace_all(())
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def rows_from(self, start: int = 0) -> list[FailureRow]:
+        """A copy of the rows from position `start` on."""
         with self._lock:
-            self._records.clear()
-            self._keys.clear()
-            self._generation += 1
-        for listener in list(self._listeners):
-            listener(0)
+            return self._rows[start:]
 
-    # -- persistence -----------------------------------------------------------------------
+    def snapshot(self) -> list[FailureRow]:
+        return self.rows_from(0)
 
-    @staticmethod
-    def load_file(path: Path) -> list[FailureRecord]:
-        """Records saved in a failed_customers.json; [] when the file does not exist.
+    def rows_at(self, positions: Iterable[int]) -> dict[int, FailureRow]:
+        with self._lock:
+            return {p: self._rows[p] for p in positions if p < len(self._rows)}
 
-        Raises ValueError when the file is not a list of records.
-        """
-        from app.services.sources.customer_reader import iter_json_array
+    def take_changed(self, below: int) -> list[int]:
+        """Positions under `below` whose rows changed since the last call (sorted)."""
+        with self._lock:
+            taken = sorted(p for p in self._changed if p < below)
+            self._changed.difference_update(taken)
+        return taken
 
-        try:
-            return [FailureRecord.from_dict(item) for item in iter_json_array(path)
-                    if isinstance(item, dict)]
-        except FileNotFoundError:
-            return []
-        except orjson.JSONDecodeError as exc:
-            raise ValueError(f"{Path(path).name} is not valid JSON ({exc})") from None
-
-    def load(self, path: Path) -> int:
-        """Merge the records saved at `path` into memory; returns how many were new."""
-        return self.extend(self.load_file(path))
-
-
-def save_failures(path: Path, new_records: Iterable[FailureRecord],
-                  pace: Callable[[], None] | None = None) -> int:
-    """Add `new_records` to the saved file (kept across runs), atomically. Returns the total.
-
-    Records are written one by one (and the old file read in slices), so a background
-    thread saving 100,000 failures never holds Python's global lock for long; `pace` is
-    called after each record (see `BackgroundPacer`).
-    """
-    from app.services.results.atomic_files import atomic_write
-    from app.services.sources.customer_reader import iter_json_array
-
-    path = Path(path)
-    new = list(new_records)
-
-    def write(handle: IO[bytes], keep_existing: bool) -> int:
-        keys: set[tuple] = set()
-        count = 0
-
-        def put(item: dict) -> None:
-            nonlocal count
-            handle.write((b",\n" if count else b"\n") + orjson.dumps(item, option=_ONE_RECORD))
-            count += 1
-            if pace is not None:
-                pace()
-
-        handle.write(b"[")
-        if keep_existing and path.exists():
-            for item in iter_json_array(path):
-                if isinstance(item, dict):
-                    keys.add(FailureRecord.from_dict(item).key())
-                    put(item)
-        for record in new:
-            if record.key() not in keys:
-                keys.add(record.key())
-                put(record.to_dict())
-        handle.write(b"\n]\n")
-        return count
-
-    total = 0
-
-    def write_all(handle: IO[bytes], keep_existing: bool = True) -> None:
-        nonlocal total
-        total = write(handle, keep_existing)
-
-    try:
-        atomic_write(path, write_all)
-    except (ValueError, orjson.JSONDecodeError):
-        # never destroy a file we cannot read: keep it aside and start a new one
-        path.replace(path.with_suffix(".unreadable.json"))
-        atomic_write(path, lambda handle: write_all(handle, keep_existing=False))
-    return total
+    def records(self, *, open_only: bool = True) -> list[FailureRecord]:
+        """The failures as records (made on demand: for exports and summaries)."""
+        rows = self.snapshot()
+        return [FailureRecord.from_row(row) for row in rows
+                if not open_only or row[ROW_RESOLVED_JOB] is None]

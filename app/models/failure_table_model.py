@@ -3,11 +3,15 @@
 Built for 100,000+ rows arriving during an import:
 
 * the store's listener (called from worker threads) only sets a `threading.Event`; a
-  QTimer on the GUI thread pulls whatever is new in ONE `beginInsertRows`/`endInsertRows`;
+  QTimer on the GUI thread pulls whatever is new in ONE `beginInsertRows`/`endInsertRows`,
+  and the rows that changed in place (a customer failing again, or resolved by a later
+  job) with one `dataChanged` each;
+* rows are the store's compact tuples (see `FailureRecord.to_row`), which Python's garbage
+  collector leaves alone; a `FailureRecord` is made only for a row somebody opens or copies;
 * sorting is done here, in Python, on precomputed keys (one `list.sort`), instead of letting
   QSortFilterProxyModel compare rows by calling back into Python per comparison;
-* summaries (counts by result and by error type) are computed incrementally, each record is
-  looked at once, and only when somebody asks for them (the tab asks on a throttle).
+* summaries (counts by result and by error type, of the open failures) are computed
+  incrementally, and only when somebody asks for them (the tab asks on a throttle).
 """
 
 from __future__ import annotations
@@ -29,9 +33,24 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
+from PySide6.QtGui import QBrush, QColor
 
 from app.models.failure_store import FailureStore
-from app.models.records import FailureRecord
+from app.models.records import (
+    ROW_ATTEMPTS,
+    ROW_BATCH,
+    ROW_BATCH_INFO,
+    ROW_ERROR,
+    ROW_ID,
+    ROW_RESOLVED_AT,
+    ROW_RESOLVED_JOB,
+    ROW_RESULT,
+    ROW_SOURCE_FILE,
+    ROW_TIMESTAMP,
+    ROW_USERNAME,
+    FailureRecord,
+    FailureRow,
+)
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
@@ -68,6 +87,7 @@ _ITEM_FLAGS = (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 _LAYOUT_SIGNATURE = ("QList<QPersistentModelIndex>", "QAbstractItemModel::LayoutChangeHint")
 _SORT_HINT = QAbstractItemModel.LayoutChangeHint.VerticalSortHint
 _ERROR_TYPE_CACHE_LIMIT = 50_000
+_RESOLVED_COLOR = QColor(0x80, 0x80, 0x80)  # readable, but clearly not an open failure
 
 
 def text_sort_key(text: str) -> str:
@@ -87,38 +107,37 @@ def _text_keys(values: list[str]) -> list[str]:
     return list(map(memo.__getitem__, values))
 
 
-def _id_keys(records: Sequence[FailureRecord]) -> list[str]:
+def _id_keys(rows: Sequence[FailureRow]) -> list[str]:
     # numeric ids in numeric order (zero-padded), anything else after them as text
     keys = []
-    for record in records:
-        value = record.customer_id
+    for row in rows:
+        value = row[ROW_ID]
         keys.append("0" + value.zfill(24) if value.isdigit() else "1" + text_sort_key(value))
     return keys
 
 
-def _batch_keys(records: Sequence[FailureRecord]) -> list[str]:
+def _batch_keys(rows: Sequence[FailureRow]) -> list[str]:
     # by batch number first (batch 2 before batch 10), then by the text
     memo: dict[tuple[int, str], str] = {}
     keys = []
-    for record in records:
-        pair = (record.batch_number, record.batch_info)
+    for row in rows:
+        pair = (row[ROW_BATCH], row[ROW_BATCH_INFO])
         key = memo.get(pair)
         if key is None:
-            key = memo[pair] = (f"{max(record.batch_number, 0):012d}\x00"
-                                f"{text_sort_key(record.batch_info)}")
+            key = memo[pair] = (f"{max(pair[0], 0):012d}\x00{text_sort_key(pair[1])}")
         keys.append(key)
     return keys
 
 
-_COLUMN_KEYS: dict[int, Callable[[Sequence[FailureRecord]], list[str]]] = {
+_COLUMN_KEYS: dict[int, Callable[[Sequence[FailureRow]], list[str]]] = {
     COL_ID: _id_keys,
-    COL_USERNAME: lambda records: _text_keys([r.username for r in records]),
+    COL_USERNAME: lambda rows: _text_keys([r[ROW_USERNAME] for r in rows]),
     # errors are nearly all distinct (they name the customer): hashing them for a memo
     # would cost more than converting each
-    COL_ERROR: lambda records: [text_sort_key(r.error) for r in records],
-    COL_TIMESTAMP: lambda records: [r.timestamp for r in records],  # ISO text sorts by time
+    COL_ERROR: lambda rows: [text_sort_key(r[ROW_ERROR]) for r in rows],
+    COL_TIMESTAMP: lambda rows: [r[ROW_TIMESTAMP] for r in rows],  # ISO text sorts by time
     COL_BATCH: _batch_keys,
-    COL_RESULT: lambda records: [r.result for r in records],
+    COL_RESULT: lambda rows: [r[ROW_RESULT] for r in rows],
 }
 
 
@@ -139,7 +158,10 @@ def display_timestamp(timestamp: str) -> str:
 
 
 def error_type(error: str) -> str:
-    """The error with ids and numbers replaced by "#", so similar errors group together."""
+    """The error with ids and numbers replaced by "#", so similar errors group together.
+
+    For grouping only: what a user reads is an example of each group (`error_type_summary`).
+    """
     first = error.strip().partition("\n")[0]
     return _DIGITS.sub("#", first)[:160] or "(no error text)"
 
@@ -149,48 +171,68 @@ def _file_name(path: str) -> str:
     return path.replace("\\", "/").rpartition("/")[2]
 
 
-def display_value(record: FailureRecord, column: int) -> str:
-    """What the table shows in `column` for `record`."""
+def display_value(row: FailureRow, column: int) -> str:
+    """What the table shows in `column` for `row`."""
     if column == COL_ID:
-        return record.customer_id
+        return row[ROW_ID]
     if column == COL_USERNAME:
-        return record.username
+        return row[ROW_USERNAME]
     if column == COL_ERROR:
-        return short_error(record.error)
+        return short_error(row[ROW_ERROR])
     if column == COL_TIMESTAMP:
-        return display_timestamp(record.timestamp)
+        return display_timestamp(row[ROW_TIMESTAMP])
     if column == COL_BATCH:
-        return record.batch_info
+        return row[ROW_BATCH_INFO]
     if column == COL_RESULT:
-        return record.result
+        if row[ROW_RESOLVED_JOB] is not None:
+            return f"{row[ROW_RESULT]} (resolved)"
+        attempts = row[ROW_ATTEMPTS]
+        return f"{row[ROW_RESULT]} ×{attempts}" if attempts > 1 else row[ROW_RESULT]
     return ""
 
 
-def full_value(record: FailureRecord, column: int) -> str:
+def full_value(row: FailureRow, column: int) -> str:
     """The complete value of `column` (tooltips and copying)."""
     if column == COL_ERROR:
-        return record.error
+        return row[ROW_ERROR]
     if column == COL_TIMESTAMP:
-        return record.timestamp
-    return display_value(record, column)
+        return row[ROW_TIMESTAMP]
+    if column == COL_RESULT:
+        text = row[ROW_RESULT]
+        if row[ROW_ATTEMPTS] > 1:
+            text += f" (failed {row[ROW_ATTEMPTS]} times)"
+        if row[ROW_RESOLVED_JOB] is not None:
+            when = display_timestamp(row[ROW_RESOLVED_AT] or "")
+            text += f"; resolved: imported by job #{row[ROW_RESOLVED_JOB]} {when}".rstrip()
+        return text
+    return display_value(row, column)
+
+
+def is_resolved(row: FailureRow) -> bool:
+    return row[ROW_RESOLVED_JOB] is not None
 
 
 class FailureTableModel(QAbstractTableModel):
-    """Table of FailureRecords read from a FailureStore, for the Failed Customers tab.
+    """Table of failure rows read from a FailureStore, for the Failed Customers tab.
 
     Rows are pulled from the store in coalesced chunks (one insert per chunk) by a timer that
-    runs only while live updates are on, or on demand with `pull_new_records()`. Sorting is
-    done here on precomputed keys (`sort()`); rows arriving while sorted are appended at the
-    end until `pull_new_records(resort=True)`. A cleared store (new `generation`) resets it.
+    runs only while live updates are on, or on demand with `pull_new_records()`; rows that
+    changed in place in the store (failed again, resolved) are updated by the same pull.
+    Sorting is done here on precomputed keys (`sort()`); rows arriving while sorted are
+    appended at the end until `pull_new_records(resort=True)`. A store whose rows were all
+    replaced (new `generation`) resets the model. Resolved rows are shown greyed.
 
-    Signals: `recordsPulled(int)` after new rows were added (how many); `sortStarting()` and
-    `sortFinished()` around a sort that reorders rows (before `layoutAboutToBeChanged`, after
-    `layoutChanged`); plus the standard model signals.
+    Signals: `recordsPulled(int)` after new rows were added (how many); `rowsUpdated(list)`
+    with the arrival positions of rows that changed in place, before their `dataChanged`;
+    `sortStarting()` and `sortFinished()` around a sort that reorders rows (before
+    `layoutAboutToBeChanged`, after `layoutChanged`); plus the standard model signals.
     """
 
-    RecordRole = Qt.ItemDataRole.UserRole + 1
+    RecordRole = Qt.ItemDataRole.UserRole + 1  # a FailureRecord, made for the asking
+    ResolvedRole = Qt.ItemDataRole.UserRole + 2  # whether the row's failure is resolved
 
     recordsPulled = Signal(int)
+    rowsUpdated = Signal(object)
     sortStarting = Signal()
     sortFinished = Signal()
 
@@ -199,9 +241,9 @@ class FailureTableModel(QAbstractTableModel):
         super().__init__(parent)
         self._store = store
         self._generation = store.generation
-        self._arrival: list[FailureRecord] = []  # store order (mirror of the store's prefix)
+        self._arrival: list[FailureRow] = []  # store order (mirror of the store's prefix)
         self._order: list[int] = []  # display row -> index into _arrival
-        # column -> sort key of each record, aligned with _arrival; extended when needed, so
+        # column -> sort key of each row, aligned with _arrival; extended when needed, so
         # sorting a column again (or the other way round) costs only the sort itself
         self._key_cache: dict[int, list[str]] = {}
         self._sort_column = -1  # -1: store (arrival) order
@@ -209,8 +251,10 @@ class FailureTableModel(QAbstractTableModel):
         self._summary_upto = 0  # how many of _arrival the summary counters include
         self._result_counts: Counter[str] = Counter()
         self._error_type_counts: Counter[str] = Counter()
+        self._error_type_examples: dict[str, str] = {}
         self._error_type_cache: dict[str, str] = {}
-        # The store calls listeners from whichever thread appended. Only this Event is
+        self._open = 0
+        # The store calls listeners from whichever thread changed it. Only this Event is
         # touched there (thread-safe, and it does not keep the model alive).
         self._pending = threading.Event()
         pending = self._pending
@@ -262,7 +306,7 @@ class FailureTableModel(QAbstractTableModel):
         return self._timer.isActive()
 
     def pending_count(self) -> int:
-        """How many records the store holds that this model has not taken in yet."""
+        """How many rows the store holds that this model has not taken in yet."""
         if self._store.generation != self._generation:
             return len(self._store)
         return max(0, len(self._store) - len(self._arrival))
@@ -274,24 +318,26 @@ class FailureTableModel(QAbstractTableModel):
             self.pull_new_records(limit=LIVE_PULL_LIMIT)
 
     def pull_new_records(self, resort: bool = False, limit: int | None = None) -> int:
-        """Take in what the store gained since the last pull, as one row insert.
+        """Take in what the store gained or changed since the last pull.
 
-        Resets the model instead when the store was cleared. With `resort`, the current sort
+        New rows come as one row insert; rows changed in place as `dataChanged`. Resets the
+        model instead when the store's rows were replaced. With `resort`, the current sort
         is applied again afterwards (new rows otherwise wait at the end). `limit` caps how
-        many records one call takes in (the live timer uses it). Returns how many rows were
+        many new rows one call takes in (the live timer uses it). Returns how many rows were
         added.
         """
-        self._pending.clear()  # before reading, so an append racing with us re-arms it
+        self._pending.clear()  # before reading, so a change racing with us re-arms it
         if self._store.generation != self._generation:
             added = self._reset_from_store()
         else:
             generation = self._generation
-            new = self._store.records_from(len(self._arrival))
+            self._apply_changed_rows()
+            new = self._store.rows_from(len(self._arrival))
             if limit is not None and len(new) > limit:
                 new = new[:limit]
                 self._pending.set()  # more to take on the next tick
             if self._store.generation != generation:
-                # cleared while we read: those indices mean nothing any more
+                # replaced while we read: those positions mean nothing any more
                 added = self._reset_from_store()
             elif new:
                 first = len(self._order)
@@ -299,6 +345,7 @@ class FailureTableModel(QAbstractTableModel):
                 start = len(self._arrival)
                 self._arrival.extend(new)
                 self._order.extend(range(start, start + len(new)))
+                self._open += sum(1 for row in new if row[ROW_RESOLVED_JOB] is None)
                 self.endInsertRows()
                 added = len(new)
             else:
@@ -311,23 +358,52 @@ class FailureTableModel(QAbstractTableModel):
                 self._prepare_sort_keys()
         return added
 
+    def _apply_changed_rows(self) -> None:
+        changed = self._store.take_changed(len(self._arrival))
+        if not changed:
+            return
+        rows = self._store.rows_at(changed)
+        for position, row in rows.items():
+            old = self._arrival[position]
+            self._open += (row[ROW_RESOLVED_JOB] is None) - (old[ROW_RESOLVED_JOB] is None)
+            self._arrival[position] = row
+            for column, keys in self._key_cache.items():
+                if position < len(keys):
+                    keys[position] = _COLUMN_KEYS[column]([row])[0]
+        # the summary counts what is open now: count again, from the start
+        self._summary_upto = 0
+        self._result_counts.clear()
+        self._error_type_counts.clear()
+        self._error_type_examples.clear()
+        self.rowsUpdated.emit(list(rows))
+        display_row = {position: row for row, position in enumerate(self._order)} \
+            if len(rows) > 8 else None
+        last = len(COLUMNS) - 1
+        for position in rows:
+            row = display_row[position] if display_row is not None else \
+                self._order.index(position)
+            self.dataChanged.emit(self.index(row, 0), self.index(row, last))
+
     def _reset_from_store(self) -> int:
         self.beginResetModel()
         while True:
             generation = self._store.generation
-            records = self._store.snapshot()
+            rows = self._store.snapshot()
+            self._store.take_changed(len(rows))  # all of them are new to us anyway
             if self._store.generation == generation:
                 break
         self._generation = generation
-        self._arrival = records
+        self._arrival = rows
         self._key_cache.clear()
-        self._order = self._sorted_order(list(range(len(records))), self._sort_column,
+        self._order = self._sorted_order(list(range(len(rows))), self._sort_column,
                                          self._sort_order)
+        self._open = sum(1 for row in rows if row[ROW_RESOLVED_JOB] is None)
         self._summary_upto = 0
         self._result_counts.clear()
         self._error_type_counts.clear()
+        self._error_type_examples.clear()
         self.endResetModel()
-        return len(records)
+        return len(rows)
 
     # -- Qt model interface ----------------------------------------------------------------
 
@@ -340,16 +416,20 @@ class FailureTableModel(QAbstractTableModel):
     def data(self, index: ModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
             return None
-        row = index.row()
-        if row >= len(self._order):
+        position = index.row()
+        if position >= len(self._order):
             return None
-        record = self._arrival[self._order[row]]
+        row = self._arrival[self._order[position]]
         if role == Qt.ItemDataRole.DisplayRole:
-            return display_value(record, index.column())
+            return display_value(row, index.column())
         if role == Qt.ItemDataRole.ToolTipRole:
-            return full_value(record, index.column()) or None
+            return full_value(row, index.column()) or None
+        if role == Qt.ItemDataRole.ForegroundRole:
+            return QBrush(_RESOLVED_COLOR) if row[ROW_RESOLVED_JOB] is not None else None
         if role == self.RecordRole:
-            return record
+            return FailureRecord.from_row(row)
+        if role == self.ResolvedRole:
+            return row[ROW_RESOLVED_JOB] is not None
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation,
@@ -434,21 +514,25 @@ class FailureTableModel(QAbstractTableModel):
 
     # -- access for views, export and summaries --------------------------------------------
 
+    def open_count(self) -> int:
+        """Rows whose failure is still open (resolved ones are shown until the next reload)."""
+        return self._open
+
     def record(self, row: int) -> FailureRecord:
-        """The record shown at `row`."""
-        return self._arrival[self._order[row]]
+        """The failure shown at `row`, as a record."""
+        return FailureRecord.from_row(self._arrival[self._order[row]])
 
     def records(self) -> list[FailureRecord]:
-        """All rows in display order (a new list; the records themselves are shared)."""
+        """All rows in display order, as records (made now: for exports)."""
         arrival = self._arrival
-        return [arrival[i] for i in self._order]
+        return [FailureRecord.from_row(arrival[i]) for i in self._order]
 
     def arrival_index(self, row: int) -> int:
-        """Position in arrival (store) order of the record shown at `row`."""
+        """Position in arrival (store) order of the row shown at `row`."""
         return self._order[row]
 
-    def arrival_records(self) -> list[FailureRecord]:
-        """The records in arrival order: the model's own list, do not modify it."""
+    def arrival_rows(self) -> list[FailureRow]:
+        """The rows in arrival order: the model's own list, do not modify it."""
         return self._arrival
 
     def display_order(self) -> list[int]:
@@ -456,57 +540,67 @@ class FailureTableModel(QAbstractTableModel):
         return self._order
 
     def _update_summary(self) -> None:
-        # incremental: each record is counted once; error texts repeat a lot, so their
-        # normalised form is cached by text
+        # incremental: each row is counted once; error texts repeat a lot, so their
+        # normalised form is cached by text. Only open failures count.
         new = self._arrival[self._summary_upto:]
         if not new:
             return
         self._summary_upto = len(self._arrival)
-        self._result_counts.update(r.result for r in new)
+        open_rows = [row for row in new if row[ROW_RESOLVED_JOB] is None]
+        self._result_counts.update(row[ROW_RESULT] for row in open_rows)
         cache = self._error_type_cache
         if len(cache) > _ERROR_TYPE_CACHE_LIMIT:
             cache.clear()
         types = self._error_type_counts
-        for record in new:
-            kind = cache.get(record.error)
+        examples = self._error_type_examples
+        for row in open_rows:
+            error = row[ROW_ERROR]
+            kind = cache.get(error)
             if kind is None:
-                kind = cache[record.error] = error_type(record.error)
+                kind = cache[error] = error_type(error)
             types[kind] += 1
+            if kind not in examples:
+                examples[kind] = short_error(error, 160) or "(no error text)"
 
     def result_counts(self) -> Counter[str]:
-        """How many rows have each result word (e.g. {"CONFLICT": 12, "FAILED": 3})."""
+        """How many open failures have each result word (e.g. {"CONFLICT": 12})."""
         self._update_summary()
         return Counter(self._result_counts)
 
     def error_type_counts(self) -> Counter[str]:
-        """How many rows share each error text once ids and numbers are replaced by "#"."""
+        """How many open failures share each error text once ids and numbers are left out."""
         self._update_summary()
         return Counter(self._error_type_counts)
 
     def error_type_summary(self, top: int = 5) -> list[tuple[str, int]]:
-        """The `top` most frequent error types with their counts, most frequent first."""
-        return self.error_type_counts().most_common(top)
+        """The `top` most frequent kinds of error, each as a real example with its count."""
+        counts = self.error_type_counts()
+        return [(self._error_type_examples.get(kind, kind), n)
+                for kind, n in counts.most_common(top)]
 
 
-def _matches(records: Sequence[FailureRecord], needle: str, result: str | None
-             ) -> list[bool]:
-    """For each record, whether it contains `needle` (casefolded) and has `result`."""
+def _matches(rows: Sequence[FailureRow], needle: str, result: str | None,
+             show_resolved: bool) -> list[bool]:
+    """For each row, whether it contains `needle` (casefolded), has `result`, and is open
+    (or resolved rows are shown)."""
     matches = []
-    for r in records:
-        if result is not None and r.result != result:
+    for r in rows:
+        if (result is not None and r[ROW_RESULT] != result) or (
+                not show_resolved and r[ROW_RESOLVED_JOB] is not None):
             matches.append(False)
         else:
             matches.append(not needle
-                           or needle in r.customer_id.casefold()
-                           or needle in r.username.casefold()
-                           or needle in r.error.casefold()
-                           or needle in r.result.casefold()
-                           or needle in _file_name(r.source_file).casefold())
+                           or needle in r[ROW_ID].casefold()
+                           or needle in r[ROW_USERNAME].casefold()
+                           or needle in r[ROW_ERROR].casefold()
+                           or needle in r[ROW_RESULT].casefold()
+                           or needle in _file_name(r[ROW_SOURCE_FILE]).casefold())
     return matches
 
 
 class FailureFilterProxy(QSortFilterProxyModel):
-    """Filters the failure table by search text and result type; sorting goes to the source.
+    """Filters the failure table by search text, result type and whether resolved failures
+    are shown (they are not, at first); sorting goes to the source.
 
     The proxy never sorts itself (its sort column stays -1, so it keeps the source's order);
     `sort()` forwards to `FailureTableModel.sort`, which is fast at 100,000 rows. Whether a
@@ -522,21 +616,34 @@ class FailureFilterProxy(QSortFilterProxyModel):
         super().__init__(parent)
         self._needle = ""
         self._result: str | None = None
+        self._show_resolved = False
         self._source: FailureTableModel | None = None
         self._matches: list[bool] = []  # by arrival index, for the current filter
 
     def setSourceModel(self, model: QAbstractItemModel) -> None:
         if self._source is not None:
             self._source.modelAboutToBeReset.disconnect(self._forget_matches)
+            self._source.rowsUpdated.disconnect(self._forget_updated)
         self._source = model if isinstance(model, FailureTableModel) else None
         self._matches = []
         if self._source is not None:
-            # before the reset reaches the proxy's own handling, which refilters
+            # before the reset (or dataChanged) reaches the proxy's own handling, which
+            # refilters with what the matches say
             self._source.modelAboutToBeReset.connect(self._forget_matches)
+            self._source.rowsUpdated.connect(self._forget_updated)
         super().setSourceModel(model)
 
     def _forget_matches(self) -> None:
         self._matches = []
+
+    def _forget_updated(self, positions: list[int]) -> None:
+        if self._source is None:
+            return
+        rows = self._source.arrival_rows()
+        for position in positions:
+            if position < len(self._matches):
+                self._matches[position] = _matches(
+                    (rows[position],), self._needle, self._result, self._show_resolved)[0]
 
     # -- filter ----------------------------------------------------------------------------
 
@@ -547,7 +654,26 @@ class FailureFilterProxy(QSortFilterProxyModel):
         return self._result
 
     def is_filtered(self) -> bool:
+        """Whether the user narrowed the list (search text or result)."""
         return bool(self._needle) or self._result is not None
+
+    def _hides_rows(self) -> bool:
+        source = self._source
+        hides_resolved = (not self._show_resolved and source is not None
+                          and source.open_count() != source.rowCount())
+        return self.is_filtered() or hides_resolved
+
+    def shows_resolved(self) -> bool:
+        return self._show_resolved
+
+    def set_show_resolved(self, show: bool) -> None:
+        """Show the failures a later import resolved (greyed), or only the open ones."""
+        if show == self._show_resolved:
+            return
+        self._show_resolved = show
+        self._matches = []
+        self.invalidate()
+        self.filterChanged.emit()
 
     def set_search_text(self, text: str) -> None:
         """Show only rows whose id, username, error, result or source file name contain
@@ -577,20 +703,22 @@ class FailureFilterProxy(QSortFilterProxyModel):
 
     def accepts(self, record: FailureRecord) -> bool:
         """Whether `record` passes the current filter (the same test as filterAcceptsRow)."""
-        return _matches((record,), self._needle, self._result)[0]
+        return _matches((record.to_row(),), self._needle, self._result,
+                        self._show_resolved)[0]
 
     def _match_list(self) -> list[bool]:
         source = self._source
         assert source is not None
-        arrival = source.arrival_records()
+        arrival = source.arrival_rows()
         matches = self._matches
         if len(matches) < len(arrival):
-            matches.extend(_matches(arrival[len(matches):], self._needle, self._result))
+            matches.extend(_matches(arrival[len(matches):], self._needle, self._result,
+                                    self._show_resolved))
         return matches
 
     def filterAcceptsRow(self, source_row: int, source_parent: ModelIndex) -> bool:
         # fast path: called once per source row whenever the mapping is rebuilt
-        if not self._needle and self._result is None:
+        if not self._hides_rows():
             return True
         source = self._source
         if source is None:
@@ -610,21 +738,25 @@ class FailureFilterProxy(QSortFilterProxyModel):
         if source is None:
             return []
         order = source.display_order()
-        if not self.is_filtered():
+        if not self._hides_rows():
             return list(order)
         # the proxy keeps source order (it never sorts), so filtering the source rows in
         # order gives exactly the proxy's rows
         matches = self._match_list()
         return [position for position in order if matches[position]]
 
-    def visible_records(self) -> list[FailureRecord]:
-        """The records the proxy shows, in view order, without a Python call per proxy row."""
+    def visible_rows(self) -> list[FailureRow]:
+        """The rows the proxy shows, in view order, without a Python call per proxy row."""
         source = self._source
         if source is None:
-            return [self.data(self.index(r, 0), FailureTableModel.RecordRole)
+            return [self.data(self.index(r, 0), FailureTableModel.RecordRole).to_row()
                     for r in range(self.rowCount())]
-        arrival = source.arrival_records()
+        arrival = source.arrival_rows()
         return [arrival[position] for position in self.visible_positions()]
+
+    def visible_records(self) -> list[FailureRecord]:
+        """The failures the proxy shows, in view order, as records (for exports)."""
+        return [FailureRecord.from_row(row) for row in self.visible_rows()]
 
     # -- sorting ---------------------------------------------------------------------------
 

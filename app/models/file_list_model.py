@@ -18,9 +18,8 @@ from PySide6.QtCore import (
     Qt,
 )
 from PySide6.QtGui import QBrush, QColor, QIcon
-from PySide6.QtWidgets import QApplication, QStyle
 
-from app.services.sources.file_inspector import FileInspection
+from app.models.file_inspection import FileInspection
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -228,7 +227,7 @@ class FileListModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DecorationRole:
             if column == self.STATUS and entry.status in (FileStatus.INVALID,
                                                           FileStatus.FAILED):
-                return self._warning()
+                return self._warning_icon
             return None
         if role == Qt.ItemDataRole.TextAlignmentRole and column in (self.CUSTOMERS, self.SIZE):
             return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
@@ -275,14 +274,9 @@ class FileListModel(QAbstractTableModel):
             return entry.size_bytes
         return _STATUS_ORDER.get(entry.status, len(_STATUS_ORDER))  # type: ignore[call-overload]
 
-    def _warning(self) -> QIcon | None:
-        if self._warning_icon is None:
-            app = QApplication.instance()
-            if not isinstance(app, QApplication):
-                return None  # no widgets (QGuiApplication only): no style to ask
-            self._warning_icon = app.style().standardIcon(
-                QStyle.StandardPixmap.SP_MessageBoxWarning)
-        return self._warning_icon
+    def set_warning_icon(self, icon: QIcon | None) -> None:
+        """The icon beside the status of a file that cannot be imported (the view's style)."""
+        self._warning_icon = icon
 
     # -- list operations -------------------------------------------------------------
 

@@ -112,6 +112,7 @@ class Batch:
     uncertain_ids: set[str] = field(default_factory=set)
     parent_number: int | None = None  # set on parts of a batch split after HTTP 413 or 400
     resent_after_rejection: bool = False  # the rest of a batch after a 400 named culprits
+    file_index: int = 0  # which of the import's files it came from
     _records: list[CustomerRecord] | None = None
 
     @classmethod
@@ -159,14 +160,38 @@ def now_iso() -> str:
     return datetime.now().isoformat(timespec="microseconds")
 
 
+# Positions of a failure's fields in its row: the compact, immutable form in which stores
+# and tables keep it. A tuple holding only text, bytes and numbers is left alone by
+# Python's garbage collector, so 100,000 failures cost it nothing.
+(ROW_ID, ROW_USERNAME, ROW_RESULT, ROW_ERROR, ROW_TIMESTAMP, ROW_BATCH_INFO, ROW_ORIGINAL,
+ ROW_SOURCE_FILE, ROW_RECORD, ROW_BATCH, ROW_HTTP_STATUS, ROW_KIND, ROW_RETRIABLE,
+ ROW_WHOLE_BATCH, ROW_KEY, ROW_ATTEMPTS, ROW_JOB, ROW_RESOLVED_JOB, ROW_RESOLVED_AT) = range(19)
+FailureRow = tuple  # (see the ROW_ positions)
+
+
+def customer_key(kind: str, customer_id: str, card: str = "", source_file: str = "",
+                 record_number: int = 0) -> str:
+    """Who a failure is about: the customer id, else a card number, else file and record.
+
+    One open failure per key: a customer who fails again replaces their earlier failure,
+    and one imported later resolves it.
+    """
+    if customer_id:
+        return f"{kind}:id:{customer_id}"
+    if card:
+        return f"{kind}:card:{card}"
+    return f"{kind}:record:{source_file}#{record_number}"
+
+
 @dataclass(slots=True, init=False)
 class FailureRecord:
     """A customer that was not imported, with the reason and its complete original data.
 
     Serialised with the seed's camelCase keys so `failed_customers.json` stays compatible.
     The original entry is kept as compact JSON (`original_json`), decoded on demand by
-    `original_data`: 100,000 failures then cost a few hundred thousand bytes objects rather
-    than millions of nested dicts for the garbage collector to walk (which froze the window).
+    `original_data`. Stores keep failures as rows (`to_row`), made into records on demand.
+    `attempts` counts the failed attempts for this customer, `job` the latest job it failed
+    in; `resolved_job` is set once a later job imported the customer.
     """
 
     customer_id: str
@@ -182,6 +207,11 @@ class FailureRecord:
     http_status: int | None
     kind: RecordKind
     retriable: bool  # whether sending it again as it is can succeed (retry files)
+    whole_batch: bool  # the batch failed as a whole (outage, timeout): no answer about it
+    attempts: int
+    job: int
+    resolved_job: int | None
+    resolved_at: str | None
 
     def __init__(self, customer_id: str, username: str, result: str, error: str,
                  timestamp: str, batch_info: str, original_data: Any = None, *,
@@ -189,7 +219,9 @@ class FailureRecord:
                  record_number: int = 0, batch_number: int = 0,
                  http_status: int | None = None,
                  kind: RecordKind = RecordKind.CUSTOMERS,
-                 retriable: bool | None = None) -> None:
+                 retriable: bool | None = None, whole_batch: bool = False,
+                 attempts: int = 1, job: int = 0, resolved_job: int | None = None,
+                 resolved_at: str | None = None) -> None:
         # text shown and written everywhere: never a character UTF-8 cannot hold
         self.customer_id = writable_text(customer_id)
         self.username = writable_text(username)
@@ -205,14 +237,47 @@ class FailureRecord:
         self.http_status = http_status
         self.kind = kind
         self.retriable = result not in NOT_RETRIABLE if retriable is None else retriable
+        self.whole_batch = whole_batch
+        self.attempts = attempts
+        self.job = job
+        self.resolved_job = resolved_job
+        self.resolved_at = resolved_at
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # the fields as one tuple pickle about twice as fast as the slots do, which matters
-        # when 100,000 failures go to the result writer process
-        return (_failure_from_fields, (
-            self.customer_id, self.username, self.result, self.error, self.timestamp,
-            self.batch_info, self.original_json, self.source_file, self.record_number,
-            self.batch_number, self.http_status, self.kind, self.retriable))
+        # the row pickles about twice as fast as the slots do, which matters when 100,000
+        # failures go to the result writer process
+        return (FailureRecord.from_row, (self.to_row(),))
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_job is None
+
+    @property
+    def customer_key(self) -> str:
+        """See `customer_key`; a card number is looked up only when there is no id."""
+        card = "" if self.customer_id else _first_card(self.original_data)
+        return customer_key(self.kind.value, self.customer_id, card, self.source_file,
+                            self.record_number)
+
+    def to_row(self) -> FailureRow:
+        return (self.customer_id, self.username, self.result, self.error, self.timestamp,
+                self.batch_info, self.original_json, self.source_file, self.record_number,
+                self.batch_number, self.http_status, self.kind.value, self.retriable,
+                self.whole_batch, self.customer_key, self.attempts, self.job,
+                self.resolved_job, self.resolved_at)
+
+    @classmethod
+    def from_row(cls, row: FailureRow) -> FailureRecord:
+        kind = row[ROW_KIND]
+        return cls(row[ROW_ID], row[ROW_USERNAME], row[ROW_RESULT], row[ROW_ERROR],
+                   row[ROW_TIMESTAMP], row[ROW_BATCH_INFO], original_json=row[ROW_ORIGINAL],
+                   source_file=row[ROW_SOURCE_FILE], record_number=row[ROW_RECORD],
+                   batch_number=row[ROW_BATCH], http_status=row[ROW_HTTP_STATUS],
+                   kind=RecordKind(kind) if kind in RecordKind._value2member_map_
+                   else RecordKind.CUSTOMERS, retriable=bool(row[ROW_RETRIABLE]),
+                   whole_batch=bool(row[ROW_WHOLE_BATCH]), attempts=row[ROW_ATTEMPTS],
+                   job=row[ROW_JOB], resolved_job=row[ROW_RESOLVED_JOB],
+                   resolved_at=row[ROW_RESOLVED_AT])
 
     @property
     def original_data(self) -> Any:
@@ -232,11 +297,6 @@ class FailureRecord:
         """The original for embedding in a larger JSON document without decoding it."""
         return orjson.Fragment(self.original_json)
 
-    def key(self) -> tuple[str, str, str, str, int]:
-        """Identity used to merge without duplicates (same failure seen twice)."""
-        return (self.timestamp, self.customer_id, self.result, self.source_file,
-                self.record_number)
-
     def to_dict(self) -> dict[str, Any]:
         return {
             "customerId": self.customer_id,
@@ -251,6 +311,8 @@ class FailureRecord:
             "httpStatus": self.http_status,
             "kind": self.kind.value,
             "retriable": self.retriable,
+            "attempts": self.attempts,
+            "job": self.job,
             "originalData": self.original_fragment,
         }
 
@@ -272,13 +334,15 @@ class FailureRecord:
             kind=RecordKind(kind) if kind in RecordKind._value2member_map_ else
             RecordKind.CUSTOMERS,
             retriable=d["retriable"] if isinstance(d.get("retriable"), bool) else None,
+            attempts=int(d.get("attempts") or 1),
+            job=int(d.get("job") or 0),
         )
 
     @classmethod
     def for_record(cls, record: CustomerRecord, *, result: str, error: str,
                    batch_info: str, username: str = "", batch_number: int = 0,
-                   http_status: int | None = None,
-                   retriable: bool | None = None) -> FailureRecord:
+                   http_status: int | None = None, retriable: bool | None = None,
+                   whole_batch: bool = False) -> FailureRecord:
         return cls(
             customer_id=record.record_id,
             username=username or record.display_name,
@@ -293,15 +357,18 @@ class FailureRecord:
             http_status=http_status,
             kind=record.kind,
             retriable=retriable,
+            whole_batch=whole_batch,
         )
 
 
-def _failure_from_fields(customer_id: str, username: str, result: str, error: str,
-                         timestamp: str, batch_info: str, original_json: bytes,
-                         source_file: str, record_number: int, batch_number: int,
-                         http_status: int | None, kind: RecordKind,
-                         retriable: bool) -> FailureRecord:
-    return FailureRecord(customer_id, username, result, error, timestamp, batch_info,
-                         original_json=original_json, source_file=source_file,
-                         record_number=record_number, batch_number=batch_number,
-                         http_status=http_status, kind=kind, retriable=retriable)
+def _first_card(entry: Any) -> str:
+    if not isinstance(entry, dict):
+        return ""
+    cards = person_of(entry).get("customerCards")
+    if isinstance(cards, list):
+        for card in cards:
+            if isinstance(card, dict):
+                number = card.get("number", card.get("cardNumber"))
+                if number not in (None, ""):
+                    return str(number)
+    return ""

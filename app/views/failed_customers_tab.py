@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 from collections.abc import Callable
 from datetime import datetime
@@ -16,7 +15,6 @@ from PySide6.QtCore import (
     QModelIndex,
     QObject,
     Qt,
-    QThreadPool,
     QTimer,
     Signal,
     Slot,
@@ -49,8 +47,9 @@ from app.models.failure_table_model import (
     FailureFilterProxy,
     FailureTableModel,
 )
-from app.models.records import FailureRecord
-from app.services.results.failure_export import EXPORT_FORMATS, export_failures
+from app.models.records import FailureRecord, FailureRow
+from app.services.results.failure_export import EXPORT_FORMATS
+from app.services.results.failure_list_tasks import FailureListTasks
 from app.views.failure_detail_dialog import FailureDetailDialog
 from app.views.growing_table_view import GrowingTableView
 from app.views.text_only_delegate import TextOnlyDelegate
@@ -90,23 +89,20 @@ def records_as_tsv(records: list[FailureRecord]) -> str:
     return "\n".join(lines) + "\n"
 
 
-class _TaskBridge(QObject):
-    """Carries a worker's result back to the GUI thread (a queued signal)."""
-
-    done = Signal(str, object, object)  # task name, result, error (or None)
-
-
 class FailedCustomersTab(QWidget):
-    """Tab listing failed customers: search, result filter, sortable table, summary by error
-    type, and Refresh / Export… / Copy selected / Clear… buttons.
+    """Tab listing the customers whose failure is still open: one row per customer, with
+    search, result filter, sortable table, summary by error type, "Show resolved", and
+    Refresh / Export… / Copy selected / Clear… buttons.
 
     During an import (`set_import_running(True)`) new failures appear every ~150 ms while
-    "Auto-refresh during import" is checked; `import_finished()` does the final refresh.
+    "Auto-refresh during import" is checked, and customers the import brings in are greyed
+    as resolved; `import_finished()` reloads the list from the results folder's journal.
+    `show_job(id)` lists one job's failures.
 
     Signals:
-        countChanged(int): the number of failed customers in the table changed.
+        countChanged(int): the number of open failures changed.
         statusMessage(str): a message for the main window's status bar.
-        refreshFinished(int): a Refresh finished; how many records the saved file added.
+        refreshFinished(int): a Refresh finished; how many failures it loaded.
         exportFinished(str): an export finished; the file written, or "" when it failed.
     """
 
@@ -115,27 +111,25 @@ class FailedCustomersTab(QWidget):
     refreshFinished = Signal(int)
     exportFinished = Signal(str)
 
-    def __init__(self, store: FailureStore, failed_file: Callable[[], Path],
+    def __init__(self, store: FailureStore, output_dir: Callable[[], Path],
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("failedCustomersTab")
         self.setAccessibleName("Failed customers")
         self._store = store
-        self._failed_file = failed_file
+        self._output_dir = output_dir
         self._import_running = False
         self._last_count = -1
         self._refresh_running = False
         self._refresh_again = False
+        self._job_filter: int | None = None
         self._export_dir: Path | None = None
         self._export_dialog: QFileDialog | None = None
         self._detail_dialogs: list[FailureDetailDialog] = []
         self._saved_selection: set[int] | None = None  # arrival indices, across a sort
-        # the pool is a child, created before the bridge: on destruction it waits for its
-        # workers while the bridge still exists (a worker never emits on a deleted object)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(2)
-        self._bridge = _TaskBridge(self)
-        self._bridge.done.connect(self._on_task_done, Qt.ConnectionType.QueuedConnection)
+        self.tasks = FailureListTasks(self)
+        self.tasks.loaded.connect(self._loaded)
+        self.tasks.exported.connect(self._exported)
 
         self.model = FailureTableModel(store, self)
         self.proxy = FailureFilterProxy(self)
@@ -163,6 +157,19 @@ class FailedCustomersTab(QWidget):
         self.result_combo.setAccessibleName("Result type filter")
         self.result_combo.setToolTip("Show only failures with this result")
 
+        self.show_resolved_check = QCheckBox("Show resolved")
+        self.show_resolved_check.setAccessibleName("Show resolved failures")
+        self.show_resolved_check.setToolTip(
+            "Also list, greyed, the customers that failed before and that a later import "
+            "brought in, with the job that did")
+        self.job_label = QLabel()
+        self.job_label.setAccessibleName("Job shown")
+        self.job_label.setVisible(False)
+        self.all_jobs_button = QPushButton("Show all jobs")
+        self.all_jobs_button.setAccessibleName("Show the failures of all jobs")
+        self.all_jobs_button.setToolTip("List the open failures of every job again")
+        self.all_jobs_button.setVisible(False)
+
         self.auto_refresh_check = QCheckBox("Auto-refresh during import")
         self.auto_refresh_check.setChecked(True)
         self.auto_refresh_check.setAccessibleName("Auto-refresh during import")
@@ -177,7 +184,7 @@ class FailedCustomersTab(QWidget):
         font.setBold(True)
         self.count_label.setFont(font)
         self.count_label.setAccessibleName("Failed customer count")
-        self.count_label.setToolTip("Total number of failed customers")
+        self.count_label.setToolTip("Customers whose failure is still open")
 
         self.table = GrowingTableView()
         self.table.setModel(self.proxy)
@@ -234,8 +241,8 @@ class FailedCustomersTab(QWidget):
 
         self.refresh_button = QPushButton("Refresh")
         self.refresh_button.setAccessibleName("Refresh failed customers")
-        self.refresh_button.setToolTip("Show the latest failures and merge the saved "
-                                       "failed_customers/failed_customers.json")
+        self.refresh_button.setToolTip("Load the open failures of the results folder again "
+                                       "(from its import history)")
         self.export_button = QPushButton("Export…")
         self.export_button.setAccessibleName("Export failed customers")
         self.export_button.setToolTip("Save the failures shown (after search and filter) as "
@@ -245,8 +252,8 @@ class FailedCustomersTab(QWidget):
         self.copy_button.setToolTip("Copy the selected rows as tab-separated text (Ctrl+C)")
         self.clear_button = QPushButton("Clear…")
         self.clear_button.setAccessibleName("Clear failed customers")
-        self.clear_button.setToolTip("Forget the failures shown here (asks first; saved files "
-                                     "are not deleted)")
+        self.clear_button.setToolTip("Take the failures off this list (asks first; the import "
+                                     "history and saved files keep them)")
 
         self._search_timer = QTimer(self)
         self._search_timer.setSingleShot(True)
@@ -261,7 +268,10 @@ class FailedCustomersTab(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.search_edit, 2)
         top.addWidget(self.result_combo)
+        top.addWidget(self.show_resolved_check)
         top.addWidget(self.auto_refresh_check)
+        top.addWidget(self.job_label)
+        top.addWidget(self.all_jobs_button)
         top.addStretch(1)
         top.addWidget(self.count_label)
 
@@ -278,7 +288,8 @@ class FailedCustomersTab(QWidget):
         layout.addWidget(self.summary_label)
         layout.addLayout(buttons)
 
-        order = [self.search_edit, self.result_combo, self.auto_refresh_check, self.table,
+        order = [self.search_edit, self.result_combo, self.show_resolved_check,
+                 self.auto_refresh_check, self.all_jobs_button, self.table,
                  self.refresh_button, self.export_button, self.copy_button, self.clear_button]
         for first, second in itertools.pairwise(order):
             QWidget.setTabOrder(first, second)
@@ -289,6 +300,8 @@ class FailedCustomersTab(QWidget):
         self._search_timer.timeout.connect(self._apply_search)
         self.result_combo.currentIndexChanged.connect(self._on_result_filter_changed)
         self.auto_refresh_check.toggled.connect(self._update_live_updates)
+        self.show_resolved_check.toggled.connect(self._on_show_resolved)
+        self.all_jobs_button.clicked.connect(self.show_all_jobs)
         self.refresh_button.clicked.connect(self.refresh)
         self.export_button.clicked.connect(self.export)
         self.copy_button.clicked.connect(self.copy_selected)
@@ -302,6 +315,7 @@ class FailedCustomersTab(QWidget):
         self.model.sortFinished.connect(self._restore_large_selection)
         self.model.recordsPulled.connect(self._on_rows_changed)
         self.model.modelReset.connect(self._on_rows_changed)
+        self.model.rowsUpdated.connect(self._on_rows_changed)
         self.proxy.filterChanged.connect(self._update_count)
         self._summary_timer.timeout.connect(self._update_summary)
         self._pending_timer.timeout.connect(self._update_count)
@@ -317,33 +331,60 @@ class FailedCustomersTab(QWidget):
         return self._import_running
 
     def import_finished(self) -> None:
-        """Final refresh after an import: take in everything, sort again, update the summary."""
+        """After an import: take in everything, then load the folder's list again (the
+        customers the import brought in leave it)."""
         self.set_import_running(False)
         self.model.pull_new_records(resort=True)
         self._update_summary()
         self._update_count()
+        self.refresh()
+
+    def show_job(self, job_id: int) -> None:
+        """List the failures of one job (its customers whose latest attempt was in it)."""
+        self._job_filter = job_id
+        self.job_label.setText(f"Job #{job_id}")
+        self.job_label.setVisible(True)
+        self.all_jobs_button.setVisible(True)
+        self.refresh()
+
+    @Slot()
+    def show_all_jobs(self) -> None:
+        self._job_filter = None
+        self.job_label.setVisible(False)
+        self.all_jobs_button.setVisible(False)
+        self.refresh()
+
+    def job_filter(self) -> int | None:
+        return self._job_filter
+
+    def _on_show_resolved(self, show: bool) -> None:
+        self.proxy.set_show_resolved(show)
+        if show:
+            self.refresh()  # the resolved ones of earlier sessions too
 
     @Slot()
     def refresh(self) -> None:
-        """Show what is new in memory now, then merge the saved file (read off the GUI thread)
-        and show the result, sorted again. `refreshFinished` tells when it is done."""
+        """Show what is new in memory now, then load the results folder's failures again
+        (off the GUI thread) and show them, sorted again. `refreshFinished` tells when it is
+        done. During an import only the first part happens."""
         self.model.pull_new_records(resort=True)
+        if self._import_running:
+            # the import's own changes are on the way: the reload follows its end
+            self._update_summary()
+            self._update_count()
+            self.refreshFinished.emit(0)
+            return
         if self._refresh_running:
             self._refresh_again = True  # one more round once the current one is done
             return
         self._refresh_running = True
-        path = Path(self._failed_file())
-        store = self._store
-
-        def merge_saved_file() -> tuple[Path, int]:
-            # reading and de-duplicating 100,000 saved records takes a while: worker thread;
-            # the store is thread-safe and its listener only sets a flag
-            return path, store.extend(FailureStore.load_file(path))
-
-        self._run_task("refresh", merge_saved_file)
+        self.tasks.load(Path(self._output_dir()),
+                        include_resolved=self.show_resolved_check.isChecked(),
+                        job=self._job_filter)
 
     def failure_count(self) -> int:
-        return self.model.rowCount()
+        """Customers whose failure is still open (the count users see everywhere)."""
+        return self.model.open_count()
 
     # -- live updates, count and summary ---------------------------------------------------
 
@@ -365,9 +406,12 @@ class FailedCustomersTab(QWidget):
             self._summary_timer.start()  # at most one recount per interval
 
     def _update_count(self) -> None:
-        total = self.model.rowCount()
-        shown = self.proxy.rowCount() if self.proxy.is_filtered() else None
-        text = format_count(total, shown)
+        total = self.model.open_count()
+        shown = self.proxy.rowCount()
+        text = format_count(total, shown if shown != total else None)
+        resolved = self.model.rowCount() - total
+        if resolved and self.proxy.shows_resolved():
+            text += f" · {resolved:,} resolved"
         if self._import_running and not self.model.live_updates():
             pending = self.model.pending_count()
             if pending:
@@ -390,7 +434,7 @@ class FailedCustomersTab(QWidget):
         top = "  ·  ".join(f"{n:,}× {text}" for text, n in types[:3])
         self.summary_label.setText(f"By result: {by_result}\nTop errors: {top}")
         self.summary_label.setToolTip(
-            "Most frequent error types (numbers shown as #):\n"
+            "Most frequent kinds of error, each with an example:\n"
             + "\n".join(f"{n:,}× {text}" for text, n in types))
 
     def _update_result_combo(self, counts: dict[str, int]) -> None:
@@ -477,8 +521,8 @@ class FailedCustomersTab(QWidget):
         if len(rows) < 1000:
             return [self.proxy.data(self.proxy.index(row, 0), FailureTableModel.RecordRole)
                     for row in rows]
-        visible = self.proxy.visible_records()  # one pass instead of a call per row
-        return [visible[row] for row in rows if row < len(visible)]
+        visible = self.proxy.visible_rows()  # one pass instead of a call per row
+        return [FailureRecord.from_row(visible[row]) for row in rows if row < len(visible)]
 
     @Slot()
     def copy_selected(self) -> int:
@@ -535,8 +579,8 @@ class FailedCustomersTab(QWidget):
         box = QMessageBox(QMessageBox.Icon.Question, "Clear failed customers",
                           "Clear the failed customers shown here?",
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
-        info = ("Saved files are not deleted: failed_customers/failed_customers.json and "
-                "the retry batches stay on disk, and Refresh loads them again.")
+        info = ("Nothing is deleted: the import history, failed_customers.json and the "
+                "retry batches keep them, and Refresh lists them again.")
         if self._import_running:
             info += "\n\nAn import is running: failures still to come will appear again."
         box.setInformativeText(info)
@@ -551,7 +595,7 @@ class FailedCustomersTab(QWidget):
             return
         self._store.clear()
         self.model.pull_new_records()  # sees the new generation: resets to empty
-        self.statusMessage.emit("Failed customers cleared (saved files were kept)")
+        self.statusMessage.emit("List cleared (the import history keeps the failures)")
 
     # -- export ----------------------------------------------------------------------------
 
@@ -587,7 +631,7 @@ class FailedCustomersTab(QWidget):
     def _default_export_dir(self) -> Path:
         if self._export_dir is not None and self._export_dir.is_dir():
             return self._export_dir
-        folder = Path(self._failed_file()).parent
+        folder = Path(self._output_dir()) / "failed_customers"
         return folder if folder.is_dir() else Path.cwd()
 
     @staticmethod
@@ -615,58 +659,33 @@ class FailedCustomersTab(QWidget):
             path = path.with_name(f"{path.name}.{fmt}")
         self._export_dir = path.parent
         records = self.proxy.visible_records()  # what the user sees, in that order
-
-        def write() -> tuple[Path, int]:
-            return export_failures(records, path, fmt), len(records)
-
         self.statusMessage.emit(f"Exporting {len(records):,} failed customers…")
-        self._run_task("export", write, context=path)
+        self.tasks.export(records, path, fmt)
 
     # -- background work -------------------------------------------------------------------
 
-    def _run_task(self, name: str, work: Callable[[], Any], context: Any = None) -> None:
-        bridge = self._bridge
-
-        def run() -> None:
-            try:
-                result, error = work(), None
-            except Exception as exc:  # reported to the user, never lost in the worker
-                result, error = context, exc
-            # RuntimeError: the tab was closed meanwhile, nobody to tell
-            with contextlib.suppress(RuntimeError):
-                bridge.done.emit(name, result, error)
-
-        self._pool.start(run)
-
-    @Slot(str, object, object)
-    def _on_task_done(self, name: str, result: Any, error: BaseException | None) -> None:
-        if name == "refresh":
-            self._refresh_done(result, error)
-        elif name == "export":
-            self._export_done(result, error)
-
-    def _refresh_done(self, result: Any, error: BaseException | None) -> None:
+    def _loaded(self, rows: list[FailureRow] | None, error: str, _request: Any) -> None:
         self._refresh_running = False
         added = 0
+        if error:
+            self.statusMessage.emit(f"Could not load the failures of "
+                                    f"{Path(self._output_dir())}: {error}")
+        elif rows is not None:
+            added = self._store.replace_all(rows)
         self.model.pull_new_records(resort=True)
         self._update_summary()
-        if error is not None:
-            name = Path(self._failed_file()).name
-            self.statusMessage.emit(f"Could not read {name}: {error}")
-        else:
-            path, added = result
-            total = self.model.rowCount()
-            self.statusMessage.emit(
-                f"Refreshed: {format_count(total)}; {added:,} loaded from {path.name}"
-                if added else f"Refreshed: {format_count(total)}")
+        self._update_count()
+        if not error:
+            scope = f"job #{self._job_filter}: " if self._job_filter is not None else ""
+            self.statusMessage.emit(f"Refreshed: {scope}{format_count(self.failure_count())}")
         self.refreshFinished.emit(added)
         if self._refresh_again:
             self._refresh_again = False
             self.refresh()
 
-    def _export_done(self, result: Any, error: BaseException | None) -> None:
-        if error is not None:
-            reason = f"Export failed: could not write {result}: {error}"
+    def _exported(self, path: str, count: int, error: str) -> None:
+        if error:
+            reason = f"Export failed: could not write {path}: {error}"
             self.statusMessage.emit(reason)
             box = QMessageBox(QMessageBox.Icon.Warning, "Export failed", reason,
                               QMessageBox.StandardButton.Ok, self)
@@ -676,7 +695,6 @@ class FailedCustomersTab(QWidget):
             box.open()
             self.exportFinished.emit("")
             return
-        path, count = result
         self.statusMessage.emit(
             f"Exported {count:,} failed customer{'' if count == 1 else 's'} to {path}")
-        self.exportFinished.emit(str(path))
+        self.exportFinished.emit(path)

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
-import time
-from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import (
     QItemSelectionModel,
     QMimeData,
-    QObject,
     QPoint,
-    QRunnable,
     Qt,
-    QThreadPool,
-    QTimer,
     Signal,
     Slot,
 )
@@ -39,11 +30,13 @@ from PySide6.QtWidgets import (
     QMenu,
     QProgressBar,
     QPushButton,
+    QStyle,
     QTableView,
     QVBoxLayout,
     QWidget,
 )
 
+from app.models.file_inspection import FileInspection
 from app.models.file_list_model import (
     FileListModel,
     FileListProxy,
@@ -52,125 +45,12 @@ from app.models.file_list_model import (
     plural,
 )
 from app.services.sources.customer_reader import ReadProblem
-from app.services.sources.file_inspector import FileInspection, InspectionCancelled, inspect_file
-from app.services.sources.file_search import find_customer_files
+from app.services.sources.file_checker import FileChecker
+from app.services.sources.file_search import SkippedFile
 from app.views.widget_setup import setup_record_table
-
-# The machine running this has two cores. Two threads overlap the disk waits of many small
-# files; counting is CPU work under the GIL, so two big files at once would only fight the
-# GUI thread for it (measured: GUI pauses of up to a second instead of <100 ms).
-INSPECT_THREADS = 2
-# Files at least this big are counted one at a time (about 10,000 customers, ~0.3 s).
-LARGE_FILE_BYTES = 4 * 1024 * 1024
-# A counting thread naps this long after every NAP_EVERY_S of work. Without it, every call
-# the GUI thread makes into Python (each model.data() of a repaint, each timer slot) waits up
-# to the interpreter's 5 ms switch interval for the GIL, and repaints stall for 200-400 ms;
-# with it the GUI thread gets the GIL within ~2 ms. Costs counting about 10%.
-NAP_EVERY_S = 0.002
-NAP_S = 0.0002
-# Tasks handed to the pool at once; the rest wait in our own queue, so removing or clearing
-# files drops them cheaply instead of cancelling thousands of queued runnables.
-_IN_FLIGHT_LIMIT = INSPECT_THREADS * 2
-# Finished inspections are applied to the model in one go this often: 1,000 small files
-# then cost ~10-30 view updates instead of 1,000.
-APPLY_INTERVAL_MS = 100
 
 EMPTY_HINT = ("No files yet. Drop customer files or folders here, "
               "or use Add Files… or Add Directory…")
-
-
-class _CancelToken:
-    """Shared with worker threads; set when their results are no longer wanted."""
-
-    __slots__ = ("cancelled",)
-
-    def __init__(self) -> None:
-        self.cancelled = False
-
-
-@dataclass(frozen=True, slots=True)
-class _Job:
-    """One file to count, and the list generation it was asked for."""
-
-    path: Path
-    generation: int
-    large: bool
-
-
-class _WorkerSignals(QObject):
-    """Carries worker results to the GUI thread (queued: it lives in the GUI thread)."""
-
-    # generation, files found, ReadProblems, sizes by path_key
-    expanded = Signal(int, object, object, object)
-    # _Job, FileInspection or None when cancelled
-    inspected = Signal(object, object)
-
-
-class _ExpandTask(QRunnable):
-    """Expands files and folders (recursively) into customer files, and stats them."""
-
-    def __init__(self, paths: list[Path], generation: int, signals: _WorkerSignals) -> None:
-        super().__init__()
-        self._paths = paths
-        self._generation = generation
-        self._signals = signals  # a Python reference keeps the QObject alive meanwhile
-
-    def run(self) -> None:
-        sizes: dict[str, int] = {}
-        try:
-            search = find_customer_files(self._paths)
-            files, problems = search.files, list(search.problems)
-            if search.skipped:
-                names = ", ".join(Path(s.path).name for s in search.skipped[:5])
-                more = len(search.skipped) - 5
-                problems.append(ReadProblem(
-                    str(self._paths[0]), f"skipped {len(search.skipped)} file(s) this app "
-                    f"wrote itself ({names}{f' and {more} more' if more > 0 else ''})"))
-            for path in files:
-                # an unreadable file's size stays unknown: its inspection says why
-                with contextlib.suppress(OSError):
-                    sizes[path_key(path)] = os.path.getsize(path)
-        except Exception as exc:  # e.g. a folder that cannot be listed
-            files = []
-            problems = [ReadProblem(str(self._paths[0]) if self._paths else "",
-                                    f"the folder could not be searched ({exc})",
-                                    fatal_for_file=True)]
-        self._signals.expanded.emit(self._generation, files, problems, sizes)
-
-
-class _InspectTask(QRunnable):
-    """Counts the customers in one file on a pool thread."""
-
-    def __init__(self, job: _Job, token: _CancelToken, signals: _WorkerSignals) -> None:
-        super().__init__()
-        self._job = job
-        self._token = token
-        self._signals = signals
-        self._last_nap = 0.0
-
-    def _cancelled(self) -> bool:
-        """Polled by inspect_file every ~1 ms: stop when cancelled, and pace the GIL."""
-        now = time.perf_counter()
-        if now - self._last_nap >= NAP_EVERY_S:
-            time.sleep(NAP_S)  # a real sleep: sleep(0) gives the GIL straight back to us
-            self._last_nap = time.perf_counter()
-        return self._token.cancelled
-
-    def run(self) -> None:
-        result: FileInspection | None
-        path = self._job.path
-        if self._token.cancelled:
-            result = None
-        else:
-            try:
-                self._last_nap = time.perf_counter()
-                result = inspect_file(path, cancelled=self._cancelled)
-            except InspectionCancelled:
-                result = None
-            except Exception as exc:  # never lose the result: the row would count forever
-                result = FileInspection(path, problem=f"the file could not be read "
-                                        f"({type(exc).__name__}: {exc})")
-        self._signals.inspected.emit(self._job, result)
 
 
 def local_paths(mime: QMimeData) -> list[Path]:
@@ -211,9 +91,9 @@ class FilesTab(QWidget):
     """The Files tab: the list of customer files to import, counted before the import.
 
     Files and folders come from the buttons, from drag and drop, or from the main window
-    (`add_paths`, `load_retry_folder`). Folders are searched on a worker thread, then each
-    file is counted on a small thread pool; results reach the model in batches every
-    APPLY_INTERVAL_MS so a thousand files never freeze the window.
+    (`add_paths`, `load_retry_folder`). A `FileChecker` searches folders and counts each
+    file off the GUI thread; counts reach the model in batches, so a thousand files never
+    freeze the window.
 
     Signals:
         filesChanged(): rows were added or removed, or counts or statuses changed.
@@ -233,36 +113,16 @@ class FilesTab(QWidget):
         self._locked = False
 
         self.model = FileListModel(self)
+        self.model.set_warning_icon(
+            self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning))
         self.proxy = FileListProxy(self)
         self.proxy.setSourceModel(self.model)
 
-        # Worker plumbing. The signals object has no parent: the runnables hold Python
-        # references to it, so it outlives any task still running when the tab goes away.
-        self._signals = _WorkerSignals()
-        self._signals.expanded.connect(self._on_expanded)
-        self._signals.inspected.connect(self._on_inspected)
-        self._inspect_pool = QThreadPool(self)
-        self._inspect_pool.setMaxThreadCount(INSPECT_THREADS)
-        # One thread for folder searches: they run in the order they were asked for, so
-        # files appear in the order they were dropped.
-        self._expand_pool = QThreadPool(self)
-        self._expand_pool.setMaxThreadCount(1)
-        self._generation = 0  # bumped by clear(): older results are dropped
-        self._token = _CancelToken()
-        self._expansions_pending = 0
-        # Waiting to be handed to the pool; big files separately, as they go one at a time.
-        self._queue: deque[Path] = deque()
-        self._queue_large: deque[Path] = deque()
-        self._running = 0  # tasks in the pool, of any generation
-        self._running_large = 0
-        self._outstanding = 0  # current generation: queued + running, results not back
-        self._results: list[FileInspection] = []  # back, not yet applied to the model
-        self._session_active = False
-        self._session_total = 0
-        self._session_done = 0
-        self._apply_timer = QTimer(self)
-        self._apply_timer.setInterval(APPLY_INTERVAL_MS)
-        self._apply_timer.timeout.connect(self._apply_results)
+        self.checker = FileChecker(self)
+        self.checker.filesFound.connect(self._on_files_found)
+        self.checker.inspected.connect(self._apply_inspections)
+        self.checker.progressChanged.connect(self._update_progress)
+        self.checker.finished.connect(self._on_counting_finished)
         self._dialog: QFileDialog | None = None
 
         self._build_ui()
@@ -411,14 +271,14 @@ class FilesTab(QWidget):
         self.progress_label.setVisible(counting)
         if not counting:
             return
-        if self._session_total == 0:
+        done, total = self.checker.progress()
+        if total == 0:
             self.progress_bar.setRange(0, 0)  # still searching folders: indeterminate
             self.progress_label.setText("Looking for customer files…")
             return
-        done = min(self._session_done, self._session_total)
-        self.progress_bar.setRange(0, self._session_total)
+        self.progress_bar.setRange(0, total)
         self.progress_bar.setValue(done)
-        self.progress_label.setText(f"Checking {done:,} of {self._session_total:,} files…")
+        self.progress_label.setText(f"Checking {done:,} of {total:,} files…")
 
     # -- file dialogs --------------------------------------------------------------------
 
@@ -517,10 +377,7 @@ class FilesTab(QWidget):
         wanted = [Path(p) for p in paths]
         if not wanted:
             return
-        self._begin_session()
-        self._expansions_pending += 1
-        self._expand_pool.start(_ExpandTask(wanted, self._generation, self._signals))
-        self._update_progress()
+        self.checker.search(wanted)
 
     def load_retry_folder(self, folder: Path) -> None:
         """Replace the list with the retry files in `folder` ("load retry files now")."""
@@ -530,7 +387,7 @@ class FilesTab(QWidget):
 
     def clear(self) -> None:
         """Empty the list and drop any counting still under way."""
-        self._cancel_all()
+        self.checker.cancel_all()
         had_rows = self.model.rowCount() > 0
         self.model.clear()
         self._update_summary()
@@ -538,8 +395,6 @@ class FilesTab(QWidget):
         self._update_progress()
         if had_rows:
             self.filesChanged.emit()
-        # A session that was under way ends on the next timer tick (not here), so that
-        # load_retry_folder's clear-then-add is one session with one countingFinished.
 
     def remove_selected(self) -> None:
         """Remove the selected rows from the list (the files stay on disk)."""
@@ -551,7 +406,7 @@ class FilesTab(QWidget):
             return
         source_rows = [self.proxy.mapToSource(self.proxy.index(r, 0)).row() for r in proxy_rows]
         removed = self.model.remove_rows(source_rows)
-        self._forget_queued({path_key(e.path) for e in removed})
+        self.checker.forget({path_key(e.path) for e in removed})
         # Select the row that took the first removed one's place: Delete can be pressed again.
         remaining = self.proxy.rowCount()
         if remaining:
@@ -592,7 +447,7 @@ class FilesTab(QWidget):
 
     def is_counting(self) -> bool:
         """True while folders are being searched or files counted."""
-        return bool(self._expansions_pending or self._outstanding or self._results)
+        return self.checker.is_busy()
 
     def set_locked(self, locked: bool) -> None:
         """Lock the list during an import: no adding, removing or clearing (incl. drops)."""
@@ -605,52 +460,12 @@ class FilesTab(QWidget):
 
     def shutdown(self, wait_ms: int = 3000) -> None:
         """Stop counting and wait for worker threads; call from the main window's close."""
-        self._cancel_all()
-        self._apply_timer.stop()
-        self._expand_pool.waitForDone(wait_ms)
-        self._inspect_pool.waitForDone(wait_ms)
+        self.checker.shutdown(wait_ms)
 
     # -- counting machinery ----------------------------------------------------------------
 
-    def _begin_session(self) -> None:
-        if not self._session_active:
-            self._session_active = True
-            self._session_total = 0
-            self._session_done = 0
-        if not self._apply_timer.isActive():
-            self._apply_timer.start()
-
-    def _cancel_all(self) -> None:
-        self._generation += 1
-        self._token.cancelled = True  # running inspections stop at their next check
-        self._token = _CancelToken()
-        self._queue.clear()
-        self._queue_large.clear()
-        self._expansions_pending = 0
-        self._outstanding = 0
-        self._results.clear()
-        self._session_total = 0
-        self._session_done = 0
-
-    def _forget_queued(self, keys: set[str]) -> None:
-        """Removed files still waiting to be counted are not counted at all."""
-        if not keys:
-            return
-        dropped = 0
-        for name in ("_queue", "_queue_large"):
-            queue: deque[Path] = getattr(self, name)
-            kept = deque(p for p in queue if path_key(p) not in keys)
-            dropped += len(queue) - len(kept)
-            setattr(self, name, kept)
-        self._outstanding -= dropped
-        self._session_total -= dropped
-
-    @Slot(int, object, object, object)
-    def _on_expanded(self, generation: int, files: list[Path], problems: list[ReadProblem],
-                     sizes: dict[str, int]) -> None:
-        if generation != self._generation:
-            return  # the list was cleared meanwhile
-        self._expansions_pending -= 1
+    def _on_files_found(self, files: list[Path], sizes: dict[str, int],
+                        problems: list[ReadProblem], skipped: list[SkippedFile]) -> None:
         new = self.model.add_paths(files, sizes)
         new_keys = {path_key(e.path) for e in new}
         # Already listed files that could not be read are counted again: fixed, perhaps.
@@ -661,75 +476,37 @@ class FilesTab(QWidget):
             self.model.update_entries({p: {"status": FileStatus.COUNTING, "customers": None,
                                            "invalid": 0, "detail": ""} for p in again})
         to_count = [e.path for e in new] + again
-        for path in to_count:
-            entry = self.model.entry_for(path)
-            large = entry is not None and entry.size_bytes >= LARGE_FILE_BYTES
-            (self._queue_large if large else self._queue).append(path)
-        self._outstanding += len(to_count)
-        self._session_total += len(to_count)
-        self._feed()
+        known_sizes = {path_key(p): entry.size_bytes for p in to_count
+                       if (entry := self.model.entry_for(p)) is not None}
+        self.checker.inspect(to_count, known_sizes)
 
         for problem in problems:
             self.statusMessage.emit(f"{problem.source_file}: {problem.message}")
+        if skipped:
+            names = ", ".join(Path(s.path).name for s in skipped[:5])
+            more = f" and {len(skipped) - 5} more" if len(skipped) > 5 else ""
+            self.statusMessage.emit(f"Skipped {plural(len(skipped), 'file')} this app wrote "
+                                    f"itself ({names}{more})")
         if new:
             self.statusMessage.emit(f"Added {plural(len(new), 'file')}; counting customers…")
         elif again:
             self.statusMessage.emit(f"Checking {plural(len(again), 'file')} again…")
         elif files:
             self.statusMessage.emit("Those files are already in the list")
-        elif not problems:
+        elif not problems and not skipped:
             self.statusMessage.emit("No customer files (.json, .jsonl, .ndjson) found there")
         if new or again:
             self._update_summary()
             self._update_buttons()
             self.filesChanged.emit()
-        self._update_progress()
-        self._maybe_finish()
 
-    def _feed(self) -> None:
-        while self._running < _IN_FLIGHT_LIMIT:
-            if self._queue_large and not self._running_large:
-                job = _Job(self._queue_large.popleft(), self._generation, large=True)
-                self._running_large += 1
-            elif self._queue:
-                job = _Job(self._queue.popleft(), self._generation, large=False)
-            else:
-                break
-            self._running += 1
-            self._inspect_pool.start(_InspectTask(job, self._token, self._signals))
+    @Slot(object)
+    def _apply_inspections(self, results: list[FileInspection]) -> None:
+        if self.model.apply_inspections(results):
+            self._update_summary()
+            self.filesChanged.emit()
 
-    @Slot(object, object)
-    def _on_inspected(self, job: _Job, result: FileInspection | None) -> None:
-        # Only bookkeeping here: the model is updated in batches by _apply_results.
-        self._running -= 1
-        self._running_large -= job.large
-        generation = job.generation
-        if generation == self._generation:
-            self._outstanding -= 1
-            self._session_done += 1
-            if result is not None:
-                self._results.append(result)
-        self._feed()
-        if generation == self._generation and not self._outstanding \
-                and not self._expansions_pending:
-            self._apply_results()  # the last one: show it now, not at the next tick
-
-    @Slot()
-    def _apply_results(self) -> None:
-        if self._results:
-            results, self._results = self._results, []
-            if self.model.apply_inspections(results):
-                self._update_summary()
-                self.filesChanged.emit()
-        self._update_progress()
-        self._maybe_finish()
-
-    def _maybe_finish(self) -> None:
-        if not self._session_active or self.is_counting():
-            return
-        self._session_active = False
-        self._apply_timer.stop()
-        self._update_progress()
+    def _on_counting_finished(self) -> None:
         self._update_summary()
         total = self.model.total_customers()
         if self.model.rowCount():

@@ -67,7 +67,7 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.files_tab = FilesTab()
         self.import_tab = ImportTab(self.secrets)
-        self.failed_tab = FailedCustomersTab(self.store, self.failed_file)
+        self.failed_tab = FailedCustomersTab(self.store, self.output_dir)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.files_tab, "&Files")
         self.tabs.addTab(self.import_tab, "&Import")
@@ -223,8 +223,12 @@ class MainWindow(QMainWindow):
 
     # -- files ---------------------------------------------------------------------------
 
+    def output_dir(self) -> Path:
+        """The results folder the Import tab names (imports, history and failures live there)."""
+        return Path(self.import_tab.run_settings()["output_dir"])
+
     def failed_file(self) -> Path:
-        return Path(self.import_tab.run_settings()["output_dir"]) / FAILED_CUSTOMERS_FILE
+        return self.output_dir() / FAILED_CUSTOMERS_FILE
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls() and not self.runner.running:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QBrush, QPalette
 from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem
 
 _HAS_DISPLAY = QStyleOptionViewItem.ViewItemFeature.HasDisplay
 
 
 class TextOnlyDelegate(QStyledItemDelegate):
-    """Paints a cell's display text; asks the model for nothing else.
+    """Paints a cell's display text, in its text colour; asks the model for nothing else.
 
     The standard delegate asks for seven roles per cell (font, colours, check state, icon,
     ...). Through a proxy over a Python model each of them is several calls into Python, so a
@@ -24,3 +25,6 @@ class TextOnlyDelegate(QStyledItemDelegate):
         if text:
             option.text = text
             option.features |= _HAS_DISPLAY
+        brush = index.data(Qt.ItemDataRole.ForegroundRole)
+        if isinstance(brush, QBrush):
+            option.palette.setBrush(QPalette.ColorRole.Text, brush)

@@ -348,7 +348,8 @@ class BatchSender:
             error = (reported.error if reported and reported.error else
                      f"the whole batch was rejected (HTTP 400): {general}")
             outcome.failures.append(self._failure(batch, record, attempt, Result.REJECTED,
-                                                  error, "Batch rejected (HTTP 400)"))
+                                                  error, "Batch rejected (HTTP 400)",
+                                                  whole_batch=reported is None))
         return outcome
 
     def whole_batch_failure(self, batch: Batch, attempt: Attempt, result: str,
@@ -357,8 +358,8 @@ class BatchSender:
             error += "; an attempt's outcome was unknown, so some may already exist"
         outcome = BatchOutcome(response_to_keep=attempt)
         info = f"Whole batch failed ({describe_attempt(attempt, short=True)})"
-        outcome.failures = [self._failure(batch, r, attempt, result, error, info)
-                            for r in batch.records]
+        outcome.failures = [self._failure(batch, r, attempt, result, error, info,
+                                          whole_batch=True) for r in batch.records]
         return outcome
 
     def not_sent(self, batch: Batch, reason: str) -> BatchOutcome:
@@ -366,18 +367,19 @@ class BatchSender:
 
     def _failure(self, batch: Batch, record: CustomerRecord, attempt: Attempt, result: str,
                  error: str, info: str, username: str = "",
-                 retriable: bool | None = None) -> FailureRecord:
+                 retriable: bool | None = None, whole_batch: bool = False) -> FailureRecord:
         # error texts and user names come from the answer: never keep a credential it echoes
         return FailureRecord.for_record(
             record, result=str(result), error=self.redactor.text(error),
             batch_info=f"{info} · {batch.label}", username=self.redactor.text(username),
-            batch_number=batch.number, http_status=attempt.status, retriable=retriable)
+            batch_number=batch.number, http_status=attempt.status, retriable=retriable,
+            whole_batch=whole_batch)
 
 
 def not_sent_failures(batch: Batch, reason: str) -> list[FailureRecord]:
     return [FailureRecord.for_record(r, result=Result.NOT_SENT, error=reason,
                                      batch_info=f"Not sent · {batch.label}",
-                                     batch_number=batch.number)
+                                     batch_number=batch.number, whole_batch=True)
             for r in batch.records]
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from app.models.entry_json import find_unsendable
+from app.models.record_ranges import RecordRanges
 from app.models.records import Batch, CustomerRecord, FailureRecord, RecordKind, Result
 from app.services.helper_processes import exit_when_parent_dies
 from app.services.sources.customer_reader import FileReader, InvalidEntry, ReadProblem
@@ -66,6 +67,8 @@ class SourceChunk:
     notes: list[str] = field(default_factory=list)  # worth a log line, not a problem
     new_duplicate_ids: set[str] = field(default_factory=set)  # ids now seen twice or more
     records_read: int = 0
+    skipped: int = 0  # records left out: imported before, or handled by the resumed job
+    files_read: list[tuple[int, int]] = field(default_factory=list)  # (file index, records)
     exhausted: bool = False
     bytes_done: int = 0
     current_file: str = ""
@@ -79,17 +82,31 @@ def invalid_failure(entry: InvalidEntry) -> FailureRecord:
                                     batch_info="Refused before sending (file check)")
 
 
+@dataclass(slots=True, frozen=True)
+class SkipPlan:
+    """Records of one file not to send (`skip`) and those whose earlier outcome is unknown
+    (`maybe_sent`: sent again, their customers marked uncertain)."""
+
+    skip: RecordRanges = field(default_factory=RecordRanges)
+    maybe_sent: RecordRanges = field(default_factory=RecordRanges)
+
+
 class BatchSource:
     """Streams batches of valid entries out of a list of files.
 
     Batches never span files: a small file (such as one retry file) stays one batch, and
     every batch belongs to exactly one endpoint kind. One caller at a time. `start` picks
-    up where an earlier reader stopped (a file index, the records of it already delivered).
+    up where an earlier reader stopped (a file index, the records of it already delivered);
+    `plans` (by file index) leave records out or mark them uncertain.
     """
 
     def __init__(self, files: list[Path], batch_size: int, *, keep_records: bool = True,
-                 start: ReadPosition | None = None) -> None:
+                 start: ReadPosition | None = None,
+                 plans: dict[int, SkipPlan] | None = None) -> None:
         self.files = list(files)
+        self.plans = plans or {}
+        self._skipped = 0
+        self._files_read: list[tuple[int, int]] = []
         self.batch_size = max(1, batch_size)
         self.bytes_total = sum(_size(f) for f in self.files)
         self.keep_records = keep_records
@@ -126,6 +143,8 @@ class BatchSource:
             path = self.files[index]
             self._file_index = index
             resumed = self._start if index == self._first_file else ReadPosition()
+            plan = self.plans.get(index)
+            skip = plan.skip if plan is not None and plan.skip else None
             self._reader = reader = FileReader(path)
             self.current_file = str(path)
             self._open_batches = open_batches = {}
@@ -136,7 +155,11 @@ class BatchSource:
                     if number is not None and resumed.delivered(number):
                         continue  # delivered by the reader before this one
                     if isinstance(item, CustomerRecord):
-                        self._note_id(item)
+                        self._note_id(item)  # skipped or not: a repeated id is one
+                    if skip is not None and number is not None and number in skip:
+                        self._skipped += 1
+                        continue
+                    if isinstance(item, CustomerRecord):
                         group = open_batches.setdefault(item.kind, [])
                         group.append(item)
                         if len(group) >= self.batch_size:
@@ -154,6 +177,7 @@ class BatchSource:
                 if group:
                     open_batches[kind] = []
                     yield from self._make_batches(kind, group)
+            self._files_read.append((index, reader.records_read))
             self._bytes_of_finished_files += _size(path)
             self._reader = None
             self._file_index = index + 1
@@ -188,7 +212,12 @@ class BatchSource:
         if not records:
             return
         batch = Batch.from_records(self._next_number, kind, records, body=body,
-                                   keep_records=self.keep_records)
+                                   keep_records=self.keep_records, file_index=self._file_index)
+        plan = self.plans.get(self._file_index)
+        if plan is not None and plan.maybe_sent:
+            # under way when the job stopped: a CONFLICT now most likely means it went in
+            batch.uncertain_ids.update(r.record_id for r in records
+                                       if r.record_number in plan.maybe_sent and r.record_id)
         self._next_number += 1
         yield batch
 
@@ -217,6 +246,8 @@ class BatchSource:
         chunk.current_file = self.current_file
         chunk.position = self.position()
         chunk.new_duplicate_ids, self._new_duplicates = self._new_duplicates, set()
+        chunk.skipped, self._skipped = self._skipped, 0
+        chunk.files_read, self._files_read = self._files_read, []
         return chunk
 
     def close(self) -> None:
@@ -224,7 +255,7 @@ class BatchSource:
 
 
 def _read_in_process(files: list[Path], batch_size: int, max_batches: int,
-                     start: ReadPosition, connection: Any) -> None:
+                     start: ReadPosition, plans: dict[int, SkipPlan], connection: Any) -> None:
     """Entry point of the reader process: sends SourceChunks through `connection`.
 
     A sending thread keeps a few chunks ready while the next ones are read. When the
@@ -249,7 +280,7 @@ def _read_in_process(files: list[Path], batch_size: int, max_batches: int,
 
     sender = threading.Thread(target=send, name="send-chunks", daemon=True)
     sender.start()
-    source = BatchSource(files, batch_size, keep_records=False, start=start)
+    source = BatchSource(files, batch_size, keep_records=False, start=start, plans=plans)
     while not unwanted.is_set():
         chunk = source.next_chunk(max_batches)
         while not unwanted.is_set():
@@ -274,8 +305,10 @@ class ProcessBatchSource:
     up the rest of that file, naming it.
     """
 
-    def __init__(self, files: list[Path], batch_size: int, max_batches: int) -> None:
+    def __init__(self, files: list[Path], batch_size: int, max_batches: int,
+                 plans: dict[int, SkipPlan] | None = None) -> None:
         self.files = list(files)
+        self.plans = plans or {}
         self.bytes_total = sum(_size(f) for f in self.files)
         self.bytes_done = 0
         self.current_file = ""
@@ -291,7 +324,8 @@ class ProcessBatchSource:
         receiving, sending = self._context.Pipe(duplex=False)
         self._process = self._context.Process(
             target=_read_in_process, name="customer-file-reader", daemon=True,
-            args=(self.files, self._batch_size, self._max_batches, self._position, sending))
+            args=(self.files, self._batch_size, self._max_batches, self._position,
+                  self.plans, sending))
         self._process.start()
         sending.close()  # the process holds the only sending end now
         self._connection = receiving
@@ -358,13 +392,15 @@ class ProcessBatchSource:
 
 
 def open_batch_source(files: list[Path], batch_size: int, max_batches: int,
-                      use_process: bool | None = None) -> BatchSource | ProcessBatchSource:
+                      use_process: bool | None = None,
+                      plans: dict[int, SkipPlan] | None = None
+                      ) -> BatchSource | ProcessBatchSource:
     """A reader fit for the import's size: a thread for small imports, a process for large."""
     if use_process is None:
         use_process = is_large_import(files)
     if use_process:
-        return ProcessBatchSource(files, batch_size, max_batches)
-    return BatchSource(files, batch_size)
+        return ProcessBatchSource(files, batch_size, max_batches, plans)
+    return BatchSource(files, batch_size, plans=plans)
 
 
 def is_large_import(files: list[Path]) -> bool:

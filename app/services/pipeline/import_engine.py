@@ -1,16 +1,19 @@
 """The import pipeline: files -> batches -> concurrent uploads -> outcomes and result files.
 
-One producer reads batches on a worker thread into a bounded queue; `concurrency` workers
-send them through one `aiohttp.ClientSession`. Every customer read ends either counted as
-imported or as a `FailureRecord` (with its original data) in the failure store, the retry
-files and `failed_customers.json`, whatever stops the import.
+Every import is a job in the results folder's journal (see app.services.jobs): before
+anything is sent, the job's files are fingerprinted and what earlier jobs imported is left
+out; a resumed job sends only what it had not finished. One producer reads batches on a
+worker thread into a bounded queue; the journal holds each batch before it is sent;
+`concurrency` workers send them through one `aiohttp.ClientSession`. Every customer read
+ends either counted as imported (resolving an earlier failure of theirs) or as a
+`FailureRecord` (with its original data) in the journal, the failure store, the retry files
+and `failed_customers.json`, whatever stops the import.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from collections import Counter, deque
@@ -25,9 +28,27 @@ import aiohttp
 import orjson
 
 from app.models.failure_store import FailureStore
-from app.models.records import Batch, FailureRecord, Result
+from app.models.records import Batch, FailureRecord, FailureRow, Result
 from app.services.connection.auth import TokenProvider
 from app.services.connection.redaction import SECRET_HEADER, Redactor
+from app.services.jobs.job_plan import (
+    JobPlan,
+    JobRefused,
+    PlannedFile,
+    Repeat,
+    plan_new_job,
+    plan_resumed_job,
+)
+from app.services.jobs.job_recorder import JobRecorder
+from app.services.jobs.journal import (
+    FileFingerprint,
+    JobState,
+    Journal,
+    JournalError,
+    JournalTooNew,
+    journal_path,
+    now_text,
+)
 from app.services.pipeline.batch_sender import (
     BatchOutcome,
     BatchSender,
@@ -37,6 +58,7 @@ from app.services.pipeline.batch_sender import (
 from app.services.pipeline.batch_source import (
     BatchSource,
     ProcessBatchSource,
+    SkipPlan,
     SourceChunk,
     is_large_import,
     open_batch_source,
@@ -54,10 +76,8 @@ from app.services.sources.file_search import find_customer_files
 log = logging.getLogger("bulk_import")
 
 PROGRESS_INTERVAL_S = 0.2
-# Failure records live until the user clears them. Without freezing, every full garbage
-# collection walks all of them again, pausing the window longer as failures pile up.
-FREEZE_AFTER_FAILURES = 5000
 RATE_WINDOW_S = 5.0
+JOURNAL_COUNTS_INTERVAL_S = 1.0
 
 
 def _chosen(setting: bool | None, large_import: bool) -> bool:
@@ -84,14 +104,21 @@ class ImportEngine:
     """Runs one import. Create it, `await run()`; `pause()`, `resume()`, `cancel()` any time.
 
     Reports to an `ImportListener` (progress, problems, retry files, finished) on the event
-    loop's thread, and appends failures to the `FailureStore` as batches finish.
+    loop's thread, and keeps the `FailureStore` current as batches finish (new failures,
+    failures of earlier jobs resolved). `resume_job` continues an interrupted or cancelled
+    job (its files and settings; `paths` are then ignored); `repeat` says what to do with
+    customers an earlier job imported already.
     """
 
     def __init__(self, paths: Sequence[str | Path], settings: ImportSettings,
                  auth: TokenProvider, store: FailureStore | None = None,
                  listener: ImportListener | None = None,
-                 expected_total: int | None = None) -> None:
+                 expected_total: int | None = None, *, resume_job: int | None = None,
+                 repeat: Repeat = Repeat.REST, job_kind: str = "import") -> None:
         self.paths = list(paths)
+        self.resume_job = resume_job
+        self.repeat = repeat
+        self.job_kind = job_kind
         self.settings = settings
         self.auth = auth
         self.store = store if store is not None else FailureStore()
@@ -108,8 +135,13 @@ class ImportEngine:
         self._failed = 0
         self._failed_by_result: Counter[str] = Counter()
         self._failed_by_file: Counter[str] = Counter()
-        self._failures_since_freeze = 0
         self._read = 0
+        self._skipped = 0
+        self._resolved = 0
+        self._plan: JobPlan | None = None
+        self._recorder: JobRecorder | None = None
+        self._refused: str | None = None  # the job could not start (journal, resume)
+        self._counts_written_at = 0.0
         self._succeeded = 0
         self._in_flight_customers = 0
         self._t0 = time.monotonic()
@@ -119,9 +151,11 @@ class ImportEngine:
         # result files: created once the files are known (a process for large imports)
         self._writer: ResultFileWriter | None = None
         self._write_jobs: set[asyncio.Future[Any]] = set()
-        # what the writer was given, to give it again should its process die
-        self._failure_batches: list[tuple[int, list[FailureRecord]]] = []
+        # what the writer was given (as rows), to give it again should its process die
+        self._failure_batches: list[tuple[int, list[FailureRow]]] = []
         self._uncertain_ids: set[str] = set()
+        # ids an earlier run sent with an unknown outcome (its retry_summary.json)
+        self._known_uncertain: set[str] = set()
         # ids read more than once in this import: a CONFLICT for them is no surprise
         self._duplicate_ids: set[str] = set()
         self._retry_paths_seen: set[Path] = set()
@@ -146,6 +180,8 @@ class ImportEngine:
         if self.state == "running":
             self._resume_event.clear()
             self.state = "paused"
+            if self._recorder is not None:
+                self._recorder.state(JobState.PAUSED)
             log.info("Import paused")
             self._report_progress()
 
@@ -153,6 +189,8 @@ class ImportEngine:
         if self.state == "paused":
             self._resume_event.set()
             self.state = "running"
+            if self._recorder is not None:
+                self._recorder.state(JobState.RUNNING)
             log.info("Import resumed")
             self._report_progress()
 
@@ -187,58 +225,142 @@ class ImportEngine:
         for other in others:
             self._note(f"{other[:1].upper()}{other[1:]} is writing into this results folder "
                        "too; both keep all their results")
-        search = await asyncio.to_thread(find_customer_files, self.paths)
-        files = search.files
-        known_uncertain = await asyncio.to_thread(load_uncertain_ids, self.paths)
-        self.summary.files = [str(f) for f in files]
-        self.summary.skipped_files = [str(s) for s in search.skipped]
-        if search.skipped:
-            log.warning("Skipped %d file(s) this app wrote itself: %s", len(search.skipped),
-                        "; ".join(str(s) for s in search.skipped[:10]))
-        # one look at the file sizes decides both helper processes
-        large = await asyncio.to_thread(is_large_import, files)
-        # a writer process starts with the first failure (a few ms): a clean import never
-        # pays for it
-        self._start_writer(_chosen(self.settings.writer_process, large))
-        for problem in search.problems:
-            self._problem(str(problem))
-        self._source = await asyncio.to_thread(
-            open_batch_source, files, self.settings.batch_size,
-            max(1, self.settings.concurrency), _chosen(self.settings.reader_process, large))
-        log.info("Import of %d file(s) started: batch size %d, concurrency %d",
-                 len(files), self.settings.batch_size, self.settings.concurrency)
-        queue: asyncio.Queue[Batch | None] = asyncio.Queue(
-            maxsize=max(2, self.settings.concurrency * 2))
-        progress_task = asyncio.create_task(self._progress_loop())
+        progress_task: asyncio.Task[None] | None = None
         try:
-            async with self._make_session() as session:
-                self._sender = BatchSender(session, self.settings, self.auth, self._stop_event,
-                                           self._resume_event, known_uncertain,
-                                           duplicate_ids=self._duplicate_ids,
-                                           redactor=self.redactor)
-                workers = [asyncio.create_task(self._worker(queue), name=f"upload-{i}")
-                           for i in range(max(1, self.settings.concurrency))]
-                producer = asyncio.create_task(self._produce(queue), name="read-batches")
-                try:
-                    await producer
-                    await asyncio.gather(*workers)
-                except BaseException:
-                    for task in (producer, *workers):
-                        task.cancel()
-                    await asyncio.gather(producer, *workers, return_exceptions=True)
-                    raise
+            reading = await self._plan_job()
+            if reading is None:
+                return await self._refusal()
+            files = [planned.path for planned in reading]
+            # one look at the file sizes decides both helper processes
+            large = await asyncio.to_thread(is_large_import, files)
+            # a writer process starts with the first failure (a few ms): a clean import
+            # never pays for it
+            self._start_writer(_chosen(self.settings.writer_process, large))
+            plans = {i: SkipPlan(f.skip, f.maybe_sent) for i, f in enumerate(reading)
+                     if f.skip or f.maybe_sent}
+            self._source = await asyncio.to_thread(
+                open_batch_source, files, self.settings.batch_size,
+                max(1, self.settings.concurrency), _chosen(self.settings.reader_process, large),
+                plans)
+            log.info("Import of %d file(s) started as job #%s: batch size %d, concurrency "
+                     "up to %d", len(files), self.summary.job or "?", self.settings.batch_size,
+                     self.settings.concurrency)
+            progress_task = asyncio.create_task(self._progress_loop())
+            await self._send_everything()
         finally:
             if self._abort_handle is not None:
                 self._abort_handle.cancel()
             if self._source is not None:
                 await asyncio.to_thread(self._source.close)
             try:
-                await self._finish()  # progress goes on while the result files are written
+                if self._refused is None:
+                    await self._finish()  # progress goes on while result files are written
             finally:
                 self._presence.leave()
-                progress_task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await progress_task
+                if progress_task is not None:
+                    progress_task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await progress_task
+        return self.summary
+
+    async def _send_everything(self) -> None:
+        queue: asyncio.Queue[Batch | None] = asyncio.Queue(
+            maxsize=max(2, self.settings.concurrency * 2))
+        async with self._make_session() as session:
+            self._sender = BatchSender(session, self.settings, self.auth, self._stop_event,
+                                       self._resume_event, self._known_uncertain,
+                                       duplicate_ids=self._duplicate_ids,
+                                       redactor=self.redactor)
+            workers = [asyncio.create_task(self._worker(queue), name=f"upload-{i}")
+                       for i in range(max(1, self.settings.concurrency))]
+            producer = asyncio.create_task(self._produce(queue), name="read-batches")
+            try:
+                await producer
+                await asyncio.gather(*workers)
+            except BaseException:
+                for task in (producer, *workers):
+                    task.cancel()
+                await asyncio.gather(producer, *workers, return_exceptions=True)
+                raise
+
+    # -- the job ---------------------------------------------------------------------------
+
+    async def _plan_job(self) -> list[PlannedFile] | None:
+        """Find the files and make (or resume) the job; the files to read, None if refused."""
+        files: list[Path] = []
+        if self.resume_job is None:
+            search = await asyncio.to_thread(find_customer_files, self.paths)
+            files = search.files
+            self.summary.skipped_files = [str(s) for s in search.skipped]
+            if search.skipped:
+                log.warning("Skipped %d file(s) this app wrote itself: %s",
+                            len(search.skipped),
+                            "; ".join(str(s) for s in search.skipped[:10]))
+            for problem in search.problems:
+                self._problem(str(problem))
+            self._known_uncertain = await asyncio.to_thread(load_uncertain_ids, self.paths)
+        try:
+            plan, notes = await asyncio.to_thread(self._make_plan, files)
+        except (JournalTooNew, JobRefused) as exc:
+            self._refused = str(exc)
+            return None
+        except JournalError as exc:
+            # the folder's history cannot be used: the import itself still can
+            self._note(f"{exc}; this import is not kept in the import history and cannot be "
+                       "resumed after a crash")
+            planned = [PlannedFile(i, path, FileFingerprint(str(path), 0, ""))
+                       for i, path in enumerate(files)]
+            self.summary.files = [str(f) for f in files]
+            return planned
+        for note in notes:
+            self._note(note)
+        self._plan = plan
+        self._recorder = JobRecorder(journal_path(Path(self.settings.output_dir)), plan)
+        self.summary.job = plan.job_id
+        self.summary.resumed = plan.resumed
+        self.summary.files = [str(f.path) for f in plan.files]
+        self._skipped = plan.skipped_customers
+        for note in plan.notes:
+            self._note(note)
+        return plan.files_to_read
+
+    def _make_plan(self, files: list[Path]) -> tuple[JobPlan, list[str]]:
+        journal = Journal.open(Path(self.settings.output_dir))
+        try:
+            owner = self._presence.mark.name
+            if self.resume_job is not None:
+                plan = plan_resumed_job(journal, self.resume_job, owner=owner,
+                                        is_alive=self._presence.is_alive)
+            else:
+                plan = plan_new_job(journal, files, settings=self.job_settings(),
+                                    owner=owner, repeat=self.repeat, kind=self.job_kind)
+            return plan, list(journal.notes)
+        finally:
+            journal.close()
+
+    def job_settings(self) -> dict[str, Any]:
+        """What the journal keeps of the settings: enough to resume, never a secret."""
+        s = self.settings
+        headers = {name: ("***" if SECRET_HEADER.search(name) else value)
+                   for name, value in s.extra_headers.items()}
+        return {
+            "customers_url": s.customers_url, "households_url": s.households_url,
+            "batch_size": s.batch_size, "concurrency": s.concurrency,
+            "max_retries": s.max_retries, "timeout_s": s.timeout_s,
+            "verify_tls": s.verify_tls, "write_single_failures": s.write_single_failures,
+            "extra_headers": headers, "connection": dict(s.connection),
+            "auth": self.auth.description,
+        }
+
+    async def _refusal(self) -> ImportSummary:
+        """The job could not start (see `_refused`): say why; nothing was sent."""
+        message = self._refused or "the import could not start"
+        self.summary.refused = message
+        self._problem(message)
+        self.summary.duration_s = time.monotonic() - self._t0
+        self.state = "finished"
+        self._report_progress()
+        self.listener.finished(self.summary)
         return self.summary
 
     def _make_session(self) -> aiohttp.ClientSession:
@@ -257,6 +379,9 @@ class ImportEngine:
             while True:
                 chunk = await asyncio.to_thread(source.next_chunk, max_batches)
                 self._take_chunk_records(chunk)
+                if self._recorder is not None and chunk.batches:
+                    # never send a batch before the journal knows it may have been sent
+                    await asyncio.wrap_future(self._recorder.queued(chunk.batches))
                 for batch in chunk.batches:
                     if self._stop_event.is_set():
                         self._finish_batch(batch, BatchOutcome(
@@ -271,12 +396,18 @@ class ImportEngine:
 
     def _take_chunk_records(self, chunk: SourceChunk) -> None:
         self._read += chunk.records_read
+        if self._plan is None or not self._plan.resumed:
+            self._skipped += chunk.skipped  # a resumed job's own earlier work is not that
         self._duplicate_ids |= chunk.new_duplicate_ids
         for note in chunk.notes:
             log.warning("%s", note)
         for problem in chunk.problems:
             self._problem(str(problem))
+        if self._recorder is not None and chunk.files_read:
+            self._recorder.files_read(chunk.files_read)
         if chunk.invalid:
+            if self._recorder is not None:
+                self._recorder.refused(chunk.invalid)
             self._add_failures(chunk.invalid, batch_number=0)
 
     def _not_sent_reason(self) -> str:
@@ -334,6 +465,11 @@ class ImportEngine:
 
     def _finish_batch(self, batch: Batch, outcome: BatchOutcome) -> None:
         self._succeeded += outcome.succeeded
+        if self._recorder is not None:
+            resolved = self._recorder.finished(batch, outcome.succeeded, outcome.failures)
+            if resolved:
+                self._resolved += len(resolved)
+                self.store.resolve(resolved, self._recorder.job_id, now_text())
         if outcome.failures:
             self._add_failures(outcome.failures, batch.number)
             counts = Counter(f.result for f in outcome.failures)
@@ -345,13 +481,12 @@ class ImportEngine:
     def _add_failures(self, failures: list[FailureRecord], batch_number: int) -> None:
         self._failed += len(failures)
         self._failed_by_file.update(f.source_file for f in failures)
-        self._failures_since_freeze += len(failures)
-        if self._failures_since_freeze >= FREEZE_AFTER_FAILURES:
-            self._failures_since_freeze = 0
-            gc.freeze()
         self._failed_by_result.update(f.result for f in failures)
-        self.store.extend(failures)
-        self._failure_batches.append((batch_number, failures))
+        if self._recorder is not None:
+            for failure in failures:
+                failure.job = self._recorder.job_id
+        self.store.upsert(failures)
+        self._failure_batches.append((batch_number, [f.to_row() for f in failures]))
         # INVALID failures (batch 0) only go to the summary's notRetried list
         self._write_in_background("add_failures", batch_number, failures,
                                   on_done=self._retry_files_written)
@@ -429,8 +564,9 @@ class ImportEngine:
                            retry_folder=written.parent if written is not None else None)
         if self._uncertain_ids:
             self._write_in_background("note_uncertain", set(self._uncertain_ids))
-        for batch_number, failures in self._failure_batches:
-            self._write_in_background("add_failures", batch_number, failures,
+        for batch_number, rows in self._failure_batches:
+            self._write_in_background("add_failures", batch_number,
+                                      [FailureRecord.from_row(row) for row in rows],
                                       on_done=self._retry_files_written)
 
     def _note(self, message: str) -> None:
@@ -463,7 +599,7 @@ class ImportEngine:
             failed=self._failed, in_flight=self._in_flight_customers,
             bytes_done=bytes_done, bytes_total=bytes_total, elapsed_s=now - self._t0,
             rate=rate, current_file=source.current_file if source else "",
-            expected_total=self.expected_total,
+            expected_total=self.expected_total, skipped=self._skipped,
             retry_files=len(self.summary.retry_files), writes_pending=len(self._write_jobs),
             concurrency=self._sender.limit.current if self._sender else 0,
             concurrency_ceiling=max(1, self.settings.concurrency))
@@ -474,7 +610,7 @@ class ImportEngine:
         if p.state != "running" or p.rate <= 0:
             return None
         if p.expected_total:
-            return max(0.0, (p.expected_total - p.done) / p.rate)
+            return max(0.0, (p.expected_total - p.done - p.skipped) / p.rate)
         if p.bytes_done and p.bytes_total:
             estimated_total = p.read * p.bytes_total / p.bytes_done
             return max(0.0, (estimated_total - p.done) / p.rate)
@@ -487,6 +623,16 @@ class ImportEngine:
         while True:
             await asyncio.sleep(PROGRESS_INTERVAL_S)
             self._report_progress()
+            now = time.monotonic()
+            if self._recorder is not None and \
+                    now - self._counts_written_at >= JOURNAL_COUNTS_INTERVAL_S:
+                self._counts_written_at = now
+                self._write_counts()
+
+    def _write_counts(self) -> None:
+        if self._recorder is not None:
+            self._recorder.counts(read=self._read, succeeded=self._succeeded,
+                                  failed=self._failed, skipped=self._skipped)
 
     # -- the end ---------------------------------------------------------------------------
 
@@ -498,10 +644,18 @@ class ImportEngine:
         s.total = self._read
         s.succeeded = self._succeeded
         s.failed = self._failed
+        s.skipped_already_imported = self._skipped
+        s.resolved = self._resolved
         s.failed_by_result = Counter(self._failed_by_result)
         s.failed_by_file = Counter(self._failed_by_file)
         s.cancelled = self._stop_event.is_set() and self._fatal is None
         s.fatal_error = self._fatal
+        recorder = self._recorder
+        if recorder is not None:
+            self._write_counts()
+            await asyncio.to_thread(recorder.close)  # all committed before the lists are made
+            if recorder.error:
+                s.write_errors.append(recorder.error)
         totals = {"read": s.total, "succeeded": s.succeeded, "failed": s.failed,
                   "failedByResult": dict(s.failed_by_result)}
         report = await self._finish_writing(totals)
@@ -516,11 +670,43 @@ class ImportEngine:
         s.retry_dir = report.retry_dir
         s.retry_customers = report.retry_customers
         s.duration_s = time.monotonic() - self._t0
+        if recorder is not None:
+            await asyncio.to_thread(self._close_job, recorder)
         self.state = "finished"
         log.info("Import finished in %.1f s: %d read, %d imported, %d failed", s.duration_s,
                  s.total, s.succeeded, s.failed)
         self._report_progress()
         self.listener.finished(s)
+
+    def _close_job(self, recorder: JobRecorder) -> None:
+        """Give the job its final state and, for a resumed one, the whole job's totals."""
+        s = self.summary
+        if s.fatal_error:
+            state = JobState.FAILED
+        elif s.cancelled:
+            state = JobState.CANCELLED
+        elif s.failed or s.problems:
+            state = JobState.COMPLETED_WITH_FAILURES
+        else:
+            state = JobState.COMPLETED
+        try:
+            journal = Journal.open(Path(self.settings.output_dir))
+        except JournalError as exc:
+            s.write_errors.append(str(exc))
+            return
+        try:
+            if recorder.plan.resumed:
+                s.total, s.succeeded, s.failed = journal.batch_totals(recorder.job_id)
+                s.skipped_already_imported = recorder.plan.earlier.get("skipped", 0)
+            journal.finish_job(recorder.job_id, state, duration_s=s.duration_s,
+                               retry_dir=str(s.retry_dir) if s.retry_dir else None,
+                               error=s.fatal_error, counts=(s.total, s.succeeded, s.failed,
+                                                            s.skipped_already_imported))
+            s.open_failures = journal.open_failure_count()
+        except Exception as exc:  # the results are written; only the history is short
+            s.write_errors.append(f"the import history could not be updated ({exc})")
+        finally:
+            journal.close()
 
     async def _finish_writing(self, totals: dict[str, Any]) -> ResultFilesReport:
         """Wait for the writer's jobs, then have it write the summaries (once more on a
@@ -533,8 +719,10 @@ class ImportEngine:
             writer = self._writer
             assert writer is not None
             try:
-                return await asyncio.wrap_future(
-                    writer.submit("finish", totals, self.summary.files))
+                return await asyncio.wrap_future(writer.submit(
+                    "finish", totals, self.summary.files,
+                    job_id=self._recorder.job_id if self._recorder is not None else None,
+                    lists_changed=bool(self._failed or self._resolved)))
             except BrokenProcessPool:
                 self._replace_broken_writer()
             finally:

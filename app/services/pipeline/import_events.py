@@ -37,6 +37,9 @@ class ImportSettings:
     verify_tls: bool = True
     reader_process: bool | None = None  # None: a separate reader process for large imports
     writer_process: bool | None = None  # None: result files written by a process likewise
+    # how the connection was made, without secrets (profile, host, tenant, sign-in, user),
+    # kept with the job so that it can be resumed with the same connection
+    connection: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -55,6 +58,7 @@ class ImportProgress:
     eta_s: float | None = None
     current_file: str = ""
     expected_total: int | None = None  # when the caller counted the files beforehand
+    skipped: int = 0  # not sent: imported before (they count as done for the bar)
     retry_files: int = 0
     writes_pending: int = 0  # batches of failures whose result files are still to write
     concurrency: int = 0  # requests allowed in flight now (fewer while the service strains)
@@ -70,7 +74,7 @@ class ImportProgress:
         if self.state == "finished":
             return 1.0
         if self.expected_total:
-            return min(1.0, self.done / self.expected_total)
+            return min(1.0, (self.done + self.skipped) / self.expected_total)
         if self.bytes_total:
             share_read = self.bytes_done / self.bytes_total
             share_done = self.done / self.read if self.read else 0.0
@@ -101,6 +105,12 @@ class ImportSummary:
     write_errors: list[str] = field(default_factory=list)
     skipped_files: list[str] = field(default_factory=list)  # files this app wrote itself
     notes: list[str] = field(default_factory=list)  # worth telling the user; not errors
+    job: int | None = None  # the job's id in the results folder's import history
+    resumed: bool = False
+    refused: str | None = None  # why the job could not start (nothing was sent)
+    skipped_already_imported: int = 0  # not sent: an earlier job imported them
+    resolved: int = 0  # open failures of earlier jobs this import resolved
+    open_failures: int | None = None  # in the results folder, after this import
 
     @property
     def exit_code(self) -> int:
@@ -108,7 +118,7 @@ class ImportSummary:
         or the import was cancelled; 0 every customer imported."""
         if self.fatal_error:
             return 3
-        if self.problems:
+        if self.problems or self.refused:
             return 2
         if self.failed or self.cancelled:
             return 1
@@ -138,6 +148,12 @@ class ImportSummary:
             "files": self.files,
             "skipped_files": self.skipped_files,
             "notes": self.notes,
+            "job": self.job,
+            "resumed": self.resumed,
+            "refused": self.refused,
+            "skipped_already_imported": self.skipped_already_imported,
+            "resolved": self.resolved,
+            "open_failures": self.open_failures,
         }
 
 

@@ -106,6 +106,12 @@ class ImportPresence:
     def is_held(self) -> bool:
         return self._lock is not None
 
+    def is_alive(self, mark_name: str) -> bool:
+        """Whether the import whose mark is `mark_name` (in this folder) still runs."""
+        if self.is_held() and mark_name == self.mark.name:
+            return True
+        return mark_is_held(self.folder / mark_name)
+
 
 def running_imports(folder: Path) -> list[str]:
     """Descriptions of the imports whose marks in `folder` are held by a live process."""
@@ -122,6 +128,21 @@ def running_imports(folder: Path) -> list[str]:
         lock.release()
         _remove_mark(mark)  # its process is gone
     return others
+
+
+def mark_is_held(mark: Path) -> bool:
+    """Whether a live process holds the import mark `mark`."""
+    if not mark.exists():
+        return False
+    lock = FileLock(mark)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return True
+    except OSError:
+        return False
+    lock.release()
+    return False
 
 
 def _describe(mark: Path) -> str:

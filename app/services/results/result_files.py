@@ -21,9 +21,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from app.models.failure_store import FAILED_CUSTOMERS_FILE, save_failures
+from app.models.failure_store import FAILED_CUSTOMERS_FILE
 from app.models.records import FailureRecord
 from app.services.helper_processes import exit_when_parent_dies
+from app.services.jobs.journal import Journal, JournalError
+from app.services.results.failure_list_file import load_failure_list, write_failure_list
 from app.services.results.output_folder import FolderBusy, merging_results
 from app.services.results.result_writers import (
     ApiResponseWriter,
@@ -105,42 +107,85 @@ class ImportResultFiles:
         """Keep a failing batch's answer, redacted (see `ApiResponseWriter.add`)."""
         return self._responses.add(**details)
 
-    def finish(self, totals: dict[str, Any], source_files: list[str]) -> ResultFilesReport:
-        """Write what is still pending, the summaries and `failed_customers.json`."""
+    def finish(self, totals: dict[str, Any], source_files: list[str], *,
+               job_id: int | None = None, lists_changed: bool = True) -> ResultFilesReport:
+        """Write what is still pending, the summaries and `failed_customers.json`.
+
+        With `job_id`, the lists every import of the folder shares (failed_customers.json,
+        the single-failure summaries) are made again from the journal's open failures, and
+        the files of customers this job resolved move to `failed_customers/resolved/`.
+        `lists_changed` False: this import neither failed nor resolved anyone.
+        """
         report = ResultFilesReport()
         try:
             report.retry_files = self._retry.finish(totals, source_files)
-            if self._failures:
-                self._merge_shared_files(report)
+            if self._failures or (job_id is not None and lists_changed):
+                self._write_shared_lists(report, job_id)
         except OSError as exc:
             report.errors.append(f"could not write result files in {self.output_dir}: {exc}")
         report.retry_dir = self._retry.folder
         report.retry_customers = self._retry.customers_written
         return report
 
+    def _write_shared_lists(self, report: ResultFilesReport, job_id: int | None) -> None:
+        """The lists every import of the folder shares, under the folder's lock.
 
-    def _merge_shared_files(self, report: ResultFilesReport) -> None:
-        """Add this import's failures to the files every import of the folder shares.
-
-        Under the folder's lock: another import saving at the same moment waits, rather
-        than writing over what this one adds. Should the lock never come free, the
-        failures are saved in a file of their own instead: never lost.
+        Another import saving at the same moment waits rather than writing over this one.
+        Should the lock never come free, this import's failures are saved in a file of
+        their own instead: never lost.
         """
         failed_file = self.output_dir / FAILED_CUSTOMERS_FILE
         try:
             with merging_results(self.output_dir, on_wait=report.notes.append):
-                self._single.finish(self._pace)
-                save_failures(failed_file, self._failures, self._pace)
+                if job_id is not None and self._from_journal(failed_file, job_id, report):
+                    pass
+                else:
+                    self._merge_without_journal(failed_file)
         except FolderBusy as exc:
             stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
             failed_file = failed_file.with_name(f"failed_customers_{stamp}.json")
-            save_failures(failed_file, self._failures, self._pace)
+            write_failure_list(failed_file, (f.to_row() for f in self._failures), self._pace)
             report.errors.append(f"{exc}: this import's failures were saved apart in "
                                  f"{failed_file} instead of being added to "
                                  "failed_customers.json")
         report.failed_file = failed_file
-        if self._single.files_written:
+        if self._single.files_written or self._single.root.exists():
             report.single_failures_dir = self._single.root
+
+    def _from_journal(self, failed_file: Path, job_id: int,
+                      report: ResultFilesReport) -> bool:
+        try:
+            journal = Journal.open(self.output_dir, create=False)
+        except JournalError as exc:
+            report.errors.append(f"{exc}; failed_customers.json holds this import's failures "
+                                 "merged by customer instead")
+            return False
+        try:
+            write_failure_list(failed_file, journal.failure_rows(state="open"), self._pace)
+            if self.write_single_failures:
+                moved = self._single.finish(journal.failure_rows(state="open"),
+                                            journal.failure_rows(state="resolved",
+                                                                 resolved_by=job_id),
+                                            self._pace)
+                if moved:
+                    report.notes.append(f"{moved:,} single-failure files of customers this "
+                                        "import brought in were moved to "
+                                        "failed_customers/resolved")
+        finally:
+            journal.close()
+        return True
+
+    def _merge_without_journal(self, failed_file: Path) -> None:
+        """No journal to ask: this import's failures merged into the list, by customer."""
+        merged = {record.customer_key: record for record in load_failure_list(failed_file)}
+        for record in self._failures:
+            earlier = merged.get(record.customer_key)
+            if earlier is not None:
+                record.attempts = earlier.attempts + 1
+            merged[record.customer_key] = record
+        write_failure_list(failed_file, (r.to_row() for r in merged.values()), self._pace)
+        if self.write_single_failures:
+            self._single.finish((r.to_row() for r in merged.values()), (), self._pace)
 
 
 def lower_process_priority() -> None:

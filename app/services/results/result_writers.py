@@ -25,10 +25,25 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-import ijson
 import orjson
 
-from app.models.records import FailureRecord, RecordKind, Result
+from app.models.records import (
+    ROW_ATTEMPTS,
+    ROW_ERROR,
+    ROW_ID,
+    ROW_KIND,
+    ROW_ORIGINAL,
+    ROW_RECORD,
+    ROW_RESULT,
+    ROW_SOURCE_FILE,
+    ROW_TIMESTAMP,
+    ROW_USERNAME,
+    ROW_WHOLE_BATCH,
+    FailureRecord,
+    FailureRow,
+    RecordKind,
+    Result,
+)
 from app.services.connection.redaction import GENERIC
 from app.services.results.atomic_files import (
     PRIVATE_FOLDER_MODE,
@@ -36,6 +51,7 @@ from app.services.results.atomic_files import (
     atomic_write_json,
     atomic_write_text,
     make_private_folder,
+    replace_file,
 )
 from app.services.results.file_names import safe_name_part, single_failure_file_name
 
@@ -229,51 +245,89 @@ def _retry_instructions(folder: str, files: list[dict[str, Any]], not_retried: i
 
 
 class SingleFailureWriter:
-    """Writes one re-importable file per failed customer, by result, with summaries."""
+    """One re-importable file per customer judged on their own, by result, with summaries.
+
+    Judged on their own: the API's per-customer results (CONFLICT, FAILED, ...) and entries
+    refused before sending (INVALID). Customers of a batch that failed as a whole (an
+    outage, a timeout) are in the retry files only: an outage must not write 100,000 small
+    files. `finish` writes each result's summary of the open failures and moves the files
+    of customers a later import resolved to `failed_customers/resolved/<RESULT>/`.
+    """
 
     def __init__(self, output_dir: Path) -> None:
         self.root = Path(output_dir) / "failed_customers" / "single_failures"
-        self._entries: dict[str, list[dict[str, Any]]] = {}
+        self.resolved_root = Path(output_dir) / "failed_customers" / "resolved"
         self.files_written = 0
 
     def add(self, failure: FailureRecord) -> Path | None:
-        if failure.result == Result.NOT_SENT or not failure.original_is_entry:
-            return None  # unsent customers are in the retry files; raw text has no API form
-        folder = self.root / safe_name_part(failure.result, fallback="UNKNOWN")
-        name = single_failure_file_name(
-            failure.customer_id, failure.username, kind=failure.kind.value,
-            fallback_key=f"{failure.source_file}#{failure.record_number}")
-        path = folder / name
+        if failure.whole_batch or not failure.original_is_entry:
+            return None  # in the retry files; raw text (a broken line) has no API form
+        path = self.path_for(failure.result, failure.customer_id, failure.username,
+                             failure.kind.value, failure.source_file, failure.record_number)
         atomic_write_json(path, {failure.kind.body_key: [failure.original_fragment]},
                           durable=False)
-        self._entries.setdefault(folder.name, []).append(_summary_entry(failure, name))
         self.files_written += 1
         return path
 
-    def finish(self, pace: Callable[[], None] | None = None) -> None:
-        if not self._entries:
-            return
-        for result, entries in self._entries.items():
-            summary_path = self.root / result / f"_SUMMARY_{result}.json"
-            merged = {entry.get("file", ""): entry for entry in _previous_entries(summary_path)}
-            for entry in entries:
-                merged[entry["file"]] = entry
-            fields = {"result": result, "count": len(merged),
-                      "updatedAt": datetime.now().isoformat(timespec="seconds")}
-            atomic_write(summary_path, lambda handle, f=fields, m=merged: write_json_object(
-                handle, f, "customers", m.values(), pace))
+    def path_for(self, result: str, customer_id: str, username: str, kind: str,
+                 source_file: str, record_number: int, *, resolved: bool = False) -> Path:
+        root = self.resolved_root if resolved else self.root
+        name = single_failure_file_name(customer_id, username, kind=kind,
+                                        fallback_key=f"{source_file}#{record_number}")
+        return root / safe_name_part(result, fallback="UNKNOWN") / name
+
+    def finish(self, open_rows: Iterable[FailureRow], resolved_rows: Iterable[FailureRow],
+               pace: Callable[[], None] | None = None) -> int:
+        """Summaries of the open failures, by result; resolved files moved aside.
+
+        Returns how many files were moved.
+        """
+        entries: dict[str, list[dict[str, Any]]] = {}
+        for row in open_rows:
+            if row[ROW_WHOLE_BATCH] or row[ROW_ORIGINAL][:1] != b"{":
+                continue
+            path = self._path_of(row)
+            entries.setdefault(path.parent.name, []).append(_row_entry(row, path.name))
+        moved = 0
+        for row in resolved_rows:
+            if row[ROW_WHOLE_BATCH]:
+                continue
+            source = self._path_of(row)
+            if source.exists():
+                target = self._path_of(row, resolved=True)
+                make_private_folder(target.parent)
+                replace_file(source, target)
+                moved += 1
+        if not entries and not self.root.exists():
+            return moved
+        stamp = datetime.now().isoformat(timespec="seconds")
+        results = set(entries) | {p.name for p in self.root.glob("*") if p.is_dir()}
+        for result in sorted(results):
+            listed = entries.get(result, [])
+            fields = {"result": result, "count": len(listed), "updatedAt": stamp}
+            atomic_write(self.root / result / f"_SUMMARY_{result}.json",
+                         lambda handle, f=fields, e=listed: write_json_object(
+                             handle, f, "customers", e, pace))
         atomic_write_text(self.root / "README.md", _SINGLE_FAILURES_README)
-        self._entries.clear()
+        return moved
+
+    def _path_of(self, row: FailureRow, resolved: bool = False) -> Path:
+        return self.path_for(row[ROW_RESULT], row[ROW_ID], row[ROW_USERNAME], row[ROW_KIND],
+                             row[ROW_SOURCE_FILE], row[ROW_RECORD], resolved=resolved)
 
 
-def _previous_entries(summary_path: Path) -> list[dict[str, Any]]:
-    """Entries of an earlier summary, read item by item (it may list 100,000 customers)."""
-    try:
-        with summary_path.open("rb") as handle:
-            return [e for e in ijson.items(handle, "customers.item", use_float=True)
-                    if isinstance(e, dict)]
-    except (OSError, ijson.JSONError):
-        return []
+def _row_entry(row: FailureRow, file_name: str) -> dict[str, Any]:
+    return {
+        "customerId": row[ROW_ID],
+        "username": row[ROW_USERNAME],
+        "result": row[ROW_RESULT],
+        "error": row[ROW_ERROR],
+        "timestamp": row[ROW_TIMESTAMP],
+        "sourceFile": row[ROW_SOURCE_FILE],
+        "recordNumber": row[ROW_RECORD],
+        "attempts": row[ROW_ATTEMPTS],
+        "file": file_name,
+    }
 
 
 def write_json_object(handle: IO[bytes], fields: dict[str, Any], list_key: str,
@@ -296,13 +350,17 @@ def write_json_object(handle: IO[bytes], fields: dict[str, Any], list_key: str,
 
 _SINGLE_FAILURES_README = """# Single failures
 
-One file per customer that failed, sorted into a folder per result (CONFLICT, FAILED, ...).
+One file per customer the service refused on their own (CONFLICT, FAILED, ...) or that was
+refused before sending (INVALID), sorted into a folder per result. Customers of a batch
+that failed as a whole (an outage, a timeout) are in the retry files instead.
 Each `customer_<ID>_<NAME>.json` holds that customer's complete original data in the API
 format (`{"data": [ ... ]}`), so it can be corrected and imported on its own: drop it on the
 app's window, or add the whole result folder to retry everyone who failed the same way.
 
-`_SUMMARY_<RESULT>.json` lists every file in its folder with the error, the source file and
-the record number. A customer who fails again replaces their earlier file.
+`_SUMMARY_<RESULT>.json` lists the customers of its folder whose failure is still open, with
+the error, the source file, the record number and how many attempts failed. A customer
+who fails again replaces their earlier file; once a later import brings a customer in, their
+file moves to `failed_customers/resolved/<RESULT>/`.
 """
 
 class ApiResponseWriter:

@@ -7,14 +7,11 @@ so a 200,000-customer file costs a read of the file, never its size in memory.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
+from app.models.file_inspection import FileInspection, FileKind
 from app.models.records import RecordKind
 from app.services.sources.customer_reader import FileReader, InvalidEntry, ReadProblem
-
-FileKind = Literal["customers", "households", "mixed", ""]
 
 NO_CUSTOMERS_FOUND = "no customers found"
 
@@ -25,35 +22,6 @@ _CANCEL_CHECK_EVERY = 64
 
 class InspectionCancelled(Exception):
     """Raised by `inspect_file` when its `cancelled` callback answered True."""
-
-
-@dataclass(frozen=True, slots=True)
-class FileInspection:
-    """What one customer file holds.
-
-    customers counts every entry read (valid and invalid); invalid counts the entries the
-    importer would refuse before sending. problem is set when the file cannot be imported:
-    the message of the `ReadProblem` that stopped the read (counts then cover only what was
-    read before it), or "no customers found".
-    """
-
-    path: Path
-    kind: FileKind = ""
-    customers: int = 0
-    invalid: int = 0
-    size_bytes: int = 0
-    problem: str | None = None
-    first_invalid: str = ""  # why the first invalid entry is refused (file, record, field)
-
-    @property
-    def usable(self) -> bool:
-        """True when the file can be imported."""
-        return self.problem is None
-
-    @property
-    def valid(self) -> int:
-        """Entries that would be sent."""
-        return self.customers - self.invalid
 
 
 def _kind_of(kinds: set[RecordKind]) -> FileKind:

@@ -1,0 +1,626 @@
+"""The import journal: every import a job, in a SQLite database beside its result files.
+
+One database per results folder (`import_history.sqlite`), shared by every import that
+writes there (two windows, a window and a scheduled command line: SQLite serialises them).
+It holds, per job, its files (path, size, SHA-256), its settings (never a secret), its
+state, counts, start and end, and a journal of its batches (which file, which records,
+and whether each is queued, done, failed or not sent); and, per customer, the failures
+that are still open and those a later job resolved.
+
+The schema is versioned (`PRAGMA user_version`) with migrations. A database written by a
+newer version is refused (`JournalTooNew`); one that cannot be read is moved aside and a
+new one started (`Journal.notes` says so). Nothing here ever deletes result files.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from app.models.record_ranges import RecordRanges
+
+JOURNAL_FILE = "import_history.sqlite"
+SCHEMA_VERSION = 1
+
+
+class JobState(StrEnum):
+    """Where a job stands. `INTERRUPTED`: it says running, but its process is gone."""
+
+    RUNNING = "running"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    COMPLETED_WITH_FAILURES = "completed_with_failures"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+
+    @property
+    def label(self) -> str:
+        return {"completed_with_failures": "completed with failures"}.get(self.value,
+                                                                         self.value)
+
+
+#: States a job can be resumed from.
+RESUMABLE = frozenset({JobState.INTERRUPTED, JobState.CANCELLED})
+#: Batch states: queued (formed, perhaps sent), done (answered), failed (whole batch, after
+#: the retries), not_sent (the import stopped first).
+BATCH_QUEUED, BATCH_DONE, BATCH_FAILED, BATCH_NOT_SENT = "queued", "done", "failed", "not_sent"
+
+
+class JournalError(Exception):
+    """The journal cannot be used; the message says why, in words for a user."""
+
+
+class JournalTooNew(JournalError):
+    """The database was written by a newer version of the app."""
+
+
+@dataclass(slots=True, frozen=True)
+class FileFingerprint:
+    """A file as a job read it: where, how big, and its content's SHA-256."""
+
+    path: str
+    size: int
+    sha256: str
+    mtime: float = 0.0
+
+
+@dataclass(slots=True)
+class JobRecord:
+    """One job as the History lists it."""
+
+    id: int
+    kind: str
+    state: JobState
+    started: str
+    finished: str | None
+    settings: dict[str, Any]
+    read: int
+    succeeded: int
+    failed: int
+    skipped: int
+    open_failures: int
+    duration_s: float
+    files: list[FileFingerprint] = field(default_factory=list)
+    retry_dir: str | None = None
+    error: str | None = None
+    owner: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id, "kind": self.kind, "state": self.state.value,
+            "started": self.started, "finished": self.finished,
+            "files": [f.path for f in self.files], "total": self.read,
+            "succeeded": self.succeeded, "failed": self.failed,
+            "open_failures": self.open_failures, "skipped_already_imported": self.skipped,
+            "duration_s": round(self.duration_s, 3), "retry_dir": self.retry_dir,
+            "error": self.error,
+        }
+
+
+@dataclass(slots=True, frozen=True)
+class FileHistory:
+    """What earlier jobs did with a file's content (by SHA-256)."""
+
+    sha256: str
+    records: int  # entries in the file, as the last job that read it all counted them
+    imported: RecordRanges  # records known to be imported
+    open_failures: int  # of its customers, failures still open
+    last_job: int
+    last_imported_at: str
+
+    @property
+    def all_imported(self) -> bool:
+        return self.records > 0 and len(self.imported) >= self.records
+
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL DEFAULT 'import',
+        state TEXT NOT NULL,
+        started TEXT NOT NULL,
+        finished TEXT,
+        settings TEXT NOT NULL DEFAULT '{}',
+        owner TEXT,
+        read INTEGER NOT NULL DEFAULT 0,
+        succeeded INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        skipped INTEGER NOT NULL DEFAULT 0,
+        duration_s REAL NOT NULL DEFAULT 0,
+        retry_dir TEXT,
+        error TEXT,
+        hidden INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE job_files (
+        job_id INTEGER NOT NULL REFERENCES jobs(id),
+        file_index INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        mtime REAL NOT NULL DEFAULT 0,
+        records INTEGER,
+        PRIMARY KEY (job_id, file_index)
+    );
+    CREATE INDEX job_files_by_sha ON job_files(sha256);
+    CREATE TABLE batches (
+        job_id INTEGER NOT NULL REFERENCES jobs(id),
+        number INTEGER NOT NULL,
+        file_index INTEGER NOT NULL,
+        records TEXT NOT NULL,
+        customers INTEGER NOT NULL,
+        state TEXT NOT NULL,
+        succeeded INTEGER NOT NULL DEFAULT 0,
+        failed INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (job_id, number)
+    );
+    CREATE TABLE failures (
+        key TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        customer_id TEXT NOT NULL,
+        username TEXT NOT NULL,
+        result TEXT NOT NULL,
+        error TEXT NOT NULL,
+        timestamp TEXT NOT NULL,
+        batch_info TEXT NOT NULL,
+        source_file TEXT NOT NULL,
+        record_number INTEGER NOT NULL,
+        batch_number INTEGER NOT NULL,
+        http_status INTEGER,
+        kind TEXT NOT NULL,
+        retriable INTEGER NOT NULL,
+        whole_batch INTEGER NOT NULL,
+        original BLOB NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 1,
+        first_job INTEGER NOT NULL,
+        last_job INTEGER NOT NULL,
+        origin_sha TEXT,
+        origin_record INTEGER,
+        resolved_job INTEGER,
+        resolved_at TEXT
+    );
+    CREATE INDEX failures_by_state ON failures(state, timestamp);
+    CREATE INDEX failures_by_origin ON failures(origin_sha);
+    """,
+}
+
+
+def journal_path(output_dir: Path) -> Path:
+    return Path(output_dir) / JOURNAL_FILE
+
+
+def connect(path: Path) -> sqlite3.Connection:
+    """A connection set up as every user of the journal needs it."""
+    connection = sqlite3.connect(path, timeout=30, isolation_level=None,
+                                 check_same_thread=False)
+    connection.execute("PRAGMA busy_timeout = 30000")
+    return connection
+
+
+class Journal:
+    """The journal of one results folder. Open with `Journal.open(folder)`.
+
+    Methods run SQL directly: call them from worker threads, never the event loop or the
+    GUI thread when they may be long (the import writes through `JournalWriter`).
+    `notes` lists what a user should hear about opening it (a corrupt file moved aside).
+    """
+
+    def __init__(self, path: Path, connection: sqlite3.Connection,
+                 notes: list[str] | None = None) -> None:
+        self.path = path
+        self.connection = connection
+        self.notes = notes or []
+
+    # -- opening ----------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, output_dir: Path, *, create: bool = True) -> Journal:
+        """Open (or create) the journal of `output_dir`, migrating it to this version.
+
+        Raises JournalTooNew for a database of a newer version, JournalError when it
+        cannot be opened at all (for example a read-only folder).
+        """
+        path = journal_path(output_dir)
+        notes: list[str] = []
+        if not path.exists() and not create:
+            raise JournalError(f"no import history in {output_dir}")
+        for attempt in range(2):
+            try:
+                if create:
+                    from app.services.results.atomic_files import make_private_folder
+
+                    make_private_folder(Path(output_dir))
+                connection = connect(path)
+                cls._prepare(connection, path)
+                return cls(path, connection, notes)
+            except JournalTooNew:
+                raise
+            except sqlite3.DatabaseError as exc:
+                if attempt or not path.exists() or not _looks_damaged(exc):
+                    raise JournalError(f"the import history {path} cannot be opened "
+                                       f"({exc})") from None
+                with contextlib.suppress(Exception):
+                    connection.close()
+                aside = _move_aside(path)
+                notes.append(f"the import history {path.name} could not be read ({exc}); it "
+                             f"was moved aside as {aside.name} and a new one started. Result "
+                             "files are untouched.")
+            except OSError as exc:
+                raise JournalError(f"the import history {path} cannot be opened "
+                                   f"({exc.strerror or exc})") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @staticmethod
+    def _prepare(connection: sqlite3.Connection, path: Path) -> None:
+        connection.execute("PRAGMA journal_mode = WAL")
+        # WAL with NORMAL sync: a killed process loses nothing committed; only a power cut
+        # can lose the last commits, never the database's consistency
+        connection.execute("PRAGMA synchronous = NORMAL")
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            connection.close()
+            raise JournalTooNew(
+                f"the import history in this results folder ({path.name}) was written by a "
+                f"newer version of Bulk Customer Import (history version {version}; this "
+                f"version reads up to {SCHEMA_VERSION}). Update the app, or choose another "
+                "results folder.")
+        connection.execute("SELECT count(*) FROM sqlite_master").fetchone()  # readable?
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                current = connection.execute("PRAGMA user_version").fetchone()[0]
+                if current < target:  # another process may have migrated meanwhile
+                    for statement in _statements(_MIGRATIONS[target]):
+                        connection.execute(statement)
+                    connection.execute(f"PRAGMA user_version = {target}")
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+        with contextlib.suppress(OSError):
+            os.chmod(path, 0o600)
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error):
+            self.connection.close()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error): short, grouped writes."""
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.connection
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        self.connection.execute("COMMIT")
+
+    # -- jobs -------------------------------------------------------------------------------
+
+    def create_job(self, *, kind: str, settings: dict[str, Any],
+                   files: Sequence[FileFingerprint], owner: str | None) -> int:
+        with self.transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO jobs (kind, state, started, settings, owner) VALUES (?,?,?,?,?)",
+                (kind, JobState.RUNNING.value, now_text(), json.dumps(settings), owner))
+            job_id = int(cursor.lastrowid or 0)
+            db.executemany(
+                "INSERT INTO job_files (job_id, file_index, path, size, sha256, mtime) "
+                "VALUES (?,?,?,?,?,?)",
+                [(job_id, i, f.path, f.size, f.sha256, f.mtime) for i, f in enumerate(files)])
+        return job_id
+
+    def take_over(self, job_id: int, owner: str) -> None:
+        """A resumed job: this process runs it now."""
+        with self.transaction() as db:
+            db.execute("UPDATE jobs SET state = ?, owner = ?, finished = NULL, error = NULL "
+                       "WHERE id = ?", (JobState.RUNNING.value, owner, job_id))
+
+    def job(self, job_id: int, is_alive: Callable[[str], bool] | None = None) -> JobRecord:
+        jobs = self.jobs(is_alive, only=job_id)
+        if not jobs:
+            raise JournalError(f"there is no job #{job_id} in {self.path.parent}")
+        return jobs[0]
+
+    def jobs(self, is_alive: Callable[[str], bool] | None = None, *,
+             only: int | None = None) -> list[JobRecord]:
+        """Jobs, newest first, with their files and open failures.
+
+        `is_alive(owner)` tells whether the process that owns a running job still lives;
+        a running job without one is reported as interrupted.
+        """
+        where = "WHERE hidden = 0" + (" AND id = ?" if only is not None else "")
+        args: tuple[Any, ...] = (only,) if only is not None else ()
+        rows = self.connection.execute(
+            "SELECT id, kind, state, started, finished, settings, read, succeeded, failed, "
+            "skipped, duration_s, retry_dir, error, owner FROM jobs "
+            f"{where} ORDER BY id DESC", args).fetchall()
+        if not rows:
+            return []
+        open_by_job = dict(self.connection.execute(
+            "SELECT last_job, count(*) FROM failures WHERE state = 'open' GROUP BY last_job"
+        ).fetchall())
+        files: dict[int, list[FileFingerprint]] = {}
+        file_rows = self.connection.execute(
+            "SELECT job_id, path, size, sha256, mtime FROM job_files"
+            + (" WHERE job_id = ?" if only is not None else "") + " ORDER BY job_id, file_index",
+            args).fetchall()
+        for job_id, path, size, sha, mtime in file_rows:
+            files.setdefault(job_id, []).append(FileFingerprint(path, size, sha, mtime))
+        result = []
+        for (job_id, kind, state, started, finished, settings, read, succeeded, failed,
+             skipped, duration, retry_dir, error, owner) in rows:
+            job_state = JobState(state)
+            if job_state in (JobState.RUNNING, JobState.PAUSED) and is_alive is not None \
+                    and not (owner and is_alive(owner)):
+                job_state = JobState.INTERRUPTED
+            result.append(JobRecord(
+                job_id, kind, job_state, started, finished, _json(settings), read,
+                succeeded, failed, skipped, open_by_job.get(job_id, 0), duration,
+                files.get(job_id, []), retry_dir, error, owner))
+        return result
+
+    def finish_job(self, job_id: int, state: JobState, *, duration_s: float,
+                   retry_dir: str | None, error: str | None = None,
+                   counts: tuple[int, int, int, int] | None = None) -> None:
+        """The job ends (for now: a cancelled one may be resumed); `counts` are the whole
+        job's (read, succeeded, failed, skipped)."""
+        with self.transaction() as db:
+            db.execute("UPDATE jobs SET state = ?, finished = ?, duration_s = duration_s + ?, "
+                       "retry_dir = coalesce(?, retry_dir), error = ?, owner = NULL "
+                       "WHERE id = ?",
+                       (state.value, now_text(), duration_s, retry_dir, error, job_id))
+            if counts is not None:
+                update_counts(db, job_id, read=counts[0], succeeded=counts[1],
+                              failed=counts[2], skipped=counts[3])
+
+    def batch_totals(self, job_id: int) -> tuple[int, int, int]:
+        """(customers handled, imported, failed) over the job's batches, all runs of it."""
+        row = self.connection.execute(
+            "SELECT coalesce(sum(customers), 0), coalesce(sum(succeeded), 0), "
+            "coalesce(sum(failed), 0) FROM batches WHERE job_id = ? AND state != ?",
+            (job_id, BATCH_QUEUED)).fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    def open_failure_count(self) -> int:
+        return int(self.connection.execute(
+            "SELECT count(*) FROM failures WHERE state = 'open'").fetchone()[0])
+
+    def hide_job(self, job_id: int) -> None:
+        """Delete a job from the history (its result files and failures stay)."""
+        with self.transaction() as db:
+            db.execute("UPDATE jobs SET hidden = 1 WHERE id = ?", (job_id,))
+
+    def last_job_id(self) -> int | None:
+        row = self.connection.execute(
+            "SELECT max(id) FROM jobs WHERE hidden = 0").fetchone()
+        return row[0] if row and row[0] is not None else None
+
+    # -- what earlier jobs did ---------------------------------------------------------------
+
+    def file_history(self, sha256s: Sequence[str]) -> dict[str, FileHistory]:
+        """For each file content (SHA-256) an earlier job read: what of it is imported."""
+        result: dict[str, FileHistory] = {}
+        for sha in dict.fromkeys(sha256s):
+            reads = self.connection.execute(
+                "SELECT f.job_id, f.file_index, f.records, j.started FROM job_files f "
+                "JOIN jobs j ON j.id = f.job_id WHERE f.sha256 = ? ORDER BY f.job_id",
+                (sha,)).fetchall()
+            if not reads:
+                continue
+            done = RecordRanges()
+            records = 0
+            last_job, last_when = 0, ""
+            for job_id, file_index, counted, started in reads:
+                ranges = [RecordRanges.parse(text) for (text,) in self.connection.execute(
+                    "SELECT records FROM batches WHERE job_id = ? AND file_index = ? "
+                    "AND state = ?", (job_id, file_index, BATCH_DONE))]
+                for part in ranges:
+                    done = done | part
+                if counted:
+                    records = max(records, counted)
+                if ranges:
+                    last_job, last_when = job_id, started
+            resolved, still_open = self._failure_records_of(sha)
+            imported = (done | resolved) - still_open
+            result[sha] = FileHistory(sha, records, imported, len(still_open), last_job,
+                                      last_when)
+        return result
+
+    def _failure_records_of(self, sha: str) -> tuple[RecordRanges, RecordRanges]:
+        resolved: list[int] = []
+        still_open: list[int] = []
+        for state, record in self.connection.execute(
+                "SELECT state, origin_record FROM failures WHERE origin_sha = ?", (sha,)):
+            (still_open if state == "open" else resolved).append(record)
+        return RecordRanges.of(resolved), RecordRanges.of(still_open)
+
+    def handled_records(self, job_id: int) -> dict[int, tuple[RecordRanges, RecordRanges]]:
+        """Per file of a job: (records handled for good, records maybe sent at a crash).
+
+        Handled: answered, failed as a whole, or refused before sending. Maybe sent: in a
+        batch that was queued when the job stopped; sent again, and a CONFLICT for them
+        then means the earlier attempt created them.
+        """
+        handled: dict[int, list[RecordRanges]] = {}
+        maybe: dict[int, list[RecordRanges]] = {}
+        for file_index, text, state in self.connection.execute(
+                "SELECT file_index, records, state FROM batches WHERE job_id = ?", (job_id,)):
+            ranges = RecordRanges.parse(text)
+            if state in (BATCH_DONE, BATCH_FAILED):
+                handled.setdefault(file_index, []).append(ranges)
+            elif state == BATCH_QUEUED:
+                maybe.setdefault(file_index, []).append(ranges)
+        files = {index for (index,) in self.connection.execute(
+            "SELECT file_index FROM job_files WHERE job_id = ?", (job_id,))}
+        result = {}
+        for index in files:
+            done = RecordRanges([r for part in handled.get(index, []) for r in part.ranges()])
+            queued = RecordRanges([r for part in maybe.get(index, []) for r in part.ranges()])
+            result[index] = (done, queued - done)
+        return result
+
+    def open_failure_keys(self) -> set[str]:
+        return {key for (key,) in self.connection.execute(
+            "SELECT key FROM failures WHERE state = 'open'")}
+
+    def failure_rows(self, *, state: str | None = "open", job: int | None = None,
+                     resolved_by: int | None = None, batch_size: int = 2000
+                     ) -> Iterator[tuple[Any, ...]]:
+        """Failures as rows (see `FAILURE_COLUMNS`), oldest first, read in slices.
+
+        `state`: "open", "resolved" or None for both; `job`: whose latest attempt was in
+        that job; `resolved_by`: resolved by that job.
+        """
+        clauses: list[str] = []
+        args: list[Any] = []
+        if state is not None:
+            clauses.append("state = ?")
+            args.append(state)
+        if job is not None:
+            clauses.append("last_job = ?")
+            args.append(job)
+        if resolved_by is not None:
+            clauses.append("resolved_job = ?")
+            args.append(resolved_by)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        cursor = self.connection.execute(
+            f"SELECT {', '.join(FAILURE_COLUMNS)} FROM failures {where} "
+            "ORDER BY timestamp, key", args)
+        while True:
+            rows = cursor.fetchmany(batch_size)
+            if not rows:
+                return
+            yield from rows
+
+
+#: Failure columns in the order of a failure row (see app.models.records ROW_ positions).
+FAILURE_COLUMNS = (
+    "customer_id", "username", "result", "error", "timestamp", "batch_info", "original",
+    "source_file", "record_number", "batch_number", "http_status", "kind", "retriable",
+    "whole_batch", "key", "attempts", "last_job", "resolved_job", "resolved_at")
+
+
+# -- the writes an import makes (run by JournalWriter, inside its transactions) ----------------
+
+def queue_batches(db: sqlite3.Connection, job_id: int,
+                  batches: Sequence[tuple[int, int, str, int]]) -> None:
+    """Batches formed and about to be sent: (number, file index, record ranges, customers)."""
+    db.executemany(
+        "INSERT OR REPLACE INTO batches (job_id, number, file_index, records, customers, state)"
+        " VALUES (?,?,?,?,?,?)",
+        [(job_id, number, index, ranges, customers, BATCH_QUEUED)
+         for number, index, ranges, customers in batches])
+
+
+def finish_batch(db: sqlite3.Connection, job_id: int, number: int, state: str,
+                 succeeded: int, failed: int) -> None:
+    db.execute("UPDATE batches SET state = ?, succeeded = ?, failed = ? "
+               "WHERE job_id = ? AND number = ?", (state, succeeded, failed, job_id, number))
+
+
+def add_invalid_records(db: sqlite3.Connection, job_id: int, file_index: int,
+                        ranges: str, customers: int) -> None:
+    """Entries refused before sending: handled for good (a batch numbered below zero)."""
+    number = -1 - db.execute("SELECT count(*) FROM batches WHERE job_id = ? AND number < 0",
+                             (job_id,)).fetchone()[0]
+    db.execute("INSERT INTO batches (job_id, number, file_index, records, customers, state, "
+               "failed) VALUES (?,?,?,?,?,?,?)", (job_id, number, file_index, ranges, customers,
+                                                  BATCH_FAILED, customers))
+
+
+def record_failures(db: sqlite3.Connection, job_id: int,
+                    rows: Sequence[tuple[Any, ...]]) -> None:
+    """Failures as (failure row..., origin sha, origin record): one open row per customer.
+
+    A customer failing again replaces the row (attempts + 1); the origin, the file where
+    the customer was first found failing, is kept while the failure stays open.
+    """
+    db.executemany(
+        "INSERT INTO failures (customer_id, username, result, error, timestamp, batch_info, "
+        "original, source_file, record_number, batch_number, http_status, kind, retriable, "
+        "whole_batch, key, attempts, first_job, last_job, state, origin_sha, origin_record) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,1,?,?,'open',?,?) "
+        "ON CONFLICT(key) DO UPDATE SET customer_id = excluded.customer_id, "
+        "username = excluded.username, result = excluded.result, error = excluded.error, "
+        "timestamp = excluded.timestamp, batch_info = excluded.batch_info, "
+        "original = excluded.original, source_file = excluded.source_file, "
+        "record_number = excluded.record_number, batch_number = excluded.batch_number, "
+        "http_status = excluded.http_status, kind = excluded.kind, "
+        "retriable = excluded.retriable, whole_batch = excluded.whole_batch, "
+        "attempts = failures.attempts + 1, last_job = excluded.last_job, "
+        "origin_sha = CASE WHEN failures.state = 'open' THEN failures.origin_sha "
+        "ELSE excluded.origin_sha END, "
+        "origin_record = CASE WHEN failures.state = 'open' THEN failures.origin_record "
+        "ELSE excluded.origin_record END, "
+        "state = 'open', resolved_job = NULL, resolved_at = NULL",
+        [(*row[:14], row[14], job_id, job_id, origin_sha, origin_record)
+         for *row, origin_sha, origin_record in rows])
+
+
+def resolve_failures(db: sqlite3.Connection, job_id: int, keys: Sequence[str],
+                     when: str) -> None:
+    db.executemany("UPDATE failures SET state = 'resolved', resolved_job = ?, resolved_at = ? "
+                   "WHERE key = ? AND state = 'open'", [(job_id, when, k) for k in keys])
+
+
+def update_counts(db: sqlite3.Connection, job_id: int, *, read: int, succeeded: int,
+                  failed: int, skipped: int) -> None:
+    db.execute("UPDATE jobs SET read = ?, succeeded = ?, failed = ?, skipped = ? WHERE id = ?",
+               (read, succeeded, failed, skipped, job_id))
+
+
+def set_state(db: sqlite3.Connection, job_id: int, state: JobState) -> None:
+    db.execute("UPDATE jobs SET state = ? WHERE id = ?", (state.value, job_id))
+
+
+def file_read(db: sqlite3.Connection, job_id: int, file_index: int, records: int) -> None:
+    db.execute("UPDATE job_files SET records = ? WHERE job_id = ? AND file_index = ?",
+               (records, job_id, file_index))
+
+
+def now_text() -> str:
+    return datetime.now().isoformat(timespec="seconds")
+
+
+def _json(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _statements(script: str) -> list[str]:
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+def _looks_damaged(exc: sqlite3.DatabaseError) -> bool:
+    text = str(exc).lower()
+    return any(word in text for word in ("not a database", "malformed", "corrupt",
+                                         "file is encrypted"))
+
+
+def _move_aside(path: Path) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
+    aside = path.with_name(f"{path.stem}.unreadable-{stamp}{path.suffix}")
+    counter = 2
+    while aside.exists():
+        aside = path.with_name(f"{path.stem}.unreadable-{stamp}_{counter}{path.suffix}")
+        counter += 1
+    os.replace(path, aside)
+    for suffix in ("-wal", "-shm"):
+        extra = path.with_name(path.name + suffix)
+        if extra.exists():
+            with contextlib.suppress(OSError):
+                os.replace(extra, aside.with_name(aside.name + suffix))
+    return aside

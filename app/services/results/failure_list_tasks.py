@@ -1,0 +1,114 @@
+"""Loading the failure list of a results folder, and exporting failures, on worker threads.
+
+For the Failed Customers tab: reading 100,000 failures from the journal or writing them to
+a CSV takes a while, and the window must stay responsive meanwhile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
+
+from app.models.failure_store import FAILED_CUSTOMERS_FILE
+from app.models.records import FailureRecord, FailureRow
+from app.services.jobs.journal import Journal, JournalError, journal_path
+from app.services.results.failure_export import export_failures
+from app.services.results.failure_list_file import load_failure_list
+
+
+def load_failure_rows(output_dir: Path, *, include_resolved: bool = False,
+                      job: int | None = None) -> list[FailureRow] | None:
+    """The failures of a results folder as rows: the open ones (and the resolved ones).
+
+    From the folder's journal; from a `failed_customers.json` of an earlier version when
+    there is no journal yet (one row per customer, the latest); None when the folder holds
+    neither (nothing to load).
+    """
+    output_dir = Path(output_dir)
+    if journal_path(output_dir).exists():
+        journal = Journal.open(output_dir, create=False)
+        try:
+            return list(journal.failure_rows(state=None if include_resolved else "open",
+                                             job=job))
+        finally:
+            journal.close()
+    failed_file = output_dir / FAILED_CUSTOMERS_FILE
+    if not failed_file.exists():
+        return None
+    latest: dict[str, FailureRecord] = {}
+    for record in load_failure_list(failed_file):
+        earlier = latest.get(record.customer_key)
+        if earlier is not None:
+            record.attempts = earlier.attempts + 1
+        latest[record.customer_key] = record
+    return [record.to_row() for record in latest.values()]
+
+
+class _Bridge(QObject):
+    """Carries a worker's result back to the GUI thread (a queued signal)."""
+
+    done = Signal(str, object, object)  # task name, result, error (or None)
+
+
+class FailureListTasks(QObject):
+    """Runs loads and exports of failures off the GUI thread.
+
+    Signals:
+        loaded(rows, error, request): `rows` a list of failure rows (None: nothing to
+            load), `error` a message or "", `request` what `load` was given.
+        exported(path, count, error): a file written with `count` failures, or the error.
+    """
+
+    loaded = Signal(object, str, object)
+    exported = Signal(str, int, str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        # the pool is a child, created before the bridge: on destruction it waits for its
+        # workers while the bridge still exists (a worker never emits on a deleted object)
+        self._pool = QThreadPool(self)
+        self._pool.setMaxThreadCount(2)
+        self._bridge = _Bridge(self)
+        self._bridge.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
+
+    def load(self, output_dir: Path, *, include_resolved: bool = False,
+             job: int | None = None) -> None:
+        request = {"output_dir": Path(output_dir), "include_resolved": include_resolved,
+                   "job": job}
+        self._run("load", lambda: (load_failure_rows(
+            Path(output_dir), include_resolved=include_resolved, job=job), request),
+            context=(None, request))
+
+    def export(self, records: list[FailureRecord], path: Path, fmt: str) -> None:
+        self._run("export", lambda: (export_failures(records, path, fmt), len(records)),
+                  context=(path, len(records)))
+
+    def wait(self, timeout_ms: int = 30_000) -> bool:
+        return self._pool.waitForDone(timeout_ms)
+
+    def _run(self, name: str, work: Callable[[], Any], context: Any) -> None:
+        bridge = self._bridge
+
+        def run() -> None:
+            try:
+                result, error = work(), None
+            except (OSError, ValueError, JournalError) as exc:  # told to the user
+                result, error = context, exc
+            # RuntimeError: the window was closed meanwhile, nobody to tell
+            with contextlib.suppress(RuntimeError):
+                bridge.done.emit(name, result, error)
+
+        self._pool.start(run)
+
+    def _on_done(self, name: str, result: Any, error: BaseException | None) -> None:
+        message = "" if error is None else str(error)
+        if name == "load":
+            rows, request = result
+            self.loaded.emit(rows, message, request)
+        elif name == "export":
+            path, count = result
+            self.exported.emit(str(path), int(count), message)
