@@ -24,6 +24,11 @@ from app.services.connection.auth import (
     c4r_token_url,
     engage_token_url,
 )
+from app.services.connection.connection_profiles import PROFILES, ConnectionSettings
+from app.services.connection.secret_store import SecretStore, secret_name
+from app.services.jobs.history import format_history, running_check
+from app.services.jobs.job_plan import Repeat
+from app.services.jobs.journal import RESUMABLE, Journal, JournalError, JournalTooNew
 from app.services.pipeline.import_engine import ImportEngine
 from app.services.pipeline.import_events import (
     ImportListener,
@@ -53,9 +58,15 @@ def build_parser() -> argparse.ArgumentParser:
     imp = commands.add_parser("import", help="import customer files without the GUI",
                               description="Import customer files (JSON or JSON Lines, files "
                                           "or folders) to the Customer Profile API.")
-    imp.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
-    imp.add_argument("--url", required=True, help="the customers endpoint; households go to "
-                     "the sibling /households")
+    imp.add_argument("paths", nargs="*", metavar="PATH", help="files or folders")
+    imp.add_argument("--url", help="the customers endpoint; households go to the sibling "
+                     "/households (with --resume: the job's, unless given)")
+    imp.add_argument("--resume", metavar="JOB|last",
+                     help="resume an interrupted or cancelled job of the results folder "
+                     "(its files and connection; secrets from the options, the environment "
+                     "or the keychain)")
+    imp.add_argument("--force", action="store_true",
+                     help="send every customer, even those an earlier job imported already")
     imp.add_argument("--households-url", help="override the households endpoint")
     imp.add_argument("--auth", choices=("token", "c4r", "engage"), default="token",
                      help="token (default), C4R password grant, or Engage Keycloak grant")
@@ -84,6 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--json", action="store_true",
                      help="print a JSON summary on stdout at the end")
     imp.add_argument("-v", "--verbose", action="store_true", help="log each failing batch")
+
+    history = commands.add_parser("history", help="list the import jobs of a results folder",
+                                  description="The import jobs of a results folder, newest "
+                                              "first.")
+    history.add_argument("--output-dir", type=Path,
+                         help=f"the results folder (default {default_output_dir()})")
+    history.add_argument("--json", action="store_true", help="print a JSON list of jobs")
 
     from app.services.sandbox.sandbox_server import add_sandbox_arguments
 
@@ -249,15 +267,28 @@ def format_summary(s: ImportSummary) -> str:
     return "\n".join(lines)
 
 
-async def run_import(args: argparse.Namespace) -> ImportSummary:
+def _connection_info(args: argparse.Namespace) -> dict[str, str]:
+    """How the command line connected, without secrets: kept with the job for --resume."""
+    info = {"profile": "command line", "auth": args.auth, "client_id": args.client_id}
+    for name in ("username", "tenant", "token_url"):
+        value = getattr(args, name, None)
+        if value:
+            info[name] = value
+    return info
+
+
+async def run_import(args: argparse.Namespace, resume_job: int | None = None
+                     ) -> ImportSummary:
     settings = ImportSettings(
         customers_url=args.url, households_url=args.households_url,
         batch_size=args.batch_size, concurrency=args.concurrency, max_retries=args.retries,
         timeout_s=args.timeout, extra_headers=_extra_headers(args),
         output_dir=args.output_dir or default_output_dir(),
-        write_single_failures=not args.no_single_files, verify_tls=not args.insecure)
+        write_single_failures=not args.no_single_files, verify_tls=not args.insecure,
+        connection=_connection_info(args))
     engine = ImportEngine(args.paths, settings, make_token_provider(args),
-                          listener=TerminalProgress())
+                          listener=TerminalProgress(), resume_job=resume_job,
+                          repeat=Repeat.ALL if args.force else Repeat.REST)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         # First Ctrl+C stops cleanly (unsent customers go to the retry files).
@@ -272,13 +303,26 @@ async def run_import(args: argparse.Namespace) -> ImportSummary:
 def import_command(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         format="%(levelname)s %(message)s", stream=sys.stderr)
+    if args.resume:
+        return resume_command(args)
+    if not args.paths:
+        print("error: name the files or folders to import (or --resume a job)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    if not args.url:
+        print("error: --url is needed (the customers endpoint)", file=sys.stderr)
+        return EXIT_USAGE
     unusable = [(path, path_problem(path)) for path in args.paths]
     if all(problem for _path, problem in unusable):
         for path, problem in unusable:
             print(f"error: {path}: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    return _run_and_report(args)
+
+
+def _run_and_report(args: argparse.Namespace, resume_job: int | None = None) -> int:
     try:
-        summary = asyncio.run(run_import(args))
+        summary = asyncio.run(run_import(args, resume_job))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -289,11 +333,116 @@ def import_command(args: argparse.Namespace) -> int:
     return summary.exit_code
 
 
+def resume_command(args: argparse.Namespace) -> int:
+    """`import --resume JOB|last`: the job's files and connection; secrets as for import."""
+    output_dir = args.output_dir or default_output_dir()
+    try:
+        journal = Journal.open(output_dir, create=False)
+    except JournalError as exc:
+        print(f"error: nothing to resume in {output_dir}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        is_alive = running_check(output_dir)
+        if args.resume == "last":
+            candidates = [j for j in journal.jobs(is_alive) if j.state in RESUMABLE]
+            if not candidates:
+                print(f"error: no interrupted or cancelled job in {output_dir}",
+                      file=sys.stderr)
+                return EXIT_USAGE
+            job = candidates[0]
+        else:
+            try:
+                job = journal.job(int(args.resume.lstrip("#")), is_alive)
+            except ValueError:
+                print(f"error: --resume takes a job number or 'last', not {args.resume!r}",
+                      file=sys.stderr)
+                return EXIT_USAGE
+    except JournalError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        journal.close()
+    if job.state not in RESUMABLE:
+        print(f"error: job #{job.id} is {job.state.label}: only an interrupted or cancelled "
+              "job can be resumed", file=sys.stderr)
+        return EXIT_USAGE
+    apply_job_settings(args, job.settings)
+    args.output_dir = output_dir
+    print(f"Resuming job #{job.id} ({job.state.label}, started "
+          f"{job.started.replace('T', ' ')})", file=sys.stderr)
+    return _run_and_report(args, resume_job=job.id)
+
+
+def apply_job_settings(args: argparse.Namespace, settings: dict[str, object]) -> None:
+    """Fill what the command line left out with what the job was run with."""
+    connection = settings.get("connection")
+    connection = connection if isinstance(connection, dict) else {}
+    defaults = build_parser().parse_args(["import", "--url", "x"])
+    if not args.url:
+        args.url = str(settings.get("customers_url") or "")
+    if not args.households_url and settings.get("households_url"):
+        args.households_url = str(settings["households_url"])
+    for name, key in (("batch_size", "batch_size"), ("concurrency", "concurrency"),
+                      ("retries", "max_retries"), ("timeout", "timeout_s")):
+        if getattr(args, name) == getattr(defaults, name) and settings.get(key) is not None:
+            setattr(args, name, type(getattr(defaults, name))(settings[key]))
+    mode = connection.get("auth") or connection.get("auth_mode")
+    if args.auth == "token" and mode in ("c4r", "engage"):
+        args.auth = mode
+    for name in ("username", "tenant", "token_url"):
+        if not getattr(args, name, None) and connection.get(name):
+            setattr(args, name, str(connection[name]))
+    if connection.get("client_id") and args.client_id == defaults.client_id:
+        args.client_id = str(connection["client_id"])
+    if connection.get("profile") in PROFILES:  # a job of the window: its keychain entries
+        fill_secrets_from_keychain(args, ConnectionSettings.from_dict(connection))
+
+
+def fill_secrets_from_keychain(args: argparse.Namespace, settings: ConnectionSettings) -> None:
+    store = SecretStore()
+    user = settings.username.strip()
+    lookups = (("token", "token", ""), ("password", "password", user),
+               ("client_secret", "client_secret", ""), ("passport", "passport", ""))
+    for name, field, username in lookups:
+        if not getattr(args, name, None):
+            value = store.get(secret_name(settings.profile, field, username))
+            if value:
+                setattr(args, name, value)
+
+
+def history_command(args: argparse.Namespace) -> int:
+    """`history`: the jobs of a results folder, newest first."""
+    output_dir = args.output_dir or default_output_dir()
+    try:
+        journal = Journal.open(output_dir, create=False)
+    except JournalTooNew as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except JournalError:
+        jobs = []
+    else:
+        try:
+            jobs = journal.jobs(running_check(output_dir))
+        finally:
+            journal.close()
+    if args.json:
+        sys.stdout.write(orjson.dumps([job.to_json() for job in jobs],
+                                      option=orjson.OPT_INDENT_2).decode() + "\n")
+        return EXIT_OK
+    if not jobs:
+        print(f"No import jobs in {output_dir}")
+        return EXIT_OK
+    print(format_history(jobs))
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "import":
         return import_command(args)
+    if args.command == "history":
+        return history_command(args)
     if args.command == "sandbox":
         from app.services.sandbox.sandbox_server import run_sandbox
 

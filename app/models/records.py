@@ -113,6 +113,9 @@ class Batch:
     parent_number: int | None = None  # set on parts of a batch split after HTTP 413 or 400
     resent_after_rejection: bool = False  # the rest of a batch after a 400 named culprits
     file_index: int = 0  # which of the import's files it came from
+    # ids the interrupted run of this job may have sent already: a CONFLICT for them means
+    # that run created them, which counts as imported
+    resumed_ids: set[str] = field(default_factory=set)
     _records: list[CustomerRecord] | None = None
 
     @classmethod

@@ -69,6 +69,7 @@ class JobPlan:
     skipped_customers: int = 0  # in files left out entirely
     # what a resumed job had done before, so that its totals stay the whole job's
     earlier: dict[str, int] = field(default_factory=dict)
+    first_batch: int = 1  # the number the job's next batch gets
 
     @property
     def files_to_read(self) -> list[PlannedFile]:
@@ -145,7 +146,8 @@ def plan_resumed_job(journal: Journal, job_id: int, *, owner: str | None,
                              "instead")
         done, maybe = handled.get(index, (RecordRanges(), RecordRanges()))
         planned.append(PlannedFile(index, path, now, skip=done, maybe_sent=maybe))
-    journal.take_over(job_id, owner or "")
+    first_batch = journal.take_over(job_id, owner or "")
     earlier = {"read": job.read, "succeeded": job.succeeded, "failed": job.failed,
                "skipped": job.skipped}
-    return JobPlan(job_id, True, planned, journal.open_failure_keys(), [], 0, earlier)
+    return JobPlan(job_id, True, planned, journal.open_failure_keys(), [], 0, earlier,
+                   first_batch)

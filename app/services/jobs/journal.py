@@ -51,8 +51,10 @@ class JobState(StrEnum):
 #: States a job can be resumed from.
 RESUMABLE = frozenset({JobState.INTERRUPTED, JobState.CANCELLED})
 #: Batch states: queued (formed, perhaps sent), done (answered), failed (whole batch, after
-#: the retries), not_sent (the import stopped first).
+#: the retries), not_sent (the import stopped first), superseded (queued or not sent when
+#: the job stopped: its records are sent again, in new batches, when the job is resumed).
 BATCH_QUEUED, BATCH_DONE, BATCH_FAILED, BATCH_NOT_SENT = "queued", "done", "failed", "not_sent"
+BATCH_SUPERSEDED = "superseded"
 
 
 class JournalError(Exception):
@@ -240,8 +242,11 @@ class Journal:
 
                     make_private_folder(Path(output_dir))
                 connection = connect(path)
-                cls._prepare(connection, path)
-                return cls(path, connection, notes)
+                created = cls._prepare(connection, path)
+                journal = cls(path, connection, notes)
+                if created:
+                    journal._take_in_earlier_failure_list()
+                return journal
             except JournalTooNew:
                 raise
             except sqlite3.DatabaseError as exc:
@@ -260,7 +265,8 @@ class Journal:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
-    def _prepare(connection: sqlite3.Connection, path: Path) -> None:
+    def _prepare(connection: sqlite3.Connection, path: Path) -> bool:
+        """Settings, version check and migrations; True when the database was new."""
         connection.execute("PRAGMA journal_mode = WAL")
         # WAL with NORMAL sync: a killed process loses nothing committed; only a power cut
         # can lose the last commits, never the database's consistency
@@ -288,6 +294,47 @@ class Journal:
                 raise
         with contextlib.suppress(OSError):
             os.chmod(path, 0o600)
+        return version == 0
+
+    def _take_in_earlier_failure_list(self) -> None:
+        """A folder an earlier version wrote into: its failed_customers.json becomes the
+        journal's open failures (one per customer), so that none of them is forgotten."""
+        from app.models.failure_store import FAILED_CUSTOMERS_FILE
+        from app.services.results.failure_list_file import load_failure_list
+
+        failed_file = self.path.parent / FAILED_CUSTOMERS_FILE
+        if not failed_file.exists():
+            return
+        try:
+            records = load_failure_list(failed_file)
+        except (OSError, ValueError) as exc:
+            aside = failed_file.with_suffix(".unreadable.json")
+            with contextlib.suppress(OSError):
+                os.replace(failed_file, aside)
+            self.notes.append(f"{failed_file.name} could not be read ({exc}); it was kept as "
+                              f"{aside.name}")
+            return
+        latest: dict[str, Any] = {}
+        for record in records:
+            earlier = latest.get(record.customer_key)
+            if earlier is not None:
+                record.attempts = earlier.attempts + 1
+            latest[record.customer_key] = record
+        rows = []
+        for record in latest.values():
+            row = record.to_row()
+            rows.append((*row[:15], record.attempts, record.source_file, record.record_number))
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR IGNORE INTO failures (customer_id, username, result, error, "
+                "timestamp, batch_info, original, source_file, record_number, batch_number, "
+                "http_status, kind, retriable, whole_batch, key, attempts, first_job, last_job,"
+                " state, origin_sha, origin_record) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,0,'open',NULL,?)",
+                [(*r[:16], r[17]) for r in rows])
+        if rows:
+            self.notes.append(f"{len(rows):,} failed customers of earlier imports were taken "
+                              f"over from {failed_file.name} into the import history")
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
@@ -319,11 +366,20 @@ class Journal:
                 [(job_id, i, f.path, f.size, f.sha256, f.mtime) for i, f in enumerate(files)])
         return job_id
 
-    def take_over(self, job_id: int, owner: str) -> None:
-        """A resumed job: this process runs it now."""
+    def take_over(self, job_id: int, owner: str) -> int:
+        """A resumed job: this process runs it now. Returns the number its next batch gets.
+
+        What was queued or not sent when it stopped is sent again in new batches, so those
+        batches no longer count (but what was queued stays "maybe sent").
+        """
         with self.transaction() as db:
             db.execute("UPDATE jobs SET state = ?, owner = ?, finished = NULL, error = NULL "
                        "WHERE id = ?", (JobState.RUNNING.value, owner, job_id))
+            db.execute("UPDATE batches SET state = ? WHERE job_id = ? AND state IN (?, ?)",
+                       (BATCH_SUPERSEDED, job_id, BATCH_QUEUED, BATCH_NOT_SENT))
+            last = db.execute("SELECT max(number) FROM batches WHERE job_id = ?",
+                              (job_id,)).fetchone()[0]
+        return max(1, (last or 0) + 1)
 
     def job(self, job_id: int, is_alive: Callable[[str], bool] | None = None) -> JobRecord:
         jobs = self.jobs(is_alive, only=job_id)
@@ -387,8 +443,8 @@ class Journal:
         """(customers handled, imported, failed) over the job's batches, all runs of it."""
         row = self.connection.execute(
             "SELECT coalesce(sum(customers), 0), coalesce(sum(succeeded), 0), "
-            "coalesce(sum(failed), 0) FROM batches WHERE job_id = ? AND state != ?",
-            (job_id, BATCH_QUEUED)).fetchone()
+            "coalesce(sum(failed), 0) FROM batches WHERE job_id = ? AND state NOT IN (?, ?)",
+            (job_id, BATCH_QUEUED, BATCH_SUPERSEDED)).fetchone()
         return int(row[0]), int(row[1]), int(row[2])
 
     def open_failure_count(self) -> int:
@@ -458,7 +514,7 @@ class Journal:
             ranges = RecordRanges.parse(text)
             if state in (BATCH_DONE, BATCH_FAILED):
                 handled.setdefault(file_index, []).append(ranges)
-            elif state == BATCH_QUEUED:
+            elif state in (BATCH_QUEUED, BATCH_SUPERSEDED):
                 maybe.setdefault(file_index, []).append(ranges)
         files = {index for (index,) in self.connection.execute(
             "SELECT file_index FROM job_files WHERE job_id = ?", (job_id,))}

@@ -70,6 +70,7 @@ class BatchOutcome:
     resend: list[Batch] = field(default_factory=list)  # parts still to send (413 / 400)
     response_to_keep: Attempt | None = None  # a failing answer worth saving for support
     note: str = ""
+    created_before_interruption: int = 0  # CONFLICT of a resumed job's earlier attempt
 
 
 class BatchSender:
@@ -267,6 +268,12 @@ class BatchSender:
             if reported is not None and reported.success:
                 outcome.succeeded += 1
                 continue
+            if reported is not None and reported.result.upper() == "CONFLICT" \
+                    and batch.ids[i] in batch.resumed_ids:
+                # sent before the job was interrupted: that attempt created the customer
+                outcome.succeeded += 1
+                outcome.created_before_interruption += 1
+                continue
             record = batch.records[i]  # decoded only when a customer failed
             if reported is None:
                 if lists_success:
@@ -338,7 +345,9 @@ class BatchSender:
                     "in response", username=reported.username))
             part = Batch.from_records(batch.number, batch.kind, rest,
                                       uncertain_ids=set(batch.uncertain_ids),
-                                      parent_number=batch.number, resent_after_rejection=True)
+                                      parent_number=batch.number, resent_after_rejection=True,
+                                      resumed_ids=set(batch.resumed_ids),
+                                      file_index=batch.file_index)
             outcome.resend.append(part)
             outcome.note = (f"{batch.label} rejected (HTTP 400) because of {len(matched)} "
                             f"customers; sending the other {len(rest)} again")
@@ -389,7 +398,9 @@ def split_batch(batch: Batch) -> list[Batch]:
     for records in (batch.records[:middle], batch.records[middle:]):
         halves.append(Batch.from_records(batch.number, batch.kind, records,
                                          uncertain_ids=set(batch.uncertain_ids),
-                                         parent_number=batch.number))
+                                         parent_number=batch.number,
+                                         resumed_ids=set(batch.resumed_ids),
+                                         file_index=batch.file_index))
     return halves
 
 

@@ -215,9 +215,9 @@ class BatchSource:
                                    keep_records=self.keep_records, file_index=self._file_index)
         plan = self.plans.get(self._file_index)
         if plan is not None and plan.maybe_sent:
-            # under way when the job stopped: a CONFLICT now most likely means it went in
-            batch.uncertain_ids.update(r.record_id for r in records
-                                       if r.record_number in plan.maybe_sent and r.record_id)
+            # under way when the job stopped: a CONFLICT now means that attempt created it
+            batch.resumed_ids.update(r.record_id for r in records
+                                     if r.record_number in plan.maybe_sent and r.record_id)
         self._next_number += 1
         yield batch
 
@@ -306,7 +306,7 @@ class ProcessBatchSource:
     """
 
     def __init__(self, files: list[Path], batch_size: int, max_batches: int,
-                 plans: dict[int, SkipPlan] | None = None) -> None:
+                 plans: dict[int, SkipPlan] | None = None, first_batch: int = 1) -> None:
         self.files = list(files)
         self.plans = plans or {}
         self.bytes_total = sum(_size(f) for f in self.files)
@@ -315,7 +315,7 @@ class ProcessBatchSource:
         self._batch_size = batch_size
         self._max_batches = max_batches
         self._context = multiprocessing.get_context("spawn")  # safe beside Qt's threads
-        self._position = ReadPosition()
+        self._position = ReadPosition(next_batch=first_batch)
         self._crashes_here = 0
         self._exhausted = False
         self._start_process()
@@ -393,14 +393,18 @@ class ProcessBatchSource:
 
 def open_batch_source(files: list[Path], batch_size: int, max_batches: int,
                       use_process: bool | None = None,
-                      plans: dict[int, SkipPlan] | None = None
+                      plans: dict[int, SkipPlan] | None = None, first_batch: int = 1
                       ) -> BatchSource | ProcessBatchSource:
-    """A reader fit for the import's size: a thread for small imports, a process for large."""
+    """A reader fit for the import's size: a thread for small imports, a process for large.
+
+    `first_batch`: the number the first batch gets (a resumed job numbers on).
+    """
     if use_process is None:
         use_process = is_large_import(files)
     if use_process:
-        return ProcessBatchSource(files, batch_size, max_batches, plans)
-    return BatchSource(files, batch_size, plans=plans)
+        return ProcessBatchSource(files, batch_size, max_batches, plans, first_batch)
+    return BatchSource(files, batch_size, plans=plans,
+                       start=ReadPosition(next_batch=first_batch))
 
 
 def is_large_import(files: list[Path]) -> bool:

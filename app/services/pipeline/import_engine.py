@@ -241,7 +241,7 @@ class ImportEngine:
             self._source = await asyncio.to_thread(
                 open_batch_source, files, self.settings.batch_size,
                 max(1, self.settings.concurrency), _chosen(self.settings.reader_process, large),
-                plans)
+                plans, self._plan.first_batch if self._plan is not None else 1)
             log.info("Import of %d file(s) started as job #%s: batch size %d, concurrency "
                      "up to %d", len(files), self.summary.job or "?", self.settings.batch_size,
                      self.settings.concurrency)
@@ -430,6 +430,7 @@ class ImportEngine:
         assert self._sender is not None
         pending = [batch]
         total = BatchOutcome()
+        created_before = 0
         self._in_flight_customers += len(batch)
         try:
             while pending:
@@ -443,6 +444,7 @@ class ImportEngine:
                     log.info(outcome.note)
                 pending.extend(outcome.resend)
                 total.succeeded += outcome.succeeded
+                created_before += outcome.created_before_interruption
                 total.failures.extend(outcome.failures)
                 if outcome.response_to_keep is not None:
                     self._keep_response(part, outcome)
@@ -455,6 +457,7 @@ class ImportEngine:
         if batch.uncertain_ids:
             self._uncertain_ids |= batch.uncertain_ids
             self._write_in_background("note_uncertain", set(batch.uncertain_ids))
+        total.created_before_interruption = created_before
         self._finish_batch(batch, total)
 
     def _fatal_stop(self, message: str) -> None:
@@ -465,6 +468,7 @@ class ImportEngine:
 
     def _finish_batch(self, batch: Batch, outcome: BatchOutcome) -> None:
         self._succeeded += outcome.succeeded
+        self.summary.created_before_interruption += outcome.created_before_interruption
         if self._recorder is not None:
             resolved = self._recorder.finished(batch, outcome.succeeded, outcome.failures)
             if resolved:

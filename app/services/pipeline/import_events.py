@@ -110,6 +110,8 @@ class ImportSummary:
     refused: str | None = None  # why the job could not start (nothing was sent)
     skipped_already_imported: int = 0  # not sent: an earlier job imported them
     resolved: int = 0  # open failures of earlier jobs this import resolved
+    # resumed: customers the interrupted run had created already (the service said CONFLICT)
+    created_before_interruption: int = 0
     open_failures: int | None = None  # in the results folder, after this import
 
     @property
@@ -153,6 +155,7 @@ class ImportSummary:
             "refused": self.refused,
             "skipped_already_imported": self.skipped_already_imported,
             "resolved": self.resolved,
+            "created_before_interruption": self.created_before_interruption,
             "open_failures": self.open_failures,
         }
 
