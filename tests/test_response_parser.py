@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 import pytest
 
+from app.models.failure_store import FailureStore
 from app.models.records import CustomerRecord
 from app.services.pipeline.response_parser import (
     METHOD_ERRORS,
@@ -98,7 +99,8 @@ def test_matching_by_id_card_digits_name_and_position():
     answer = parse_answer(orjson.dumps({"data": [
         {"customerId": recs[0].record_id, "result": "FAILED"},
         {"cardNumber": p[1]["customerCards"][0]["number"], "result": "FAILED"},
-        {"username": f"SOMEONE-{recs[2].record_id[-4:]}", "result": "FAILED"},
+        {"username": f"{p[2]['firstName']} {p[2]['lastName']}-{recs[2].record_id[-4:]}"
+                     .upper(), "result": "FAILED"},
         {"username": f"{p[3]['firstName']} {p[3]['lastName']}".upper(), "result": "FAILED"},
         {"result": "FAILED", "error": "no identity at all", "username": "?"},
     ]}))
@@ -134,3 +136,67 @@ def test_duplicate_ids_in_one_batch_are_claimed_once_each():
         {"customerId": recs[0].record_id, "result": "CONFLICT"}]}))
     matched, _ = match_results(answer.results, recs)
     assert matched[0].success and matched[1].result == "CONFLICT"
+
+
+def person_entry(customer_id: str, first: str, last: str) -> dict:
+    return {"changeType": "CREATE", "person": {"customerId": customer_id, "firstName": first,
+                                               "lastName": last}}
+
+
+def test_a_result_goes_only_to_a_customer_nothing_contradicts():
+    recs = [CustomerRecord(person_entry("70001001", "Anna", "Berg"), "k.json", 1),
+            CustomerRecord(person_entry("80001001", "Erik", "Andersson"), "k.json", 2),
+            CustomerRecord(person_entry("90000007", "Åsa", "Öberg"), "k.json", 3)]
+    answer = parse_answer(orjson.dumps({"data": [
+        {"customerId": None, "username": "ERIK ANDERSSON-1001", "result": "FAILED",
+         "error": "lastName is required"},
+        {"customerId": None, "username": "ASA OBERG-0007", "result": "FAILED"}]}))
+    matched, unmatched = match_results(answer.results, recs)
+    # Anna's id ends in 1001 too, and she comes first: the name says it is Erik
+    assert matched[1].username == "ERIK ANDERSSON-1001" and 0 not in matched
+    assert matched[2].username == "ASA OBERG-0007"  # accents dropped by the service
+    assert unmatched == []
+
+
+def test_a_result_that_fits_several_customers_is_given_to_none():
+    recs = [CustomerRecord(person_entry("70001001", "Anna", "Berg"), "k.json", 1),
+            CustomerRecord(person_entry("80001001", "Anna", "Berg"), "k.json", 2),
+            CustomerRecord(person_entry("90000002", "Bo", "Ek"), "k.json", 3)]
+    answer = parse_answer(orjson.dumps({"data": [
+        {"customerId": None, "username": "ANNA BERG-1001", "result": "FAILED"}]}))
+    matched, unmatched = match_results(answer.results, recs)
+    assert matched == {} and len(unmatched) == 1
+    # an id the answer names but that was not sent is given to nobody either
+    answer = parse_answer(orjson.dumps({"data": [
+        {"customerId": "99999999", "username": "BO EK-0002", "result": "FAILED"}]}))
+    matched, unmatched = match_results(answer.results, recs)
+    assert matched == {} and len(unmatched) == 1
+
+
+async def test_unmatched_failures_leave_their_customers_uncertain_never_imported(
+        make_engine, sandbox, tmp_path):
+    # a service that names failures by a username only, ambiguously
+    from app.services.sandbox.sample_customers import write_customer_file
+
+    source = tmp_path / "tvillingar.json"
+    write_customer_file(source, [person_entry("70001001", "Anna", "Berg"),
+                                 person_entry("80001001", "Anna", "Berg"),
+                                 person_entry("90000002", "Bo", "Ek")])
+    sandbox.config.failures_only = True
+    original = sandbox._process_customer
+
+    def anonymous(item, apply=True):
+        result = original(item, apply)
+        if item["person"]["customerId"] == "70001001":
+            result = {"customerId": None, "username": result["username"],
+                      "result": "FAILED", "error": "blocked"}
+        return result
+
+    sandbox._process_customer = anonymous
+    store = FailureStore()
+    summary = await make_engine([source], store=store).run()
+    # nobody can tell whom the failure meant: no customer of the batch counts as imported,
+    # and all of them are in the retry files
+    assert summary.failed_by_result == {"UNMATCHED": 3} and summary.succeeded == 0
+    assert {r.customer_id for r in store.records()} == {"70001001", "80001001", "90000002"}
+    assert summary.retry_customers == 3

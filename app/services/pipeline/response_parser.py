@@ -21,7 +21,9 @@ A customer reported more than once counts once; a failure outranks a success.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -276,68 +278,103 @@ def _card_numbers(person: dict[str, Any]) -> list[str]:
     return numbers
 
 
+def _folded(text: str) -> str:
+    """Letters only, upper case, accents dropped: ÅSA and ASA compare equal."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return _name_key("".join(ch for ch in decomposed if not unicodedata.combining(ch)))
+
+
 class _RecordIndex:
-    """Lookup tables over a batch's records; each record can be claimed once."""
+    """Lookup tables over a batch's records; each record can be claimed once.
+
+    A result is given to a record only when nothing the answer says contradicts it: its
+    id, card number, the digits and the name in its username must all fit that record, and
+    where several records would fit, none is chosen.
+    """
 
     def __init__(self, records: list[CustomerRecord]) -> None:
         self.claimed = [False] * len(records)
+        self.ids: list[str] = []
+        self.cards: list[list[str]] = []
+        self.digit_values: list[list[str]] = []
+        self.names: list[str] = []
         self.by_id: dict[str, list[int]] = defaultdict(list)
         self.by_card: dict[str, list[int]] = defaultdict(list)
-        self.by_digits: list[tuple[str, int]] = []
-        self.by_name: list[tuple[str, int]] = []
         for i, record in enumerate(records):
-            if not isinstance(record.data, dict):
-                continue
-            person = person_of(record.data)
+            person = person_of(record.data) if isinstance(record.data, dict) else {}
             record_id = record.record_id
-            if record_id:
-                self.by_id[record_id].append(i)
-            for number in _card_numbers(person):
-                self.by_card[number].append(i)
+            cards = _card_numbers(person)
             digits = [str(person.get(k)) for k in ("personalNumber", "socialSecurityNumber")
                       if person.get(k)]
-            self.by_digits.extend((d, i) for d in [*digits, record_id, *_card_numbers(person)]
-                                  if d)
-            name = _name_key(record.display_name)
-            if name:
-                self.by_name.append((name, i))
+            self.ids.append(record_id)
+            self.cards.append(cards)
+            self.digit_values.append([d for d in [*digits, record_id, *cards] if d])
+            self.names.append(_folded(record.display_name))
+            if record_id:
+                self.by_id[record_id].append(i)
+            for number in cards:
+                self.by_card[number].append(i)
 
-    def _claim_first(self, candidates: list[int]) -> int | None:
-        for i in candidates:
-            if not self.claimed[i]:
-                self.claimed[i] = True
-                return i
-        return None
-
-    def claim(self, reported: ReportedResult) -> int | None:
-        if reported.customer_id and (i := self._claim_first(self.by_id.get(
-                reported.customer_id, []))) is not None:
-            return i
-        for key in (reported.card_number, reported.customer_id):
-            if key and (i := self._claim_first(self.by_card.get(key, []))) is not None:
-                return i
+    def fits(self, i: int, reported: ReportedResult) -> bool:
+        """Whether nothing `reported` says contradicts record `i`."""
+        if reported.customer_id and self.ids[i] and reported.customer_id != self.ids[i]:
+            return False
+        if reported.card_number and self.cards[i] and reported.card_number not in self.cards[i]:
+            return False
         if reported.username:
             digits = _TRAILING_DIGITS.search(reported.username)
-            if digits and (i := self._claim_first(
-                    [i for value, i in self.by_digits if value.endswith(digits.group(1))]
-            )) is not None:
-                return i
-            wanted = _name_key(_TRAILING_DIGITS.sub("", reported.username))
-            if wanted and (i := self._claim_first(
-                    [i for name, i in self.by_name if wanted.startswith(name)]
-            )) is not None:
-                return i
+            if digits and self.digit_values[i] and not any(
+                    value.endswith(digits.group(1)) for value in self.digit_values[i]):
+                return False
+            name = _folded(_TRAILING_DIGITS.sub("", reported.username))
+            mine = self.names[i]
+            if name and mine and not (name.startswith(mine) or mine.startswith(name)):
+                return False
+        return True
+
+    def _only(self, candidates: Iterable[int], reported: ReportedResult) -> int | None:
+        """The one unclaimed candidate `reported` fits; None when none or several do."""
+        fitting = list(dict.fromkeys(i for i in candidates
+                                     if not self.claimed[i] and self.fits(i, reported)))
+        if len(fitting) != 1:
+            return None
+        self.claimed[fitting[0]] = True
+        return fitting[0]
+
+    def claim(self, reported: ReportedResult) -> int | None:
+        if reported.customer_id:
+            # an id names its customer; the same id sent twice: either of them will do
+            for i in self.by_id.get(reported.customer_id, []):
+                if not self.claimed[i] and self.fits(i, reported):
+                    self.claimed[i] = True
+                    return i
+            return None  # an id that was not sent (or contradicted): nobody to give it to
+        if reported.card_number:
+            return self._only(self.by_card.get(reported.card_number, []), reported)
+        if reported.username:
+            digits = _TRAILING_DIGITS.search(reported.username)
+            if digits:
+                return self._only((i for i, values in enumerate(self.digit_values)
+                                   if any(v.endswith(digits.group(1)) for v in values)),
+                                  reported)
+            name = _folded(reported.username)
+            if name:
+                return self._only((i for i, mine in enumerate(self.names) if mine == name),
+                                  reported)
         return None
 
 
 def match_results(results: list[ReportedResult], records: list[CustomerRecord]
                   ) -> tuple[dict[int, ReportedResult], list[ReportedResult]]:
-    """Match reported results to sent records (seed 002's order of strategies).
+    """Match reported results to sent records (seed 002's order of strategies), never
+    guessing.
 
     By customerId (or householdId), then card number (`number` or `cardNumber`), then the
     personal number at the end of the username, then the name, then by position when the
-    answer has exactly one result per customer sent. A record reported twice keeps one
-    result, a failure outranking a success. Returns (record index -> result, unmatched).
+    answer has exactly one result per customer sent; each only when nothing else the answer
+    says contradicts it, and only when exactly one record fits. A record reported twice
+    keeps one result, a failure outranking a success. Returns (record index -> result,
+    unmatched).
     """
     index = _RecordIndex(records)
     matched: dict[int, ReportedResult] = {}
@@ -357,7 +394,8 @@ def match_results(results: list[ReportedResult], records: list[CustomerRecord]
             _merge(matched, i, reported)
     positional = len(results) == len(records)
     for position, reported in leftovers:
-        if positional and not index.claimed[position]:
+        if positional and not reported.customer_id and not index.claimed[position] \
+                and index.fits(position, reported):
             index.claimed[position] = True
             _merge(matched, position, reported)
         else:
