@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -89,7 +90,8 @@ def test_inspect_data_wrapper(tmp_path: Path) -> None:
     assert result == FileInspection(
         path=path, kind="customers", customers=7, invalid=2, size_bytes=path.stat().st_size,
         problem=None, first_invalid="customers.json, record 6, field person.birthday: "
-        "birthday '1987-02-30' is not a real date (YYYY-MM-DD)")
+        "birthday '1987-02-30' is not a real date (YYYY-MM-DD)",
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest())
     assert result.usable and result.valid == 5
 
 

@@ -26,6 +26,7 @@ class FileInspection:
     size_bytes: int = 0
     problem: str | None = None
     first_invalid: str = ""  # why the first invalid entry is refused (file, record, field)
+    sha256: str = ""  # the content's fingerprint (to find what earlier imports did with it)
 
     @property
     def usable(self) -> bool:

@@ -20,6 +20,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QBrush, QColor, QIcon
 
 from app.models.file_inspection import FileInspection
+from app.models.jobs import FileHistory
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -31,7 +32,8 @@ class FileStatus(StrEnum):
     READY = "ready"  # readable, holds customers, not imported yet
     INVALID = "invalid"  # cannot be imported: unreadable, broken or no customers
     IMPORTING = "importing"
-    IMPORTED = "imported"
+    IMPORTED = "imported"  # every customer of its content was imported (perhaps earlier)
+    PARTLY_IMPORTED = "partly"  # imported, but some customers are not (yet)
     FAILED = "failed"  # the import of this file stopped or could not start
 
 
@@ -41,6 +43,7 @@ _STATUS_LABELS = {
     FileStatus.INVALID: "Invalid",
     FileStatus.IMPORTING: "Importing…",
     FileStatus.IMPORTED: "Imported",
+    FileStatus.PARTLY_IMPORTED: "Imported in part",
     FileStatus.FAILED: "Failed",
 }
 # Sorting by Status groups problems first: they are what the user has to look at.
@@ -50,7 +53,8 @@ _STATUS_ORDER = {
     FileStatus.COUNTING: 2,
     FileStatus.IMPORTING: 3,
     FileStatus.READY: 4,
-    FileStatus.IMPORTED: 5,
+    FileStatus.PARTLY_IMPORTED: 5,
+    FileStatus.IMPORTED: 6,
 }
 _KIND_LABELS = {"customers": "Customers", "households": "Households", "mixed": "Mixed"}
 _KIND_TIPS = {
@@ -75,6 +79,8 @@ class FileEntry:
     invalid: int = 0  # entries the importer refuses before sending
     status: str = FileStatus.COUNTING
     detail: str = ""  # why the file has its status, shown as the Status tooltip
+    sha256: str = ""  # its content's fingerprint, once counted
+    history: FileHistory | None = None  # what earlier jobs imported of this content
 
     @property
     def name(self) -> str:
@@ -117,6 +123,8 @@ def fields_for_inspection(inspection: FileInspection) -> dict[str, Any]:
         "kind": inspection.kind,
         "customers": inspection.customers,
         "invalid": inspection.invalid,
+        "sha256": inspection.sha256,
+        "history": None,
     }
     if inspection.problem is not None:
         found["status"] = FileStatus.INVALID
@@ -144,6 +152,19 @@ def fields_for_inspection(inspection: FileInspection) -> dict[str, Any]:
             count = inspection.customers
             found["detail"] = f"Ready: {count:,} {'entry' if count == 1 else 'entries'} to send."
     return found
+
+
+#: Statuses of files an import takes (see FileListModel.ready_paths).
+_SENDABLE = (FileStatus.READY, FileStatus.FAILED, FileStatus.PARTLY_IMPORTED)
+
+
+def _ready_detail(entry: FileEntry) -> str:
+    count = entry.customers or 0
+    if entry.invalid:
+        return (f"Ready: {count - entry.invalid:,} will be sent; {entry.invalid:,} invalid "
+                f"{'entry is' if entry.invalid == 1 else 'entries are'} refused before "
+                "sending and listed as failures with the reason.")
+    return f"Ready: {count:,} {'entry' if count == 1 else 'entries'} to send."
 
 
 class FileListModel(QAbstractTableModel):
@@ -247,6 +268,12 @@ class FileListModel(QAbstractTableModel):
             return f"{text} ({entry.invalid:,} invalid)" if entry.invalid else text
         if column == self.SIZE:
             return human_size(entry.size_bytes)
+        if entry.status == FileStatus.PARTLY_IMPORTED and entry.history is not None:
+            failed = entry.history.open_failures
+            left = max(0, entry.history.records - len(entry.history.imported))
+            if failed and left <= failed:
+                return f"Imported, {failed:,} failed"
+            return f"Imported in part, {left:,} left"
         return _STATUS_LABELS.get(entry.status, str(entry.status).capitalize())  # type: ignore[call-overload]
 
     def _tooltip(self, entry: FileEntry, column: int) -> str | None:
@@ -378,19 +405,55 @@ class FileListModel(QAbstractTableModel):
         """
         if any(e.status == FileStatus.COUNTING or e.customers is None for e in self._entries):
             return None
-        return sum(e.customers or 0 for e in self._entries
-                   if e.status in (FileStatus.READY, FileStatus.FAILED))
+        return sum(e.customers or 0 for e in self._entries if e.status in _SENDABLE)
 
     def ready_paths(self) -> list[Path]:
         """Files an import should take now, in the order they were added.
 
-        "ready" files, plus "failed" ones: a failed file is one whose import stopped or
-        could not start, so offering it again is the retry. "imported" files are left out
-        (sending them again would only produce CONFLICTs), as are "invalid", "counting"
-        and "importing" ones.
+        "ready" files, plus "failed" ones (whose import stopped or could not start) and
+        those "imported in part": the import then sends only the customers not imported
+        yet. Files whose customers were all imported are left out (the window asks before
+        sending them again), as are "invalid", "counting" and "importing" ones.
         """
-        return [e.path for e in self._entries
-                if e.status in (FileStatus.READY, FileStatus.FAILED)]
+        return [e.path for e in self._entries if e.status in _SENDABLE]
+
+    def imported_before(self) -> list[FileEntry]:
+        """Listed files an earlier import took, in whole or in part (by content)."""
+        return [e for e in self._entries if e.history is not None and e.status in (
+            FileStatus.IMPORTED, FileStatus.PARTLY_IMPORTED)]
+
+    def apply_histories(self, histories: Mapping[str, FileHistory]) -> int:
+        """Show what earlier jobs imported of each listed file (by content); returns how
+        many files changed. Files under way (counting, importing) or invalid stay as they
+        are."""
+        changes: dict[Path, dict[str, Any]] = {}
+        for entry in self._entries:
+            if not entry.sha256 or entry.status in (FileStatus.COUNTING,
+                                                    FileStatus.IMPORTING,
+                                                    FileStatus.INVALID):
+                continue
+            history = histories.get(entry.sha256)
+            if history is None or not history.last_job:
+                if entry.history is not None:  # another results folder: new again
+                    changes[entry.path] = {"history": None, "status": FileStatus.READY,
+                                           "detail": _ready_detail(entry)}
+                continue
+            when = history.last_imported_at.replace("T", " ")[:16]
+            if history.all_imported:
+                changes[entry.path] = {
+                    "history": history, "status": FileStatus.IMPORTED,
+                    "detail": f"Already imported {when}, job #{history.last_job}: all "
+                              f"{history.records:,} customers went in. Start asks before "
+                              "sending them again."}
+            else:
+                left = max(0, history.records - len(history.imported))
+                changes[entry.path] = {
+                    "history": history, "status": FileStatus.PARTLY_IMPORTED,
+                    "detail": f"Imported {when}, job #{history.last_job}: "
+                              f"{len(history.imported):,} customers went in, "
+                              f"{history.open_failures:,} failed. Start sends only the "
+                              f"{left:,} not imported yet."}
+        return self.update_entries(changes)
 
     def invalid_count(self) -> int:
         return sum(1 for e in self._entries if e.status == FileStatus.INVALID)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -18,7 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.services.connection.auth import Secret
-from app.services.connection.connection_check import check_connection
+from app.services.connection.connection_check import ConnectionTester
 from app.services.connection.connection_profiles import (
     AUTH_C4R,
     AUTH_MODES,
@@ -51,7 +49,8 @@ class ConnectionPanel(QGroupBox):
         self.secret_store = secrets
         self._loading = False
         self._secrets_profile = ""  # the profile whose secrets the fields hold
-        self._test_task: asyncio.Future[None] | None = None
+        self.tester = ConnectionTester(self)
+        self.tester.finished.connect(self._test_finished)
 
         self.profile_combo = QComboBox()
         for key, profile in PROFILES.items():
@@ -247,17 +246,13 @@ class ConnectionPanel(QGroupBox):
             return
         self.test_button.setEnabled(False)
         self.test_result.setText("Testing…")
-        self._test_task = asyncio.ensure_future(self._run_test())
-
-    async def _run_test(self) -> None:
         settings, secrets = self.settings(), self.secrets()
-        try:
-            result = await check_connection(customers_url(settings),
-                                            make_token_provider(settings, secrets),
-                                            extra_headers(secrets))
-            self._show_test_result(result.ok, result.message)
-        finally:
-            self.test_button.setEnabled(True)
+        self.tester.start(customers_url(settings), make_token_provider(settings, secrets),
+                          extra_headers(secrets))
+
+    def _test_finished(self, ok: bool, message: str) -> None:
+        self.test_button.setEnabled(True)
+        self._show_test_result(ok, message)
 
     def _show_test_result(self, ok: bool, message: str) -> None:
         color = "#1a7f37" if ok else "#b3261e"

@@ -38,12 +38,15 @@ from PySide6.QtWidgets import (
 
 from app.models.file_inspection import FileInspection
 from app.models.file_list_model import (
+    FileEntry,
     FileListModel,
     FileListProxy,
     FileStatus,
     path_key,
     plural,
 )
+from app.models.jobs import FileHistory
+from app.services.jobs.history_tasks import HistoryTasks
 from app.services.sources.customer_reader import ReadProblem
 from app.services.sources.file_checker import FileChecker
 from app.services.sources.file_search import SkippedFile
@@ -98,11 +101,13 @@ class FilesTab(QWidget):
     Signals:
         filesChanged(): rows were added or removed, or counts or statuses changed.
         countingFinished(): every file added so far has been searched and counted.
+        historyChecked(): what earlier imports did with the files was looked up.
         statusMessage(str): a one-line message for the status bar.
     """
 
     filesChanged = Signal()
     countingFinished = Signal()
+    historyChecked = Signal()
     statusMessage = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -123,6 +128,10 @@ class FilesTab(QWidget):
         self.checker.inspected.connect(self._apply_inspections)
         self.checker.progressChanged.connect(self._update_progress)
         self.checker.finished.connect(self._on_counting_finished)
+        # what earlier imports into the results folder did with these files (by content)
+        self._output_dir: Path | None = None
+        self.history = HistoryTasks(self)
+        self.history.filesLookedUp.connect(self._histories_found)
         self._dialog: QFileDialog | None = None
 
         self._build_ui()
@@ -192,7 +201,7 @@ class FilesTab(QWidget):
         header.resizeSection(FileListModel.KIND, char * 12)
         header.resizeSection(FileListModel.CUSTOMERS, char * 20)
         header.resizeSection(FileListModel.SIZE, char * 10)
-        header.resizeSection(FileListModel.STATUS, char * 14)
+        header.resizeSection(FileListModel.STATUS, char * 26)
         # Keep the order files were added in until the user clicks a header.
         header.setSortIndicatorClearable(True)
         header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
@@ -505,6 +514,38 @@ class FilesTab(QWidget):
         if self.model.apply_inspections(results):
             self._update_summary()
             self.filesChanged.emit()
+        self._look_up([r.sha256 for r in results if r.sha256])
+
+    # -- history ----------------------------------------------------------------------------
+
+    def set_output_dir(self, folder: Path) -> None:
+        """The results folder whose import history flags files imported before."""
+        folder = Path(folder)
+        if folder == self._output_dir:
+            return
+        self._output_dir = folder
+        self.refresh_history()
+
+    def refresh_history(self) -> None:
+        """Ask again what earlier imports did with every listed file (after an import)."""
+        self._look_up([e.sha256 for e in self.model.entries() if e.sha256])
+
+    def _look_up(self, sha256s: list[str]) -> None:
+        if self._output_dir is not None and sha256s:
+            self.history.look_up_files(self._output_dir, sha256s)
+
+    def _histories_found(self, histories: dict[str, FileHistory], error: str,
+                         folder: Path) -> None:
+        if error or Path(folder) != self._output_dir:
+            return  # unreadable history, or another folder chosen meanwhile
+        if self.model.apply_histories(histories):
+            self._update_summary()
+            self.filesChanged.emit()
+        self.historyChecked.emit()
+
+    def imported_before(self) -> list[FileEntry]:
+        """Listed files an earlier import took, in whole or in part."""
+        return self.model.imported_before()
 
     def _on_counting_finished(self) -> None:
         self._update_summary()

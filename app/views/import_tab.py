@@ -311,8 +311,13 @@ class ImportTab(QWidget):
 
     # -- running -------------------------------------------------------------------------
 
-    def set_files_summary(self, files: int, customers: int | None) -> None:
-        if not files:
+    def set_files_summary(self, files: int, customers: int | None, *,
+                          importing: bool = False) -> None:
+        if importing:
+            counted = f" · {customers:,} customers" if customers is not None else ""
+            self.files_label.setText(f"Importing {files:,} file{'' if files == 1 else 's'}"
+                                     f"{counted}")
+        elif not files:
             self.files_label.setText("No files loaded: add files on the Files tab")
         elif customers is None:
             self.files_label.setText(f"{files:,} files ready (still counting customers)")

@@ -1,4 +1,4 @@
-"""The main window: Files, Import and Failed Customers tabs, menus, drops, the retry prompt."""
+"""The main window: Files, Import, Failed Customers and History tabs, menus, drops, prompts."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QUrl
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -19,7 +19,12 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from app.models.failure_store import FAILED_CUSTOMERS_FILE, FailureStore
+from app.models.file_list_model import FileEntry, plural
+from app.models.history_model import files_text
+from app.models.jobs import RESUMABLE, JobRecord, JobState
+from app.services.connection.auth import TokenProvider
 from app.services.connection.connection_profiles import (
+    PROFILES,
     ConnectionSettings,
     customers_url,
     extra_headers,
@@ -27,15 +32,18 @@ from app.services.connection.connection_profiles import (
     make_token_provider,
 )
 from app.services.connection.secret_store import SecretStore
+from app.services.jobs.job_plan import Repeat
 from app.services.pipeline.import_events import ImportSettings, ImportSummary
 from app.services.pipeline.qt_import_runner import ImportRunner
 from app.services.results.atomic_files import make_private_folder
 from app.services.sandbox.demo import DEMO_TOKEN, DemoEnvironment
 from app.views.failed_customers_tab import FailedCustomersTab
 from app.views.files_tab import FilesTab
+from app.views.history_tab import HistoryTab
 from app.views.import_tab import ImportTab
 
 APP_TITLE = "Bulk Customer Import"
+OUTPUT_DIR_SETTLE_MS = 400  # typing a folder name: look it up once the typing pauses
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
 
@@ -44,9 +52,10 @@ def app_icon() -> QIcon:
 
 
 class MainWindow(QMainWindow):
-    """Holds the three tabs and runs imports through an `ImportRunner`.
+    """Holds the four tabs and runs imports through an `ImportRunner`.
 
-    Drops of files and folders anywhere on the window go to the Files tab.
+    Drops of files and folders anywhere on the window go to the Files tab. On start, and
+    when the results folder changes, it offers to resume a job that was interrupted.
     """
 
     def __init__(self, *, store: FailureStore | None = None,
@@ -68,10 +77,17 @@ class MainWindow(QMainWindow):
         self.files_tab = FilesTab()
         self.import_tab = ImportTab(self.secrets)
         self.failed_tab = FailedCustomersTab(self.store, self.output_dir)
+        self.history_tab = HistoryTab(self.output_dir)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.files_tab, "&Files")
         self.tabs.addTab(self.import_tab, "&Import")
         self.tabs.addTab(self.failed_tab, "Failed &Customers")
+        self.tabs.addTab(self.history_tab, "&History")
+        self._resume_offered: set[tuple[str, int]] = set()
+        self._output_timer = QTimer(self)
+        self._output_timer.setSingleShot(True)
+        self._output_timer.setInterval(OUTPUT_DIR_SETTLE_MS)
+        self._output_timer.timeout.connect(self._output_dir_changed)
         self.tabs.setAccessibleName("Main tabs")
         self.setCentralWidget(self.tabs)
         self.statusBar().showMessage("Ready", 3000)
@@ -81,6 +97,7 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self._update_files_summary()
         self._update_actions()
+        self._output_dir_changed()  # the folder's history, files imported before, failures
 
     # -- building ------------------------------------------------------------------------
 
@@ -115,7 +132,7 @@ class MainWindow(QMainWindow):
         self.view_actions = [
             self._action(f"&{i + 1} {title}", lambda _=False, i=i: self.tabs.setCurrentIndex(i),
                          f"Ctrl+{i + 1}")
-            for i, title in enumerate(("Files", "Import", "Failed Customers"))]
+            for i, title in enumerate(("Files", "Import", "Failed Customers", "History"))]
         self.about_action = self._action("&About", self.show_about)
 
     def _build_menus(self) -> None:
@@ -156,6 +173,14 @@ class MainWindow(QMainWindow):
                                                       4000))
         self.runner.finished.connect(self._import_finished)
         self.runner.crashed.connect(self._import_crashed)
+        self.import_tab.output_edit.textChanged.connect(lambda _text: self._output_timer.start())
+        self.history_tab.statusMessage.connect(
+            lambda text: self.statusBar().showMessage(text, 8000))
+        self.history_tab.showFailuresRequested.connect(self.show_job_failures)
+        self.history_tab.retryRequested.connect(self.retry_job_failures)
+        self.history_tab.resumeRequested.connect(self.resume_job)
+        self.history_tab.jobsLoaded.connect(self._offer_resume)
+        self.history_tab.tasks.retryWritten.connect(self._retry_written)
 
     # -- settings ------------------------------------------------------------------------
 
@@ -242,6 +267,8 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def _update_files_summary(self) -> None:
+        if self.runner.running:
+            return  # the Import tab says what is being imported
         self.import_tab.set_files_summary(len(self.files_tab.ready_files()),
                                           self.files_tab.total_customers())
 
@@ -285,39 +312,180 @@ class MainWindow(QMainWindow):
             action.setEnabled(not running)
 
     def start_import(self) -> None:
+        """Start: asks first when files were imported before (skip, the rest, or again)."""
         if self.runner.running:
             return
         files = self.files_tab.ready_files()
-        if not files:
+        before = self.files_tab.imported_before()
+        if not files and not before:
             self.import_tab.show_outcome("Nothing to import: add customer files on the Files "
                                          "tab first.")
             self.tabs.setCurrentWidget(self.files_tab)
             return
-        connection = self.import_tab.connection
-        problems = connection.problems()
+        if self._connection_problems():
+            return
+        if before:
+            self._ask_about_imported_files(before)
+            return
+        self._start(files, Repeat.REST)
+
+    def _connection_problems(self) -> bool:
+        problems = self.import_tab.connection.problems()
         if problems:
             self.import_tab.show_outcome("Cannot start: " + "; ".join(problems) + ".")
             self.tabs.setCurrentWidget(self.import_tab)
-            return
+        return bool(problems)
+
+    def _ask_about_imported_files(self, before: list[FileEntry]) -> QMessageBox:
+        lines = []
+        for entry in before[:8]:
+            history = entry.history
+            assert history is not None
+            when = history.last_imported_at.replace("T", " ")[:16]
+            if history.all_imported:
+                what = f"all {history.records:,} customers imported"
+            else:
+                what = (f"{len(history.imported):,} imported, "
+                        f"{history.records - len(history.imported):,} not yet")
+            lines.append(f"• {entry.name}: {what} ({when}, job #{history.last_job})")
+        if len(before) > 8:
+            lines.append(f"• and {len(before) - 8:,} more")
+        box = QMessageBox(QMessageBox.Icon.Question, "Imported before",
+                          f"{plural(len(before), 'file')} of the list "
+                          f"{'was' if len(before) == 1 else 'were'} imported into this "
+                          "results folder before:\n\n" + "\n".join(lines), parent=self)
+        box.setObjectName("imported_before_prompt")
+        rest = box.addButton("Send Only What Is Not Imported", QMessageBox.ButtonRole.AcceptRole)
+        skip = box.addButton("Skip Them", QMessageBox.ButtonRole.RejectRole)
+        again = box.addButton("Import Them Again", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(rest)
+        box.setInformativeText("Sending customers that are in the service already only "
+                               "gives CONFLICT failures.")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._prompts.append(box)
+        box.destroyed.connect(lambda _=None, b=box: self._forget_prompt(b))
+
+        def answered(_result: int) -> None:
+            clicked = box.clickedButton()
+            ready = self.files_tab.ready_files()
+            earlier = {e.path for e in before}
+            if clicked is rest:
+                self._start(ready, Repeat.REST)
+            elif clicked is skip:
+                self._start([f for f in ready if f not in earlier], Repeat.SKIP)
+            elif clicked is again:
+                listed = [e.path for e in self.files_tab.model.entries()]
+                self._start([f for f in listed if f in earlier or f in ready], Repeat.ALL)
+
+        box.finished.connect(answered)
+        box.open()
+        return box
+
+    def _import_settings(self) -> tuple[ImportSettings, TokenProvider]:
+        connection = self.import_tab.connection
         connection.save_secrets()
         settings, secrets = connection.settings(), connection.secrets()
         run = self.import_tab.run_settings()
         import_settings = ImportSettings(
             customers_url=customers_url(settings), households_url=households_url(settings),
-            extra_headers=extra_headers(secrets), **run)  # type: ignore[arg-type]
+            extra_headers=extra_headers(secrets), connection=settings.to_dict(),
+            **run)  # type: ignore[arg-type]
         auth = make_token_provider(settings, secrets, timeout_s=float(run["timeout_s"]))
+        return import_settings, auth
+
+    def _start(self, files: list[Path], repeat: Repeat, resume_job: int | None = None
+               ) -> None:
+        if self.runner.running:
+            return
+        if not files and resume_job is None:
+            self.import_tab.show_outcome("Nothing to import: every file listed was imported "
+                                         "before and is skipped.")
+            return
+        import_settings, auth = self._import_settings()
         if self.demo is not None:
-            self.demo.before_import(int(run["max_retries"]), int(run["concurrency"]))
+            self.demo.before_import(import_settings.max_retries, import_settings.concurrency)
         self._import_files = files
         self.files_tab.set_status(files, "importing")
         self.files_tab.set_locked(True)
         self.import_tab.reset_progress()
         self.import_tab.set_running(True)
+        self.import_tab.set_files_summary(len(files), self.files_tab.ready_customers(),
+                                          importing=True)
         self.failed_tab.set_import_running(True)
+        self.history_tab.set_busy(True)
         self.tabs.setCurrentWidget(self.import_tab)
         self.runner.start(files, import_settings, auth,
-                          expected_total=self.files_tab.ready_customers())
+                          expected_total=None if resume_job else
+                          self.files_tab.ready_customers(),
+                          resume_job=resume_job, repeat=repeat)
         self._update_actions()
+
+    # -- jobs ------------------------------------------------------------------------------
+
+    def show_job_failures(self, job_id: int) -> None:
+        self.failed_tab.show_job(job_id)
+        self.tabs.setCurrentWidget(self.failed_tab)
+
+    def retry_job_failures(self, job_id: int) -> None:
+        if not self.runner.running:
+            self.history_tab.tasks.retry_open_failures(self.output_dir(), job_id)
+
+    def _retry_written(self, folder: str, customers: int, error: str) -> None:
+        if error:
+            self.statusBar().showMessage(f"Could not write the retry files: {error}", 10000)
+        elif not folder:
+            self.statusBar().showMessage("Nothing to retry: those failures need their data "
+                                         "corrected first (see the Failed Customers tab)",
+                                         10000)
+        else:
+            self.load_retry_files(Path(folder))
+            self.statusBar().showMessage(f"{customers:,} open failures loaded as retry files: "
+                                         "check the connection, then Start Import", 10000)
+
+    def resume_job(self, job: JobRecord) -> None:
+        """Resume an interrupted or cancelled job, with the connection it was run with."""
+        if self.runner.running or job.state not in RESUMABLE:
+            return
+        connection = job.settings.get("connection")
+        if isinstance(connection, dict) and connection.get("profile") in PROFILES \
+                and self.demo is None:
+            self.import_tab.connection.set_settings(ConnectionSettings.from_dict(connection))
+        run = {key: job.settings[key] for key in ("batch_size", "concurrency", "max_retries",
+                                                  "timeout_s") if key in job.settings}
+        self.import_tab.set_run_settings(run)
+        if self._connection_problems():
+            self.statusBar().showMessage(f"To resume job #{job.id}, enter the missing "
+                                         "sign-in details, then press Resume again", 10000)
+            return
+        self._start([Path(f.path) for f in job.files], Repeat.REST, resume_job=job.id)
+
+    def _offer_resume(self, _count: int) -> None:
+        """A job of this results folder was interrupted: offer to carry on (once)."""
+        if self.runner.running:
+            return
+        folder = str(self.output_dir())
+        for job in self.history_tab.model.jobs():
+            key = (folder, job.id)
+            if job.state is not JobState.INTERRUPTED or key in self._resume_offered:
+                continue
+            self._resume_offered.add(key)
+            box = self._prompt(
+                "Resume the interrupted import?",
+                f"Job #{job.id} (started {job.started.replace('T', ' ')[:16]}, "
+                f"{files_text(job)}) stopped before it finished: {job.succeeded:,} customers "
+                "were imported. Resume it now? Only what was not sent yet is sent.",
+                QMessageBox.Icon.Question)
+            box.setObjectName("resume_prompt")
+            box.accepted.connect(lambda j=job: self.resume_job(j))
+            box.open()
+            return
+
+    def _output_dir_changed(self) -> None:
+        self.files_tab.set_output_dir(self.output_dir())
+        self.history_tab.refresh()
+        if not self.runner.running:
+            self.failed_tab.refresh()
 
     def toggle_pause(self) -> None:
         if not self.runner.running:
@@ -366,9 +534,16 @@ class MainWindow(QMainWindow):
         self.files_tab.set_status(imported, "imported")
         for path, count in failed:
             self.files_tab.set_status([path], "failed", f"{count:,} customers failed")
+        self.files_tab.refresh_history()  # the journal's word on each file
         text = (f"Finished in {summary.duration_s:.1f} s: {summary.succeeded:,} imported, "
                 f"{summary.failed:,} failed")
-        if summary.fatal_error:
+        if summary.skipped_already_imported:
+            text += f", {summary.skipped_already_imported:,} imported before (not sent)"
+        if summary.resolved:
+            text += f"; {summary.resolved:,} earlier failures resolved"
+        if summary.refused:
+            text = f"Not started: {summary.refused}"
+        elif summary.fatal_error:
             text = f"Stopped: {summary.fatal_error}. {summary.failed:,} customers not imported."
         elif summary.cancelled:
             text = (f"Cancelled: {summary.succeeded:,} imported; {summary.failed:,} not "
@@ -402,6 +577,8 @@ class MainWindow(QMainWindow):
             self.close()
 
     def _after_import(self) -> None:
+        self.history_tab.set_busy(False)
+        self.history_tab.refresh()
         self.import_tab.set_running(False)
         self.files_tab.set_locked(False)
         self.failed_tab.set_import_running(False)

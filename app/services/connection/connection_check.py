@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 import aiohttp
+from PySide6.QtCore import QObject, Signal
 
 from app.services.connection.auth import AuthError, TokenProvider
 
@@ -56,3 +58,31 @@ async def check_connection(customers_url: str, auth: TokenProvider,
         return ConnectionCheck(False, "The import endpoint was not found (HTTP 404): check "
                                       "host, tenant or URL.")
     return ConnectionCheck(False, f"The service answered HTTP {status}; try again later.")
+
+
+class ConnectionTester(QObject):
+    """Runs Test Connection on the (qasync) event loop; holds the task while it runs.
+
+    Signals: finished(ok, message).
+    """
+
+    finished = Signal(bool, str)
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._task: asyncio.Future[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self, customers_url: str, auth: TokenProvider,
+              extra_headers: dict[str, str] | None = None) -> None:
+        if self.running:
+            return
+        self._task = asyncio.ensure_future(self._run(customers_url, auth, extra_headers))
+
+    async def _run(self, customers_url: str, auth: TokenProvider,
+                   extra_headers: dict[str, str] | None) -> None:
+        result = await check_connection(customers_url, auth, extra_headers)
+        self.finished.emit(result.ok, result.message)

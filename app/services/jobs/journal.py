@@ -19,37 +19,20 @@ import json
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from app.models.jobs import RESUMABLE, FileFingerprint, FileHistory, JobRecord, JobState
 from app.models.record_ranges import RecordRanges
+
+__all__ = ["RESUMABLE", "FileFingerprint", "FileHistory", "JobRecord", "JobState", "Journal",
+           "JournalError", "JournalTooNew"]
 
 JOURNAL_FILE = "import_history.sqlite"
 SCHEMA_VERSION = 1
 
 
-class JobState(StrEnum):
-    """Where a job stands. `INTERRUPTED`: it says running, but its process is gone."""
-
-    RUNNING = "running"
-    PAUSED = "paused"
-    COMPLETED = "completed"
-    COMPLETED_WITH_FAILURES = "completed_with_failures"
-    CANCELLED = "cancelled"
-    INTERRUPTED = "interrupted"
-    FAILED = "failed"
-
-    @property
-    def label(self) -> str:
-        return {"completed_with_failures": "completed with failures"}.get(self.value,
-                                                                         self.value)
-
-
-#: States a job can be resumed from.
-RESUMABLE = frozenset({JobState.INTERRUPTED, JobState.CANCELLED})
 #: Batch states: queued (formed, perhaps sent), done (answered), failed (whole batch, after
 #: the retries), not_sent (the import stopped first), superseded (queued or not sent when
 #: the job stopped: its records are sent again, in new batches, when the job is resumed).
@@ -63,65 +46,6 @@ class JournalError(Exception):
 
 class JournalTooNew(JournalError):
     """The database was written by a newer version of the app."""
-
-
-@dataclass(slots=True, frozen=True)
-class FileFingerprint:
-    """A file as a job read it: where, how big, and its content's SHA-256."""
-
-    path: str
-    size: int
-    sha256: str
-    mtime: float = 0.0
-
-
-@dataclass(slots=True)
-class JobRecord:
-    """One job as the History lists it."""
-
-    id: int
-    kind: str
-    state: JobState
-    started: str
-    finished: str | None
-    settings: dict[str, Any]
-    read: int
-    succeeded: int
-    failed: int
-    skipped: int
-    open_failures: int
-    duration_s: float
-    files: list[FileFingerprint] = field(default_factory=list)
-    retry_dir: str | None = None
-    error: str | None = None
-    owner: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id, "kind": self.kind, "state": self.state.value,
-            "started": self.started, "finished": self.finished,
-            "files": [f.path for f in self.files], "total": self.read,
-            "succeeded": self.succeeded, "failed": self.failed,
-            "open_failures": self.open_failures, "skipped_already_imported": self.skipped,
-            "duration_s": round(self.duration_s, 3), "retry_dir": self.retry_dir,
-            "error": self.error,
-        }
-
-
-@dataclass(slots=True, frozen=True)
-class FileHistory:
-    """What earlier jobs did with a file's content (by SHA-256)."""
-
-    sha256: str
-    records: int  # entries in the file, as the last job that read it all counted them
-    imported: RecordRanges  # records known to be imported
-    open_failures: int  # of its customers, failures still open
-    last_job: int
-    last_imported_at: str
-
-    @property
-    def all_imported(self) -> bool:
-        return self.records > 0 and len(self.imported) >= self.records
 
 
 _MIGRATIONS: dict[int, str] = {

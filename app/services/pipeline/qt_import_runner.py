@@ -12,6 +12,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.models.failure_store import FailureStore
 from app.services.connection.auth import TokenProvider
+from app.services.jobs.job_plan import Repeat
 from app.services.pipeline.import_engine import ImportEngine
 from app.services.pipeline.import_events import (
     ImportListener,
@@ -83,13 +84,15 @@ class ImportRunner(QObject):
         return self.engine is not None and self.engine.state == "paused"
 
     def start(self, paths: Sequence[Path], settings: ImportSettings, auth: TokenProvider,
-              expected_total: int | None = None) -> asyncio.Task[ImportSummary]:
-        """Begin an import on the running (qasync) loop; returns its task."""
+              expected_total: int | None = None, *, resume_job: int | None = None,
+              repeat: Repeat = Repeat.REST) -> asyncio.Task[ImportSummary]:
+        """Begin an import (or resume a job) on the running (qasync) loop; returns its task."""
         if self.running:
             raise RuntimeError("an import is already running")
         self.engine = ImportEngine(paths, settings, auth, store=self.store,
                                    listener=_SignalListener(self),
-                                   expected_total=expected_total)
+                                   expected_total=expected_total, resume_job=resume_job,
+                                   repeat=repeat)
         logger = logging.getLogger("bulk_import")
         logger.setLevel(logging.INFO)
         if self._log_bridge not in logger.handlers:

@@ -6,11 +6,13 @@ so a 200,000-customer file costs a read of the file, never its size in memory.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
 from app.models.file_inspection import FileInspection, FileKind
 from app.models.records import RecordKind
+from app.services.jobs.job_plan import fingerprint
 from app.services.sources.customer_reader import FileReader, InvalidEntry, ReadProblem
 
 NO_CUSTOMERS_FOUND = "no customers found"
@@ -72,6 +74,11 @@ def inspect_file(path: Path, *, cancelled: Callable[[], bool] | None = None) -> 
         problem = f"the file could not be read ({type(exc).__name__}: {exc})"
     if problem is None and customers == 0:
         problem = NO_CUSTOMERS_FOUND
+    sha256 = ""
+    if problem is None:
+        # changed under us: the import reads (and fingerprints) it again anyway
+        with contextlib.suppress(OSError):
+            sha256 = fingerprint(path).sha256  # the page cache holds it now: a quick read
     return FileInspection(path=path, kind=_kind_of(kinds), customers=customers,
                           invalid=invalid, size_bytes=size, problem=problem,
-                          first_invalid=first_invalid)
+                          first_invalid=first_invalid, sha256=sha256)

@@ -1,0 +1,151 @@
+"""The History tab's table: one row per import job of the results folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import (
+    QAbstractTableModel,
+    QModelIndex,
+    QObject,
+    QPersistentModelIndex,
+    QSortFilterProxyModel,
+    Qt,
+)
+from PySide6.QtGui import QBrush, QColor
+
+from app.models.jobs import JobRecord, JobState
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+_STATE_COLORS = {
+    JobState.INTERRUPTED: QColor(0xC2, 0x6A, 0x00),
+    JobState.FAILED: QColor(0xD3, 0x2F, 0x2F),
+    JobState.COMPLETED_WITH_FAILURES: QColor(0xB3, 0x26, 0x1E),
+    JobState.COMPLETED: QColor(0x1A, 0x7F, 0x37),
+}
+
+
+def duration_text(seconds: float) -> str:
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def files_text(job: JobRecord) -> str:
+    names = [Path(f.path).name for f in job.files]
+    if len(names) <= 2:
+        return ", ".join(names) or "–"
+    return f"{names[0]} and {len(names) - 1} more"
+
+
+class HistoryModel(QAbstractTableModel):
+    """Jobs, newest first: started, files, customers, imported, failed, open failures,
+    state, duration. `SortRole` gives raw values, for sorting numbers as numbers."""
+
+    JOB, STARTED, FILES, CUSTOMERS, IMPORTED, FAILED, OPEN, STATE, DURATION = range(9)
+    HEADERS = ("Job", "Started", "Files", "Customers", "Imported", "Failed", "Open failures",
+               "State", "Duration")
+    JobRole = Qt.ItemDataRole.UserRole + 1
+    SortRole = Qt.ItemDataRole.UserRole + 2
+    _NUMBERS = frozenset({JOB, CUSTOMERS, IMPORTED, FAILED, OPEN, DURATION})
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._jobs: list[JobRecord] = []
+
+    def set_jobs(self, jobs: list[JobRecord]) -> None:
+        self.beginResetModel()
+        self._jobs = list(jobs)
+        self.endResetModel()
+
+    def job(self, row: int) -> JobRecord:
+        return self._jobs[row]
+
+    def jobs(self) -> list[JobRecord]:
+        return list(self._jobs)
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._jobs)
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self.HEADERS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if orientation == Qt.Orientation.Horizontal and 0 <= section < len(self.HEADERS):
+            if role == Qt.ItemDataRole.DisplayRole:
+                return self.HEADERS[section]
+            if role == Qt.ItemDataRole.TextAlignmentRole and section in self._NUMBERS:
+                return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        return None
+
+    def flags(self, index: AnyIndex) -> Qt.ItemFlag:
+        if not index.isValid():
+            return Qt.ItemFlag.NoItemFlags
+        return (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
+                | Qt.ItemFlag.ItemNeverHasChildren)
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or index.row() >= len(self._jobs):
+            return None
+        job = self._jobs[index.row()]
+        column = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self._display(job, column)
+        if role == self.SortRole:
+            return self._sort_value(job, column)
+        if role == self.JobRole:
+            return job
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if column == self.FILES:
+                return "\n".join(f.path for f in job.files) or None
+            if column == self.STATE and job.error:
+                return job.error
+            if column == self.STATE and job.state is JobState.INTERRUPTED:
+                return "Its app stopped before it finished: it can be resumed"
+            return None
+        if role == Qt.ItemDataRole.ForegroundRole and column == self.STATE:
+            color = _STATE_COLORS.get(job.state)
+            return QBrush(color) if color is not None else None
+        if role == Qt.ItemDataRole.TextAlignmentRole and column in self._NUMBERS:
+            return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        return None
+
+    def _display(self, job: JobRecord, column: int) -> str:
+        if column == self.JOB:
+            return f"#{job.id}" + (" (retry)" if job.kind == "retry" else "")
+        if column == self.STARTED:
+            return job.started.replace("T", " ")[:16]
+        if column == self.FILES:
+            return files_text(job)
+        if column == self.CUSTOMERS:
+            return f"{job.read:,}"
+        if column == self.IMPORTED:
+            return f"{job.succeeded:,}"
+        if column == self.FAILED:
+            return f"{job.failed:,}"
+        if column == self.OPEN:
+            return f"{job.open_failures:,}"
+        if column == self.STATE:
+            return job.state.label
+        return duration_text(job.duration_s)
+
+    def _sort_value(self, job: JobRecord, column: int) -> Any:
+        return (job.id, job.started, files_text(job).casefold(), job.read, job.succeeded,
+                job.failed, job.open_failures, job.state.label, job.duration_s)[column]
+
+
+class HistoryProxy(QSortFilterProxyModel):
+    """Sorts the history by raw values (numbers as numbers)."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setSortRole(HistoryModel.SortRole)
+
+    def job_at(self, row: int) -> JobRecord | None:
+        index = self.index(row, 0)
+        job = self.data(index, HistoryModel.JobRole) if index.isValid() else None
+        return job if isinstance(job, JobRecord) else None

@@ -1,0 +1,190 @@
+"""The History tab and what the window does with jobs: imported-before files, resume."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtWidgets import QMessageBox
+
+from app.models.history_model import HistoryModel
+from app.models.jobs import FileFingerprint, JobRecord, JobState
+from app.services.jobs.journal import Journal
+from app.services.sandbox.sample_customers import generate_customers, write_customer_file
+from app.services.sandbox.sandbox_server import SandboxConfig, SandboxThread
+from app.views.main_window import MainWindow
+from tests.conftest import ROOT, wait_for_signal
+from tests.test_helper_processes import wait_until
+
+
+@pytest.fixture
+def sandbox_thread():
+    with SandboxThread(SandboxConfig(static_token="history-token", seed=5)) as thread:
+        yield thread
+
+
+@pytest.fixture
+def window(qtbot, qloop, tmp_path):
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.import_tab.set_run_settings({"output_dir": tmp_path / "out", "max_retries": 0})
+    win.resize(1280, 820)
+    win.show()
+    yield win
+    if win.runner.running:
+        win.runner.cancel()
+        qloop.run_until_complete(win.runner.wait())
+
+
+def connect(win: MainWindow, sandbox: SandboxThread) -> None:
+    panel = win.import_tab.connection
+    panel.profile_combo.setCurrentIndex(panel.profile_combo.findData("sandbox"))
+    panel.host_edit.setText(sandbox.base_url)
+    panel.token_edit.setText(sandbox.server.static_token)
+
+
+def start_and_wait(qtbot, qloop, win: MainWindow, start=None):
+    async def go():
+        (start or win.start_import)()
+        (summary,) = await wait_for_signal(win.runner.finished, 60)
+        return summary
+
+    return qloop.run_until_complete(go())
+
+
+def job(number: int, state: JobState = JobState.COMPLETED, failed: int = 0) -> JobRecord:
+    return JobRecord(number, "import", state, f"2026-11-{number % 28 + 1:02d}T10:00:00",
+                     None, {}, 100 * number, 100 * number - failed, failed, 0, failed,
+                     float(number), [FileFingerprint(f"/in/kunder_{number}.json", 10, "ab")])
+
+
+def test_history_model_passes_the_model_tester(qtmodeltester):
+    model = HistoryModel()
+    model.set_jobs([job(n, failed=n % 3) for n in range(1, 40)])
+    qtmodeltester.check(model)
+    assert model.data(model.index(0, HistoryModel.STATE)) == "completed"
+    assert model.data(model.index(0, HistoryModel.CUSTOMERS), HistoryModel.SortRole) == 100
+
+
+def test_a_file_imported_before_asks_what_to_send(qtbot, qloop, window, sandbox_thread,
+                                                  tmp_path):
+    source = tmp_path / "in" / "kunder.json"
+    write_customer_file(source, generate_customers(120, refused=3))
+    connect(window, sandbox_thread)
+    window.files_tab.add_paths([source])
+    qtbot.waitUntil(lambda: window.files_tab.ready_files() == [source]
+                    and not window.files_tab.is_counting(), timeout=10_000)
+    first = start_and_wait(qtbot, qloop, window)
+    assert (first.succeeded, first.failed) == (117, 3)
+    qtbot.waitUntil(lambda: len(window.files_tab.imported_before()) == 1, timeout=5000)
+
+    requests = sandbox_thread.server.request_count
+    window.start_import()
+    prompt = window.findChild(QMessageBox, "imported_before_prompt")
+    assert prompt is not None and prompt.isVisible()
+    assert "kunder.json: 117 imported, 3 not yet" in prompt.text()
+
+    async def answer_rest():
+        rest = next(b for b in prompt.buttons() if b.text().startswith("Send Only"))
+        qtbot.mouseClick(rest, Qt.MouseButton.LeftButton)
+        (summary,) = await wait_for_signal(window.runner.finished, 60)
+        return summary
+
+    second = qloop.run_until_complete(answer_rest())
+    # only the three refused ones went again
+    assert (second.total, second.skipped_already_imported) == (3, 117)
+    assert sandbox_thread.server.request_count - requests == 1
+
+
+def test_history_tab_lists_jobs_and_shows_a_jobs_failures(qtbot, qloop, window,
+                                                          sandbox_thread, tmp_path):
+    first_file = tmp_path / "in" / "a.json"
+    write_customer_file(first_file, generate_customers(60, refused=4))
+    second_file = tmp_path / "in2" / "b.json"
+    write_customer_file(second_file, generate_customers(30, start_id=80_000))
+    connect(window, sandbox_thread)
+    for source in (first_file, second_file):
+        window.files_tab.clear()
+        window.files_tab.add_paths([source])
+        qtbot.waitUntil(lambda s=source: window.files_tab.ready_files() == [s]
+                        and not window.files_tab.is_counting(), timeout=10_000)
+        start_and_wait(qtbot, qloop, window)
+    tab = window.history_tab
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 2, timeout=5000)
+    assert [tab.proxy.job_at(r).id for r in range(2)] == [2, 1]  # newest first
+    assert tab.select_job(1)
+    assert tab.failures_button.isEnabled() and tab.retry_button.isEnabled()
+    assert not tab.resume_button.isEnabled()  # completed: nothing to resume
+    with qtbot.waitSignal(window.failed_tab.refreshFinished, timeout=5000):
+        qtbot.mouseClick(tab.failures_button, Qt.MouseButton.LeftButton)
+    assert window.tabs.currentWidget() is window.failed_tab
+    assert window.failed_tab.job_filter() == 1
+    assert window.failed_tab.model.rowCount() == 4
+
+    # retry its open failures: they are loaded as retry files, ready to start
+    tab.select_job(1)
+    with qtbot.waitSignal(window.files_tab.countingFinished, timeout=10_000):
+        qtbot.mouseClick(tab.retry_button, Qt.MouseButton.LeftButton)
+    ready = window.files_tab.ready_files()
+    assert len(ready) == 1 and ready[0].parent.name.startswith("retry_batches_")
+    assert window.files_tab.ready_customers() == 4
+
+    # delete from the history: asks, and the result files stay
+    tab.select_job(2)
+    box = tab.ask_delete()
+    assert box is not None and "stay in the results folder" in box.informativeText()
+    with qtbot.waitSignal(tab.jobsLoaded, timeout=5000):
+        qtbot.mouseClick(box.button(QMessageBox.StandardButton.Yes), Qt.MouseButton.LeftButton)
+    assert [tab.proxy.job_at(r).id for r in range(tab.proxy.rowCount())] == [1]
+    assert any((tmp_path / "out").glob("retry_batches_*"))
+
+
+def test_an_interrupted_job_is_offered_for_resume(qtbot, qloop, tmp_path, sandbox_thread):
+    server = sandbox_thread.server
+    server.config.latency_ms = 40
+    source = tmp_path / "kunder.json"
+    write_customer_file(source, generate_customers(1_500))
+    out = tmp_path / "out"
+    command = [sys.executable, str(ROOT / "main.py"), "import", str(source), "--url",
+               server.customers_url("c4r"), "--token", server.static_token,
+               "--output-dir", str(out), "--batch-size", "20", "--concurrency", "2"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    try:
+        assert wait_until(lambda: len(server.customers) >= 300)
+    finally:
+        process.kill()
+        process.wait(10)
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    win = MainWindow(settings=settings)
+    qtbot.addWidget(win)
+    win.import_tab.set_run_settings({"output_dir": out})
+    connect(win, sandbox_thread)
+    win.show()
+    qtbot.waitUntil(lambda: win.findChild(QMessageBox, "resume_prompt") is not None,
+                    timeout=5000)
+    prompt = win.findChild(QMessageBox, "resume_prompt")
+    assert "Job #1" in prompt.text() and "stopped before it finished" in prompt.text()
+
+    async def accept():
+        qtbot.mouseClick(prompt.button(QMessageBox.StandardButton.Yes),
+                         Qt.MouseButton.LeftButton)
+        (summary,) = await wait_for_signal(win.runner.finished, 60)
+        return summary
+
+    summary = qloop.run_until_complete(accept())
+    assert summary.resumed and summary.job == 1
+    assert (summary.total, summary.succeeded, summary.failed) == (1_500, 1_500, 0)
+    assert len(server.customers) == 1_500 and server.state()["duplicate_creations"] == []
+    journal = Journal.open(out, create=False)
+    try:
+        assert journal.jobs()[0].state is JobState.COMPLETED
+    finally:
+        journal.close()
+    done = subprocess.run([sys.executable, str(ROOT / "main.py"), "history", "--output-dir",
+                           str(out), "--json"], capture_output=True, text=True, cwd=ROOT)
+    assert json.loads(done.stdout)[0]["state"] == "completed"
