@@ -124,7 +124,7 @@ def test_history_tab_lists_jobs_and_shows_a_jobs_failures(qtbot, qloop, window,
     assert window.failed_tab.job_filter() == 1
     # (a reload the import's end started may come in first: wait for the job's own)
     qtbot.waitUntil(lambda: window.failed_tab.model.rowCount() == 4
-                    and not window.failed_tab._refresh_running, timeout=5000)
+                    and not window.failed_tab.is_loading(), timeout=5000)
 
     # retry its open failures: they are loaded as retry files, ready to start
     tab.select_job(1)

@@ -382,6 +382,10 @@ class FailedCustomersTab(QWidget):
                         include_resolved=self.show_resolved_check.isChecked(),
                         job=self._job_filter)
 
+    def is_loading(self) -> bool:
+        """True while the results folder's failures are being read (see `refresh`)."""
+        return self._refresh_running
+
     def failure_count(self) -> int:
         """Customers whose failure is still open (the count users see everywhere)."""
         return self.model.open_count()
