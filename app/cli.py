@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "or the keychain)")
     imp.add_argument("--force", action="store_true",
                      help="send every customer, even those an earlier job imported already")
+    imp.add_argument("--no-history", action="store_true",
+                     help="do not keep this import in the results folder's history (it "
+                     "cannot be resumed, and sends even what earlier imports brought in)")
     imp.add_argument("--households-url", help="override the households endpoint")
     imp.add_argument("--auth", choices=("token", "c4r", "engage"), default="token",
                      help="token (default), C4R password grant, or Engage Keycloak grant")
@@ -285,7 +288,7 @@ async def run_import(args: argparse.Namespace, resume_job: int | None = None
         timeout_s=args.timeout, extra_headers=_extra_headers(args),
         output_dir=args.output_dir or default_output_dir(),
         write_single_failures=not args.no_single_files, verify_tls=not args.insecure,
-        connection=_connection_info(args))
+        connection=_connection_info(args), keep_history=not args.no_history)
     engine = ImportEngine(args.paths, settings, make_token_provider(args),
                           listener=TerminalProgress(), resume_job=resume_job,
                           repeat=Repeat.ALL if args.force else Repeat.REST)

@@ -299,6 +299,8 @@ class ImportEngine:
             for problem in search.problems:
                 self._problem(str(problem))
             self._known_uncertain = await asyncio.to_thread(load_uncertain_ids, self.paths)
+        if not self.settings.keep_history:
+            return self._without_history(files)
         try:
             plan, notes = await asyncio.to_thread(self._make_plan, files)
         except (JournalTooNew, JobRefused) as exc:
@@ -308,10 +310,7 @@ class ImportEngine:
             # the folder's history cannot be used: the import itself still can
             self._note(f"{exc}; this import is not kept in the import history and cannot be "
                        "resumed after a crash")
-            planned = [PlannedFile(i, path, FileFingerprint(str(path), 0, ""))
-                       for i, path in enumerate(files)]
-            self.summary.files = [str(f) for f in files]
-            return planned
+            return self._without_history(files)
         for note in notes:
             self._note(note)
         self._plan = plan
@@ -323,6 +322,11 @@ class ImportEngine:
         for note in plan.notes:
             self._note(note)
         return plan.files_to_read
+
+    def _without_history(self, files: list[Path]) -> list[PlannedFile]:
+        self.summary.files = [str(f) for f in files]
+        return [PlannedFile(i, path, FileFingerprint(str(path), 0, ""))
+                for i, path in enumerate(files)]
 
     def _make_plan(self, files: list[Path]) -> tuple[JobPlan, list[str]]:
         journal = Journal.open(Path(self.settings.output_dir))

@@ -37,6 +37,9 @@ class ImportSettings:
     verify_tls: bool = True
     reader_process: bool | None = None  # None: a separate reader process for large imports
     writer_process: bool | None = None  # None: result files written by a process likewise
+    # keep the import in the results folder's history (journal): resume, skipping what
+    # earlier imports brought in, the failure list across imports. Off: a throwaway run.
+    keep_history: bool = True
     # how the connection was made, without secrets (profile, host, tenant, sign-in, user),
     # kept with the job so that it can be resumed with the same connection
     connection: dict[str, str] = field(default_factory=dict)
