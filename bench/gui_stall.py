@@ -34,8 +34,8 @@ from import_throughput import TOKEN, sandbox_call, start_sandbox  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from app.services.main_thread_gc import MainThreadGarbageCollector  # noqa: E402
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file  # noqa: E402
+from app.views.main_thread_gc import MainThreadGarbageCollector  # noqa: E402
 from app.views.main_window import MainWindow  # noqa: E402
 
 TARGET_STALL_MS = 50.0

@@ -76,7 +76,7 @@ def make_engine(sandbox: SandboxServer, tmp_path: Path) -> Callable[..., ImportE
 @pytest.fixture(scope="session", autouse=True)
 def collect_garbage_on_the_gui_thread(qapp):
     """As the app does: cycles holding Qt objects are freed on the GUI thread only."""
-    from app.services.main_thread_gc import MainThreadGarbageCollector
+    from app.views.main_thread_gc import MainThreadGarbageCollector
 
     collector = MainThreadGarbageCollector()
     yield collector

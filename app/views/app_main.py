@@ -10,8 +10,8 @@ import qasync
 from PySide6.QtCore import QCoreApplication, QSettings
 from PySide6.QtWidgets import QApplication
 
-from app.services.main_thread_gc import MainThreadGarbageCollector
 from app.services.sandbox.demo import DemoEnvironment
+from app.views.main_thread_gc import MainThreadGarbageCollector
 from app.views.main_window import APP_TITLE, MainWindow, app_icon
 
 

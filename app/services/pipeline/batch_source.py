@@ -11,7 +11,6 @@ reader process that dies is started again where it stopped.
 
 from __future__ import annotations
 
-import gc
 import logging
 import multiprocessing
 import os
@@ -262,9 +261,6 @@ def _read_in_process(files: list[Path], batch_size: int, max_batches: int,
     import no longer wants chunks it closes its end, and sending fails: time to stop.
     """
     exit_when_parent_dies()
-    # Parsing allocates millions of short-lived containers that reference counting frees;
-    # the cyclic collector would walk them again and again for nothing.
-    gc.set_threshold(100_000, 50, 1000)
     ready: queue.Queue[SourceChunk] = queue.Queue(maxsize=_CHUNKS_AHEAD)
     unwanted = threading.Event()
 

@@ -9,7 +9,6 @@ window for Python's global lock, so 100,000 failures would make the window stutt
 
 from __future__ import annotations
 
-import gc
 import multiprocessing
 import os
 import sys
@@ -213,8 +212,6 @@ def _start_writer_process(output_dir: Path, started_at: datetime,
     global _process_files
     exit_when_parent_dies()
     lower_process_priority()
-    # the records it keeps live until the end: no point in collecting cycles among them
-    gc.set_threshold(100_000, 50, 1000)
     _process_files = ImportResultFiles(output_dir, started_at,
                                        write_single_failures=write_single_failures,
                                        retry_folder=retry_folder)
