@@ -16,8 +16,11 @@ What it does, each part in its own process so CPU and memory figures are not mix
    the same batch size and concurrency, i.e. what the sandbox and the network allow at best;
 5. runs the importer again on the quarter-size file to see whether peak RSS grows with
    file size;
-6. prints a table with the targets (>= 10,000 customers/s, importer/wire >= 0.7,
-   peak RSS <= 150 MB and not growing with file size).
+6. runs the full file once more with ``--no-history``: the import history (journal) is the
+   only difference, so the ratio of the two rates is what the journal costs;
+7. prints a table with the targets (>= 10,000 customers/s, importer/wire >= 0.7,
+   with history / without >= 0.9, peak RSS <= 150 MB and not growing with file size) and
+   the journal's size per 100,000 customers.
 
 The sandbox is reset between runs. It is a measurement, not a test: it always exits 0.
 """
@@ -68,6 +71,7 @@ TARGET_RATE = 10_000.0  # customers/s
 TARGET_RATIO = 0.7  # importer rate / wire-limit rate
 TARGET_PEAK_MB = 150.0
 TARGET_GROWTH = 1.25  # full-file peak / quarter-file peak
+TARGET_JOURNAL_RATIO = 0.9  # rate with the import history / rate with --no-history
 
 # Fallback when `main.py sandbox` is not wired yet: the same functions, called directly.
 SANDBOX_INLINE = (
@@ -275,6 +279,7 @@ class ImporterRun:
     child: ChildRun
     summary: dict[str, Any]
     stored_after: int | None  # customers the sandbox holds afterwards
+    journal_bytes: int = 0  # import_history.sqlite and its WAL afterwards
 
     @property
     def ok(self) -> bool:
@@ -294,13 +299,18 @@ class ImporterRun:
 
 
 def run_importer(sandbox: Sandbox, file: Path, count: int, work_dir: Path, name: str,
-                 batch_size: int, concurrency: int) -> ImporterRun:
-    """Reset the sandbox, then import `file` with `main.py import ... --json`."""
+                 batch_size: int, concurrency: int, history: bool = True) -> ImporterRun:
+    """Reset the sandbox, then import `file` with `main.py import ... --json`.
+
+    With `history` off the import runs with ``--no-history``: no journal is written, which
+    is what the journal's cost is measured against.
+    """
     sandbox_call(sandbox, "POST", "/_sandbox/reset")
+    output_dir = work_dir / "out" / name
     command = [sys.executable, "main.py", "import", str(file), "--url", sandbox.customers_url,
                "--token", TOKEN, "--batch-size", str(batch_size),
-               "--concurrency", str(concurrency), "--output-dir", str(work_dir / "out" / name),
-               "--json"]
+               "--concurrency", str(concurrency), "--output-dir", str(output_dir),
+               "--json", *([] if history else ["--no-history"])]
     child = run_measured(command, work_dir, name, sandbox)
     try:
         summary = orjson.loads(child.stdout[child.stdout.find("{"):])
@@ -309,7 +319,8 @@ def run_importer(sandbox: Sandbox, file: Path, count: int, work_dir: Path, name:
         print(f"  {name}: no JSON summary (exit {child.returncode}); stderr tail:\n"
               + "\n".join(child.stderr.strip().splitlines()[-10:]), file=sys.stderr)
     stored = sandbox_call(sandbox, "GET", "/_sandbox/state").get("customers")
-    return ImporterRun(count, child, summary, stored)
+    journal_bytes = sum(f.stat().st_size for f in output_dir.glob("import_history.sqlite*"))
+    return ImporterRun(count, child, summary, stored, journal_bytes)
 
 
 @dataclass
@@ -418,19 +429,21 @@ def _mb(run: ImporterRun | None) -> str:
 
 
 def print_report(full: ImporterRun | None, quarter: ImporterRun | None,
-                 wire: WireRun | None, args: argparse.Namespace) -> None:
+                 wire: WireRun | None, args: argparse.Namespace,
+                 no_history: ImporterRun | None = None) -> None:
     """Print the figures and how they compare with the targets.
 
     A run that failed still shows what it printed, but is left out of the checks.
     """
     for run, label in ((full, "full-file import"), (quarter, "quarter-file import"),
-                       (wire, "wire limit")):
+                       (wire, "wire limit"), (no_history, "import without history")):
         if run is not None and not run.ok:
             print(f"  the {label} did not complete (exit {run.child.returncode}): "
                   "its figures are not checked", file=sys.stderr)
     full = full if full is not None and full.ok else None
     quarter = quarter if quarter is not None and quarter.ok else None
     wire = wire if wire is not None and wire.ok else None
+    no_history = no_history if no_history is not None and no_history.ok else None
     print()
     print(f"Import throughput: batch size {args.batch_size}, concurrency {args.concurrency}, "
           f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
@@ -455,6 +468,18 @@ def print_report(full: ImporterRun | None, quarter: ImporterRun | None,
                      "", ""))
         rows.append(("  CPU time (wire limit)",
                      _cpu(wire.child, wire.customers), "", ""))
+    if no_history is not None:
+        rows.append(("importer customers/s, --no-history",
+                     f"{no_history.rate:,.0f}/s ({no_history.summary.get('duration_s', 0):.1f} s)",
+                     "", ""))
+    journal_ratio = full.rate / no_history.rate if full and no_history and no_history.rate else None
+    rows.append(("ratio with history / without", "n/a" if journal_ratio is None
+                 else f"{journal_ratio:.2f}", f">= {TARGET_JOURNAL_RATIO}",
+                 _mark(None if journal_ratio is None else journal_ratio >= TARGET_JOURNAL_RATIO)))
+    if full is not None and full.journal_bytes:
+        per_100k = full.journal_bytes / MB * 100_000 / max(1, full.summary.get("total", 1))
+        rows.append(("journal size, full file", f"{full.journal_bytes / MB:.1f} MB "
+                     f"({per_100k:.1f} MB per 100,000 customers)", "", ""))
     ratio = full.rate / wire.rate if full and wire and wire.rate else None
     rows.append(("ratio importer / wire", "n/a" if ratio is None else f"{ratio:.2f}",
                  f">= {TARGET_RATIO}", _mark(None if ratio is None else ratio >= TARGET_RATIO)))
@@ -516,7 +541,7 @@ def run_benchmark(args: argparse.Namespace, work_dir: Path) -> None:
     generate_file(quarter_file, quarter_count)
     print(f"Generated {quarter_count:,} customers ({quarter_file.stat().st_size / MB:.1f} MB)")
 
-    full = quarter = wire = None
+    full = quarter = wire = no_history = None
     sandbox = start_sandbox(work_dir)
     try:
         print(f"Sandbox ({sandbox.how}) at {sandbox.base_url}, pid {sandbox.process.pid}")
@@ -531,9 +556,14 @@ def run_benchmark(args: argparse.Namespace, work_dir: Path) -> None:
         quarter = run_importer(sandbox, quarter_file, quarter_count, work_dir, "import-quarter",
                                args.batch_size, args.concurrency)
         print(f"  {quarter.rate:,.0f} customers/s, peak RSS {quarter.child.peak_rss_mb:.1f} MB")
+        print("Importer, full file, --no-history ...", flush=True)
+        no_history = run_importer(sandbox, full_file, args.customers, work_dir,
+                                  "import-no-history", args.batch_size, args.concurrency,
+                                  history=False)
+        print(f"  {no_history.rate:,.0f} customers/s")
     finally:
         sandbox.stop()
-        print_report(full, quarter, wire, args)
+        print_report(full, quarter, wire, args, no_history)
 
 
 def main(argv: list[str] | None = None) -> int:

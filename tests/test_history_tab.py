@@ -8,9 +8,9 @@ import sys
 
 import pytest
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtWidgets import QMessageBox
+from PySide6.QtWidgets import QMessageBox, QTableView
 
-from app.models.history_model import HistoryModel
+from app.models.history_model import HistoryModel, HistoryProxy
 from app.models.jobs import FileFingerprint, JobRecord, JobState
 from app.services.jobs.journal import Journal
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
@@ -67,7 +67,43 @@ def test_history_model_passes_the_model_tester(qtmodeltester):
     model.set_jobs([job(n, failed=n % 3) for n in range(1, 40)])
     qtmodeltester.check(model)
     assert model.data(model.index(0, HistoryModel.STATE)) == "completed"
-    assert model.data(model.index(0, HistoryModel.CUSTOMERS), HistoryModel.SortRole) == 100
+    # newest first until a column is chosen
+    assert model.data(model.index(0, HistoryModel.CUSTOMERS), HistoryModel.SortRole) == 3900
+    model.sort(HistoryModel.FAILED, Qt.SortOrder.AscendingOrder)
+    qtmodeltester.check(model)
+
+
+def test_history_sorts_numbers_as_numbers_and_selection_follows_the_job(qtbot):
+    model = HistoryModel()
+    proxy = HistoryProxy()
+    proxy.setSourceModel(model)
+    view = QTableView()
+    qtbot.addWidget(view)
+    view.setModel(proxy)
+    view.setSortingEnabled(True)
+    view.sortByColumn(HistoryModel.JOB, Qt.SortOrder.DescendingOrder)
+    model.set_jobs([job(n, failed=(n * 7) % 12) for n in range(1, 13)])
+    assert [proxy.job_at(r).id for r in range(3)] == [12, 11, 10]
+    view.selectRow(1)  # job 11
+
+    view.sortByColumn(HistoryModel.CUSTOMERS, Qt.SortOrder.AscendingOrder)
+    customers = [proxy.data(proxy.index(r, HistoryModel.CUSTOMERS)) for r in range(12)]
+    # 900 before 1,000: numbers, not text
+    assert customers[:10] == ["100", "200", "300", "400", "500", "600", "700", "800", "900",
+                              "1,000"]
+    assert len(customers) == 12
+    selected = view.selectionModel().selectedRows()
+    assert [proxy.job_at(i.row()).id for i in selected] == [11]
+
+    view.sortByColumn(HistoryModel.FAILED, Qt.SortOrder.DescendingOrder)
+    failed = [proxy.job_at(r).failed for r in range(12)]
+    assert failed == sorted(failed, reverse=True)
+    assert proxy.job_at(0).id == 5  # (5 * 7) % 12 == 11
+    # a reload keeps the chosen order
+    model.set_jobs([job(n, failed=(n * 5) % 12) for n in range(1, 13)])
+    reloaded = [proxy.job_at(r).failed for r in range(12)]
+    assert reloaded == sorted(reloaded, reverse=True)
+    assert proxy.job_at(0).id == 7  # (7 * 5) % 12 == 11
 
 
 def test_a_file_imported_before_asks_what_to_send(qtbot, qloop, window, sandbox_thread,

@@ -379,24 +379,39 @@ class ImportEngine:
         assert self._source is not None
         source = self._source
         max_batches = max(1, self.settings.concurrency)
+        # One chunk waits for its journal commit while the one before is handed to the
+        # senders: the commit's latency hides behind batches already waiting to be sent.
+        waiting: tuple[list[Batch], Future[None] | None] | None = None
         try:
             while True:
                 chunk = await asyncio.to_thread(source.next_chunk, max_batches)
                 self._take_chunk_records(chunk)
-                if self._recorder is not None and chunk.batches:
+                if chunk.batches:
                     # never send a batch before the journal knows it may have been sent
-                    await asyncio.wrap_future(self._recorder.queued(chunk.batches))
-                for batch in chunk.batches:
-                    if self._stop_event.is_set():
-                        self._finish_batch(batch, BatchOutcome(
-                            failures=not_sent_failures(batch, self._not_sent_reason())))
-                    else:
-                        await queue.put(batch)
+                    committed = (self._recorder.queued(chunk.batches)
+                                 if self._recorder is not None else None)
+                    if waiting is not None:
+                        await self._hand_over(queue, *waiting)
+                    waiting = (chunk.batches, committed)
                 if chunk.exhausted:
                     break
+            if waiting is not None:
+                await self._hand_over(queue, *waiting)
         finally:
             for _ in range(max(1, self.settings.concurrency)):
                 await queue.put(None)
+
+    async def _hand_over(self, queue: asyncio.Queue[Batch | None], batches: list[Batch],
+                         committed: Future[None] | None) -> None:
+        """Give `batches` to the senders once the journal holds them as queued."""
+        if committed is not None:
+            await asyncio.wrap_future(committed)
+        for batch in batches:
+            if self._stop_event.is_set():
+                self._finish_batch(batch, BatchOutcome(
+                    failures=not_sent_failures(batch, self._not_sent_reason())))
+            else:
+                await queue.put(batch)
 
     def _take_chunk_records(self, chunk: SourceChunk) -> None:
         self._read += chunk.records_read
