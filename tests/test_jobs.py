@@ -258,3 +258,46 @@ def test_a_running_job_without_a_live_process_is_interrupted(tmp_path):
         assert journal.jobs()[0].state is JobState.RUNNING  # as written
     finally:
         journal.close()
+
+
+def test_journal_writes_are_committed_without_a_checkpoint_and_in_groups(tmp_path):
+    from app.services.jobs.journal_writer import JournalWriter
+
+    path = tmp_path / "journal.sqlite"
+    setup = sqlite3.connect(path)
+    setup.execute("CREATE TABLE outcomes (n INTEGER)")
+    setup.commit()
+    writer = JournalWriter(path)
+    try:
+        for n in range(200):
+            writer.write(lambda db, n=n: db.execute("INSERT INTO outcomes VALUES (?)", (n,)))
+        # nobody waits on a checkpoint: the writer commits on its own, shortly
+        reader = sqlite3.connect(path)
+        assert wait_until(lambda: reader.execute(
+            "SELECT count(*) FROM outcomes").fetchone()[0] == 200, timeout=10)
+        reader.close()
+        assert 1 <= writer.commits < 200  # grouped, not one transaction per write
+    finally:
+        writer.close()
+    assert writer.error is None
+
+
+def test_a_journal_write_that_breaks_leaves_the_import_going(tmp_path):
+    from app.services.jobs.journal_writer import JournalWriter
+
+    path = tmp_path / "journal.sqlite"
+    sqlite3.connect(path).close()
+    writer = JournalWriter(path)
+
+    def broken(db: sqlite3.Connection) -> None:
+        raise ValueError("a bug in a write")
+
+    writer.write(broken)
+    # the checkpoint is answered (the import must not hang) and the error is told
+    writer.checkpoint().result(timeout=10)
+    writer.write(lambda db: db.execute("CREATE TABLE later (x)"))
+    writer.checkpoint().result(timeout=10)
+    writer.close()
+    assert writer.error is not None and "a bug in a write" in writer.error
+    tables = sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall()
+    assert tables == []  # after an error the journal is left as it was

@@ -129,6 +129,10 @@ def connect(path: Path) -> sqlite3.Connection:
     connection = sqlite3.connect(path, timeout=30, isolation_level=None,
                                  check_same_thread=False)
     connection.execute("PRAGMA busy_timeout = 30000")
+    # per connection, unlike WAL mode: WAL with NORMAL sync loses nothing committed when the
+    # process is killed; only a power cut can lose the last commits, never consistency.
+    # FULL would wait for the disk at every commit.
+    connection.execute("PRAGMA synchronous = NORMAL")
     return connection
 
 
@@ -192,9 +196,6 @@ class Journal:
     def _prepare(connection: sqlite3.Connection, path: Path) -> bool:
         """Settings, version check and migrations; True when the database was new."""
         connection.execute("PRAGMA journal_mode = WAL")
-        # WAL with NORMAL sync: a killed process loses nothing committed; only a power cut
-        # can lose the last commits, never the database's consistency
-        connection.execute("PRAGMA synchronous = NORMAL")
         version = connection.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             connection.close()
