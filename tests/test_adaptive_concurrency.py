@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 
 from app.services.pipeline.concurrency_limit import AdaptiveLimit
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
@@ -78,3 +79,24 @@ async def test_the_limit_never_exceeds_the_users_setting_and_cuts_once_per_round
     clock[0] += 5  # after the pause, it is
     await asyncio.gather(*(request(False) for _ in range(40)))
     assert limit.current == 4
+
+
+async def test_jittery_answers_do_not_drag_the_limit_down():
+    # answers from an unloaded service on a busy network: 3 or 6 ms at random, whatever
+    # the number in flight. Nothing queues, so nothing should be taken away.
+    clock = [0.0]
+    limit = AdaptiveLimit(5, clock=lambda: clock[0])
+    jitter = random.Random(7)
+    lowest_after_start: list[int] = []
+
+    async def request() -> None:
+        async with limit.slot() as slot:
+            await asyncio.sleep(0)
+            clock[0] = slot.sent_at + jitter.choice((0.003, 0.006))
+            await limit.observe(slot, overloaded=False)
+            if slot.sequence > 50:
+                lowest_after_start.append(limit.current)
+
+    await asyncio.gather(*(request() for _ in range(600)))
+    assert len(lowest_after_start) == 550
+    assert min(lowest_after_start) >= 4 and limit.current == 5, limit.current

@@ -301,3 +301,13 @@ def test_a_journal_write_that_breaks_leaves_the_import_going(tmp_path):
     assert writer.error is not None and "a bug in a write" in writer.error
     tables = sqlite3.connect(path).execute("SELECT name FROM sqlite_master").fetchall()
     assert tables == []  # after an error the journal is left as it was
+
+
+def test_record_ranges_cover_exactly_the_numbers_given():
+    from app.models.record_ranges import RecordRanges
+
+    assert RecordRanges.of([3, 4, 5, 5, 6]).to_text() == "3-6"
+    assert RecordRanges.of([9, 1, 2, 4]).to_text() == "1-2,4,9"
+    assert RecordRanges.of([]).to_text() == ""
+    parsed = RecordRanges.parse("1-2,4,9")
+    assert [n for n in range(12) if n in parsed] == [1, 2, 4, 9]

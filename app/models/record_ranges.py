@@ -30,8 +30,11 @@ class RecordRanges:
     @classmethod
     def of(cls, numbers: Iterable[int]) -> RecordRanges:
         """The ranges covering exactly `numbers`."""
+        unique = sorted(set(numbers))
+        if unique and unique[-1] - unique[0] + 1 == len(unique):
+            return cls([(unique[0], unique[-1])])  # a batch's usual numbers: one run
         ranges: list[tuple[int, int]] = []
-        for number in sorted(set(numbers)):
+        for number in unique:
             if ranges and number == ranges[-1][1] + 1:
                 ranges[-1] = (ranges[-1][0], number)
             else:

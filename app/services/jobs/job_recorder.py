@@ -60,11 +60,14 @@ class JobRecorder:
                      else ops.BATCH_FAILED)
         else:
             state = ops.BATCH_DONE
-        failed_ids = {f.customer_id for f in failures}
-        kind = batch.kind.value
-        succeeded_keys = [f"{kind}:id:{i}" for i in batch.ids if i and i not in failed_ids]
-        resolving = [key for key in succeeded_keys if key in self._open_keys]
-        self._open_keys.difference_update(resolving)
+        resolving: list[str] = []
+        if self._open_keys:  # only customers that failed before can be resolved
+            failed_ids = {f.customer_id for f in failures}
+            kind = batch.kind.value
+            open_keys = self._open_keys
+            resolving = [key for key in (f"{kind}:id:{i}" for i in batch.ids
+                                         if i and i not in failed_ids) if key in open_keys]
+            open_keys.difference_update(resolving)
         self._open_keys.update(f.customer_key for f in failures)
         rows = self._failure_rows(failures)
         job, number, when = self.job_id, batch.number, now_text()

@@ -12,10 +12,12 @@ service's answers, in the manner of TCP's congestion control:
 - patience near the cap: the level at which the service last said "too many" is tried
   again only after a pause, which doubles each time the service says no again (2 s up to
   a minute): a service with a hard cap sees a refused request now and then, not a stream;
-- rising latency: when answers take clearly longer than they did at their best (by more
-  than a third), the service is queueing what it cannot take yet; the limit then moves
-  towards the level at which answers would be as quick as at their best, plus one, and
-  does not grow.
+- rising latency: when answers take longer than they did at their best, the service is
+  queueing what it cannot take yet; from the ratio follows how many requests wait there
+  (as in TCP Vegas). More than two waiting: the limit moves towards what the service works
+  on plus two; one or two: it holds. Judging by the number waiting rather than by the
+  ratio alone keeps jitter (a busy laptop, a noisy network) from dragging a limit of 2 or
+  3 down to 1, where every pause between request and answer is lost time.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ DECREASE_FACTOR = 0.75
 FIRST_PROBE_PAUSE_S = 2.0
 LONGEST_PROBE_PAUSE_S = 60.0
 LATENCY_SMOOTHING = 0.2  # weight of the newest answer in the smoothed latency
-QUEUEING_RATIO = 1.35  # smoothed latency this many times its best: the service queues
+QUEUE_ALLOWANCE = 2.0  # requests the service may hold waiting before the limit comes down
 STEP_TOWARDS_TARGET = 0.2  # how far one answer moves the limit towards the latency target
 BASELINE_DRIFT = 0.0005  # how fast the best latency may rise again, per answer
 MIN_LATENCY_SAMPLES = 20
@@ -134,14 +136,18 @@ class AdaptiveLimit:
 
     def _on_good_answer(self, slot: Slot, now: float) -> None:
         ratio = self._latency_ratio(now - slot.sent_at)
-        if ratio > QUEUEING_RATIO:
-            # answers this much slower mean this many more requests than the service
-            # works on at once: aim at that many, and one waiting
-            target = max(1.0, self._limit / ratio + 1)
+        # Answers `ratio` times slower than at their best: of `limit` requests, the service
+        # works on limit / ratio and the rest wait (TCP Vegas' estimate). A few waiting keep
+        # it busy between answers; more only add latency.
+        waiting = self._limit * (1 - 1 / ratio)
+        if waiting > QUEUE_ALLOWANCE:
+            target = max(1.0, self._limit / ratio + QUEUE_ALLOWANCE)
             if target < self._limit:
                 self._slow_start = False
                 self._limit += STEP_TOWARDS_TARGET * (target - self._limit)
             return
+        if waiting > QUEUE_ALLOWANCE / 2:
+            return  # enough waiting already: no reason to grow
         if self._in_flight + self._waiting < self.current:
             return  # the limit is not what holds requests back: no reason to grow
         grown = self._limit + (1.0 if self._slow_start else 1.0 / self._limit)
