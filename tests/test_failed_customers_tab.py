@@ -18,6 +18,7 @@ from PySide6.QtCore import (
     QItemSelectionModel,
     QModelIndex,
     QObject,
+    QPersistentModelIndex,
     QPoint,
     Qt,
 )
@@ -48,7 +49,7 @@ from app.models.failure_table_model import (
     short_error,
     text_sort_key,
 )
-from app.models.records import FailureRecord
+from app.models.records import ROW_KEY, ROW_RESOLVED_AT, ROW_RESOLVED_JOB, FailureRecord
 from app.services.results.failure_export import EXPORT_FORMATS
 from app.services.results.failure_list_file import load_failure_list, write_failure_list
 from app.services.sandbox.sample_customers import FIRST_CUSTOMER_ID, generate_customers
@@ -224,6 +225,47 @@ def test_store_clear_resets_the_model(qtbot, store):
     assert resets
     assert [r.customer_id for r in model.records()] == [
         "60000000000", "60000000001", "60000000002"]
+
+
+def test_a_reload_holding_every_shown_customer_changes_rows_in_place(qtbot, store):
+    records = make_failures(2000)
+    store.upsert(records)
+    model = FailureTableModel(store)
+    model.pull_new_records()
+    model.sort(COL_USERNAME, Qt.SortOrder.AscendingOrder)
+    resets: list[bool] = []
+    model.modelReset.connect(lambda: resets.append(True))
+    watched = QPersistentModelIndex(model.index(10, 0))
+    watched_key = model.data(watched, FailureTableModel.RecordRole).customer_key
+    # the journal's list after an import: two resolved, one new customer failing
+    rows = [r.to_row() for r in records]
+    resolved = {records[3].customer_key, records[1500].customer_key}
+    rows = [(*row[:ROW_RESOLVED_JOB], 7, "2026-11-30T10:00:00", *row[ROW_RESOLVED_AT + 1:])
+            if row[ROW_KEY] in resolved else row for row in rows]
+    rows.append(make_failures(1, start_id=70000000000)[0].to_row())
+    random.Random(3).shuffle(rows)  # the journal's order is its own
+    generation = store.generation
+
+    assert store.reload(lambda: iter(rows)) == 2001
+    assert store.generation == generation  # positions still mean the same customers
+    model.pull_new_records(resort=True)
+    assert resets == []
+    assert model.rowCount() == 2001 and model.open_count() == 1999
+    assert model.data(watched, FailureTableModel.RecordRole).customer_key == watched_key
+    # in the store, every customer kept its place and the new one came last
+    assert [row[ROW_KEY] for row in store.snapshot()] == \
+        [r.customer_key for r in records] + ["customers:id:70000000000"]
+    fresh = FailureTableModel(store)  # and the table is sorted again, as a new one would be
+    fresh.pull_new_records()
+    fresh.sort(COL_USERNAME, Qt.SortOrder.AscendingOrder)
+    assert [r.customer_key for r in model.records()] == \
+        [r.customer_key for r in fresh.records()]
+
+    # a reload without some shown customer (another folder, a job filter): a new list
+    store.reload(lambda: iter(rows[:5]))
+    assert store.generation == generation + 1
+    model.pull_new_records()
+    assert resets == [True] and model.rowCount() == 5
 
 
 def test_sort_keys_prepared_in_idle_time_sort_like_keys_made_on_demand(qtbot, store):

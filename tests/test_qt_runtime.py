@@ -59,3 +59,34 @@ def test_garbage_cycles_with_qt_objects_are_freed_on_the_gui_thread(qtbot,
     assert alive() is not None  # nothing collected in the worker
     qtbot.waitUntil(lambda: alive() is None, timeout=5000)
     assert freed_in in ([], [threading.main_thread().name])
+
+
+def test_full_collections_wait_until_the_old_objects_have_grown_by_a_quarter(qapp):
+    from app.views.main_thread_gc import MainThreadGarbageCollector
+
+    collector = MainThreadGarbageCollector()
+    collector._timer.stop()  # driven by hand here
+    try:
+        kept = [[i] for i in range(200_000)]  # a large heap that stays: 100,000 failures
+        gc.collect()
+        collector._long_lived = len(gc.get_objects(generation=2))
+        full_before = collector.full_collections
+
+        def churn(rounds: int) -> None:
+            # cycles only a collection frees: every generation's count passes its threshold
+            for _ in range(rounds):
+                for _ in range(1_000):
+                    cycle: list[object] = []
+                    cycle.append(cycle)
+                del cycle
+                collector.collect_if_due()
+
+        churn(400)
+        assert gc.get_count()[2] > gc.get_threshold()[2] or collector.full_collections > 0
+        assert collector.full_collections == full_before  # the heap did not grow
+        kept.extend([i] for i in range(80_000))  # it grows by more than a quarter
+        churn(400)
+        assert collector.full_collections > full_before
+    finally:
+        collector.stop()
+        collector.deleteLater()

@@ -116,7 +116,7 @@ class FailureStore:
         return resolved
 
     def replace_all(self, rows: Iterable[FailureRow]) -> int:
-        """Hold exactly `rows` (as loaded from the journal); returns how many."""
+        """Hold exactly `rows`; returns how many. Positions start over (`generation`)."""
         new_rows = list(rows)
         with self._lock:
             self._rows = new_rows
@@ -126,6 +126,58 @@ class FailureStore:
             self._generation += 1
         self._notify(len(new_rows))
         return len(new_rows)
+
+    def reload(self, read_rows: Callable[[], Iterable[FailureRow]]) -> int:
+        """Hold exactly the rows `read_rows()` gives (the journal's); returns how many.
+
+        Meant for a worker thread. When every customer held now is among them (the
+        reload after an import), rows keep their positions: changed ones are updated in
+        place, the others added at the end, so a table takes in a few changes instead of
+        starting over and keeps its selection. The rows are compared as they are read and
+        only changed or new ones kept: 100,000 fresh tuples alive at once would make the
+        next garbage collection on the GUI thread a long one. Otherwise (another folder,
+        a job's failures) the rows replace all others, read once more.
+        """
+        with self._lock:
+            generation = self._generation
+            positions = dict(self._positions)
+            held = list(self._rows)
+        if not held or len(positions) != len(held):
+            return self.replace_all(read_rows())
+        seen = bytearray(len(held))
+        changed: dict[int, FailureRow] = {}
+        added: dict[str, FailureRow] = {}
+        for row in read_rows():
+            position = positions.get(row[ROW_KEY])
+            if position is None:
+                added[row[ROW_KEY]] = row
+            elif seen[position]:
+                return self.replace_all(read_rows())  # a customer twice: no merging that
+            else:
+                seen[position] = 1
+                if row != held[position]:
+                    changed[position] = row
+        if seen.count(1) != len(held):
+            return self.replace_all(read_rows())  # some customer is not among them
+        with self._lock:
+            if self._generation != generation:
+                replaced = True
+            else:
+                replaced = False
+                for position, row in changed.items():
+                    self._rows[position] = row
+                    self._changed.add(position)
+                for key, row in added.items():
+                    if key not in self._positions:  # unless it arrived meanwhile
+                        self._positions[key] = len(self._rows)
+                        self._rows.append(row)
+                self._open = sum(1 for row in self._rows if row[ROW_RESOLVED_JOB] is None)
+                size = len(self._rows)
+        if replaced:
+            return self.replace_all(read_rows())
+        if changed or added:
+            self._notify(size)
+        return size
 
     def clear(self) -> None:
         """Forget the rows in memory; files and the journal are left alone."""

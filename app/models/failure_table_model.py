@@ -70,6 +70,7 @@ ERROR_DISPLAY_CHARS = 80
 DEFAULT_PULL_INTERVAL_MS = 150
 LIVE_PULL_LIMIT = 20_000  # most rows one timer tick takes in (~30 ms of proxy work)
 SORT_KEY_SLICE = 4_000  # records whose sort keys one idle step computes (a few ms)
+MANY_CHANGED_ROWS = 500  # more rows changed at once than this: one dataChanged for all
 
 # Swedish alphabetical order for the name/text columns without a per-comparison collator:
 # Å Ä Ö come after Z (Norwegian Æ Ø share the Ä Ö slots), other accents sort as their base
@@ -367,18 +368,24 @@ class FailureTableModel(QAbstractTableModel):
             old = self._arrival[position]
             self._open += (row[ROW_RESOLVED_JOB] is None) - (old[ROW_RESOLVED_JOB] is None)
             self._arrival[position] = row
-            for column, keys in self._key_cache.items():
-                if position < len(keys):
-                    keys[position] = _COLUMN_KEYS[column]([row])[0]
+        for column, keys in self._key_cache.items():
+            cached = [position for position in rows if position < len(keys)]
+            for position, key in zip(cached, _COLUMN_KEYS[column]([rows[p] for p in cached]),
+                                     strict=True):
+                keys[position] = key
         # the summary counts what is open now: count again, from the start
         self._summary_upto = 0
         self._result_counts.clear()
         self._error_type_counts.clear()
         self._error_type_examples.clear()
         self.rowsUpdated.emit(list(rows))
+        last = len(COLUMNS) - 1
+        if len(rows) > MANY_CHANGED_ROWS:
+            # one notice for the lot: a view repaints what it shows either way
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._order) - 1, last))
+            return
         display_row = {position: row for row, position in enumerate(self._order)} \
             if len(rows) > 8 else None
-        last = len(COLUMNS) - 1
         for position in rows:
             row = display_row[position] if display_row is not None else \
                 self._order.index(position)

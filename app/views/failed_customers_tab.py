@@ -47,7 +47,7 @@ from app.models.failure_table_model import (
     FailureFilterProxy,
     FailureTableModel,
 )
-from app.models.records import FailureRecord, FailureRow
+from app.models.records import FailureRecord
 from app.services.results.failure_export import EXPORT_FORMATS
 from app.services.results.failure_list_tasks import FailureListTasks
 from app.views.failure_detail_dialog import FailureDetailDialog
@@ -378,7 +378,7 @@ class FailedCustomersTab(QWidget):
             self._refresh_again = True  # one more round once the current one is done
             return
         self._refresh_running = True
-        self.tasks.load(Path(self._output_dir()),
+        self.tasks.load(Path(self._output_dir()), self._store,
                         include_resolved=self.show_resolved_check.isChecked(),
                         job=self._job_filter)
 
@@ -668,14 +668,14 @@ class FailedCustomersTab(QWidget):
 
     # -- background work -------------------------------------------------------------------
 
-    def _loaded(self, rows: list[FailureRow] | None, error: str, _request: Any) -> None:
+    def _loaded(self, count: int | None, error: str, _request: Any) -> None:
         self._refresh_running = False
         added = 0
         if error:
             self.statusMessage.emit(f"Could not load the failures of "
                                     f"{Path(self._output_dir())}: {error}")
-        elif rows is not None:
-            added = self._store.replace_all(rows)
+        elif count is not None:
+            added = count
         self.model.pull_new_records(resort=True)
         self._update_summary()
         self._update_count()

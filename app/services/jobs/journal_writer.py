@@ -26,7 +26,7 @@ log = logging.getLogger("bulk_import")
 
 Write = Callable[[sqlite3.Connection], None]
 _STOP = object()
-GROUP_S = 0.05  # longest an outcome waits for its commit (kill -9 loses at most this much)
+GROUP_S = 0.02  # longest an outcome waits for its commit (kill -9 loses at most this much)
 
 
 class JournalWriter:

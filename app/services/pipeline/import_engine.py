@@ -78,6 +78,8 @@ log = logging.getLogger("bulk_import")
 PROGRESS_INTERVAL_S = 0.2
 RATE_WINDOW_S = 5.0
 JOURNAL_COUNTS_INTERVAL_S = 1.0
+WRITER_GROUP_FAILURES = 2_000  # failures handed to the result writer in one job
+WRITER_GROUP_S = 0.25  # or after this long, whichever comes first
 
 
 def _chosen(setting: bool | None, large_import: bool) -> bool:
@@ -153,6 +155,9 @@ class ImportEngine:
         self._write_jobs: set[asyncio.Future[Any]] = set()
         # what the writer was given (as rows), to give it again should its process die
         self._failure_batches: list[tuple[int, list[FailureRow]]] = []
+        self._unwritten_failures: list[tuple[int, list[FailureRow]]] = []  # not yet handed
+        self._unwritten_count = 0
+        self._writer_flush: asyncio.TimerHandle | None = None
         self._uncertain_ids: set[str] = set()
         # ids an earlier run sent with an unknown outcome (its retry_summary.json)
         self._known_uncertain: set[str] = set()
@@ -509,10 +514,28 @@ class ImportEngine:
             for failure in failures:
                 failure.job = self._recorder.job_id
         self.store.upsert(failures)
-        self._failure_batches.append((batch_number, [f.to_row() for f in failures]))
+        rows = [f.to_row() for f in failures]
+        self._failure_batches.append((batch_number, rows))
         # INVALID failures (batch 0) only go to the summary's notRetried list
-        self._write_in_background("add_failures", batch_number, failures,
-                                  on_done=self._retry_files_written)
+        self._unwritten_failures.append((batch_number, rows))
+        self._unwritten_count += len(rows)
+        if self._unwritten_count >= WRITER_GROUP_FAILURES:
+            self._hand_failures_to_writer()
+        elif self._writer_flush is None:
+            self._writer_flush = asyncio.get_running_loop().call_later(
+                WRITER_GROUP_S, self._hand_failures_to_writer)
+
+    def _hand_failures_to_writer(self) -> None:
+        """One job for the writer per group of failed batches: a job per batch would keep
+        thousands of futures waiting while the writer is busy with single-failure files."""
+        if self._writer_flush is not None:
+            self._writer_flush.cancel()
+            self._writer_flush = None
+        if self._unwritten_failures:
+            groups, self._unwritten_failures = self._unwritten_failures, []
+            self._unwritten_count = 0
+            self._write_in_background("add_failure_batches", groups,
+                                      on_done=self._retry_files_written)
 
     def _retry_files_written(self, paths: list[Path]) -> None:
         for path in paths:
@@ -587,9 +610,10 @@ class ImportEngine:
                            retry_folder=written.parent if written is not None else None)
         if self._uncertain_ids:
             self._write_in_background("note_uncertain", set(self._uncertain_ids))
-        for batch_number, rows in self._failure_batches:
-            self._write_in_background("add_failures", batch_number,
-                                      [FailureRecord.from_row(row) for row in rows],
+        # all of them, those not handed over yet included
+        self._unwritten_failures, self._unwritten_count = [], 0
+        if self._failure_batches:
+            self._write_in_background("add_failure_batches", list(self._failure_batches),
                                       on_done=self._retry_files_written)
 
     def _note(self, message: str) -> None:
@@ -734,6 +758,7 @@ class ImportEngine:
     async def _finish_writing(self, totals: dict[str, Any]) -> ResultFilesReport:
         """Wait for the writer's jobs, then have it write the summaries (once more on a
         thread if its process died meanwhile)."""
+        self._hand_failures_to_writer()
         for _attempt in range(2):
             while self._write_jobs:
                 await asyncio.gather(*list(self._write_jobs), return_exceptions=True)

@@ -7,17 +7,27 @@ a CSV takes a while, and the window must stay responsive meanwhile.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
 
-from app.models.failure_store import FAILED_CUSTOMERS_FILE
+from app.models.failure_store import FAILED_CUSTOMERS_FILE, FailureStore
 from app.models.records import FailureRecord, FailureRow
 from app.services.jobs.journal import Journal, JournalError, journal_path
 from app.services.results.failure_export import export_failures
 from app.services.results.failure_list_file import load_failure_list
+
+
+def journal_failure_rows(output_dir: Path, *, include_resolved: bool = False,
+                         job: int | None = None) -> Iterator[FailureRow]:
+    """The failures in the folder's journal, read as they are asked for."""
+    journal = Journal.open(output_dir, create=False)
+    try:
+        yield from journal.failure_rows(state=None if include_resolved else "open", job=job)
+    finally:
+        journal.close()
 
 
 def load_failure_rows(output_dir: Path, *, include_resolved: bool = False,
@@ -58,8 +68,9 @@ class FailureListTasks(QObject):
     """Runs loads and exports of failures off the GUI thread.
 
     Signals:
-        loaded(rows, error, request): `rows` a list of failure rows (None: nothing to
-            load), `error` a message or "", `request` what `load` was given.
+        loaded(count, error, request): `count` the failures the store holds now (None:
+            nothing to load, the store is as it was), `error` a message or "", `request`
+            what `load` was given.
         exported(path, count, error): a file written with `count` failures, or the error.
     """
 
@@ -75,13 +86,22 @@ class FailureListTasks(QObject):
         self._bridge = _Bridge(self)
         self._bridge.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
 
-    def load(self, output_dir: Path, *, include_resolved: bool = False,
+    def load(self, output_dir: Path, store: FailureStore, *, include_resolved: bool = False,
              job: int | None = None) -> None:
+        """Load the folder's failures into `store` (on a worker: comparing 100,000 rows
+        with those shown takes a moment); `loaded` tells how many it holds."""
         request = {"output_dir": Path(output_dir), "include_resolved": include_resolved,
                    "job": job}
-        self._run("load", lambda: (load_failure_rows(
-            Path(output_dir), include_resolved=include_resolved, job=job), request),
-            context=(None, request))
+
+        def work() -> tuple[int | None, dict[str, Any]]:
+            folder = Path(output_dir)
+            if journal_path(folder).exists():
+                return store.reload(lambda: journal_failure_rows(
+                    folder, include_resolved=include_resolved, job=job)), request
+            rows = load_failure_rows(folder, include_resolved=include_resolved, job=job)
+            return (None if rows is None else store.replace_all(rows)), request
+
+        self._run("load", work, context=(None, request))
 
     def export(self, records: list[FailureRecord], path: Path, fmt: str) -> None:
         self._run("export", lambda: (export_failures(records, path, fmt), len(records)),
@@ -107,8 +127,8 @@ class FailureListTasks(QObject):
     def _on_done(self, name: str, result: Any, error: BaseException | None) -> None:
         message = "" if error is None else str(error)
         if name == "load":
-            rows, request = result
-            self.loaded.emit(rows, message, request)
+            count, request = result
+            self.loaded.emit(count, message, request)
         elif name == "export":
             path, count = result
             self.exported.emit(str(path), int(count), message)

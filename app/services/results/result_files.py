@@ -13,7 +13,7 @@ import multiprocessing
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from app.models.failure_store import FAILED_CUSTOMERS_FILE
-from app.models.records import FailureRecord
+from app.models.records import FailureRecord, FailureRow
 from app.services.helper_processes import exit_when_parent_dies
 from app.services.jobs.journal import Journal, JournalError
 from app.services.results.failure_list_file import load_failure_list, write_failure_list
@@ -83,20 +83,33 @@ class ImportResultFiles:
         self._retry = RetryFolderWriter(self.output_dir, started_at, retry_folder)
         self._single = SingleFailureWriter(self.output_dir)
         self._responses = ApiResponseWriter(self.output_dir)
-        self._failures: list[FailureRecord] = []
+        self._failures: list[FailureRow] = []  # rows: nothing for the collector to walk
 
-    def add_failures(self, batch_number: int, failures: list[FailureRecord]) -> list[Path]:
+    def add_failures(self, batch_number: int,
+                     failures: Sequence[FailureRecord | FailureRow]) -> list[Path]:
         """File the failures of one original batch (0: refused before sending).
 
+        The engine passes rows (see `FailureRecord.to_row`): they wait in its queue to the
+        writer, and tuples of plain values cost the garbage collector nothing there.
         Returns the retry files this wrote.
         """
-        self._failures.extend(failures)
+        rows = [f.to_row() if isinstance(f, FailureRecord) else f for f in failures]
+        self._failures.extend(rows)
+        failures = [FailureRecord.from_row(row) for row in rows]
         if self.write_single_failures:
             for failure in failures:
                 self._single.add(failure)
                 if self._pace is not None:
                     self._pace()
         return self._retry.add_batch(batch_number, failures)
+
+    def add_failure_batches(self, groups: Sequence[tuple[int, Sequence[FailureRow]]]
+                            ) -> list[Path]:
+        """`add_failures` for several batches: (batch number, rows) each."""
+        written: list[Path] = []
+        for batch_number, rows in groups:
+            written.extend(self.add_failures(batch_number, rows))
+        return written
 
     def note_uncertain(self, ids: set[str]) -> None:
         """Customers sent in a request whose outcome is unknown (listed in the summary)."""
@@ -143,7 +156,7 @@ class ImportResultFiles:
         except FolderBusy as exc:
             stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
             failed_file = failed_file.with_name(f"failed_customers_{stamp}.json")
-            write_failure_list(failed_file, (f.to_row() for f in self._failures), self._pace)
+            write_failure_list(failed_file, self._failures, self._pace)
             report.errors.append(f"{exc}: this import's failures were saved apart in "
                                  f"{failed_file} instead of being added to "
                                  "failed_customers.json")
@@ -177,7 +190,8 @@ class ImportResultFiles:
     def _merge_without_journal(self, failed_file: Path) -> None:
         """No journal to ask: this import's failures merged into the list, by customer."""
         merged = {record.customer_key: record for record in load_failure_list(failed_file)}
-        for record in self._failures:
+        for row in self._failures:
+            record = FailureRecord.from_row(row)
             earlier = merged.get(record.customer_key)
             if earlier is not None:
                 record.attempts = earlier.attempts + 1

@@ -88,7 +88,9 @@ class RetryFolderWriter:
         # here is carried on (the files are numbered from 01 again)
         self.folder: Path | None = folder
         self.files: list[dict[str, Any]] = []
-        self.not_retried: list[dict[str, Any]] = []
+        # as tuples until the summary is written: a dict per customer would be 100,000
+        # objects for Python's garbage collector to walk again and again
+        self._not_retried: list[tuple[Any, ...]] = []
         self.uncertain_ids: set[str] = set()
         self._unsent: list[tuple[int, FailureRecord]] = []
         self.customers_written = 0
@@ -104,7 +106,7 @@ class RetryFolderWriter:
         retriable: list[FailureRecord] = []
         for failure in failures:
             if not failure.retriable or not failure.original_is_entry:
-                self.not_retried.append(_summary_entry(failure))
+                self._not_retried.append(_summary_fields(failure))
             elif failure.result == Result.NOT_SENT:
                 self._unsent.append((batch_number, failure))
             else:
@@ -161,7 +163,7 @@ class RetryFolderWriter:
     def finish(self, totals: dict[str, Any], source_files: list[str]) -> list[Path]:
         """Write what is still pending, the summary and the instructions (if anything failed)."""
         written = self._flush_unsent() if self._unsent else []
-        if self.folder is None and not self.not_retried:
+        if self.folder is None and not self._not_retried:
             return written
         folder = self._ensure_folder()
         atomic_write_json(folder / "retry_summary.json", {
@@ -175,8 +177,22 @@ class RetryFolderWriter:
             "uncertainCustomerIds": sorted(self.uncertain_ids),
         })
         atomic_write_text(folder / "RETRY_INSTRUCTIONS.md", _retry_instructions(
-            folder.name, self.files, len(self.not_retried), len(self.uncertain_ids)))
+            folder.name, self.files, len(self._not_retried), len(self.uncertain_ids)))
         return written
+
+    @property
+    def not_retried(self) -> list[dict[str, Any]]:
+        """The customers no retry file holds, as the summary lists them."""
+        return [dict(zip(_SUMMARY_KEYS, fields, strict=True)) for fields in self._not_retried]
+
+
+_SUMMARY_KEYS = ("customerId", "username", "result", "error", "timestamp", "sourceFile",
+                 "recordNumber")
+
+
+def _summary_fields(failure: FailureRecord) -> tuple[Any, ...]:
+    return (failure.customer_id, failure.username, failure.result, failure.error,
+            failure.timestamp, failure.source_file, failure.record_number)
 
 
 def _summary_entry(failure: FailureRecord, file_name: str | None = None) -> dict[str, Any]:
