@@ -41,13 +41,39 @@ class UsageError(Exception):
     """Bad command-line input: exit status 2 with the message."""
 
 
+def program_name(argv0: str | None = None) -> str:
+    """How the user started us: `main.py` from source, the executable's name when packaged."""
+    name = Path(sys.argv[0] if argv0 is None else argv0).name
+    if name.lower().endswith(".exe"):
+        name = name[:-4]
+    return name or "bulk-customer-import"
+
+
+class _VersionAction(argparse.Action):
+    """`--version`: loads the metadata and Qt only when asked, not on every start."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        from app.version import version_text
+
+        sys.stdout.write(version_text() + "\n")
+        sys.stdout.flush()
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="main.py",
+        prog=program_name(),
         description="Bulk Customer Import: upload customer files to the Customer Profile API. "
                     "Without a command, the desktop app opens.")
     parser.add_argument("--demo", action="store_true",
                         help="open the app on the built-in sandbox API with sample customers")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the app's version and the Qt and Python it runs on")
     commands = parser.add_subparsers(dest="command")
 
     imp = commands.add_parser("import", help="import customer files without the GUI",

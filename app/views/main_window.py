@@ -31,6 +31,7 @@ from app.services.pipeline.import_events import ImportSettings, ImportSummary
 from app.services.pipeline.qt_import_runner import ImportRunner
 from app.services.results.atomic_files import make_private_folder
 from app.services.sandbox.demo import DEMO_TOKEN, DemoEnvironment
+from app.version import app_version, runtime_versions
 from app.views.failed_customers_tab import FailedCustomersTab
 from app.views.files_tab import FilesTab
 from app.views.import_tab import ImportTab
@@ -430,8 +431,10 @@ class MainWindow(QMainWindow):
 
     def show_about(self) -> None:
         box = QMessageBox(QMessageBox.Icon.Information, f"About {APP_TITLE}",
-                          f"{APP_TITLE}\n\nLoads customer files, imports them in batches to "
-                          "the Customer Profile API, shows every customer that failed and why, "
-                          "and re-imports the failures.", QMessageBox.StandardButton.Ok, self)
+                          f"{APP_TITLE} {app_version()}\n\nLoads customer files, imports them "
+                          "in batches to the Customer Profile API, shows every customer that "
+                          "failed and why, and re-imports the failures.\n\n"
+                          f"{runtime_versions()}", QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("about_box")
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
