@@ -32,6 +32,7 @@ from app.services.pipeline.import_events import (
     ImportSummary,
     default_output_dir,
 )
+from app.services.results.cloud_folders import cloud_folder_note, cloud_sync_service
 from app.services.sources.file_search import path_problem
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 3
@@ -303,6 +304,7 @@ def import_command(args: argparse.Namespace) -> int:
         for path, problem in unusable:
             print(f"error: {path}: {problem}", file=sys.stderr)
         return EXIT_USAGE
+    _note_cloud_folder(args.output_dir or default_output_dir(), args.no_single_files)
     try:
         summary = asyncio.run(run_import(args))
     except UsageError as exc:
@@ -313,6 +315,16 @@ def import_command(args: argparse.Namespace) -> int:
                          + "\n")
         sys.stdout.flush()
     return summary.exit_code
+
+
+def _note_cloud_folder(folder: Path, no_single_files: bool) -> None:
+    """Say so on stderr (stdout may be the --json summary) when a sync client uploads results."""
+    service = cloud_sync_service(folder)
+    if service:
+        print(f"note: {cloud_folder_note(folder, service)}", file=sys.stderr)
+        if not no_single_files:
+            print("note: --no-single-files writes no file per failed customer.",
+                  file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

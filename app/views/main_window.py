@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from app.services.connection.secret_store import SecretStore
 from app.services.pipeline.import_events import ImportSettings, ImportSummary
 from app.services.pipeline.qt_import_runner import ImportRunner
 from app.services.results.atomic_files import make_private_folder
+from app.services.results.cloud_folders import cloud_folder_note, cloud_sync_service
 from app.services.sandbox.demo import DEMO_TOKEN, DemoEnvironment
 from app.version import app_version, runtime_versions
 from app.views.failed_customers_tab import FailedCustomersTab
@@ -62,6 +64,7 @@ class MainWindow(QMainWindow):
         self._import_files: list[Path] = []
         self._close_when_stopped = False
         self._prompts: list[QMessageBox] = []  # open non-modal prompts, kept alive
+        self._cloud_folders_named: set[Path] = set()  # warned about once per window
 
         self.setWindowTitle(APP_TITLE + (" – demo" if demo else ""))
         self.setWindowIcon(app_icon())
@@ -315,6 +318,23 @@ class MainWindow(QMainWindow):
         self.runner.start(files, import_settings, auth,
                           expected_total=self.files_tab.ready_customers())
         self._update_actions()
+        self._warn_if_cloud_folder(Path(run["output_dir"]))
+
+    def _warn_if_cloud_folder(self, folder: Path) -> None:
+        """Say once, without stopping the import, that a sync client uploads every result
+        file (the first result file is written only once a customer fails)."""
+        service = cloud_sync_service(folder)
+        if service is None or folder in self._cloud_folders_named:
+            return
+        self._cloud_folders_named.add(folder)
+        note = cloud_folder_note(folder, service)
+        self.import_tab.append_log(logging.WARNING, note)
+        box = QMessageBox(QMessageBox.Icon.Warning, f"Results folder in {service}", note,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("cloud_folder_warning")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.show()
 
     def toggle_pause(self) -> None:
         if not self.runner.running:
