@@ -10,7 +10,7 @@ from PySide6.QtCore import QSettings
 from app.services.sandbox.demo import DemoEnvironment
 from app.views.main_window import MainWindow
 from app.views.smoke_run import SmokeRun
-from tests.conftest import wait_for_signal
+from tests.conftest import ROOT, wait_for_signal
 
 
 @pytest.fixture
@@ -53,3 +53,6 @@ def test_smoke_run_without_demo_closes_after_the_first_paint(qtbot, qloop, setti
     assert qloop.run_until_complete(run()) == 0
     assert not window.isVisible()
 
+
+def test_readme_mentions_the_smoke_run_variable():
+    assert "BULK_IMPORT_SMOKE_RUN" in (ROOT / "README.md").read_text(encoding="utf-8")
