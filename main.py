@@ -3,10 +3,15 @@
 import multiprocessing
 import sys
 
-from app.cli import main
-
 if __name__ == "__main__":
-    # large imports read and write in helper processes; a packaged Windows app needs this
-    # so that those processes start as helpers rather than as another copy of the app
+    from app.console_streams import ensure_standard_streams
+
+    # a Windows app without a console has no stdout/stderr: log them to a file instead
+    ensure_standard_streams()
+    # large imports read and write in helper processes; in a packaged app the helper starts
+    # as another copy of the executable, and this turns it into the helper. It comes before
+    # the app's import so that a helper does not load the whole command line first.
     multiprocessing.freeze_support()
+    from app.cli import main
+
     sys.exit(main())

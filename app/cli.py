@@ -37,6 +37,7 @@ from app.services.pipeline.import_events import (
     ImportSummary,
     default_output_dir,
 )
+from app.services.results.cloud_folders import cloud_folder_note, cloud_sync_service
 from app.services.sources.file_search import path_problem
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 3
@@ -46,13 +47,39 @@ class UsageError(Exception):
     """Bad command-line input: exit status 2 with the message."""
 
 
+def program_name(argv0: str | None = None) -> str:
+    """How the user started us: `main.py` from source, the executable's name when packaged."""
+    name = Path(sys.argv[0] if argv0 is None else argv0).name
+    if name.lower().endswith(".exe"):
+        name = name[:-4]
+    return name or "bulk-customer-import"
+
+
+class _VersionAction(argparse.Action):
+    """`--version`: loads the metadata and Qt only when asked, not on every start."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS,
+                 default: str = argparse.SUPPRESS, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=default, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: object, option_string: str | None = None) -> None:
+        from app.version import version_text
+
+        sys.stdout.write(version_text() + "\n")
+        sys.stdout.flush()
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="main.py",
+        prog=program_name(),
         description="Bulk Customer Import: upload customer files to the Customer Profile API. "
                     "Without a command, the desktop app opens.")
     parser.add_argument("--demo", action="store_true",
                         help="open the app on the built-in sandbox API with sample customers")
+    parser.add_argument("--version", action=_VersionAction,
+                        help="print the app's version and the Qt and Python it runs on")
     commands = parser.add_subparsers(dest="command")
 
     imp = commands.add_parser("import", help="import customer files without the GUI",
@@ -324,6 +351,7 @@ def import_command(args: argparse.Namespace) -> int:
 
 
 def _run_and_report(args: argparse.Namespace, resume_job: int | None = None) -> int:
+    _note_cloud_folder(args.output_dir or default_output_dir(), args.no_single_files)
     try:
         summary = asyncio.run(run_import(args, resume_job))
     except UsageError as exc:
@@ -437,6 +465,16 @@ def history_command(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(format_history(jobs))
     return EXIT_OK
+
+
+def _note_cloud_folder(folder: Path, no_single_files: bool) -> None:
+    """Say so on stderr (stdout may be the --json summary) when a sync client uploads results."""
+    service = cloud_sync_service(folder)
+    if service:
+        print(f"note: {cloud_folder_note(folder, service)}", file=sys.stderr)
+        if not no_single_files:
+            print("note: --no-single-files writes no file per failed customer.",
+                  file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,6 +3,8 @@
     python scripts/bootstrap.py demo     # install, then open the app on the built-in demo
     python scripts/bootstrap.py test     # install with test tools, then run every test
     python scripts/bootstrap.py run ...  # install, then `python main.py ...`
+    python scripts/bootstrap.py package  # install with build tools, then build the package
+                                         # and its archive into dist/ (packaging/build.py)
 
 Works the same on Windows, macOS and Linux; needs only Python 3.11 or newer.
 """
@@ -25,15 +27,15 @@ def venv_python() -> Path:
     return VENV / "bin" / "python"
 
 
-def ensure_environment(with_tests: bool) -> Path:
-    """Create .venv if needed and install the project (and test tools) into it."""
+def ensure_environment(extra: str | None = None) -> Path:
+    """Create .venv if needed and install the project (and an extra: test, package) in it."""
     if sys.version_info < (3, 11):  # noqa: UP036 - run by whatever python the user has
         sys.exit(f"Python 3.11 or newer is needed (this is {sys.version.split()[0]}).")
     python = venv_python()
     if not python.exists():
         print("Creating the environment in .venv ...", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    target = ".[test]" if with_tests else "."
+    target = f".[{extra}]" if extra else "."
     print(f"Installing {target} ...", flush=True)
     subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--upgrade", "pip"],
                    cwd=ROOT, check=True)
@@ -45,19 +47,23 @@ def ensure_environment(with_tests: bool) -> Path:
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else "demo"
     if command == "test":
-        python = ensure_environment(with_tests=True)
+        python = ensure_environment("test")
         env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM",
                                                                 "offscreen")}
         subprocess.run([str(python), "-m", "ruff", "check", "."], cwd=ROOT, check=True)
         return subprocess.run([str(python), "-m", "pytest", *argv[1:]], cwd=ROOT,
                               env=env).returncode
     if command == "demo":
-        python = ensure_environment(with_tests=False)
+        python = ensure_environment()
         return subprocess.run([str(python), "main.py", "--demo", *argv[1:]],
                               cwd=ROOT).returncode
     if command == "run":
-        python = ensure_environment(with_tests=False)
+        python = ensure_environment()
         return subprocess.run([str(python), "main.py", *argv[1:]], cwd=ROOT).returncode
+    if command == "package":
+        python = ensure_environment("package")
+        return subprocess.run([str(python), str(ROOT / "packaging" / "build.py"), *argv[1:]],
+                              cwd=ROOT).returncode
     print(__doc__)
     return 2
 

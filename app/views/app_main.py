@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication
 from app.services.sandbox.demo import DemoEnvironment
 from app.views.main_thread_gc import MainThreadGarbageCollector
 from app.views.main_window import APP_TITLE, MainWindow, app_icon
+from app.views.smoke_run import SmokeRun, smoke_run_requested
 
 
 def run_gui(demo: bool = False) -> int:
@@ -29,6 +30,8 @@ def run_gui(demo: bool = False) -> int:
     if environment is not None:
         environment.start()
     window = MainWindow(demo=environment)
+    # smoke tests of built packages: the window runs itself, see smoke_run.py
+    smoke_run = SmokeRun(window) if smoke_run_requested() else None
     window.show()
     closed = asyncio.Event()
     app.lastWindowClosed.connect(closed.set)
@@ -41,4 +44,4 @@ def run_gui(demo: bool = False) -> int:
             environment.stop()
         with contextlib.suppress(RuntimeError):
             asyncio.set_event_loop(None)
-    return 0
+    return smoke_run.exit_code if smoke_run is not None else 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,7 +37,9 @@ from app.services.jobs.job_plan import Repeat
 from app.services.pipeline.import_events import ImportSettings, ImportSummary
 from app.services.pipeline.qt_import_runner import ImportRunner
 from app.services.results.atomic_files import make_private_folder
+from app.services.results.cloud_folders import cloud_folder_note, cloud_sync_service
 from app.services.sandbox.demo import DEMO_TOKEN, DemoEnvironment
+from app.version import app_version, runtime_versions
 from app.views.failed_customers_tab import FailedCustomersTab
 from app.views.files_tab import FilesTab
 from app.views.history_tab import HistoryTab
@@ -70,6 +73,7 @@ class MainWindow(QMainWindow):
         self._import_files: list[Path] = []
         self._close_when_stopped = False
         self._prompts: list[QMessageBox] = []  # open non-modal prompts, kept alive
+        self._cloud_folders_named: set[Path] = set()  # warned about once per window
 
         self.setWindowTitle(APP_TITLE + (" – demo" if demo else ""))
         self.setWindowIcon(app_icon())
@@ -420,6 +424,23 @@ class MainWindow(QMainWindow):
                           self.files_tab.ready_customers(),
                           resume_job=resume_job, repeat=repeat)
         self._update_actions()
+        self._warn_if_cloud_folder(Path(run["output_dir"]))
+
+    def _warn_if_cloud_folder(self, folder: Path) -> None:
+        """Say once, without stopping the import, that a sync client uploads every result
+        file (the first result file is written only once a customer fails)."""
+        service = cloud_sync_service(folder)
+        if service is None or folder in self._cloud_folders_named:
+            return
+        self._cloud_folders_named.add(folder)
+        note = cloud_folder_note(folder, service)
+        self.import_tab.append_log(logging.WARNING, note)
+        box = QMessageBox(QMessageBox.Icon.Warning, f"Results folder in {service}", note,
+                          QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("cloud_folder_warning")
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.setWindowModality(Qt.WindowModality.NonModal)
+        box.show()
 
     # -- jobs ------------------------------------------------------------------------------
 
@@ -611,8 +632,10 @@ class MainWindow(QMainWindow):
 
     def show_about(self) -> None:
         box = QMessageBox(QMessageBox.Icon.Information, f"About {APP_TITLE}",
-                          f"{APP_TITLE}\n\nLoads customer files, imports them in batches to "
-                          "the Customer Profile API, shows every customer that failed and why, "
-                          "and re-imports the failures.", QMessageBox.StandardButton.Ok, self)
+                          f"{APP_TITLE} {app_version()}\n\nLoads customer files, imports them "
+                          "in batches to the Customer Profile API, shows every customer that "
+                          "failed and why, and re-imports the failures.\n\n"
+                          f"{runtime_versions()}", QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("about_box")
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
