@@ -22,6 +22,8 @@ from app.services.sources.row_mapping import RowIssue, RowMapper
 # each digit's byte -> the byte of the digit sum of twice the digit (bytes.translate is a
 # plain table lookup in C; str.translate with a dict is several times slower)
 _LUHN_DOUBLED = bytes.maketrans(b"0123456789", b"0246813579")
+# the byte of a digit -> the digit sum of twice the digit (as a number)
+_TWICE = tuple(sum(divmod(2 * (b - 48), 10)) if 48 <= b <= 57 else 0 for b in range(256))
 _EMAIL = re.compile(r"[^@\s,;:<>()\[\]\"]+@[^@\s,;:<>()\[\]\"]+\.[^@\s,;:<>()\[\]\".]{2,}")
 # a row number and the index of its file, in one int (a dict of 200,000 ids stays small)
 _ROW_BITS = 32
@@ -45,9 +47,13 @@ class _Plan:
 
 def luhn_valid(digits: str) -> bool:
     """Whether the ASCII digits `digits` end in a correct Luhn check digit."""
+    encoded = digits.encode("ascii")
+    if len(encoded) == 10:  # a personal number: spelled out, a third cheaper than below
+        b, t = encoded, _TWICE
+        return (t[b[0]] + b[1] + t[b[2]] + b[3] + t[b[4]] + b[5] + t[b[6]] + b[7] + t[b[8]]
+                + b[9] - 5 * 48) % 10 == 0
     # from the right: the check digit counts once, the digit before it twice, and so on;
     # summing the bytes, less the code of "0" for each, needs no int() per digit
-    encoded = digits.encode("ascii")
     total = (sum(encoded[-1::-2]) + sum(encoded[-2::-2].translate(_LUHN_DOUBLED))
              - 48 * len(encoded))
     return total % 10 == 0
