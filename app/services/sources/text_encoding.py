@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import codecs
 import io
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -43,10 +42,6 @@ _BOMS = (
 # The codecs named above skip their own mark. A stray Windows-1252 byte in a UTF-8 file with
 # a mark is read as Windows-1252; broken UTF-16/32 is an error the reader reports.
 _ERRORS_AFTER_BOM = {"utf-8-sig": WINDOWS_1252_FALLBACK}
-# text decoded with surrogateescape: an escaped byte means "not UTF-8"; any other
-# character above ASCII is a real UTF-8 sequence
-_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")
-_REAL_NON_ASCII = re.compile("[\u0080-\udc7f\udd00-\U0010ffff]")
 
 
 def _windows_1252_for_bad_bytes(error: UnicodeError) -> tuple[str, int]:
@@ -105,19 +100,22 @@ def detect_encoding(path: Path) -> TextEncoding:
         utf16 = _utf16_without_bom(first)
         if utf16 is not None:
             return utf16
-        decoder = codecs.getincrementaldecoder("utf-8")("surrogateescape")
-        saw_bad_byte = saw_utf8 = False
+        # strict UTF-8 over the whole file: the C decoder stops at the first byte that
+        # is not UTF-8 (a regular expression over the text would cost ten times more)
+        strict = codecs.getincrementaldecoder("utf-8")("strict")
         chunk = first
-        while True:
-            text = decoder.decode(chunk, final=not chunk)
-            if not text.isascii():
-                saw_bad_byte = saw_bad_byte or _ESCAPED_BYTE.search(text) is not None
-                saw_utf8 = saw_utf8 or _REAL_NON_ASCII.search(text) is not None
-                if saw_bad_byte and saw_utf8:
-                    return UTF_8_WITH_WINDOWS_1252
-            if not chunk:
-                break
-            chunk = handle.read(_CHECK_CHUNK_BYTES)
-    if saw_bad_byte:
-        return WINDOWS_1252
-    return UTF_8
+        try:
+            while chunk:
+                strict.decode(chunk)
+                chunk = handle.read(_CHECK_CHUNK_BYTES)
+            strict.decode(b"", final=True)
+            return UTF_8
+        except UnicodeDecodeError:
+            pass
+        # not UTF-8: does it hold real UTF-8 letters as well (a mixed file)?
+        handle.seek(0)
+        lenient = codecs.getincrementaldecoder("utf-8")("ignore")
+        while chunk := handle.read(_CHECK_CHUNK_BYTES):
+            if not lenient.decode(chunk).isascii():
+                return UTF_8_WITH_WINDOWS_1252
+    return WINDOWS_1252
