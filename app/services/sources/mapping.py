@@ -101,6 +101,9 @@ class Mapping:
             if not isinstance(column, str) or not column.strip():
                 raise MappingError(f"{target}: the column must be a column name (text)")
         for target, value in self.constants.items():
+            if value is None:
+                raise MappingError(f"{target}: a constant cannot be null; leave the target "
+                                   "out instead")
             if isinstance(value, dict | list):
                 raise MappingError(
                     f"{target}: a constant is a single value; set each key of an object or "

@@ -32,11 +32,9 @@ from app.services.sources.value_conversion import (
     date_from_text,
 )
 
-#: A node of the entry that gets no value from the row.
-NOTHING: Any = type("Nothing", (), {"__repr__": lambda self: "NOTHING"})()
-
 # A node of the target tree: a dict keyed by name (an object) or by position (a list), or a
-# leaf ("slot", index into the values) / ("constant", value).
+# leaf ("slot", index into the values) / ("constant", value). In the generated code, None
+# stands for "no value from the row" (a constant is never None: mapping.py refuses it).
 Node = dict[str | int, Any]
 Leaf = tuple[str, Any]
 
@@ -46,7 +44,7 @@ class _Source:
 
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self.names: dict[str, Any] = {"NOTHING": NOTHING}
+        self.names: dict[str, Any] = {}
         self._count = 0
 
     def fresh(self, prefix: str) -> str:
@@ -74,8 +72,8 @@ def compile_builder(tree: Node, slot_count: int) -> Callable[[list[Any]], dict[s
     source.lines.append("def build(v):")
     if slot_count:
         source.add(", ".join(f"v{n}" for n in range(slot_count)) + ", = v")
-    root = _object(source, tree) if tree else "NOTHING"
-    source.add(f"return {{}} if {root} is NOTHING else {root}")
+    root = _object(source, tree) if tree else "None"
+    source.add(f"return {{}} if {root} is None else {root}")
     return source.compile("build")
 
 
@@ -86,49 +84,53 @@ def _node(source: _Source, node: Node) -> str:
 
 
 def _object(source: _Source, node: Node) -> str:
-    """Code for an object node; returns the variable holding it (or NOTHING)."""
-    fed = [(key, leaf[1]) for key, leaf in node.items()
-           if isinstance(leaf, tuple) and leaf[0] == "slot"]
-    fixed = [(key, leaf[1]) for key, leaf in node.items()
-             if isinstance(leaf, tuple) and leaf[0] == "constant"]
-    nested = [(key, child) for key, child in node.items() if isinstance(child, dict)]
+    """Code for an object node; returns the variable holding it (None: nothing)."""
+    parts: list[tuple[str, str]] = []  # (key, expression) in the entry's order
+    fed: list[str] = []  # what holds a value from the row
+    for key, child in node.items():
+        if isinstance(child, dict):
+            child_var = _node(source, child)
+            parts.append((str(key), child_var))
+            fed.append(child_var)
+        elif child[0] == "slot":
+            parts.append((str(key), f"v{child[1]}"))
+            fed.append(f"v{child[1]}")
+    constants = [(str(key), source.refer(child[1])) for key, child in node.items()
+                 if isinstance(child, tuple) and child[0] == "constant"]
     var = source.fresh("o")
-    source.add(f"{var} = {{" + ", ".join(f"{key!r}: v{n}" for key, n in fed) + "}")
-    if fed:  # leave out the keys without a value (rarely needed: one C-level scan)
-        source.add(f"if None in {var}.values():")
-        source.add(f"{var} = {{k: x for k, x in {var}.items() if x is not None}}", 2)
-    for key, child in nested:
-        child_var = _node(source, child)
-        source.add(f"if {child_var} is not NOTHING:")
-        source.add(f"{var}[{key!r}] = {child_var}", 2)
-    if fixed:
-        constants = ", ".join(f"{key!r}: {source.refer(value)}" for key, value in fixed)
-        source.add(f"{var} = {{{constants}, **{var}}} if {var} else NOTHING")
-    else:
-        source.add(f"if not {var}:")
-        source.add(f"{var} = NOTHING", 2)
+    if not fed:  # only constants: nothing from the row, so nothing at all
+        source.add(f"{var} = None")
+        return var
+    # constants first, as people write entries (changeType, type, person)
+    literal = ", ".join(f"{key!r}: {expression}" for key, expression in constants + parts)
+    source.add(f"if {' and '.join(f'{name} is None' for name in fed)}:")
+    source.add(f"{var} = None", 2)
+    source.add("else:")
+    source.add(f"{var} = {{{literal}}}", 2)
+    if len(fed) > 1:  # (one value: it is not None here, and constants never are)
+        source.add(f"if None in {var}.values():", 2)  # rare: one C-level scan to find out
+        source.add(f"{var} = {{k: x for k, x in {var}.items() if x is not None}}", 3)
     return var
 
 
 def _list(source: _Source, node: Node) -> str:
-    """Code for a list node: its items that got a value, in order, or NOTHING."""
+    """Code for a list node: its items that got a value, in order, or None."""
     items = []
     for _, child in sorted(node.items(), key=lambda item: item[0]):
         if isinstance(child, dict):
             items.append(_node(source, child))
         elif child[0] == "slot":
-            item = source.fresh("i")
-            source.add(f"{item} = NOTHING if v{child[1]} is None else v{child[1]}")
-            items.append(item)
+            items.append(f"v{child[1]}")
         # a constant alone never makes a list item
     var = source.fresh("l")
     if not items:
-        source.add(f"{var} = NOTHING")
+        source.add(f"{var} = None")
     elif len(items) == 1:
-        source.add(f"{var} = NOTHING if {items[0]} is NOTHING else [{items[0]}]")
+        source.add(f"{var} = None if {items[0]} is None else [{items[0]}]")
     else:
-        source.add(f"{var} = [x for x in ({', '.join(items)},) if x is not NOTHING] "
-                   "or NOTHING")
+        source.add(f"{var} = [{', '.join(items)}]")
+        source.add(f"if None in {var}:")
+        source.add(f"{var} = [x for x in {var} if x is not None] or None", 2)
     return var
 
 
