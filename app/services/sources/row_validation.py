@@ -66,14 +66,17 @@ def _without_separators(text: str) -> str:
 def personal_number_problem(text: str) -> str | None:
     """Why `text` is not a Swedish personal number, or None when it is one.
 
+    The message leaves the number out (it goes into the failure list and maybe a log);
+    the error report shows it in its own column.
+
     10 or 12 digits (YYMMDD-NNNN, YYYYMMDDNNNN, with or without `-` or `+`); the last of
     the last ten digits is their Luhn check digit.
     """
     digits = _without_separators(text)
     if not (digits.isdigit() and digits.isascii()) or len(digits) not in (10, 12):
-        return f"personal number {text} must have 10 or 12 digits (YYYYMMDD-NNNN)"
+        return "the personal number must have 10 or 12 digits (YYYYMMDD-NNNN)"
     if not luhn_valid(digits[-10:]):
-        return f"personal number {text} has a wrong check digit"
+        return "the personal number has a wrong check digit"
     return None
 
 
@@ -81,7 +84,7 @@ def email_problem(text: str) -> str | None:
     """Why `text` cannot be an e-mail address, or None when it looks like one."""
     if _EMAIL.fullmatch(text) and ".." not in text:
         return None
-    return f"e-mail address {text} is not valid"
+    return "the e-mail address is not valid"
 
 
 class ImportValidator:
