@@ -215,7 +215,10 @@ def test_progress_reaches_the_file_size(tmp_path):
                     encoding="utf-8")
     reader = SpreadsheetReader(path)
     seen_progress = []
-    for count, _ in enumerate(reader, start=1):
+    for count, item in enumerate(reader, start=1):
+        # while the caller holds a record, the reader's counters include it
+        assert (reader.records_read, reader.last_record_number) == (
+            count, item.record_number)
         if count % 1000 == 0:
             seen_progress.append(reader.bytes_read)
     assert reader.records_read == 5000

@@ -6,10 +6,11 @@ out as Python source and compiled (the technique `dataclasses` and `attrs` use f
 `__init__`):
 
 - `build(values)`: the API entry from a row's converted values;
-- `convert_text(row)`: the values of a row whose mapped cells are all text (every CSV row),
-  or None when any cell needs a closer look (an empty row end, a number or date from a
-  workbook, a value that does not convert); `RowMapper.convert` then takes the row and
-  says exactly what is wrong.
+- `convert_text(row)`: the values of an ordinary row, or None when any cell needs a closer
+  look (a row shorter than the header, a value that does not convert, an identifier that
+  may be in scientific notation); `RowMapper.convert_closely` then takes the row and says
+  exactly what is wrong. For CSV every cell is text; for workbooks a variant also takes
+  numbers, dates and booleans.
 
 Only names the code generator makes up go into the source: dictionary keys come from
 target paths, which `parse_target` allows to be ASCII identifiers only, and are written

@@ -101,7 +101,7 @@ class RowMapper:
             kind = mapping.type_of(target)
             self._slots.append(_Slot(target, self.columns[index], index, kind,
                                      CONVERTERS[kind]))
-        # text cells (every CSV cell) take the fast path in `convert`
+        # `convert_closely` handles text targets first, then the ones that convert
         self._text_slots = tuple((n, s.index) for n, s in enumerate(self._slots)
                                  if s.kind is FieldType.TEXT)
         self._other_slots = tuple((n, s.index, s.convert) for n, s in enumerate(self._slots)
@@ -112,10 +112,13 @@ class RowMapper:
         self._width = max((s.index for s in self._slots), default=-1) + 1
         self.roles: dict[Role, list[int]] = {}
         for n, slot in enumerate(self._slots):
-            roles = {_role_of_target(parse_target(slot.target))}
+            roles: set[Role] = set()
+            by_target = _role_of_target(parse_target(slot.target))
+            if by_target is not None:
+                roles.add(by_target)
             if role_of_header(slot.column) is Role.PERSONAL_NUMBER:
                 roles.add(Role.PERSONAL_NUMBER)  # e.g. an SSN column feeding a card number
-            for role in roles - {None}:
+            for role in roles:
                 self.roles.setdefault(role, []).append(n)
         self.change_type_slots = tuple(
             n for n, slot in enumerate(self._slots) if slot.target == "changeType")

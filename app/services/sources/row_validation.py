@@ -10,7 +10,7 @@ import, so a customer id repeated in a second file is caught too, naming the fir
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,11 +123,9 @@ class ImportValidator:
         """
         last = self._last_plan
         plan = last[1] if last is not None and last[0] is mapper else self._plan(mapper)
-        if conversion_issues:
-            issues = list(conversion_issues)
-            failed = {issue.column for issue in issues}
-        else:
-            issues, failed = [], _NONE_FAILED
+        issues = list(conversion_issues) if conversion_issues else []
+        failed: frozenset[str | None] = (
+            frozenset(issue.column for issue in issues) if issues else _NONE_FAILED)
         customer_id = None if plan.customer_id is None else values[plan.customer_id]
         if customer_id is not None:
             file_index = self._file_index.get(source_file)
@@ -169,7 +167,7 @@ class ImportValidator:
         return issues
 
     def row_checker(self, mapper: RowMapper, source_file: str
-                    ) -> Callable[[list[Any], int], list[RowIssue]]:
+                    ) -> Callable[[list[Any], int], Sequence[RowIssue]]:
         """`check` for the rows of one file, as a function of (values, row_number).
 
         The same checks, with what stays the same for a file worked out once: a row that
@@ -182,11 +180,11 @@ class ImportValidator:
         personal_numbers, emails = plan.personal_numbers, plan.emails
         check, require_id = self.check, self.require_customer_id
         email_pattern = _EMAIL.fullmatch
-        no_issues: list[RowIssue] = []
+        no_issues: tuple[RowIssue, ...] = ()
         if plan.change_types:  # rare: a change type from a column; `check` does it all
             return lambda values, row_number: check(mapper, values, source_file, row_number)
 
-        def check_row(values: list[Any], row_number: int) -> list[RowIssue]:
+        def check_row(values: list[Any], row_number: int) -> Sequence[RowIssue]:
             if last_name is None or values[last_name] is None:
                 return check(mapper, values, source_file, row_number)
             if customer_id is not None and (value := values[customer_id]) is not None:
@@ -217,8 +215,8 @@ class ImportValidator:
         if self._last_plan is not None and self._last_plan[0] is mapper:
             return self._last_plan[1]
         roles = mapper.roles
-        customer_id = (roles.get(Role.CUSTOMER_ID) or [None])[0]
-        last_name = (roles.get(Role.LAST_NAME) or [None])[0]
+        customer_id = next(iter(roles.get(Role.CUSTOMER_ID, ())), None)
+        last_name = next(iter(roles.get(Role.LAST_NAME, ())), None)
         plan = _Plan(
             customer_id=customer_id,
             customer_id_column=None if customer_id is None else mapper.column_of(customer_id),

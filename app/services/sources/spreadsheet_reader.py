@@ -111,12 +111,12 @@ class SpreadsheetReader:
                 else:  # a cell that does not convert, or a short row
                     values, failed = mapper.convert_closely(cells)
                     issues = self.validator.check(mapper, values, name, row_number, failed)
+                self.last_record_number = row_number  # set first: the caller has it next
                 if issues:
                     yield InvalidRow(CustomerRecord(mapper.row_data(cells), name, row_number),
                                      _problem_for(name, row_number, issues), tuple(issues))
                 else:
                     yield CustomerRecord(build(values), name, row_number)
-                self.last_record_number = row_number
         except TableError as exc:
             yield ReadProblem(self.name, str(exc), record_number=exc.row,
                               fatal_for_file=True)
