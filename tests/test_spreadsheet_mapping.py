@@ -535,6 +535,13 @@ def test_an_imported_mapping_without_a_name_takes_the_file_name(tmp_path):
     assert (tmp_path / "profiles" / "Kassa 2024.json").is_file()
 
 
+def test_a_mapping_file_saved_with_a_byte_order_mark_loads(tmp_path):
+    path = tmp_path / "notepad.json"
+    path.write_bytes(codecs.BOM_UTF8 + b'{"name": "Kassa", "fields": {"person.lastName": '
+                     b'"Efternamn"}}')
+    assert load_mapping(path).fields == {"person.lastName": "Efternamn"}
+
+
 def test_the_committed_member_mapping_is_a_valid_profile(tmp_path):
     mapping = import_profile(MEMBER_MAPPING, folder=tmp_path)
     assert mapping.fields["person.customerCards[1].number"] == "SSN"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import tracemalloc
 from datetime import date, datetime
 from pathlib import Path
 
@@ -225,6 +226,27 @@ def test_progress_reaches_the_file_size(tmp_path):
     assert reader.last_record_number == 5001
     assert reader.bytes_read == path.stat().st_size
     assert 0 < seen_progress[0] < seen_progress[-1] <= path.stat().st_size
+
+
+def test_a_csv_file_is_streamed_never_held_whole(tmp_path):
+    path = tmp_path / "large.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        handle.write("CustomerID;FirstName;LastName;Street\r\n")
+        for n in range(100_000):
+            handle.write(f"{n};Åsa;Öberg;Storgatan {n % 100}, lgh {n % 1000}\r\n")
+    size = path.stat().st_size
+    tracemalloc.start()
+    try:
+        with CsvTable(path) as table:
+            rows = sum(1 for _ in table.rows())
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert rows == 100_000
+    assert size > 4_000_000
+    # the encoding check's and the delimiter sample's buffers, and one row: the same for
+    # a file of any size
+    assert peak < 2_000_000
 
 
 # -- workbooks ---------------------------------------------------------------------------

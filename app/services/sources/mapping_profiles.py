@@ -8,6 +8,7 @@ owner only, like every file the app writes.
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +50,8 @@ def read_mapping_file(path: Path) -> Mapping:
     except OSError as exc:
         raise MappingError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
     try:
-        mapping = Mapping.from_json(data)
+        # Notepad and Excel-minded editors save "UTF-8" with a byte-order mark
+        mapping = Mapping.from_json(data.removeprefix(codecs.BOM_UTF8))
     except MappingError as exc:
         raise MappingError(f"{path.name}: {exc}") from None
     if not mapping.name:
