@@ -175,6 +175,12 @@ def test_extra_and_missing_columns(tmp_path):
     assert "addresses" not in records[0].data["person"]
     assert records[1].data["person"]["addresses"] == [{"city": "Malmö"}]
     assert invalid == []
+    # a refused row keeps the cells beyond the header too
+    path.write_text("CustomerID;FirstName;LastName\r\n5;Per;;Lund;extra\r\n",
+                    encoding="utf-8")
+    _, invalid, _ = read_all(path)
+    assert invalid[0].record.data == {"CustomerID": "5", "FirstName": "Per", "LastName": "",
+                                      "(column 4)": "Lund", "(column 5)": "extra"}
 
 
 def test_the_header_may_have_blank_and_repeated_names():
@@ -297,6 +303,26 @@ def test_the_first_sheet_with_data_is_chosen_and_any_sheet_can_be(tmp_path):
     assert XlsxTable(path, sheet=1).sheet_name == "Kunder"
     _, _, problems = read_all(path, sheet="Nope")
     assert len(problems) == 1 and problems[0].fatal_for_file
+
+
+def test_a_hidden_sheet_is_passed_over_unless_chosen(tmp_path):
+    workbook = Workbook()
+    hidden = workbook.active
+    hidden.title = "Old"
+    hidden.append(["CustomerID", "LastName"])
+    hidden.append([1, "Gammal"])
+    hidden.sheet_state = "hidden"
+    current = workbook.create_sheet("Current")
+    current.append(["CustomerID", "LastName"])
+    current.append([2, "Ny"])
+    path = tmp_path / "hidden.xlsx"
+    workbook.save(path)
+    assert [(s.name, s.visible) for s in list_sheets(path)] == [
+        ("Old", False), ("Current", True)]
+    records, _, _ = read_all(path)
+    assert [r.data["person"]["lastName"] for r in records] == ["Ny"]
+    records, _, _ = read_all(path, sheet="Old")
+    assert [r.data["person"]["lastName"] for r in records] == ["Gammal"]
 
 
 def test_excel_layout_with_shared_strings(tmp_path):
