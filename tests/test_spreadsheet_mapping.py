@@ -180,6 +180,13 @@ def test_headers_in_english_swedish_norwegian_and_danish_are_recognised():
     assert auto.unmapped == ["Kundklubb", "Telefon"]
 
 
+def test_norwegian_and_danish_personal_numbers_are_not_taken_for_swedish_ones():
+    # the Swedish check digit would refuse every valid fødselsnummer and CPR number
+    auto = auto_map(["Fødselsnummer", "CPR-nummer", "Personnummer"])
+    assert auto.mapping.fields == {"person.personalNumber": "Personnummer"}
+    assert auto.unmapped == ["Fødselsnummer", "CPR-nummer"]
+
+
 @pytest.mark.parametrize("header", [
     "CustomerID", "Customer ID", "customer_id", "Kundnummer", "Kund-ID", "KUNDNR"])
 def test_customer_id_headers(header):

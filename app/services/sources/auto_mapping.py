@@ -75,9 +75,11 @@ _HEADERS: dict[Role, tuple[str, ...]] = {
     Role.CARD_NUMBER: (
         "cardnumber", "cardno", "loyaltycard", "loyaltycardnumber", "membercard",
         "kortnummer", "kortnr", "kundkort", "medlemskort", "kundekort"),
+    # Swedish personal numbers only: their check (row_validation.py) would refuse a valid
+    # Norwegian fødselsnummer (11 digits) or Danish CPR number, so those stay unmapped
     Role.PERSONAL_NUMBER: (
         "ssn", "personnummer", "personalnumber", "personalidentitynumber", "personnr",
-        "personalid", "fodselsnummer", "cprnummer", "cpr", "cprnr"),
+        "personalid"),
     Role.STREET: (
         "street", "streetname", "address", "streetaddress", "address1", "addressline1",
         "gata", "gatuadress", "adress", "gate", "gateadresse", "gade", "adresse",
