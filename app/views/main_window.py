@@ -424,7 +424,7 @@ class MainWindow(QMainWindow):
                           self.files_tab.ready_customers(),
                           resume_job=resume_job, repeat=repeat)
         self._update_actions()
-        self._warn_if_cloud_folder(Path(run["output_dir"]))
+        self._warn_if_cloud_folder(Path(import_settings.output_dir))
 
     def _warn_if_cloud_folder(self, folder: Path) -> None:
         """Say once, without stopping the import, that a sync client uploads every result
