@@ -9,8 +9,11 @@ import logging
 import os
 import signal
 import sys
+import time
+from collections import Counter
+from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 import orjson
@@ -29,7 +32,7 @@ from app.services.connection.secret_store import SecretStore, secret_name
 from app.services.jobs.history import format_history, running_check
 from app.services.jobs.job_plan import Repeat
 from app.services.jobs.journal import RESUMABLE, Journal, JournalError, JournalTooNew
-from app.services.pipeline.import_engine import ImportEngine
+from app.services.pipeline.import_engine import ImportEngine, retry_folder_strategy
 from app.services.pipeline.import_events import (
     ImportListener,
     ImportProgress,
@@ -38,7 +41,11 @@ from app.services.pipeline.import_events import (
     default_output_dir,
 )
 from app.services.results.cloud_folders import cloud_folder_note, cloud_sync_service
-from app.services.sources.file_search import path_problem
+from app.services.sources.file_search import find_customer_files, path_problem
+from app.services.sources.mapping import MappingError
+from app.services.sources.mapping_profiles import load_mapping
+from app.services.sources.source_options import Assignment, OnExisting, SourceOptions
+from app.services.sources.validation_pass import validate_files
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 3
 
@@ -112,6 +119,22 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--passport", help="GK-Passport header value (or BULK_IMPORT_PASSPORT)")
     imp.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
                      help="extra request header (repeatable)")
+    imp.add_argument("--mapping", metavar="NAME_OR_FILE",
+                     help="how spreadsheet columns become customer fields: a saved mapping "
+                     "profile or a mapping file (docs/mapping.md); default: from the header")
+    imp.add_argument("--sheet", metavar="NAME",
+                     help="the sheet of an Excel workbook (default: the first with data)")
+    imp.add_argument("--dry-run", action="store_true",
+                     help="read, map and check every row and write the error report; send "
+                     "nothing (exit 0 when every row is valid, 1 otherwise)")
+    imp.add_argument("--on-existing", choices=[s.value for s in OnExisting], default=None,
+                     help="a customer the service already has: create (a failure, the "
+                     "default), skip (counted as skipped) or update (sent again as UPDATE); "
+                     "a retry folder keeps its import's choice")
+    imp.add_argument("--assign", metavar="MODE:PATH=VALUE",
+                     help="set PATH on every customer sent: single:PATH=VALUE, "
+                     "round-robin:PATH=V1,V2,V3 or column:PATH=COLUMN (a column of a "
+                     "spreadsheet, a path in a JSON entry)")
     imp.add_argument("--batch-size", type=_positive_int, default=50)
     imp.add_argument("--concurrency", type=_positive_int, default=5)
     imp.add_argument("--retries", type=_non_negative_int, default=5,
@@ -275,9 +298,16 @@ def format_progress(p: ImportProgress) -> str:
 def format_summary(s: ImportSummary) -> str:
     lines = [f"Read {s.total:,} customers in {s.duration_s:.1f} s: {s.succeeded:,} imported, "
              f"{s.failed:,} failed."]
+    if s.updated or s.on_existing == "update":
+        lines.append(f"Existing customers updated: {s.updated:,}")
+    if s.skipped_existing or s.on_existing == "skip":
+        lines.append(f"Existing customers skipped: {s.skipped_existing:,}")
     if s.failed_by_result:
         lines.append("Failed by result: " + ", ".join(
             f"{k} {v:,}" for k, v in s.failed_by_result.most_common()))
+    if s.error_report:
+        lines.append(f"Error report ({s.invalid:,} rows refused before sending): "
+                     f"{s.error_report}")
     if s.fatal_error:
         lines.append(f"Stopped: {s.fatal_error}")
     elif s.cancelled:
@@ -307,15 +337,37 @@ def _connection_info(args: argparse.Namespace) -> dict[str, str]:
     return info
 
 
+def reading_options(args: argparse.Namespace) -> dict[str, Any]:
+    """--mapping, --sheet, --assign and --on-existing as import settings. Raises
+    UsageError with a message for the user."""
+    options: dict[str, Any] = {}
+    try:
+        if args.mapping:
+            options["mapping"] = load_mapping(args.mapping).to_dict()
+        if args.assign:
+            options["assignment"] = Assignment.parse(args.assign).to_dict()
+    except MappingError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"--mapping {args.mapping}: {exc.strerror or exc}") from None
+    if args.sheet:
+        options["sheet"] = args.sheet
+    strategy = args.on_existing or retry_folder_strategy(args.paths or [])
+    if strategy:
+        options["on_existing"] = strategy
+    return options
+
+
 async def run_import(args: argparse.Namespace, resume_job: int | None = None
                      ) -> ImportSummary:
+    options = {} if resume_job is not None and not args.on_existing else reading_options(args)
     settings = ImportSettings(
         customers_url=args.url, households_url=args.households_url,
         batch_size=args.batch_size, concurrency=args.concurrency, max_retries=args.retries,
         timeout_s=args.timeout, extra_headers=_extra_headers(args),
         output_dir=args.output_dir or default_output_dir(),
         write_single_failures=not args.no_single_files, verify_tls=not args.insecure,
-        connection=_connection_info(args), keep_history=not args.no_history)
+        connection=_connection_info(args), keep_history=not args.no_history, **options)
     engine = ImportEngine(args.paths, settings, make_token_provider(args),
                           listener=TerminalProgress(), resume_job=resume_job,
                           repeat=Repeat.ALL if args.force else Repeat.REST)
@@ -339,6 +391,8 @@ def import_command(args: argparse.Namespace) -> int:
         print("error: name the files or folders to import (or --resume a job)",
               file=sys.stderr)
         return EXIT_USAGE
+    if args.dry_run:
+        return dry_run_command(args)
     if not args.url:
         print("error: --url is needed (the customers endpoint)", file=sys.stderr)
         return EXIT_USAGE
@@ -362,6 +416,55 @@ def _run_and_report(args: argparse.Namespace, resume_job: int | None = None) -> 
                          + "\n")
         sys.stdout.flush()
     return summary.exit_code
+
+
+def dry_run_command(args: argparse.Namespace) -> int:
+    """`import --dry-run`: read, map and check everything, write the error report, send
+    nothing."""
+    try:
+        options = SourceOptions(**{k: v for k, v in reading_options(args).items()
+                                   if k in ("mapping", "sheet", "assignment")})
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    output_dir = args.output_dir or default_output_dir()
+    started = time.monotonic()
+    search = find_customer_files(args.paths)
+    report = output_dir / f"error_report_{datetime.now():%Y%m%d_%H%M%S}_dry_run.csv"
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        result = validate_files(search.files, options, report_path=report)
+    except OSError as exc:
+        print(f"error: the error report {report} could not be written "
+              f"({exc.strerror or exc})", file=sys.stderr)
+        return EXIT_USAGE
+    summary = ImportSummary(total=result.rows, invalid=result.invalid, dry_run=True,
+                            output_dir=output_dir, error_report=result.error_report,
+                            files=[str(f) for f in search.files],
+                            skipped_files=[str(s) for s in search.skipped],
+                            problems=[str(p) for p in [*search.problems, *result.problems]],
+                            duration_s=time.monotonic() - started)
+    summary.failed = result.invalid
+    summary.failed_by_result = Counter({"INVALID": result.invalid} if result.invalid else {})
+    for path, columns in result.unmapped_columns.items():
+        summary.notes.append(f"{Path(path).name}: columns not imported: {', '.join(columns)}")
+    print(format_dry_run(summary, result.valid), file=sys.stderr)
+    if args.json:
+        sys.stdout.write(orjson.dumps(summary.to_json(), option=orjson.OPT_INDENT_2).decode()
+                         + "\n")
+        sys.stdout.flush()
+    return summary.exit_code
+
+
+def format_dry_run(s: ImportSummary, valid: int) -> str:
+    lines = [f"Checked {s.total:,} rows in {s.duration_s:.1f} s (nothing sent): {valid:,} "
+             f"valid, {s.invalid:,} invalid."]
+    lines += [f"Not read: {problem}" for problem in s.problems]
+    lines += [f"Skipped: {skipped}" for skipped in s.skipped_files]
+    lines += [f"Note: {note}" for note in s.notes]
+    if s.error_report:
+        lines.append(f"Error report: {s.error_report}")
+    return "\n".join(lines)
 
 
 def resume_command(args: argparse.Namespace) -> int:

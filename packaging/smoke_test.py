@@ -159,11 +159,11 @@ class Sandbox:
             raise SmokeFailure("the sandbox did not stop on Ctrl+C") from None
 
 
-def import_customers(exe: Path, env: dict[str, str], url: str, source: Path, out: Path
-                     ) -> tuple[int, dict[str, Any], float, str]:
+def import_customers(exe: Path, env: dict[str, str], url: str, source: Path, out: Path,
+                     extra: list[str] | None = None) -> tuple[int, dict[str, Any], float, str]:
     started = time.perf_counter()
     done = run([str(exe), "import", str(source), "--url", url, "--token", TOKEN,
-                "--output-dir", str(out), "--json"], env)
+                "--output-dir", str(out), "--json", *(extra or [])], env)
     seconds = time.perf_counter() - started
     try:
         summary = json.loads(done.stdout)
@@ -284,9 +284,41 @@ class SmokeTest:
                   f"{seconds:.1f} s, exit status 1, 30 failures written")
             self.report["large_import"] = {"customers": 21000, "megabytes": round(large_mb, 1),
                                            "seconds": round(seconds, 2)}
+            self.spreadsheet_imports(sandbox.customers_url)
         finally:
             status = sandbox.stop()
         check(WINDOWS or status == 0, f"the sandbox ended with {status} on Ctrl+C")
+
+    def spreadsheet_imports(self, url: str) -> None:
+        """A member export from European Excel (CSV, `;`, BOM) with the built-in mapping,
+        and a workbook mapped from its Swedish header: the readers, the bundled mapping."""
+        folder = self.home / "data" / "sheets"
+        folder.mkdir(parents=True)
+        csv_file = folder / "medlemmar.csv"
+        csv_file.write_bytes(
+            "\ufeffCustomerID;MMID;HHID;LoyaltyAccountid;FirstName;LastName;SSN;BirthDate;"
+            "IshouseholdOwner;MemberStatus;ReasonCode\r\n"
+            "1;9100001;H1;L1;Åsa;Öberg;196408233234;01.05.1966;1;Active;NULL\r\n"
+            "2;9100002;H2;L2;Björn;Ärlig;NULL;31.02.1970;0;Active;NULL\r\n"
+            "3;9100003;H3;L3;Élise;Nordström;NULL;15.01.1955;1;Active;NULL\r\n"
+            .encode("utf-8"))
+        status, summary, _, _ = import_customers(
+            self.cli, self.env, url, csv_file, self.home / "out-csv",
+            ["--mapping", "Member export"])
+        check(status == 1 and (summary["valid"], summary["invalid"], summary["succeeded"])
+              == (2, 1, 2), f"CSV import: exit {status}, {summary}")
+        report = Path(summary["error_report"]).read_text("utf-8-sig")
+        check("31.02.1970" in report, f"error report: {report!r}")
+        sys.path.insert(0, str(ROOT / "tests"))
+        from excel_files import write_excel_like_workbook
+        workbook = folder / "kunder.xlsx"
+        write_excel_like_workbook(workbook, [("Kunder", [
+            ["Kundnummer", "Förnamn", "Efternamn", "Kortnummer"],
+            ["9200001", "Åsa", "Öberg", 9000578], ["9200002", "Björn", "Ärlig", 9000579]])])
+        status, summary, _, _ = import_customers(self.cli, self.env, url, workbook,
+                                                 self.home / "out-xlsx")
+        check(status == 0 and summary["succeeded"] == 2, f"XLSX import: {status}, {summary}")
+        print("   a CSV member export (built-in mapping) and a workbook imported")
 
     def first_window(self) -> None:
         env = {**self.env, "QT_QPA_PLATFORM": "offscreen", "BULK_IMPORT_SMOKE_RUN": "1"}

@@ -520,7 +520,7 @@ async def test_sandbox_state_and_reset(sandbox: SandboxServer,
         state = await resp.json()
     assert state == {"customers": 2, "households": 0, "requests": 2,
                      "create_attempts_total": 3, "repeated_creates": 1,
-                     "duplicate_creations": [], "faults": {}}
+                     "duplicate_creations": [], "updates": 0, "faults": {}}
     async with session.get(f"{sandbox.base_url}/_sandbox/customers/missing") as resp:
         assert resp.status == 404
         assert (await resp.json())["createAttempts"] == 0

@@ -107,7 +107,7 @@ def test_every_reason_of_a_row_is_found_and_named(tmp_path):
         "Kundnummer": "", "Förnamn": "Per", "Efternamn": "", "Födelsedatum": "31.02.1980",
         "Personnummer": "811218-9875", "E-post": "per@", "Kortnummer": ""}
     assert invalid.record.record_number == 3
-    assert str(invalid.problem).startswith("kunder.csv, record 3, field Födelsedatum: ")
+    assert str(invalid.problem).startswith("kunder.csv, row 3, field Födelsedatum: ")
 
 
 def test_a_customer_id_can_be_required(tmp_path):
@@ -152,12 +152,27 @@ def test_a_change_type_from_a_column_is_checked(tmp_path):
     assert messages(items) == [(3, "Action", "change type DELETE must be CREATE or UPDATE")]
 
 
-def test_a_mapping_without_a_last_name_refuses_every_row_with_the_reason(tmp_path):
+def test_a_mapping_without_a_last_name_refuses_the_file_naming_what_is_missing(tmp_path):
     path = tmp_path / "short.csv"
-    path.write_text("Id\r\n1\r\n2\r\n", encoding="utf-8")
-    items = read(path, mapping=Mapping(fields={"person.customerId": "Id"}))
-    assert messages(items) == [(2, None, "last name is missing"),
-                               (3, None, "last name is missing")]
+    path.write_text("Id;Förnamn\r\n1;Åsa\r\n2;Per\r\n", encoding="utf-8")
+    items = read(path, mapping=Mapping(fields={"person.customerId": "Id",
+                                               "person.firstName": "Förnamn"}))
+    # one problem for the whole file, before any row: no row could ever be valid
+    assert len(items) == 1 and isinstance(items[0], ReadProblem)
+    problem = items[0]
+    assert problem.fatal_for_file and problem.header_unmapped
+    assert problem.record_number == 1  # the header row
+    assert "a last name" in problem.message and "Id, Förnamn" in problem.message
+
+
+def test_a_header_without_an_id_or_card_column_is_refused_by_the_automatic_mapping(tmp_path):
+    path = tmp_path / "namn.csv"
+    path.write_text("Förnamn;Efternamn\r\nÅsa;Öberg\r\n", encoding="utf-8")
+    items = read(path)
+    assert len(items) == 1 and isinstance(items[0], ReadProblem)
+    assert items[0].header_unmapped
+    assert "a customer id (or a card number)" in items[0].message
+    assert "a last name" not in items[0].message
 
 
 def test_a_mapping_that_does_not_fit_the_file_is_one_problem(tmp_path):

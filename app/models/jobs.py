@@ -58,6 +58,9 @@ class JobRecord:
     retry_dir: str | None = None
     error: str | None = None
     owner: str | None = None
+    updated: int = 0  # customers that existed and were updated (duplicate strategy)
+    skipped_existing: int = 0  # customers that existed and were skipped
+    error_report: str | None = None  # the CSV of rows refused before sending
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -67,7 +70,8 @@ class JobRecord:
             "succeeded": self.succeeded, "failed": self.failed,
             "open_failures": self.open_failures, "skipped_already_imported": self.skipped,
             "duration_s": round(self.duration_s, 3), "retry_dir": self.retry_dir,
-            "error": self.error,
+            "error": self.error, "updated": self.updated,
+            "skipped_existing": self.skipped_existing, "error_report": self.error_report,
         }
 
 

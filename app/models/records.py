@@ -116,6 +116,8 @@ class Batch:
     # ids the interrupted run of this job may have sent already: a CONFLICT for them means
     # that run created them, which counts as imported
     resumed_ids: set[str] = field(default_factory=set)
+    # customers the service already had, sent again as UPDATE (duplicate strategy "update")
+    update_of_existing: bool = False
     _records: list[CustomerRecord] | None = None
 
     @classmethod

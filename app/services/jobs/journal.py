@@ -30,7 +30,7 @@ __all__ = ["RESUMABLE", "FileFingerprint", "FileHistory", "JobRecord", "JobState
            "JournalError", "JournalTooNew"]
 
 JOURNAL_FILE = "import_history.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 #: Batch states: queued (formed, perhaps sent), done (answered), failed (whole batch, after
@@ -116,6 +116,13 @@ _MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX failures_by_state ON failures(state, timestamp);
     CREATE INDEX failures_by_origin ON failures(origin_sha);
+    """,
+    # duplicate strategies and spreadsheet sources: what a job updated or skipped as
+    # existing, and where its error report is
+    2: """
+    ALTER TABLE jobs ADD COLUMN updated INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN skipped_existing INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN error_report TEXT;
     """,
 }
 
@@ -323,7 +330,8 @@ class Journal:
         args: tuple[Any, ...] = (only,) if only is not None else ()
         rows = self.connection.execute(
             "SELECT id, kind, state, started, finished, settings, read, succeeded, failed, "
-            "skipped, duration_s, retry_dir, error, owner FROM jobs "
+            "skipped, duration_s, retry_dir, error, owner, updated, skipped_existing, "
+            "error_report FROM jobs "
             f"{where} ORDER BY id DESC", args).fetchall()
         if not rows:
             return []
@@ -339,7 +347,8 @@ class Journal:
             files.setdefault(job_id, []).append(FileFingerprint(path, size, sha, mtime))
         result = []
         for (job_id, kind, state, started, finished, settings, read, succeeded, failed,
-             skipped, duration, retry_dir, error, owner) in rows:
+             skipped, duration, retry_dir, error, owner, updated, skipped_existing,
+             error_report) in rows:
             job_state = JobState(state)
             if job_state in (JobState.RUNNING, JobState.PAUSED) and is_alive is not None \
                     and not (owner and is_alive(owner)):
@@ -347,19 +356,25 @@ class Journal:
             result.append(JobRecord(
                 job_id, kind, job_state, started, finished, _json(settings), read,
                 succeeded, failed, skipped, open_by_job.get(job_id, 0), duration,
-                files.get(job_id, []), retry_dir, error, owner))
+                files.get(job_id, []), retry_dir, error, owner, updated, skipped_existing,
+                error_report))
         return result
 
     def finish_job(self, job_id: int, state: JobState, *, duration_s: float,
                    retry_dir: str | None, error: str | None = None,
-                   counts: tuple[int, int, int, int] | None = None) -> None:
+                   counts: tuple[int, int, int, int] | None = None,
+                   error_report: str | None = None, updated: int = 0,
+                   skipped_existing: int = 0) -> None:
         """The job ends (for now: a cancelled one may be resumed); `counts` are the whole
-        job's (read, succeeded, failed, skipped)."""
+        job's (read, succeeded, failed, skipped); `updated` and `skipped_existing` are this
+        run's (added to those of earlier runs of the job)."""
         with self.transaction() as db:
             db.execute("UPDATE jobs SET state = ?, finished = ?, duration_s = duration_s + ?, "
-                       "retry_dir = coalesce(?, retry_dir), error = ?, owner = NULL "
-                       "WHERE id = ?",
-                       (state.value, now_text(), duration_s, retry_dir, error, job_id))
+                       "retry_dir = coalesce(?, retry_dir), error = ?, owner = NULL, "
+                       "error_report = coalesce(?, error_report), updated = updated + ?, "
+                       "skipped_existing = skipped_existing + ? WHERE id = ?",
+                       (state.value, now_text(), duration_s, retry_dir, error, error_report,
+                        updated, skipped_existing, job_id))
             if counts is not None:
                 update_counts(db, job_id, read=counts[0], succeeded=counts[1],
                               failed=counts[2], skipped=counts[3])

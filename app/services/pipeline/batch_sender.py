@@ -38,6 +38,7 @@ from app.services.pipeline.response_parser import (
     match_results,
     parse_answer,
 )
+from app.services.sources.source_options import OnExisting
 
 RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 OVERLOAD_STATUSES = frozenset({429, 503})  # the service asks for fewer requests at once
@@ -71,6 +72,8 @@ class BatchOutcome:
     response_to_keep: Attempt | None = None  # a failing answer worth saving for support
     note: str = ""
     created_before_interruption: int = 0  # CONFLICT of a resumed job's earlier attempt
+    updated: int = 0  # set by the engine: successes of UPDATE parts
+    skipped_existing: int = 0  # CONFLICT answers left alone (duplicate strategy "skip")
 
 
 class BatchSender:
@@ -93,6 +96,7 @@ class BatchSender:
         self.redactor = redactor
         # requests in flight: at most the user's concurrency, fewer while the service strains
         self.limit = limit or AdaptiveLimit(settings.concurrency)
+        self.on_existing = OnExisting(settings.on_existing)
         self.in_flight: set[asyncio.Task[Attempt]] = set()
         self.retries = 0
         self.requests = 0
@@ -263,6 +267,11 @@ class BatchSender:
         matched, unmatched = fast if fast is not None else match_results(results, batch.records)
         lists_success = any(r.success for r in results)
         unmatched_failures = [r for r in unmatched if not r.success]
+        # the duplicate strategy: what a CONFLICT means (never for an UPDATE sent by it)
+        strategy = None if batch.update_of_existing else self.on_existing
+        if strategy is OnExisting.CREATE:
+            strategy = None
+        existing: list[CustomerRecord] = []
         for i in range(len(batch)):
             reported = matched.get(i)
             if reported is not None and reported.success:
@@ -273,6 +282,13 @@ class BatchSender:
                 # sent before the job was interrupted: that attempt created the customer
                 outcome.succeeded += 1
                 outcome.created_before_interruption += 1
+                continue
+            if strategy is not None and reported is not None \
+                    and reported.result.upper() == "CONFLICT":
+                if strategy is OnExisting.SKIP:
+                    outcome.skipped_existing += 1
+                else:
+                    existing.append(batch.records[i])
                 continue
             record = batch.records[i]  # decoded only when a customer failed
             if reported is None:
@@ -299,6 +315,8 @@ class BatchSender:
             else:
                 outcome.failures.append(self._failure_from_report(batch, record, attempt,
                                                                   reported))
+        if existing:
+            outcome.resend.append(update_batch(batch, existing))
         if outcome.failures:
             outcome.response_to_keep = attempt
         return outcome
@@ -347,6 +365,7 @@ class BatchSender:
                                       uncertain_ids=set(batch.uncertain_ids),
                                       parent_number=batch.number, resent_after_rejection=True,
                                       resumed_ids=set(batch.resumed_ids),
+                                      update_of_existing=batch.update_of_existing,
                                       file_index=batch.file_index)
             outcome.resend.append(part)
             outcome.note = (f"{batch.label} rejected (HTTP 400) because of {len(matched)} "
@@ -392,6 +411,21 @@ def not_sent_failures(batch: Batch, reason: str) -> list[FailureRecord]:
             for r in batch.records]
 
 
+def update_batch(batch: Batch, records: list[CustomerRecord]) -> Batch:
+    """The customers of `batch` the service already has, to send once more as UPDATE."""
+    entries = []
+    for record in records:
+        entry = dict(record.data) if isinstance(record.data, dict) else record.data
+        if isinstance(entry, dict):
+            entry["changeType"] = "UPDATE"
+        entries.append(CustomerRecord(entry, record.source_file, record.record_number,
+                                      record.kind))
+    return Batch.from_records(batch.number, batch.kind, entries,
+                              uncertain_ids=set(batch.uncertain_ids),
+                              parent_number=batch.number, update_of_existing=True,
+                              file_index=batch.file_index)
+
+
 def split_batch(batch: Batch) -> list[Batch]:
     middle = len(batch) // 2
     halves = []
@@ -400,6 +434,7 @@ def split_batch(batch: Batch) -> list[Batch]:
                                          uncertain_ids=set(batch.uncertain_ids),
                                          parent_number=batch.number,
                                          resumed_ids=set(batch.resumed_ids),
+                                         update_of_existing=batch.update_of_existing,
                                          file_index=batch.file_index))
     return halves
 

@@ -27,7 +27,14 @@ from app.models.entry_json import find_unsendable
 from app.models.record_ranges import RecordRanges
 from app.models.records import Batch, CustomerRecord, FailureRecord, RecordKind, Result
 from app.services.helper_processes import exit_when_parent_dies
+from app.services.sources.assignment_rule import AssignmentRule
 from app.services.sources.customer_reader import FileReader, InvalidEntry, ReadProblem
+from app.services.sources.error_report import ErrorLine, error_lines
+from app.services.sources.mapping import MappingError
+from app.services.sources.row_validation import ImportValidator
+from app.services.sources.source_options import SourceOptions
+from app.services.sources.spreadsheet_reader import SpreadsheetReader
+from app.services.sources.table_source import is_spreadsheet
 
 log = logging.getLogger("bulk_import")
 
@@ -51,6 +58,8 @@ class ReadPosition:
     record: int = 0
     waiting: frozenset[int] = frozenset()
     next_batch: int = 1  # the number the next batch gets
+    # customers given an assignment value before this file: round robin goes on from here
+    assigned_before_file: int = 0
 
     def delivered(self, record_number: int) -> bool:
         return record_number <= self.record and record_number not in self.waiting
@@ -62,6 +71,7 @@ class SourceChunk:
 
     batches: list[Batch] = field(default_factory=list)
     invalid: list[FailureRecord] = field(default_factory=list)  # refused before sending
+    error_lines: list[ErrorLine] = field(default_factory=list)  # the error report's lines
     problems: list[ReadProblem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # worth a log line, not a problem
     new_duplicate_ids: set[str] = field(default_factory=set)  # ids now seen twice or more
@@ -76,9 +86,13 @@ class SourceChunk:
 
 def invalid_failure(entry: InvalidEntry) -> FailureRecord:
     """The failure record of an entry refused before sending (file, record, field named)."""
-    return FailureRecord.for_record(entry.record, result=Result.INVALID,
-                                    error=str(entry.problem),
-                                    batch_info="Refused before sending (file check)")
+    failure = FailureRecord.for_record(entry.record, result=Result.INVALID,
+                                       error=str(entry.problem),
+                                       batch_info="Refused before sending (file check)",
+                                       username=getattr(entry, "display_name", ""))
+    if not failure.customer_id and getattr(entry, "customer_id", ""):
+        failure.customer_id = entry.customer_id  # a spreadsheet row: from its mapped column
+    return failure
 
 
 @dataclass(slots=True, frozen=True)
@@ -101,9 +115,16 @@ class BatchSource:
 
     def __init__(self, files: list[Path], batch_size: int, *, keep_records: bool = True,
                  start: ReadPosition | None = None,
-                 plans: dict[int, SkipPlan] | None = None) -> None:
+                 plans: dict[int, SkipPlan] | None = None,
+                 options: SourceOptions | None = None) -> None:
         self.files = list(files)
         self.plans = plans or {}
+        self.options = options or SourceOptions()
+        # one for the whole import: a customer id repeated in another file is caught too
+        self._validator = ImportValidator()
+        self._assign = AssignmentRule(self.options.assignment_rule())
+        self._assigned_before_file = 0
+        self._error_lines: list[ErrorLine] = []
         self._skipped = 0
         self._files_read: list[tuple[int, int]] = []
         self.batch_size = max(1, batch_size)
@@ -113,7 +134,7 @@ class BatchSource:
         self._start = start
         self._first_file = start.file_index
         self._bytes_of_finished_files = sum(_size(f) for f in self.files[:start.file_index])
-        self._reader: FileReader | None = None
+        self._reader: FileReader | SpreadsheetReader | None = None
         self._file_index = start.file_index
         self._next_number = start.next_batch
         self._open_batches: dict[RecordKind, list[CustomerRecord]] = {}
@@ -132,10 +153,12 @@ class BatchSource:
         """Where a new reader would have to start so that nothing is read twice or lost."""
         reader = self._reader
         if reader is None:
-            return ReadPosition(self._file_index, next_batch=self._next_number)
+            return ReadPosition(self._file_index, next_batch=self._next_number,
+                                assigned_before_file=self._assigned_before_file)
         waiting = frozenset(record.record_number for group in self._open_batches.values()
                             for record in group)
-        return ReadPosition(self._file_index, reader.records_read, waiting, self._next_number)
+        return ReadPosition(self._file_index, _last_record(reader), waiting, self._next_number,
+                            self._assigned_before_file)
 
     def _iterate(self) -> Iterator[Batch | InvalidEntry | ReadProblem]:
         for index in range(self._first_file, len(self.files)):
@@ -144,11 +167,20 @@ class BatchSource:
             resumed = self._start if index == self._first_file else ReadPosition()
             plan = self.plans.get(index)
             skip = plan.skip if plan is not None and plan.skip else None
-            self._reader = reader = FileReader(path)
+            self._assigned_before_file = resumed.assigned_before_file if (
+                index == self._first_file) else self._assigned_before_file
+            assign = self._assign.for_file(self._assigned_before_file,
+                                           spreadsheet=is_spreadsheet(path))
+            self._reader = reader = self._open_reader(path)
             self.current_file = str(path)
             self._open_batches = open_batches = {}
             try:
                 for item in reader:
+                    if isinstance(item, CustomerRecord):
+                        if assign is not None:
+                            assign(item)  # in file order, delivered before or not
+                    else:
+                        self._error_lines.extend(error_lines(item))
                     number = (item.record if isinstance(item, InvalidEntry) else item
                               ).record_number
                     if number is not None and resumed.delivered(number):
@@ -168,18 +200,34 @@ class BatchSource:
                         yield item
             except Exception as exc:  # a reader bug costs the rest of one file, named
                 log.exception("Reading %s failed", path)
-                yield ReadProblem(
-                    str(path), f"reading stopped after record {reader.records_read} "
+                last = _last_record(reader)
+                problem = ReadProblem(
+                    str(path), f"reading stopped after record {last} "
                     f"({type(exc).__name__}: {exc}); the rest of this file was not read",
-                    record_number=reader.records_read + 1, fatal_for_file=True)
+                    record_number=last + 1, fatal_for_file=True)
+                self._error_lines.extend(error_lines(problem))
+                yield problem
             for kind, group in list(open_batches.items()):
                 if group:
                     open_batches[kind] = []
                     yield from self._make_batches(kind, group)
             self._files_read.append((index, reader.records_read))
             self._bytes_of_finished_files += _size(path)
+            self._assigned_before_file += self._assign.count_in_file
             self._reader = None
             self._file_index = index + 1
+
+    def _open_reader(self, path: Path) -> FileReader | SpreadsheetReader:
+        if not is_spreadsheet(path):
+            return FileReader(path)
+        options = self.options
+        try:
+            mapping = options.mapping_for(path)
+        except MappingError as exc:
+            return _RefusedFile(path, f"the mapping for this file cannot be used: {exc}")
+        return SpreadsheetReader(path, mapping, sheet=options.sheet_for(path),
+                                 validator=self._validator,
+                                 extra_mapping=options.with_assignment_column)
 
     def _note_id(self, record: CustomerRecord) -> None:
         record_id = record.record_id
@@ -247,6 +295,7 @@ class BatchSource:
         chunk.new_duplicate_ids, self._new_duplicates = self._new_duplicates, set()
         chunk.skipped, self._skipped = self._skipped, 0
         chunk.files_read, self._files_read = self._files_read, []
+        chunk.error_lines, self._error_lines = self._error_lines, []
         return chunk
 
     def close(self) -> None:
@@ -254,7 +303,8 @@ class BatchSource:
 
 
 def _read_in_process(files: list[Path], batch_size: int, max_batches: int,
-                     start: ReadPosition, plans: dict[int, SkipPlan], connection: Any) -> None:
+                     start: ReadPosition, plans: dict[int, SkipPlan],
+                     options: SourceOptions, connection: Any) -> None:
     """Entry point of the reader process: sends SourceChunks through `connection`.
 
     A sending thread keeps a few chunks ready while the next ones are read. When the
@@ -276,7 +326,8 @@ def _read_in_process(files: list[Path], batch_size: int, max_batches: int,
 
     sender = threading.Thread(target=send, name="send-chunks", daemon=True)
     sender.start()
-    source = BatchSource(files, batch_size, keep_records=False, start=start, plans=plans)
+    source = BatchSource(files, batch_size, keep_records=False, start=start, plans=plans,
+                         options=options)
     while not unwanted.is_set():
         chunk = source.next_chunk(max_batches)
         while not unwanted.is_set():
@@ -302,9 +353,11 @@ class ProcessBatchSource:
     """
 
     def __init__(self, files: list[Path], batch_size: int, max_batches: int,
-                 plans: dict[int, SkipPlan] | None = None, first_batch: int = 1) -> None:
+                 plans: dict[int, SkipPlan] | None = None, first_batch: int = 1,
+                 options: SourceOptions | None = None) -> None:
         self.files = list(files)
         self.plans = plans or {}
+        self.options = options or SourceOptions()
         self.bytes_total = sum(_size(f) for f in self.files)
         self.bytes_done = 0
         self.current_file = ""
@@ -321,7 +374,7 @@ class ProcessBatchSource:
         self._process = self._context.Process(
             target=_read_in_process, name="customer-file-reader", daemon=True,
             args=(self.files, self._batch_size, self._max_batches, self._position,
-                  self.plans, sending))
+                  self.plans, self.options, sending))
         self._process.start()
         sending.close()  # the process holds the only sending end now
         self._connection = receiving
@@ -363,7 +416,8 @@ class ProcessBatchSource:
                 f"{position.record + 1} of this file (exit code {exit_code}); records from "
                 f"{position.record + 1} on were not read", record_number=position.record + 1,
                 fatal_for_file=True))
-            position = ReadPosition(position.file_index + 1, next_batch=position.next_batch)
+            position = ReadPosition(position.file_index + 1, next_batch=position.next_batch,
+                                    assigned_before_file=position.assigned_before_file)
             self._crashes_here = 0
         else:
             chunk.notes.append(f"the file reader stopped unexpectedly (exit code {exit_code}); "
@@ -389,7 +443,8 @@ class ProcessBatchSource:
 
 def open_batch_source(files: list[Path], batch_size: int, max_batches: int,
                       use_process: bool | None = None,
-                      plans: dict[int, SkipPlan] | None = None, first_batch: int = 1
+                      plans: dict[int, SkipPlan] | None = None, first_batch: int = 1,
+                      options: SourceOptions | None = None
                       ) -> BatchSource | ProcessBatchSource:
     """A reader fit for the import's size: a thread for small imports, a process for large.
 
@@ -398,14 +453,33 @@ def open_batch_source(files: list[Path], batch_size: int, max_batches: int,
     if use_process is None:
         use_process = is_large_import(files)
     if use_process:
-        return ProcessBatchSource(files, batch_size, max_batches, plans, first_batch)
+        return ProcessBatchSource(files, batch_size, max_batches, plans, first_batch, options)
     return BatchSource(files, batch_size, plans=plans,
-                       start=ReadPosition(next_batch=first_batch))
+                       start=ReadPosition(next_batch=first_batch), options=options)
 
 
 def is_large_import(files: list[Path]) -> bool:
     """Whether the files are big enough to be worth a separate process (reader, writer)."""
     return sum(_size(f) for f in files) >= PROCESS_READER_MIN_BYTES
+
+
+def _last_record(reader: FileReader | SpreadsheetReader | _RefusedFile) -> int:
+    """The number of the last record the reader yielded (a spreadsheet's numbers are its
+    row numbers, which skip the header and empty rows)."""
+    return getattr(reader, "last_record_number", reader.records_read)
+
+
+class _RefusedFile:
+    """A file not to read at all (its mapping is broken): one problem, no records."""
+
+    def __init__(self, path: Path, message: str) -> None:
+        self.name = str(path)
+        self.message = message
+        self.records_read = 0
+        self.bytes_read = 0
+
+    def __iter__(self) -> Iterator[ReadProblem]:
+        yield ReadProblem(self.name, self.message, fatal_for_file=True)
 
 
 def _size(path: Path) -> int:

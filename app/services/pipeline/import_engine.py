@@ -71,7 +71,9 @@ from app.services.pipeline.import_events import (
 )
 from app.services.results.output_folder import ImportPresence
 from app.services.results.result_files import ResultFilesReport, ResultFileWriter
+from app.services.sources.error_report import ErrorLine, write_error_report
 from app.services.sources.file_search import find_customer_files
+from app.services.sources.source_options import OnExisting, SourceOptions
 
 log = logging.getLogger("bulk_import")
 
@@ -85,6 +87,20 @@ WRITER_GROUP_S = 0.25  # or after this long, whichever comes first
 def _chosen(setting: bool | None, large_import: bool) -> bool:
     """A helper process when the setting asks for one, or when unset and the import is large."""
     return large_import if setting is None else setting
+
+
+def retry_folder_strategy(paths: Sequence[str | Path]) -> str | None:
+    """The duplicate strategy of the import whose retry files `paths` are (from the
+    retry_summary.json beside them), None when they are not retry files."""
+    folders = {Path(p) if Path(p).is_dir() else Path(p).parent for p in paths}
+    for folder in sorted(folders):
+        try:
+            data = orjson.loads((folder / "retry_summary.json").read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            continue
+        if isinstance(data, dict) and data.get("onExisting") in {s.value for s in OnExisting}:
+            return str(data["onExisting"])
+    return None
 
 
 def load_uncertain_ids(paths: Sequence[str | Path]) -> set[str]:
@@ -128,7 +144,8 @@ class ImportEngine:
         self.expected_total = expected_total
         self.started_at = datetime.now()
         self.state = "starting"
-        self.summary = ImportSummary(output_dir=Path(settings.output_dir))
+        self.summary = ImportSummary(output_dir=Path(settings.output_dir),
+                                     on_existing=OnExisting(settings.on_existing).value)
         self._stop_event = asyncio.Event()
         self._resume_event = asyncio.Event()
         self._resume_event.set()
@@ -145,6 +162,10 @@ class ImportEngine:
         self._refused: str | None = None  # the job could not start (journal, resume)
         self._counts_written_at = 0.0
         self._succeeded = 0
+        self._updated = 0  # existing customers updated (on_existing "update")
+        self._skipped_existing = 0  # existing customers left alone ("skip")
+        self._invalid = 0  # refused before sending
+        self._error_lines: list[ErrorLine] = []  # the error report, written at the end
         self._in_flight_customers = 0
         self._t0 = time.monotonic()
         self._rate_samples: deque[tuple[float, int]] = deque()
@@ -246,7 +267,8 @@ class ImportEngine:
             self._source = await asyncio.to_thread(
                 open_batch_source, files, self.settings.batch_size,
                 max(1, self.settings.concurrency), _chosen(self.settings.reader_process, large),
-                plans, self._plan.first_batch if self._plan is not None else 1)
+                plans, self._plan.first_batch if self._plan is not None else 1,
+                source_options(self.settings))
             log.info("Import of %d file(s) started as job #%s: batch size %d, concurrency "
                      "up to %d", len(files), self.summary.job or "?", self.settings.batch_size,
                      self.settings.concurrency)
@@ -328,6 +350,12 @@ class ImportEngine:
             self._note(note)
         return plan.files_to_read
 
+    def _take_reading_settings(self, saved: dict[str, Any]) -> None:
+        for name in READING_SETTINGS:
+            if name in saved:
+                setattr(self.settings, name, saved[name])
+        self.summary.on_existing = OnExisting(self.settings.on_existing).value
+
     def _without_history(self, files: list[Path]) -> list[PlannedFile]:
         self.summary.files = [str(f) for f in files]
         return [PlannedFile(i, path, FileFingerprint(str(path), 0, ""))
@@ -338,6 +366,9 @@ class ImportEngine:
         try:
             owner = self._presence.mark.name
             if self.resume_job is not None:
+                # read the files as the first run did: same mappings, sheets, rules
+                with contextlib.suppress(JournalError):  # no such job: refused below
+                    self._take_reading_settings(journal.job(self.resume_job).settings)
                 plan = plan_resumed_job(journal, self.resume_job, owner=owner,
                                         is_alive=self._presence.is_alive)
             else:
@@ -359,6 +390,7 @@ class ImportEngine:
             "verify_tls": s.verify_tls, "write_single_failures": s.write_single_failures,
             "extra_headers": headers, "connection": dict(s.connection),
             "auth": self.auth.description,
+            **{name: getattr(s, name) for name in READING_SETTINGS},
         }
 
     async def _refusal(self) -> ImportSummary:
@@ -429,6 +461,8 @@ class ImportEngine:
             self._problem(str(problem))
         if self._recorder is not None and chunk.files_read:
             self._recorder.files_read(chunk.files_read)
+        self._error_lines.extend(chunk.error_lines)
+        self._invalid += len(chunk.invalid)
         if chunk.invalid:
             if self._recorder is not None:
                 self._recorder.refused(chunk.invalid)
@@ -467,7 +501,11 @@ class ImportEngine:
                 if outcome.note:
                     log.info(outcome.note)
                 pending.extend(outcome.resend)
-                total.succeeded += outcome.succeeded
+                if part.update_of_existing:
+                    total.updated += outcome.succeeded
+                else:
+                    total.succeeded += outcome.succeeded
+                total.skipped_existing += outcome.skipped_existing
                 created_before += outcome.created_before_interruption
                 total.failures.extend(outcome.failures)
                 if outcome.response_to_keep is not None:
@@ -492,6 +530,8 @@ class ImportEngine:
 
     def _finish_batch(self, batch: Batch, outcome: BatchOutcome) -> None:
         self._succeeded += outcome.succeeded
+        self._updated += outcome.updated
+        self._skipped_existing += outcome.skipped_existing
         self.summary.created_before_interruption += outcome.created_before_interruption
         if self._recorder is not None:
             resolved = self._recorder.finished(batch, outcome.succeeded, outcome.failures)
@@ -630,7 +670,7 @@ class ImportEngine:
 
     def progress(self) -> ImportProgress:
         now = time.monotonic()
-        done = self._succeeded + self._failed
+        done = self._succeeded + self._failed + self._updated + self._skipped_existing
         self._rate_samples.append((now, done))
         while len(self._rate_samples) > 2 and now - self._rate_samples[0][0] > RATE_WINDOW_S:
             self._rate_samples.popleft()
@@ -649,7 +689,8 @@ class ImportEngine:
             expected_total=self.expected_total, skipped=self._skipped,
             retry_files=len(self.summary.retry_files), writes_pending=len(self._write_jobs),
             concurrency=self._sender.limit.current if self._sender else 0,
-            concurrency_ceiling=max(1, self.settings.concurrency))
+            concurrency_ceiling=max(1, self.settings.concurrency), updated=self._updated,
+            skipped_existing=self._skipped_existing)
         progress.eta_s = self._eta(progress)
         return progress
 
@@ -693,6 +734,9 @@ class ImportEngine:
         s.failed = self._failed
         s.skipped_already_imported = self._skipped
         s.resolved = self._resolved
+        s.updated = self._updated
+        s.skipped_existing = self._skipped_existing
+        s.invalid = self._invalid
         s.failed_by_result = Counter(self._failed_by_result)
         s.failed_by_file = Counter(self._failed_by_file)
         s.cancelled = self._stop_event.is_set() and self._fatal is None
@@ -704,7 +748,11 @@ class ImportEngine:
             if recorder.error:
                 s.write_errors.append(recorder.error)
         totals = {"read": s.total, "succeeded": s.succeeded, "failed": s.failed,
-                  "failedByResult": dict(s.failed_by_result)}
+                  "failedByResult": dict(s.failed_by_result), "updated": s.updated,
+                  "skippedExisting": s.skipped_existing,
+                  "onExisting": s.on_existing}
+        if self._error_lines:
+            await asyncio.to_thread(self._write_error_report)
         report = await self._finish_writing(totals)
         self._retry_files_written(report.retry_files)
         s.write_errors.extend(report.errors)
@@ -724,6 +772,24 @@ class ImportEngine:
                  s.total, s.succeeded, s.failed)
         self._report_progress()
         self.listener.finished(s)
+
+    def _write_error_report(self) -> None:
+        """The refused rows, one line per reason, as a CSV beside the other results."""
+        folder = Path(self.settings.output_dir)
+        stem = f"error_report_{self.started_at:%Y%m%d_%H%M%S}"
+        if self.summary.job is not None:
+            stem += f"_job{self.summary.job}"
+        path = folder / f"{stem}.csv"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            write_error_report(path, self._error_lines)
+        except OSError as exc:
+            message = f"the error report {path} could not be written ({exc.strerror or exc})"
+            log.error(message)
+            self.summary.write_errors.append(message)
+            return
+        self.summary.error_report = path
+        log.info("Error report: %d line(s) in %s", len(self._error_lines), path.name)
 
     def _close_job(self, recorder: JobRecorder) -> None:
         """Give the job its final state and, for a resumed one, the whole job's totals."""
@@ -748,7 +814,9 @@ class ImportEngine:
             journal.finish_job(recorder.job_id, state, duration_s=s.duration_s,
                                retry_dir=str(s.retry_dir) if s.retry_dir else None,
                                error=s.fatal_error, counts=(s.total, s.succeeded, s.failed,
-                                                            s.skipped_already_imported))
+                                                            s.skipped_already_imported),
+                               error_report=str(s.error_report) if s.error_report else None,
+                               updated=s.updated, skipped_existing=s.skipped_existing)
             s.open_failures = journal.open_failure_count()
         except Exception as exc:  # the results are written; only the history is short
             s.write_errors.append(f"the import history could not be updated ({exc})")
@@ -776,3 +844,16 @@ class ImportEngine:
             finally:
                 writer.shutdown()
         raise AssertionError("a thread writer cannot break")  # pragma: no cover
+
+
+#: Settings that decide what is read from the files and sent: kept with the job, and taken
+#: from it again when the job is resumed.
+READING_SETTINGS = ("mapping", "file_mappings", "sheet", "file_sheets", "assignment",
+                    "on_existing")
+
+
+def source_options(settings: ImportSettings) -> SourceOptions:
+    """How the import's files are read, from its settings."""
+    return SourceOptions(mapping=settings.mapping, file_mappings=dict(settings.file_mappings),
+                         sheet=settings.sheet, file_sheets=dict(settings.file_sheets),
+                         assignment=dict(settings.assignment))

@@ -43,6 +43,16 @@ class ImportSettings:
     # how the connection was made, without secrets (profile, host, tenant, sign-in, user),
     # kept with the job so that it can be resumed with the same connection
     connection: dict[str, str] = field(default_factory=dict)
+    # spreadsheets: mappings in their file format (docs/mapping.md), None = from the header;
+    # by file path where a file has its own; the sheet of a workbook likewise
+    mapping: dict[str, Any] | None = None
+    file_mappings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sheet: str | None = None
+    file_sheets: dict[str, str] = field(default_factory=dict)
+    # a target path set on every customer sent (SourceOptions.Assignment.to_dict form)
+    assignment: dict[str, Any] = field(default_factory=dict)
+    # a customer the service already has: "create" (a failure), "skip" or "update"
+    on_existing: str = "create"
 
 
 @dataclass(slots=True)
@@ -66,10 +76,12 @@ class ImportProgress:
     writes_pending: int = 0  # batches of failures whose result files are still to write
     concurrency: int = 0  # requests allowed in flight now (fewer while the service strains)
     concurrency_ceiling: int = 0  # the user's setting, never exceeded
+    updated: int = 0  # existing customers updated (duplicate strategy "update")
+    skipped_existing: int = 0  # existing customers left as they are ("skip")
 
     @property
     def done(self) -> int:
-        return self.succeeded + self.failed
+        return self.succeeded + self.failed + self.updated + self.skipped_existing
 
     @property
     def fraction(self) -> float:
@@ -116,15 +128,23 @@ class ImportSummary:
     # resumed: customers the interrupted run had created already (the service said CONFLICT)
     created_before_interruption: int = 0
     open_failures: int | None = None  # in the results folder, after this import
+    on_existing: str = "create"  # the duplicate strategy it ran with
+    updated: int = 0  # customers that existed and were updated instead
+    skipped_existing: int = 0  # customers that existed and were left alone
+    invalid: int = 0  # rows or entries refused before sending (INVALID failures)
+    error_report: Path | None = None  # the CSV of refused rows, one line per reason
+    dry_run: bool = False  # read and checked only, nothing sent
 
     @property
     def exit_code(self) -> int:
         """3 stopped by auth/fatal API error; 2 a file could not be read; 1 customers failed
-        or the import was cancelled; 0 every customer imported."""
+        or the import was cancelled (a dry run: rows refused); 0 every customer imported."""
         if self.fatal_error:
             return 3
         if self.problems or self.refused:
             return 2
+        if self.dry_run:
+            return 1 if self.invalid else 0
         if self.failed or self.cancelled:
             return 1
         return 0
@@ -160,6 +180,13 @@ class ImportSummary:
             "resolved": self.resolved,
             "created_before_interruption": self.created_before_interruption,
             "open_failures": self.open_failures,
+            "valid": max(0, self.total - self.invalid),
+            "invalid": self.invalid,
+            "error_report": text(self.error_report),
+            "on_existing": self.on_existing,
+            "skipped": self.skipped_existing,
+            "updated": self.updated,
+            "dry_run": self.dry_run,
         }
 
 

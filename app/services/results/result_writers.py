@@ -175,6 +175,8 @@ class RetryFolderWriter:
             "files": self.files,
             "notRetried": self.not_retried,
             "uncertainCustomerIds": sorted(self.uncertain_ids),
+            # a retry of these files treats existing customers the same way
+            "onExisting": totals.get("onExisting", "create"),
         })
         atomic_write_text(folder / "RETRY_INSTRUCTIONS.md", _retry_instructions(
             folder.name, self.files, len(self._not_retried), len(self.uncertain_ids)))

@@ -244,6 +244,7 @@ class SandboxServer:
         self.households = StoredRecords()
         self.create_attempts: Counter[str] = Counter()
         self.creations: Counter[str] = Counter()
+        self.updates: Counter[str] = Counter()  # successful UPDATEs per customer
         self.request_count: int = 0
         self.fault_counts: Counter[str] = Counter()
         # a fixed prefix: a token starting with "-" would read as an option on a command line
@@ -297,6 +298,7 @@ class SandboxServer:
         self.households.clear()
         self.create_attempts.clear()
         self.creations.clear()
+        self.updates.clear()
         self.request_count = 0
         self.fault_counts.clear()
         self._rng.seed(self.config.seed)
@@ -628,6 +630,7 @@ class SandboxServer:
             if customer_id not in customers:
                 return _failed(customer_id, username, _NO_CUSTOMER)
             customers[customer_id] = _compact_json(person)
+            self.updates[customer_id] += 1
         return {"customerId": customer_id, "username": username, "result": SUCCESS}
 
     def _process_households(self, items: list[Any]) -> tuple[list[dict], list[dict]]:
@@ -698,6 +701,7 @@ class SandboxServer:
             "create_attempts_total": self.create_attempts.total(),
             "repeated_creates": sum(1 for n in self.create_attempts.values() if n > 1),
             "duplicate_creations": sorted(c for c, n in self.creations.items() if n > 1),
+            "updates": self.updates.total(),
             "faults": dict(self.fault_counts),
         }
 
@@ -713,7 +717,8 @@ class SandboxServer:
                 {"errors": [{"message": "Customer does not exist", "code": "NOT_FOUND"}],
                  "createAttempts": attempts}, 404)
         return _json_response({**entry, "createAttempts": attempts,
-                               "creations": self.creations.get(customer_id, 0)})
+                               "creations": self.creations.get(customer_id, 0),
+                               "updates": self.updates.get(customer_id, 0)})
 
     async def _reset(self, request: web.Request) -> web.Response:
         self.reset()

@@ -41,11 +41,13 @@ class ReadProblem:
     record_number: int | None = None
     field: str | None = None
     fatal_for_file: bool = False  # the rest of the file could not be read
+    header_unmapped: bool = False  # a spreadsheet whose header gives no required field
 
     def __str__(self) -> str:
         where = Path(self.source_file).name
         if self.record_number is not None:
-            where += f", record {self.record_number}"
+            unit = "row" if where.lower().endswith(_TABLE_SUFFIXES) else "record"
+            where += f", {unit} {self.record_number}"
         if self.field:
             where += f", field {self.field}"
         return f"{where}: {self.message}"
@@ -60,6 +62,8 @@ class InvalidEntry:
 
 
 ReadItem = CustomerRecord | InvalidEntry | ReadProblem
+#: spreadsheets number their rows as the spreadsheet program shows them (see table_source)
+_TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
 
 
 _BOMS = (

@@ -18,6 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.services.sources.customer_reader import CUSTOMER_FILE_SUFFIXES, ReadProblem
+from app.services.sources.table_source import SPREADSHEET_SUFFIXES
+
+#: What a folder search reads: customer JSON files and spreadsheets. A `.txt` file is read
+#: as CSV only when given by itself (a folder's notes and readmes are not customer data).
+FOLDER_SUFFIXES = tuple(suffix for suffix in CUSTOMER_FILE_SUFFIXES + SPREADSHEET_SUFFIXES
+                        if suffix != ".txt")
 
 _HEAD_BYTES = 16 * 1024
 _APPLE_DOUBLE_MAGIC = b"\x00\x05\x16\x07"
@@ -134,7 +140,7 @@ def _walk(folder: Path, search: FileSearch, seen_folders: set[tuple[int, int]]
                     continue
             except OSError:
                 pass  # the stat below says what is wrong with it
-            if path.suffix.lower() not in CUSTOMER_FILE_SUFFIXES:
+            if path.suffix.lower() not in FOLDER_SUFFIXES:
                 continue
             mode, problem = _stat_path(path)
             if problem is not None:
@@ -180,6 +186,15 @@ def own_result_file(path: Path) -> str | None:
         empty = head.replace(b" ", b"").replace(b"\n", b"").replace(b"\r", b"") == b"[]"
         return ("the list of failed customers, written by this app"
                 if is_list and (records or empty) else None)
+    if name.startswith("~$") and lowered.endswith((".xlsx", ".xlsm")):
+        return "the lock file Excel keeps while the workbook is open, not customer data"
+    if lowered.endswith(".csv") and (lowered.startswith(("error_report", "failed_customers"))):
+        head = _head(path).removeprefix(b"\xef\xbb\xbf")
+        if head.startswith(b"file,row,column,value,message"):
+            return "an error report of refused rows, written by this app"
+        if head.startswith(b"Customer ID,Username,Result,Error,"):
+            return "an export of failed customers, written by this app"
+        return None
     if path.parent.name == "api_responses":
         head = _head(path)
         return ("an API answer kept for troubleshooting, written by this app"

@@ -20,6 +20,9 @@ from app.services.sources.mapping import Mapping, MappingError
 
 APP_NAME = "Bulk Customer Import"
 PROFILE_SUFFIX = ".json"
+#: Mappings that come with the app (the member export layout); a saved profile of the same
+#: name takes their place.
+BUILT_IN_FOLDER = Path(__file__).resolve().parents[3] / "resources" / "mappings"
 
 
 def profiles_folder() -> Path:
@@ -34,6 +37,7 @@ class MappingProfile:
     name: str
     path: Path
     problem: str | None = None
+    built_in: bool = False  # comes with the app: read-only
 
 
 def _profile_path(name: str, folder: Path) -> Path:
@@ -60,8 +64,21 @@ def read_mapping_file(path: Path) -> Mapping:
 
 
 def list_profiles(folder: Path | None = None) -> list[MappingProfile]:
-    """The saved profiles, by name; a file that cannot be used is listed with the reason."""
-    folder = Path(folder) if folder is not None else profiles_folder()
+    """The saved profiles, by name; a file that cannot be used is listed with the reason.
+
+    Without `folder`: the user's profiles and the app's built-in ones (a user's profile of
+    the same name wins).
+    """
+    if folder is not None:
+        return _profiles_in(Path(folder))
+    profiles = _profiles_in(profiles_folder())
+    names = {p.name.casefold() for p in profiles}
+    profiles += [p for p in _profiles_in(BUILT_IN_FOLDER, built_in=True)
+                 if p.name.casefold() not in names]
+    return sorted(profiles, key=lambda p: p.name.casefold())
+
+
+def _profiles_in(folder: Path, *, built_in: bool = False) -> list[MappingProfile]:
     if not folder.is_dir():
         return []
     profiles = []
@@ -69,9 +86,10 @@ def list_profiles(folder: Path | None = None) -> list[MappingProfile]:
         if path.name.startswith("."):
             continue  # a file being written (atomic_write's temporary name)
         try:
-            profiles.append(MappingProfile(read_mapping_file(path).name, path))
+            profiles.append(MappingProfile(read_mapping_file(path).name, path,
+                                           built_in=built_in))
         except MappingError as exc:
-            profiles.append(MappingProfile(path.stem, path, str(exc)))
+            profiles.append(MappingProfile(path.stem, path, str(exc), built_in))
     return sorted(profiles, key=lambda p: p.name.casefold())
 
 
@@ -83,9 +101,8 @@ def load_mapping(name_or_path: str | Path, *, folder: Path | None = None) -> Map
     """
     if isinstance(name_or_path, Path):
         return read_mapping_file(name_or_path)
-    folder = Path(folder) if folder is not None else profiles_folder()
     wanted = name_or_path.strip().casefold()
-    for profile in list_profiles(folder):
+    for profile in list_profiles(Path(folder) if folder is not None else None):
         if wanted in (profile.name.casefold(), profile.path.stem.casefold()):
             if profile.problem:
                 raise MappingError(profile.problem)

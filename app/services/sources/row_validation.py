@@ -113,6 +113,17 @@ class ImportValidator:
             return None
         return self._files[packed >> _ROW_BITS], packed & _ROW_MASK
 
+    def missing_required(self, mapper: RowMapper) -> list[str]:
+        """The required fields no mapped column gives ([] when the mapping has them all)."""
+        plan = self._plan(mapper)
+        missing = []
+        if plan.customer_id is None and (self.require_customer_id or not plan.cards):
+            missing.append("a customer id" if self.require_customer_id
+                           else "a customer id (or a card number)")
+        if plan.last_name is None:
+            missing.append("a last name")
+        return missing
+
     def check(self, mapper: RowMapper, values: list[Any], source_file: str,
               row_number: int, conversion_issues: list[RowIssue] | None = None
               ) -> list[RowIssue]:

@@ -12,7 +12,7 @@ For the mapping step: `column_samples` lists the columns with a few values each,
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,33 @@ class InvalidRow(InvalidEntry):
     """
 
     issues: tuple[RowIssue, ...] = ()
+    customer_id: str = ""  # from the mapped column, when the row has one
+    display_name: str = ""  # "FIRST LAST" from the mapped columns, as the API writes it
+
+
+def _identifier(mapper: RowMapper) -> Callable[[list[Any]], tuple[str, str]]:
+    """(customer id, "FIRST LAST") of a row's values, for the failure list of refused rows."""
+    def slot_of(key: str) -> int | None:
+        return next((n for n, slot in enumerate(mapper.slots)
+                     if slot.target.rsplit(".", 1)[-1] == key), None)
+
+    id_slot, first_slot, last_slot = (next(iter(mapper.roles.get(Role.CUSTOMER_ID, ())), None),
+                                      slot_of("firstName"), slot_of("lastName"))
+
+    def identify(values: list[Any]) -> tuple[str, str]:
+        def text(slot: int | None) -> str:
+            value = None if slot is None or slot >= len(values) else values[slot]
+            return "" if value is None else str(value).strip()
+        name = " ".join(part for part in (text(first_slot), text(last_slot)) if part)
+        return text(id_slot), name.upper()
+
+    return identify
+
+
+def unmappable_header_message(missing: Sequence[str], columns: Sequence[str]) -> str:
+    """What a user reads when no column of the header gives a required field."""
+    return ("no column of the header gives " + " or ".join(missing) + " (columns: "
+            + ", ".join(columns) + "); choose the columns in a mapping (--mapping)")
 
 
 def _problem_for(source_file: str, row_number: int, issues: Sequence[RowIssue]) -> ReadProblem:
@@ -56,8 +83,11 @@ class SpreadsheetReader:
 
     def __init__(self, path: Path, mapping: Mapping | None = None, *,
                  sheet: str | int | None = None,
-                 validator: ImportValidator | None = None) -> None:
+                 validator: ImportValidator | None = None,
+                 extra_mapping: Callable[[Mapping | None, list[str]], Mapping | None]
+                 | None = None) -> None:
         self.path = Path(path)
+        self.extra_mapping = extra_mapping
         self.name = str(self.path)
         self.mapping = mapping
         self.sheet = sheet
@@ -80,12 +110,21 @@ class SpreadsheetReader:
         try:
             self.columns = table.columns
             self.description = table.description
-            mapping = self.mapping or auto_map(table.columns).mapping
+            mapping = self.mapping
             try:
+                if self.extra_mapping is not None:
+                    mapping = self.extra_mapping(mapping, table.columns)
+                mapping = mapping or auto_map(table.columns).mapping
                 mapper = RowMapper(mapping, table.columns, typed_cells=table.typed_cells)
             except MappingError as exc:
                 yield ReadProblem(self.name, f"the mapping does not fit this file: {exc}",
                                   fatal_for_file=True)
+                return
+            missing = self.validator.missing_required(mapper)
+            if missing:
+                yield ReadProblem(self.name, unmappable_header_message(missing, table.columns),
+                                  record_number=table.header_row, fatal_for_file=True,
+                                  header_unmapped=True)
                 return
             used = {slot.column for slot in mapper.slots}
             self.unmapped_columns = [c for c in table.columns if c not in used]
@@ -100,6 +139,7 @@ class SpreadsheetReader:
         convert_text = mapper.convert_text
         check_row = self.validator.row_checker(mapper, name)
         build = mapper.build
+        identify = _identifier(mapper)
         try:
             for row_number, cells in table.rows():
                 self.records_read += 1
@@ -113,8 +153,15 @@ class SpreadsheetReader:
                     issues = self.validator.check(mapper, values, name, row_number, failed)
                 self.last_record_number = row_number  # set first: the caller has it next
                 if issues:
+                    customer_id, display_name = identify(values)
+                    first = self.validator.first_row_of(customer_id) if customer_id else None
+                    if first is not None and first != (name, row_number):
+                        # the id belongs to an earlier row: this row is its own failure,
+                        # not the customer that row brings in
+                        customer_id = ""
                     yield InvalidRow(CustomerRecord(mapper.row_data(cells), name, row_number),
-                                     _problem_for(name, row_number, issues), tuple(issues))
+                                     _problem_for(name, row_number, issues), tuple(issues),
+                                     customer_id, display_name)
                 else:
                     yield CustomerRecord(build(values), name, row_number)
         except TableError as exc:

@@ -1,0 +1,331 @@
+"""Spreadsheets imported end to end, duplicate strategies and assignments, against the
+sandbox API over loopback; and the command line's --mapping, --dry-run and exit statuses."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from app.services.pipeline.batch_source import BatchSource
+from app.services.sandbox.sample_customers import generate_customers, write_customer_file
+from app.services.sources.mapping_profiles import load_mapping
+from app.services.sources.source_options import Assignment, SourceOptions
+from app.services.sources.validation_pass import validate_files
+from tests.conftest import run_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+MEMBER_HEADER = ("CustomerID;MMID;HHID;LoyaltyAccountid;FirstName;LastName;SSN;BirthDate;"
+                 "IshouseholdOwner;MemberStatus;ReasonCode")
+# valid Swedish personal numbers (Luhn over the last ten digits)
+MEMBERS = [
+    ("1", "9000578", "H1", "L1", "Åsa", "Öberg", "196408233234", "01.05.1966", "1"),
+    ("2", "9000579", "H2", "L2", "Björn", "Ärlig", "NULL", "15.01.1955", "0"),
+    ("3", "9000580", "H3", "L3", "Élise", "Nordström", "811218-9876", "NULL", "1"),
+    ("4", "9000581", "H4", "L4", "Øystein", "Løvås", "NULL", "19550115", "1"),
+]
+
+
+def member_export(path: Path, rows: list[tuple[str, ...]] = MEMBERS) -> Path:
+    """A member export as European Excel saves it: UTF-8 with BOM, `;`, CRLF, NULL."""
+    lines = [MEMBER_HEADER] + [";".join((*row, "Active", "NULL")) for row in rows]
+    path.write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8"))
+    return path
+
+
+def by_hand(row: tuple[str, ...]) -> dict[str, Any]:
+    """The entry a hand-written conversion of one member-export row gives."""
+    _cid, mmid, _hh, _loyalty, first, last, ssn, birth, _owner = row
+    person: dict[str, Any] = {"status": "ACTIVE", "statisticalUseAllowed": True,
+                              "declarationAvailable": True, "customerId": mmid,
+                              "firstName": first, "lastName": last}
+    if birth != "NULL":
+        if "." in birth:
+            day, month, year = birth.split(".")
+        else:
+            year, month, day = birth[:4], birth[4:6], birth[6:]
+        person["birthday"] = f"{year}-{month}-{day}"
+    cards = [{"type": "MAIN_CARD", "number": mmid}]
+    if ssn != "NULL":
+        cards.append({"type": "PARTNER_CARD", "number": ssn})
+    person["customerCards"] = cards
+    return {"changeType": "CREATE", "type": "PERSON", "person": person}
+
+
+async def test_member_export_with_its_mapping_sends_what_a_hand_conversion_gives(
+        make_engine, sandbox, tmp_path):
+    source = member_export(tmp_path / "medlemmar.csv")
+    mapping = load_mapping(ROOT / "resources" / "mappings" / "member_export.json")
+    engine = make_engine([source], mapping=mapping.to_dict())
+    summary = await engine.run()
+    assert (summary.total, summary.succeeded, summary.failed) == (4, 4, 0)
+    assert summary.error_report is None  # nothing refused, no report
+    assert len(sandbox.customers) == 4
+    for row in MEMBERS:
+        expected = by_hand(row)["person"]
+        stored = orjson.loads(sandbox.customers.raw[row[1]])
+        assert stored == expected, row[1]
+
+
+async def test_refused_rows_become_invalid_failures_and_an_error_report(
+        make_engine, sandbox, tmp_path):
+    rows = [*MEMBERS[:2],
+            ("5", "9000590", "H5", "L5", "Per", "Olsson", "196408233235", "31.02.1970", "1"),
+            ("6", "9000578", "H6", "L6", "Ann", "Dup", "NULL", "NULL", "1")]
+    source = member_export(tmp_path / "medlemmar.csv", rows)
+    engine = make_engine([source], mapping=load_mapping("Member export").to_dict())
+    summary = await engine.run()
+    assert (summary.total, summary.succeeded, summary.invalid) == (4, 2, 2)
+    assert summary.failed_by_result == {"INVALID": 2}
+    assert len(sandbox.customers) == 2
+    # the report: one line per reason, the row numbers Excel shows (header = row 1)
+    assert summary.error_report is not None
+    text = summary.error_report.read_bytes()
+    assert text.startswith(b"\xef\xbb\xbf")
+    lines = list(csv.reader(io.StringIO(text.decode("utf-8-sig"))))
+    assert lines[0] == ["file", "row", "column", "value", "message"]
+    assert [(r[1], r[2]) for r in lines[1:]] == [("4", "BirthDate"), ("4", "SSN"),
+                                                ("5", "MMID")]
+    assert "already used in row 2" in lines[3][4]
+    # the failures keep the row as it was, and the customer id of its mapped column
+    failures = sorted(engine.store.records(), key=lambda f: f.record_number)
+    # (a row repeating an earlier row's id is a failure of its own: the earlier row's
+    # customer went in, and must not take this row's failure with it)
+    assert [(f.customer_id, f.record_number, f.result) for f in failures] == [
+        ("9000590", 4, "INVALID"), ("", 5, "INVALID")]
+    assert failures[1].username == "ANN DUP" and "9000578" in failures[1].error
+    assert failures[0].original_data["FirstName"] == "Per"
+    assert failures[0].username == "PER OLSSON"
+    assert "row 4" in failures[0].error
+    # the journal knows where the report is (History offers it)
+    from app.services.jobs.journal import Journal
+    journal = Journal.open(tmp_path / "out")
+    try:
+        job = journal.job(summary.job)
+    finally:
+        journal.close()
+    assert job.error_report == str(summary.error_report)
+
+
+@pytest.mark.parametrize("strategy", ["create", "skip", "update"])
+async def test_duplicate_strategies(make_engine, sandbox, tmp_path, strategy):
+    first = tmp_path / "first.json"
+    write_customer_file(first, generate_customers(30))
+    assert (await make_engine([first], keep_history=False).run()).succeeded == 30
+    again = tmp_path / "again.json"
+    # the same 30 customers (20 of them with a new last name) and 10 new ones
+    customers = list(generate_customers(40))
+    for customer in customers[:20]:
+        customer["person"]["lastName"] = "Nyström"
+    write_customer_file(again, customers)
+    engine = make_engine([again], on_existing=strategy, keep_history=False,
+                         output_dir=tmp_path / f"out-{strategy}")
+    summary = await engine.run()
+    created = sandbox.state()["create_attempts_total"]
+    assert summary.succeeded == 10
+    stored = orjson.loads(sandbox.customers.raw[customers[0]["person"]["customerId"]])
+    if strategy == "create":
+        assert (summary.failed, summary.updated, summary.skipped_existing) == (30, 0, 0)
+        assert summary.failed_by_result == {"CONFLICT": 30}
+        assert stored["lastName"] != "Nyström"
+    elif strategy == "skip":
+        assert (summary.failed, summary.updated, summary.skipped_existing) == (0, 0, 30)
+        assert summary.retry_dir is None and summary.exit_code == 0
+        assert stored["lastName"] != "Nyström"
+        assert sandbox.state()["updates"] == 0
+    else:
+        assert (summary.failed, summary.updated, summary.skipped_existing) == (0, 30, 0)
+        assert summary.exit_code == 0
+        assert stored["lastName"] == "Nyström"
+        assert sandbox.state()["updates"] == 30
+    assert created == 70  # every customer sent once as CREATE, and no more
+    data = summary.to_json()
+    assert (data["skipped"], data["updated"], data["on_existing"]) == (
+        summary.skipped_existing, summary.updated, strategy)
+
+
+async def test_an_update_that_fails_is_a_failure(make_engine, sandbox, tmp_path):
+    first = tmp_path / "first.json"
+    write_customer_file(first, generate_customers(5))
+    await make_engine([first], keep_history=False).run()
+    again = tmp_path / "again.json"
+    customers = list(generate_customers(5))
+    customers[0]["person"]["birthday"] = "1990-13-45"  # the sandbox refuses it
+    customers[0]["person"]["lastName"] = "Ny"
+    write_customer_file(again, customers)
+    engine = make_engine([again], on_existing="update", keep_history=False,
+                         output_dir=tmp_path / "out2")
+    summary = await engine.run()
+    # the local check refuses the impossible date before anything is sent
+    assert (summary.updated, summary.failed) == (4, 1)
+    assert summary.failed_by_result == {"INVALID": 1}
+
+
+async def test_update_failures_from_the_service_are_failures(make_engine, sandbox, tmp_path):
+    first = tmp_path / "first.json"
+    write_customer_file(first, generate_customers(5))
+    await make_engine([first], keep_history=False).run()
+    again = tmp_path / "again.json"
+    customers = list(generate_customers(5))
+    customers[1]["person"]["firstName"] = "Anna Lena"  # CONFLICT on create, FAILED on update
+    write_customer_file(again, customers)
+    summary = await make_engine([again], on_existing="update", keep_history=False,
+                                output_dir=tmp_path / "out2").run()
+    assert (summary.updated, summary.failed) == (4, 1)
+    assert summary.failed_by_result == {"FAILED": 1}
+
+
+@pytest.mark.parametrize(("rule", "expected"), [
+    (Assignment.parse("single:person.homeStore=S042"), ["S042"] * 5),
+    (Assignment.parse("round-robin:person.homeStore=A,B,C"), ["A", "B", "C", "A", "B"]),
+    (Assignment.parse("column:person.homeStore=Butik"), ["Kista", "Täby", None, "Kista",
+                                                         "Umeå"]),
+])
+async def test_assignment_modes_on_a_spreadsheet(make_engine, sandbox, tmp_path, rule,
+                                                 expected):
+    source = tmp_path / "kunder.csv"
+    stores = ["Kista", "Täby", "", "Kista", "Umeå"]
+    source.write_text("Kundnummer;Förnamn;Efternamn;Butik\n" + "".join(
+        f"K{n};Åsa;Öberg;{store}\n" for n, store in enumerate(stores)), encoding="utf-8")
+    summary = await make_engine([source], assignment=rule.to_dict()).run()
+    assert summary.succeeded == 5
+    got = [orjson.loads(sandbox.customers.raw[f"K{n}"]).get("homeStore") for n in range(5)]
+    assert got == expected
+
+
+async def test_round_robin_goes_on_across_files_and_by_path_in_json(make_engine, sandbox,
+                                                                    tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    first, second = list(generate_customers(3)), list(generate_customers(2, start_id=9000))
+    for n, customer in enumerate(first + second):
+        customer["person"]["extra"] = {"group": f"G{n}"}
+    write_customer_file(a, first)
+    write_customer_file(b, second)
+    rule = Assignment.parse("round-robin:person.homeStore=S1,S2")
+    await make_engine([a, b], assignment=rule.to_dict()).run()
+    ids = [c["person"]["customerId"] for c in first + second]
+    stores = [orjson.loads(sandbox.customers.raw[i])["homeStore"] for i in ids]
+    assert stores == ["S1", "S2", "S1", "S2", "S1"]
+    by_path = Assignment.parse("column:person.customerGroup=person.extra.group")
+    source = BatchSource([a], 10, options=SourceOptions(assignment=by_path.to_dict()))
+    batch = source.next_chunk(1).batches[0]
+    entries = orjson.loads(batch.body)["data"]
+    assert [e["person"]["customerGroup"] for e in entries] == ["G0", "G1", "G2"]
+
+
+def test_round_robin_resumes_where_the_file_left_off(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    write_customer_file(a, generate_customers(3))
+    write_customer_file(b, generate_customers(4, start_id=9000))
+    options = SourceOptions(assignment=Assignment.parse(
+        "round-robin:person.homeStore=S1,S2").to_dict())
+    whole = BatchSource([a, b], 2, options=options)
+    chunk = whole.next_chunk(2)  # file a: batches of 2 and 1
+    assert chunk.position.file_index == 1 or chunk.position.assigned_before_file in (0, 3)
+    rest = []
+    while not chunk.exhausted:
+        chunk = whole.next_chunk(1)
+        rest += [e["person"]["homeStore"] for batch in chunk.batches
+                 for e in orjson.loads(batch.body)["data"]]
+    # a second reader started at file b (as after a crash) gives the same values
+    from app.services.pipeline.batch_source import ReadPosition
+    again = BatchSource([a, b], 2, options=options,
+                        start=ReadPosition(1, 0, frozenset(), 3, assigned_before_file=3))
+    values = []
+    chunk = again.next_chunk(10)
+    values += [e["person"]["homeStore"] for batch in chunk.batches
+               for e in orjson.loads(batch.body)["data"]]
+    assert values == ["S2", "S1", "S2", "S1"]
+    assert rest[-4:] == values
+
+
+def test_validation_pass_counts_like_an_import_and_writes_the_report(tmp_path):
+    rows = [*MEMBERS,
+            ("9", "9000599", "H9", "L9", "Per", "", "NULL", "NULL", "1")]
+    source = member_export(tmp_path / "medlemmar.csv", rows)
+    seen: list[int] = []
+    result = validate_files([source], SourceOptions(
+        mapping=load_mapping("Member export").to_dict()),
+        report_path=tmp_path / "report.csv", progress=seen.append)
+    assert (result.rows, result.valid, result.invalid) == (5, 4, 1)
+    assert len(result.first_invalid) == 1
+    entry = result.first_invalid[0]
+    assert (entry.record.record_number, entry.problem.field) == (6, "LastName")
+    assert result.error_report == tmp_path / "report.csv" and result.error_lines == 1
+    assert result.unmapped_columns == {str(source): [
+        "CustomerID", "HHID", "LoyaltyAccountid", "IshouseholdOwner", "MemberStatus",
+        "ReasonCode"]}
+    assert seen and seen[-1] == 5
+
+
+# -- the command line ----------------------------------------------------------------------
+
+
+def test_dry_run_sends_nothing_and_exits_by_validity(sandbox_thread, tmp_path):
+    server = sandbox_thread.server
+    clean = member_export(tmp_path / "ren.csv")
+    done = run_cli("import", str(clean), "--mapping", "Member export", "--dry-run",
+                   "--output-dir", str(tmp_path / "out"), "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["valid"], summary["invalid"], summary["error_report"]) == (4, 0, None)
+    dirty = member_export(tmp_path / "smutsig.csv", [
+        *MEMBERS, ("5", "9000590", "H5", "L5", "Per", "Olsson", "NULL", "31.02.1970", "1")])
+    done = run_cli("import", str(dirty), "--mapping", "Member export", "--dry-run",
+                   "--output-dir", str(tmp_path / "out"), "--json")
+    assert done.returncode == 1, done.stderr
+    summary = json.loads(done.stdout)
+    assert (summary["valid"], summary["invalid"]) == (4, 1)
+    report = Path(summary["error_report"]).read_text("utf-8-sig")
+    assert "smutsig.csv,6,BirthDate,31.02.1970" in report
+    assert server.state()["requests"] == 0  # nothing was sent
+
+
+def test_a_header_without_required_fields_exits_2_naming_them(sandbox_thread, tmp_path):
+    server = sandbox_thread.server
+    source = tmp_path / "namn.csv"
+    source.write_text("Förnamn;Stad\nÅsa;Umeå\n", encoding="utf-8")
+    for extra in (["--dry-run"], ["--url", server.customers_url("c4r"), "--token",
+                                  server.static_token]):
+        done = run_cli("import", str(source), "--output-dir", str(tmp_path / "out"),
+                       "--json", *extra)
+        assert done.returncode == 2, done.stderr
+        summary = json.loads(done.stdout)
+        assert len(summary["problems"]) == 1
+        assert "a customer id (or a card number)" in summary["problems"][0]
+        assert "a last name" in summary["problems"][0]
+    assert server.state()["requests"] == 0
+
+
+def test_skip_strategy_and_its_retry_folder(sandbox_thread, tmp_path):
+    server = sandbox_thread.server
+    url, token = server.customers_url("c4r"), server.static_token
+    source = tmp_path / "kunder.json"
+    write_customer_file(source, generate_customers(20, refused=2))
+    first = run_cli("import", str(source), "--url", url, "--token", token, "--output-dir",
+                    str(tmp_path / "a"), "--json")
+    assert first.returncode == 1
+    done = run_cli("import", str(source), "--url", url, "--token", token, "--output-dir",
+                   str(tmp_path / "b"), "--json", "--on-existing", "update")
+    summary = json.loads(done.stdout)
+    assert (summary["updated"], summary["failed"], summary["on_existing"]) == (18, 2, "update")
+    retry_dir = Path(summary["retry_dir"])
+    kept = json.loads((retry_dir / "retry_summary.json").read_text("utf-8"))
+    assert kept["onExisting"] == "update"
+    # a retry of that folder runs with the same strategy without being told
+    again = run_cli("import", str(retry_dir), "--url", url, "--token", token,
+                    "--output-dir", str(tmp_path / "c"), "--json")
+    assert json.loads(again.stdout)["on_existing"] == "update"
+
+
+def test_bad_mapping_and_assignment_are_usage_errors(tmp_path):
+    source = member_export(tmp_path / "m.csv")
+    done = run_cli("import", str(source), "--mapping", "No such mapping", "--dry-run")
+    assert done.returncode == 2 and "no saved mapping named" in done.stderr
+    done = run_cli("import", str(source), "--assign", "sometimes:person.x=1", "--dry-run")
+    assert done.returncode == 2 and "single, round-robin or column" in done.stderr
