@@ -329,3 +329,32 @@ def test_bad_mapping_and_assignment_are_usage_errors(tmp_path):
     assert done.returncode == 2 and "no saved mapping named" in done.stderr
     done = run_cli("import", str(source), "--assign", "sometimes:person.x=1", "--dry-run")
     assert done.returncode == 2 and "single, round-robin or column" in done.stderr
+
+
+def test_the_files_tab_count_of_a_spreadsheet_follows_its_mapping(tmp_path):
+    from app.services.sources.file_inspector import inspect_file
+    source = member_export(tmp_path / "medlemmar.csv", [
+        *MEMBERS, ("5", "9000578", "H5", "L5", "Per", "Dup", "NULL", "NULL", "1")])
+    counted = inspect_file(source, mapping=load_mapping("Member export").to_dict())
+    assert (counted.usable, counted.customers, counted.invalid) == (True, 5, 1)
+    assert counted.first_invalid.startswith("medlemmar.csv, row 6, field MMID: ")
+    broken = inspect_file(source, mapping={"fields": {"person.customerId": "Nope",
+                                                      "person.lastName": "LastName"}})
+    assert not broken.usable and "no column 'Nope'" in (broken.problem or "")
+    headless = tmp_path / "namn.csv"
+    headless.write_text("Förnamn;Stad\nÅsa;Umeå\n", encoding="utf-8")
+    unmapped = inspect_file(headless)
+    assert not unmapped.usable and "a last name" in (unmapped.problem or "")
+
+
+def test_a_spreadsheet_counts_by_its_customers_when_choosing_helper_processes(tmp_path):
+    from app.services.pipeline.batch_source import PROCESS_READER_MIN_BYTES, is_large_import
+    row = "50000001234;Åsa;Öberg;1966-05-01;asa@example.se\n"
+    rows = PROCESS_READER_MIN_BYTES // 3 // len(row.encode()) + 10
+    source = tmp_path / "kunder.csv"
+    source.write_text("Kundnummer;Förnamn;Efternamn;Födelsedatum;E-post\n" + row * rows,
+                      encoding="utf-8")
+    same_bytes_of_json = tmp_path / "kunder.json"
+    same_bytes_of_json.write_bytes(b" " * source.stat().st_size)
+    assert source.stat().st_size < PROCESS_READER_MIN_BYTES
+    assert is_large_import([source]) and not is_large_import([same_bytes_of_json])

@@ -9,17 +9,25 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from app.models.file_inspection import FileInspection, FileKind
 from app.models.records import RecordKind
 from app.services.jobs.job_plan import fingerprint
 from app.services.sources.customer_reader import FileReader, InvalidEntry, ReadProblem
+from app.services.sources.mapping import Mapping, MappingError
+from app.services.sources.spreadsheet_reader import SpreadsheetReader
+from app.services.sources.table_source import is_spreadsheet
 
 NO_CUSTOMERS_FOUND = "no customers found"
 
 # How often (in entries, ~1 ms of work) a long inspection calls its `cancelled` callback:
 # often enough to stop at once and to let a caller pace itself, rarely enough to cost nothing.
 _CANCEL_CHECK_EVERY = 64
+
+
+class _Unusable(Exception):
+    """The file cannot be read as asked; the message says why."""
 
 
 class InspectionCancelled(Exception):
@@ -36,11 +44,15 @@ def _kind_of(kinds: set[RecordKind]) -> FileKind:
     return ""
 
 
-def inspect_file(path: Path, *, cancelled: Callable[[], bool] | None = None) -> FileInspection:
+def inspect_file(path: Path, *, cancelled: Callable[[], bool] | None = None,
+                 mapping: dict[str, Any] | None = None, sheet: str | None = None
+                 ) -> FileInspection:
     """Stream through `path` and count its entries; never raises for a bad file.
 
     `cancelled` is polled now and then; when it returns True the read stops with
     `InspectionCancelled` (used when the user removes files that are still being counted).
+    A spreadsheet is read with `mapping` (file format; None: from its header) and `sheet`,
+    and its rows are checked as an import checks them.
     """
     path = Path(path)
     try:
@@ -52,7 +64,14 @@ def inspect_file(path: Path, *, cancelled: Callable[[], bool] | None = None) -> 
     problem: str | None = None
     first_invalid = ""
     try:
-        for item in FileReader(path):
+        reader: FileReader | SpreadsheetReader = FileReader(path)
+        if is_spreadsheet(path):
+            try:
+                chosen = Mapping.from_dict(mapping) if mapping else None
+            except MappingError as exc:
+                raise _Unusable(f"the mapping cannot be used: {exc}") from None
+            reader = SpreadsheetReader(path, chosen, sheet=sheet)
+        for item in reader:
             if isinstance(item, InvalidEntry):
                 customers += 1
                 invalid += 1
@@ -70,6 +89,8 @@ def inspect_file(path: Path, *, cancelled: Callable[[], bool] | None = None) -> 
                 raise InspectionCancelled(str(path))
     except InspectionCancelled:
         raise
+    except _Unusable as exc:
+        problem = str(exc)
     except Exception as exc:  # a reader bug must not take a worker thread down with it
         problem = f"the file could not be read ({type(exc).__name__}: {exc})"
     if problem is None and customers == 0:
