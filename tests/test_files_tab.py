@@ -556,12 +556,138 @@ def test_accessibility_and_tab_order(tab: FilesTab) -> None:
     for control in [*controls[:4], tab.progress_bar, tab.summary_label]:
         assert control.toolTip(), control
     order = [tab.add_files_button]
-    for _ in range(4):
+    for _ in range(5):
         order.append(order[-1].nextInFocusChain())
-    assert order[1:] == [tab.add_dir_button, tab.remove_button, tab.clear_button, tab.table]
+    assert order[1:] == [tab.add_dir_button, tab.remove_button, tab.clear_button,
+                         tab.edit_mapping_button, tab.table]
+    assert tab.edit_mapping_button.accessibleName() and tab.edit_mapping_button.toolTip()
 
 
 def test_model_index_for_invalid_parent_is_safe(tmp_path: Path) -> None:
     model = filled_model(tmp_path)
     assert model.data(QModelIndex()) is None
     assert model.flags(QModelIndex()) == Qt.ItemFlag.NoItemFlags
+
+
+# -- spreadsheets: the mapping step ------------------------------------------------------------
+
+
+def write_swedish_csv(path: Path, rows: int = 3) -> Path:
+    """As European Excel saves "CSV UTF-8": BOM, `;`, CRLF, Swedish names."""
+    lines = ["Kundnummer;Förnamn;Efternamn;Butik"]
+    names = [("Åsa", "Öberg"), ("Émile", "Ängström"), ("Örjan", "Åkesson")]
+    for i in range(rows):
+        first, last = names[i % 3]
+        lines.append(f"{1001 + i};{first};{last};S0{i % 2 + 1}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\xef\xbb\xbf" + ("\r\n".join(lines) + "\r\n").encode())
+    return path
+
+
+def wait_for_mapping_dialog(qtbot: QtBot, tab: FilesTab, name: str):
+    qtbot.waitUntil(lambda: tab.mapping_dialog() is not None
+                    and tab.mapping_dialog().isVisible()
+                    and tab.mapping_dialog().windowTitle().startswith(f"Map the columns of "
+                                                                      f"{name}")
+                    and bool(tab.mapping_dialog().preview_rows()), timeout=COUNT_TIMEOUT_MS)
+    return tab.mapping_dialog()
+
+
+@pytest.fixture
+def no_saved_mappings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.services.sources import mapping_profiles
+    monkeypatch.setattr(mapping_profiles, "profiles_folder", lambda: tmp_path / "profiles")
+
+
+def test_adding_spreadsheets_opens_the_mapping_step_one_at_a_time(
+        qtbot: QtBot, tab: FilesTab, tmp_path: Path, no_saved_mappings: None):
+    from tests.excel_files import write_excel_like_workbook
+    csv_path = write_swedish_csv(tmp_path / "kunder_åäö.csv")
+    xlsx_path = write_excel_like_workbook(tmp_path / "medlemmar.xlsx", [
+        ("Blad1", [["CustomerID", "FirstName", "LastName"], [5001, "Åke", "Ödman"]])])
+    json_path = tmp_path / "a.json"
+    write_customer_file(json_path, generate_customers(4))
+    add_and_wait(qtbot, tab, [csv_path, xlsx_path, json_path])
+    assert listed_names(tab) == ["a.json", "kunder_åäö.csv", "medlemmar.xlsx"]
+
+    first = wait_for_mapping_dialog(qtbot, tab, "kunder_åäö.csv")
+    assert "(1 more waiting)" in first.windowTitle()
+    assert [r.entry["person"]["firstName"] for r in first.preview_rows()] == [
+        "Åsa", "Émile", "Örjan"]
+    first.set_target("Butik", "person.homeStore")
+    first.ok_button.click()
+    second = wait_for_mapping_dialog(qtbot, tab, "medlemmar.xlsx")
+    assert second is not first
+    second.ok_button.click()
+    qtbot.waitUntil(lambda: tab.mapping_dialog() is None)
+
+    model = tab.model
+
+    def cell(name: str, column: int) -> str:
+        row = next(r for r, e in enumerate(model.entries()) if e.name == name)
+        return model.data(model.index(row, column))
+
+    assert cell("kunder_åäö.csv", FileListModel.MAPPING) == "auto (edited)"
+    assert cell("medlemmar.xlsx", FileListModel.MAPPING) == "auto"
+    assert cell("a.json", FileListModel.MAPPING) == ""
+    # rows are counted at Start, with the mapping: no made-up count
+    assert cell("kunder_åäö.csv", FileListModel.CUSTOMERS) == "–"
+    assert cell("kunder_åäö.csv", FileListModel.KIND) == "Spreadsheet"
+    assert cell("a.json", FileListModel.CUSTOMERS) == "4"
+    assert set(tab.ready_files()) == {csv_path, xlsx_path, json_path}
+    assert len(tab.ready_files()) == 3
+    assert tab.total_customers() == 4  # the JSON file's; spreadsheets are counted at Start
+    assert tab.summary_label.text() == ("3 files · 4 customers · rows of 2 spreadsheets "
+                                        "counted at Start")
+    mappings = tab.file_mappings()
+    assert set(mappings) == {str(csv_path), str(xlsx_path)}
+    assert mappings[str(csv_path)]["fields"]["person.homeStore"] == "Butik"
+    assert mappings[str(xlsx_path)]["fields"]["person.customerId"] == "CustomerID"
+    assert tab.file_sheets() == {}
+    assert set(tab.spreadsheet_columns()) == {"Kundnummer", "Förnamn", "Efternamn", "Butik",
+                                              "CustomerID", "FirstName", "LastName"}
+
+
+def test_cancelling_the_mapping_step_takes_the_file_off_the_list(
+        qtbot: QtBot, tab: FilesTab, tmp_path: Path, no_saved_mappings: None):
+    csv_path = write_swedish_csv(tmp_path / "kunder.csv")
+    with qtbot.waitSignal(tab.countingFinished, timeout=COUNT_TIMEOUT_MS):
+        assert _drop(tab, [csv_path]) == (True, True)
+    dialog = wait_for_mapping_dialog(qtbot, tab, "kunder.csv")
+    assert listed_names(tab) == ["kunder.csv"]
+    messages: list[str] = []
+    tab.statusMessage.connect(messages.append)
+    dialog.reject()
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 0)
+    assert tab.file_mappings() == {} and tab.ready_files() == []
+    assert messages == ["kunder.csv was not added: its mapping step was cancelled"]
+
+
+def test_edit_mapping_of_a_listed_spreadsheet(qtbot: QtBot, tab: FilesTab, tmp_path: Path,
+                                              no_saved_mappings: None):
+    csv_path = write_swedish_csv(tmp_path / "kunder.csv")
+    add_and_wait(qtbot, tab, [csv_path])
+    wait_for_mapping_dialog(qtbot, tab, "kunder.csv").ok_button.click()
+    qtbot.waitUntil(lambda: tab.mapping_dialog() is None)
+    assert "person.homeStore" not in tab.file_mappings()[str(csv_path)]["fields"]
+    assert not tab.edit_mapping_button.isEnabled()  # nothing selected
+    tab.table.selectRow(0)
+    assert tab.edit_mapping_button.isVisible() and tab.edit_mapping_button.isEnabled()
+    tab.edit_mapping_button.click()
+    dialog = wait_for_mapping_dialog(qtbot, tab, "kunder.csv")
+    assert "more waiting" not in dialog.windowTitle()
+    with qtbot.waitSignal(dialog.previewUpdated, timeout=COUNT_TIMEOUT_MS):
+        dialog.set_target("Butik", "person.customerGroup")
+    dialog.ok_button.click()
+    qtbot.waitUntil(lambda: tab.mapping_dialog() is None)
+    assert tab.file_mappings()[str(csv_path)]["fields"]["person.customerGroup"] == "Butik"
+    # cancelling an edit keeps the file and its mapping
+    tab.edit_mapping_button.click()
+    wait_for_mapping_dialog(qtbot, tab, "kunder.csv").reject()
+    qtbot.waitUntil(lambda: tab.mapping_dialog() is None)
+    assert listed_names(tab) == ["kunder.csv"]
+    assert tab.file_mappings()[str(csv_path)]["fields"]["person.customerGroup"] == "Butik"
+    # locked during an import: no editing
+    tab.set_locked(True)
+    assert not tab.edit_mapping_button.isEnabled()
+    assert tab.edit_mapping(csv_path) is None

@@ -225,3 +225,41 @@ def test_an_interrupted_job_is_offered_for_resume(qtbot, qloop, tmp_path, sandbo
     done = subprocess.run([sys.executable, str(ROOT / "main.py"), "history", "--output-dir",
                            str(out), "--json"], capture_output=True, text=True, cwd=ROOT)
     assert json.loads(done.stdout)[0]["state"] == "completed"
+
+
+def test_error_report_of_the_selected_job(qtbot, tmp_path):
+    from dataclasses import replace
+    from pathlib import Path
+
+    from app.views.history_tab import HistoryTab
+
+    report = tmp_path / "error_report_job2.csv"
+    report.write_text("\ufefffile,row,column,value,message\r\nkunder.csv,3,Efternamn,,"
+                      "last name is missing\r\n", encoding="utf-8")
+    tab = HistoryTab(lambda: tmp_path)
+    qtbot.addWidget(tab)
+    jobs = [job(1), replace(job(2), error_report=str(report)),
+            replace(job(3), error_report=str(tmp_path / "gone.csv"))]
+    tab.model.set_jobs(jobs)
+    assert not tab.report_button.isEnabled()  # nothing selected
+    enabled = {}
+    for number in (1, 2, 3):
+        assert tab.select_job(number)
+        enabled[number] = tab.report_button.isEnabled()
+    assert enabled == {1: False, 2: True, 3: False}
+    assert tab.select_job(2)
+    assert tab.error_report() == report
+    assert [a.text() for a in tab.report_button.menu().actions()] == ["Open", "Save a Copy…"]
+    dialog = tab.open_save_report_dialog()
+    assert dialog is not None and dialog.objectName() == "save_error_report_dialog"
+    dialog.reject()
+    copy = tmp_path / "kopia" / "rapport.csv"
+    copy.parent.mkdir()
+    messages: list[str] = []
+    tab.statusMessage.connect(messages.append)
+    assert tab.save_error_report(report, copy)
+    assert copy.read_text("utf-8-sig").splitlines()[1] == ("kunder.csv,3,Efternamn,,"
+                                                           "last name is missing")
+    assert messages == [f"Error report saved as {copy}"]
+    assert not tab.save_error_report(report, tmp_path / "no" / "such" / "folder.csv")
+    assert Path(report).is_file()

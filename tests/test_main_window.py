@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import QMimeData, QPoint, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QScrollArea
 
 from app.services.pipeline.import_events import ImportProgress
 from app.services.sandbox.demo import DemoEnvironment
@@ -325,3 +325,164 @@ def test_every_control_has_an_accessible_name(window):
                 if not widget.accessibleName():
                     unnamed.append(f"{type(widget).__name__} on tab {tab}")
     assert checked > 30 and unnamed == []
+
+
+# -- spreadsheets: mapping, review before Start, customer options -------------------------------
+
+
+def write_swedish_csv(path: Path, rows: list[str]) -> Path:
+    header = "Kundnummer;Förnamn;Efternamn;Födelsedatum;Butik"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\xef\xbb\xbf" + ("\r\n".join([header, *rows]) + "\r\n").encode())
+    return path
+
+
+@pytest.fixture
+def no_saved_mappings(tmp_path, monkeypatch):
+    from app.services.sources import mapping_profiles
+    monkeypatch.setattr(mapping_profiles, "profiles_folder", lambda: tmp_path / "profiles")
+
+
+def test_spreadsheet_import_is_reviewed_before_it_starts(qtbot, qloop, window, sandbox_thread,
+                                                         tmp_path, no_saved_mappings):
+    path = write_swedish_csv(tmp_path / "in" / "kunder.csv", [
+        "7001;Åsa;Öberg;01.05.1966;S01", "7002;Örjan;Åkesson;24.12.1975;S02",
+        "7003;Émile;Ängström;31.02.1980;S01"])
+    drop_paths(window, [path])
+    files = window.files_tab
+    qtbot.waitUntil(lambda: files.mapping_dialog() is not None
+                    and bool(files.mapping_dialog().preview_rows()), timeout=30_000)
+    dialog = files.mapping_dialog()
+    with qtbot.waitSignal(dialog.previewUpdated, timeout=10_000):
+        dialog.set_target("Butik", "person.homeStore")
+    dialog.ok_button.click()
+    qtbot.waitUntil(lambda: files.mapping_dialog() is None)
+    assert files.ready_files() == [path]
+    assert "rows of 1 spreadsheet are checked when you start" in \
+        window.import_tab.files_label.text()
+    connect_to(window, sandbox_thread)
+    window.import_tab.on_existing_combo.setCurrentIndex(
+        window.import_tab.on_existing_combo.findData("skip"))
+    settings, _auth = window._import_settings()
+    assert settings.file_mappings[str(path)]["fields"]["person.homeStore"] == "Butik"
+    assert settings.on_existing == "skip" and settings.assignment == {}
+
+    qtbot.mouseClick(window.import_tab.start_button, Qt.MouseButton.LeftButton)
+    review = window.review_dialog
+    assert review is not None and not window.runner.running
+    qtbot.waitUntil(lambda: review.validation_result() is not None, timeout=30_000)
+    assert review.summary_label.text() == "2 valid, 1 invalid"
+    report = tmp_path / "out" / ".review" / "error_report_review.csv"
+    assert review.error_report() == report
+
+    async def accept_and_wait():
+        review.import_button.click()
+        (summary,) = await wait_for_signal(window.runner.finished, 60)
+        return summary
+
+    summary = qloop.run_until_complete(accept_and_wait())
+    assert window.review_dialog is None
+    assert summary.succeeded == 2 and summary.failed == 1
+    stores = {key: person.get("homeStore")
+              for key, person in sandbox_thread.server.customers.items()}
+    assert stores == {"7001": "S01", "7002": "S02"}
+
+
+def test_back_from_the_review_does_not_start(qtbot, window, tmp_path, sandbox_thread,
+                                             no_saved_mappings):
+    path = write_swedish_csv(tmp_path / "in" / "k.csv", ["7101;Åsa;Öberg;01.05.1966;S01"])
+    window.files_tab.add_paths([path])
+    qtbot.waitUntil(lambda: window.files_tab.mapping_dialog() is not None, timeout=30_000)
+    dialog = window.files_tab.mapping_dialog()
+    qtbot.waitUntil(dialog.ok_button.isEnabled, timeout=30_000)
+    dialog.ok_button.click()
+    qtbot.waitUntil(lambda: window.files_tab.mapping_dialog() is None, timeout=10_000)
+    connect_to(window, sandbox_thread)
+    window.start_import()
+    review = window.review_dialog
+    assert review is not None
+    qtbot.waitUntil(lambda: review.validation_result() is not None, timeout=30_000)
+    assert review.summary_label.text() == "The row is valid and ready to import."
+    assert review.import_button.text() == "Start Import"
+    review.back_button.click()
+    assert window.review_dialog is None and not window.runner.running
+    assert window.tabs.currentWidget() is window.files_tab
+
+
+def test_json_only_import_starts_without_review(qtbot, qloop, window, sandbox_thread,
+                                                tmp_path):
+    write_customer_file(tmp_path / "in" / "kunder.json", generate_customers(5))
+    window.files_tab.add_paths([tmp_path / "in" / "kunder.json"])
+    qtbot.waitUntil(lambda: len(window.files_tab.ready_files()) == 1
+                    and not window.files_tab.is_counting(), timeout=10_000)
+    connect_to(window, sandbox_thread)
+    summary = import_and_wait(qtbot, qloop, window)
+    assert window.review_dialog is None
+    assert summary.succeeded == 5
+
+
+def test_invalid_assignment_is_shown_and_blocks_start(qtbot, window, tmp_path,
+                                                      sandbox_thread):
+    tab = window.import_tab
+    write_customer_file(tmp_path / "in" / "kunder.json", generate_customers(2))
+    window.files_tab.add_paths([tmp_path / "in" / "kunder.json"])
+    qtbot.waitUntil(lambda: len(window.files_tab.ready_files()) == 1, timeout=10_000)
+    connect_to(window, sandbox_thread)
+    tab.assign_mode_combo.setCurrentIndex(tab.assign_mode_combo.findData("round-robin"))
+    assert tab.assign_value_edit.isVisibleTo(tab) and not tab.assign_column_edit.isVisibleTo(tab)
+    tab.assign_target_edit.setText("person.homeStore")
+    assert tab.options_error.isVisibleTo(tab)
+    assert "round-robin assignment needs at least one value" in tab.options_error.text()
+    window.start_import()
+    assert not window.runner.running and window.review_dialog is None
+    assert tab.state_label.text().startswith("Cannot start: Assignment:")
+    tab.assign_value_edit.setText("S01, S02 ,S03")
+    assert not tab.options_error.isVisibleTo(tab)
+    assert tab.run_settings()["assignment"] == {"mode": "round-robin",
+                                                "target": "person.homeStore",
+                                                "values": ["S01", "S02", "S03"]}
+    tab.assign_target_edit.setText("person..homeStore")
+    assert tab.options_problem() is not None and tab.options_error.isVisibleTo(tab)
+    tab.assign_mode_combo.setCurrentIndex(tab.assign_mode_combo.findData("column"))
+    assert tab.assign_column_edit.isVisibleTo(tab) and not tab.assign_value_edit.isVisibleTo(tab)
+
+
+def test_customer_options_persist_and_screenshot(qtbot, settings, tmp_path):
+    first = MainWindow(settings=settings)
+    qtbot.addWidget(first)
+    tab = first.import_tab
+    tab.on_existing_combo.setCurrentIndex(tab.on_existing_combo.findData("update"))
+    tab.assign_mode_combo.setCurrentIndex(tab.assign_mode_combo.findData("single"))
+    tab.assign_target_edit.setText("person.customerGroup")
+    tab.assign_value_edit.setText("Stamkund Åre")
+    first.resize(1280, 820)
+    first.tabs.setCurrentWidget(tab)
+    first.show()
+    qtbot.waitExposed(first)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    scroll = tab.findChild(QScrollArea)
+    scroll.ensureWidgetVisible(tab.options_group)
+    assert tab.grab().save(str(SCREENSHOTS / "import_tab_options.png"))
+    first.close()
+    second = MainWindow(settings=QSettings(settings.fileName(), QSettings.Format.IniFormat))
+    qtbot.addWidget(second)
+    run = second.import_tab.run_settings()
+    assert run["on_existing"] == "update"
+    assert run["assignment"] == {"mode": "single", "target": "person.customerGroup",
+                                 "values": ["Stamkund Åre"]}
+    assert second.import_tab.assign_value_edit.text() == "Stamkund Åre"
+
+
+def test_loading_a_retry_folder_takes_its_import_s_strategy(qtbot, window, tmp_path):
+    folder = tmp_path / "retry_batches_20261130_101500"
+    folder.mkdir()
+    (folder / "retry_batch_001.json").write_text(
+        '{"data": [{"changeType": "CREATE", "type": "PERSON", "person": '
+        '{"customerId": "1001", "firstName": "Åsa", "lastName": "Öberg"}}]}', "utf-8")
+    (folder / "retry_summary.json").write_text(
+        '{"importStartedAt": "2026-11-30T10:15:00", "onExisting": "update", "files": []}',
+        "utf-8")
+    assert window.import_tab.run_settings()["on_existing"] == "create"
+    window.load_retry_files(folder)
+    assert window.import_tab.run_settings()["on_existing"] == "update"
+    assert "update existing customers" in window.statusBar().currentMessage()

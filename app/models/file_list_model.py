@@ -21,6 +21,7 @@ from PySide6.QtGui import QBrush, QColor, QIcon
 
 from app.models.file_inspection import FileInspection
 from app.models.jobs import FileHistory
+from app.services.sources.table_source import is_spreadsheet
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -56,8 +57,11 @@ _STATUS_ORDER = {
     FileStatus.PARTLY_IMPORTED: 5,
     FileStatus.IMPORTED: 6,
 }
-_KIND_LABELS = {"customers": "Customers", "households": "Households", "mixed": "Mixed"}
+_KIND_LABELS = {"customers": "Customers", "households": "Households", "mixed": "Mixed",
+                "spreadsheet": "Spreadsheet"}
 _KIND_TIPS = {
+    "spreadsheet": "CSV file or Excel workbook: each row becomes a customer through its "
+                   "mapping",
     "customers": "Customer (person) entries, sent to the customers endpoint",
     "households": "Household entries, sent to the households endpoint",
     "mixed": "Both customers and households: each goes to its own endpoint",
@@ -81,10 +85,20 @@ class FileEntry:
     detail: str = ""  # why the file has its status, shown as the Status tooltip
     sha256: str = ""  # its content's fingerprint, once counted
     history: FileHistory | None = None  # what earlier jobs imported of this content
+    # spreadsheets: the mapping (file format, None: from the header), the workbook sheet
+    # (None: the first with data), and what the Mapping column shows ("auto", a profile)
+    mapping: dict[str, Any] | None = None
+    sheet: str | None = None
+    mapping_name: str = ""
 
     @property
     def name(self) -> str:
         return self.path.name
+
+    @property
+    def is_spreadsheet(self) -> bool:
+        """CSV or Excel: rows are counted and checked with its mapping at Start."""
+        return is_spreadsheet(self.path)
 
 
 _ENTRY_FIELDS = frozenset(f.name for f in fields(FileEntry)) - {"path"}
@@ -175,14 +189,17 @@ class FileListModel(QAbstractTableModel):
     (`update_entries`, `set_status`) rather than update file by file.
     """
 
-    NAME, KIND, CUSTOMERS, SIZE, STATUS = range(5)
-    HEADERS = ("Name", "Kind", "Customers", "Size", "Status")
+    NAME, KIND, CUSTOMERS, SIZE, STATUS, MAPPING = range(6)
+    HEADERS = ("Name", "Kind", "Customers", "Size", "Status", "Mapping")
     HEADER_TIPS = (
         "File name (hover a row for the full path)",
         "Customers, households, or a mix of both",
-        "Entries in the file, with how many of them are invalid",
+        "Entries in the file, with how many of them are invalid (spreadsheets: counted "
+        "when the import starts)",
         "Size on disk",
         "Where the file stands (hover for the reason)",
+        "Spreadsheets: how columns become customers (auto: from the header, or a saved "
+        "mapping)",
     )
 
     EntryRole = Qt.ItemDataRole.UserRole + 1  # the FileEntry of the row
@@ -237,7 +254,7 @@ class FileListModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.AccessibleTextRole:
             # "…" means nothing to a screen reader
             if column == self.CUSTOMERS and entry.customers is None:
-                return "counting"
+                return "counted at start" if entry.is_spreadsheet else "counting"
             return self._display(entry, column)
         if role == Qt.ItemDataRole.ForegroundRole:
             if entry.status in (FileStatus.INVALID, FileStatus.FAILED):
@@ -259,9 +276,13 @@ class FileListModel(QAbstractTableModel):
             return entry.name
         if column == self.KIND:
             return _KIND_LABELS.get(entry.kind, entry.kind)
+        if column == self.MAPPING:
+            return (entry.mapping_name or "auto") if entry.is_spreadsheet else ""
         if column == self.CUSTOMERS:
             if entry.customers is None:
-                return "…"
+                # a spreadsheet's rows are counted with its mapping, at Start
+                return "–" if entry.is_spreadsheet and entry.status != FileStatus.COUNTING \
+                    else "…"
             if entry.status == FileStatus.INVALID and not entry.customers:
                 return "—"  # nothing could be read: "0" would read as an empty file
             text = f"{entry.customers:,}"
@@ -285,6 +306,12 @@ class FileListModel(QAbstractTableModel):
             return f"{entry.size_bytes:,} bytes"
         if column == self.KIND:
             return _KIND_TIPS.get(entry.kind)
+        if column == self.MAPPING and entry.is_spreadsheet:
+            sheet = f"; sheet {entry.sheet}" if entry.sheet else ""
+            return (f"Mapping: {entry.mapping_name or 'auto'}{sheet}. Select the file and "
+                    "use Edit Mapping… to change it.")
+        if column == self.CUSTOMERS and entry.customers is None and entry.is_spreadsheet:
+            return "Rows are counted and checked with the mapping when the import starts"
         if column == self.CUSTOMERS and entry.customers is not None:
             return (f"{entry.customers - entry.invalid:,} valid, {entry.invalid:,} invalid"
                     if entry.invalid else f"{entry.customers:,} entries, all valid")
@@ -299,6 +326,8 @@ class FileListModel(QAbstractTableModel):
             return -1 if entry.customers is None else entry.customers
         if column == self.SIZE:
             return entry.size_bytes
+        if column == self.MAPPING:
+            return entry.mapping_name.casefold()
         return _STATUS_ORDER.get(entry.status, len(_STATUS_ORDER))  # type: ignore[call-overload]
 
     def set_warning_icon(self, icon: QIcon | None) -> None:
@@ -391,6 +420,8 @@ class FileListModel(QAbstractTableModel):
         """
         total = 0
         for entry in self._entries:
+            if entry.is_spreadsheet and entry.status != FileStatus.COUNTING:
+                continue  # counted at Start, with its mapping (see spreadsheet_count)
             if entry.status == FileStatus.COUNTING or entry.customers is None:
                 return None
             if entry.status != FileStatus.INVALID:
@@ -404,7 +435,7 @@ class FileListModel(QAbstractTableModel):
         leaves out files already imported.
         """
         if any(e.status == FileStatus.COUNTING or e.customers is None for e in self._entries):
-            return None
+            return None  # still counting, or a spreadsheet (its rows are counted at Start)
         return sum(e.customers or 0 for e in self._entries if e.status in _SENDABLE)
 
     def ready_paths(self) -> list[Path]:
@@ -454,6 +485,10 @@ class FileListModel(QAbstractTableModel):
                               f"{history.open_failures:,} failed. Start sends only the "
                               f"{left:,} not imported yet."}
         return self.update_entries(changes)
+
+    def spreadsheet_count(self) -> int:
+        """Listed spreadsheets (their rows are not in total_customers)."""
+        return sum(1 for e in self._entries if e.is_spreadsheet)
 
     def invalid_count(self) -> int:
         return sum(1 for e in self._entries if e.status == FileStatus.INVALID)

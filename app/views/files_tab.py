@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import (
     QItemSelectionModel,
@@ -23,6 +25,7 @@ from PySide6.QtGui import (
     QPalette,
 )
 from PySide6.QtWidgets import (
+    QDialog,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -50,10 +53,18 @@ from app.services.jobs.history_tasks import HistoryTasks
 from app.services.sources.customer_reader import ReadProblem
 from app.services.sources.file_checker import FileChecker
 from app.services.sources.file_search import SkippedFile
+from app.services.sources.mapping import Mapping, MappingError
+from app.services.sources.table_source import SPREADSHEET_SUFFIXES
+from app.views.mapping_dialog import MappingDialog
 from app.views.widget_setup import setup_record_table
 
 EMPTY_HINT = ("No files yet. Drop customer files or folders here, "
               "or use Add Files… or Add Directory…")
+CUSTOMER_FILE_FILTER = ("Customer files (*.json *.jsonl *.ndjson "
+                        + " ".join(f"*{s}" for s in SPREADSHEET_SUFFIXES) + ")")
+SPREADSHEET_FILTER = "Spreadsheets (" + " ".join(f"*{s}" for s in SPREADSHEET_SUFFIXES) + ")"
+SPREADSHEET_READY = ("Ready: its rows are counted and checked with its mapping when the "
+                     "import starts (the review before Start lists any refused row).")
 
 
 def local_paths(mime: QMimeData) -> list[Path]:
@@ -98,8 +109,12 @@ class FilesTab(QWidget):
     file off the GUI thread; counts reach the model in batches, so a thousand files never
     freeze the window.
 
+    A spreadsheet (CSV, Excel) added opens the mapping step (`MappingDialog`), one file at
+    a time; cancelling it takes the file off the list again (the user backed out of adding
+    it). *Edit Mapping…* changes a listed spreadsheet's mapping.
+
     Signals:
-        filesChanged(): rows were added or removed, or counts or statuses changed.
+        filesChanged(): rows were added or removed, or counts, statuses or mappings changed.
         countingFinished(): every file added so far has been searched and counted.
         historyChecked(): what earlier imports did with the files was looked up.
         statusMessage(str): a one-line message for the status bar.
@@ -133,6 +148,11 @@ class FilesTab(QWidget):
         self.history = HistoryTasks(self)
         self.history.filesLookedUp.connect(self._histories_found)
         self._dialog: QFileDialog | None = None
+        # spreadsheets waiting for their mapping step, and the one open (with whether it
+        # came from adding the file: cancelling then removes it)
+        self._mapping_queue: deque[Path] = deque()
+        self._mapping_dialog: MappingDialog | None = None
+        self._columns: dict[str, list[str]] = {}  # spreadsheet path -> its columns
 
         self._build_ui()
         self._update_summary()
@@ -171,6 +191,15 @@ class FilesTab(QWidget):
             "Removes every file from the list; the files themselves are not deleted")
         self.clear_button.clicked.connect(self.clear)
 
+        self.edit_mapping_button = QPushButton("Edit Mapping…", self)
+        self.edit_mapping_button.setToolTip(
+            "Change how the selected spreadsheet's columns become customers")
+        self.edit_mapping_button.setAccessibleName("Edit mapping")
+        self.edit_mapping_button.setAccessibleDescription(
+            "Opens the mapping step for the selected spreadsheet: columns, constants, "
+            "saved mappings and a preview")
+        self.edit_mapping_button.clicked.connect(self.edit_selected_mapping)
+
         self.table = _FileTable(self)
         self.table.setObjectName("filesTable")
         self.table.setModel(self.proxy)
@@ -202,11 +231,13 @@ class FilesTab(QWidget):
         header.resizeSection(FileListModel.CUSTOMERS, char * 20)
         header.resizeSection(FileListModel.SIZE, char * 10)
         header.resizeSection(FileListModel.STATUS, char * 26)
+        header.resizeSection(FileListModel.MAPPING, char * 18)
         # Keep the order files were added in until the user clicks a header.
         header.setSortIndicatorClearable(True)
         header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
         self.table.setSortingEnabled(True)
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.table.doubleClicked.connect(self._double_clicked)
 
         self.summary_label = QLabel(self)
         self.summary_label.setObjectName("filesSummary")
@@ -230,6 +261,7 @@ class FilesTab(QWidget):
                        self.clear_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
+        buttons.addWidget(self.edit_mapping_button)
         bottom = QHBoxLayout()
         bottom.addWidget(self.summary_label, 1)
         bottom.addWidget(self.progress_label)
@@ -242,12 +274,17 @@ class FilesTab(QWidget):
         QWidget.setTabOrder(self.add_files_button, self.add_dir_button)
         QWidget.setTabOrder(self.add_dir_button, self.remove_button)
         QWidget.setTabOrder(self.remove_button, self.clear_button)
-        QWidget.setTabOrder(self.clear_button, self.table)
+        QWidget.setTabOrder(self.clear_button, self.edit_mapping_button)
+        QWidget.setTabOrder(self.edit_mapping_button, self.table)
 
     def _show_context_menu(self, pos: QPoint) -> None:
         if not self.table.selectionModel().hasSelection():
             return
         menu = QMenu(self)
+        if self.selected_spreadsheet() is not None:
+            edit = menu.addAction("Edit Mapping…")
+            edit.setEnabled(not self._locked)
+            edit.triggered.connect(self.edit_selected_mapping)
         action = menu.addAction("Remove from List")
         action.setEnabled(not self._locked)
         action.triggered.connect(self.remove_selected)
@@ -260,6 +297,9 @@ class FilesTab(QWidget):
         self.add_dir_button.setEnabled(not self._locked)
         self.remove_button.setEnabled(not self._locked and has_selection)
         self.clear_button.setEnabled(not self._locked and has_rows)
+        self.edit_mapping_button.setEnabled(not self._locked
+                                            and self.selected_spreadsheet() is not None)
+        self.edit_mapping_button.setVisible(self.model.spreadsheet_count() > 0)
 
     def _update_summary(self) -> None:
         files = self.model.rowCount()
@@ -268,7 +308,14 @@ class FilesTab(QWidget):
             return
         parts = [plural(files, "file")]
         total = self.model.total_customers()
-        parts.append("counting customers…" if total is None else plural(total, "customer"))
+        sheets = self.model.spreadsheet_count()
+        if sheets == files and total == 0:
+            parts.append("rows counted at Start")
+        else:
+            parts.append("counting customers…" if total is None
+                         else plural(total, "customer"))
+            if sheets:
+                parts.append(f"rows of {plural(sheets, 'spreadsheet')} counted at Start")
         invalid = self.model.invalid_count()
         if invalid:
             parts.append(plural(invalid, "invalid file"))
@@ -327,7 +374,7 @@ class FilesTab(QWidget):
         if dialog is None:
             return
         dialog.setFileMode(QFileDialog.FileMode.ExistingFiles)
-        dialog.setNameFilters(["Customer files (*.json *.jsonl *.ndjson)", "All files (*)"])
+        dialog.setNameFilters([CUSTOMER_FILE_FILTER, SPREADSHEET_FILTER, "All files (*)"])
         dialog.filesSelected.connect(self._files_chosen)
         dialog.open()
 
@@ -397,6 +444,7 @@ class FilesTab(QWidget):
     def clear(self) -> None:
         """Empty the list and drop any counting still under way."""
         self.checker.cancel_all()
+        self._mapping_queue.clear()
         had_rows = self.model.rowCount() > 0
         self.model.clear()
         self._update_summary()
@@ -477,14 +525,22 @@ class FilesTab(QWidget):
                         problems: list[ReadProblem], skipped: list[SkippedFile]) -> None:
         new = self.model.add_paths(files, sizes)
         new_keys = {path_key(e.path) for e in new}
+        # Spreadsheets are not counted here: their rows become customers only through
+        # a mapping, chosen next; the review before Start counts and checks them.
+        sheets = [e.path for e in new if e.is_spreadsheet]
+        if sheets:
+            self.model.update_entries({p: {"status": FileStatus.READY, "kind": "spreadsheet",
+                                           "detail": SPREADSHEET_READY,
+                                           "mapping_name": "auto"} for p in sheets})
+            self._mapping_queue.extend(sheets)
         # Already listed files that could not be read are counted again: fixed, perhaps.
         again = [p for p in files if path_key(p) not in new_keys
                  and (entry := self.model.entry_for(p)) is not None
-                 and entry.status == FileStatus.INVALID]
+                 and entry.status == FileStatus.INVALID and not entry.is_spreadsheet]
         if again:
             self.model.update_entries({p: {"status": FileStatus.COUNTING, "customers": None,
                                            "invalid": 0, "detail": ""} for p in again})
-        to_count = [e.path for e in new] + again
+        to_count = [e.path for e in new if not e.is_spreadsheet] + again
         known_sizes = {path_key(p): entry.size_bytes for p in to_count
                        if (entry := self.model.entry_for(p)) is not None}
         self.checker.inspect(to_count, known_sizes)
@@ -508,6 +564,8 @@ class FilesTab(QWidget):
             self._update_summary()
             self._update_buttons()
             self.filesChanged.emit()
+        if sheets:
+            self._open_next_mapping()
 
     @Slot(object)
     def _apply_inspections(self, results: list[FileInspection]) -> None:
@@ -515,6 +573,114 @@ class FilesTab(QWidget):
             self._update_summary()
             self.filesChanged.emit()
         self._look_up([r.sha256 for r in results if r.sha256])
+
+    # -- spreadsheets: the mapping step -------------------------------------------------------
+
+    def selected_spreadsheet(self) -> FileEntry | None:
+        """The selected file when exactly one is selected and it is a spreadsheet."""
+        rows = self.table.selectionModel().selectedRows()
+        if len(rows) != 1:
+            return None
+        entry = self.proxy.entry_at(rows[0])
+        return entry if entry is not None and entry.is_spreadsheet else None
+
+    def _double_clicked(self, index: Any) -> None:
+        entry = self.proxy.entry_at(index)
+        if entry is not None and entry.is_spreadsheet and not self._locked:
+            self.edit_mapping(entry.path)
+
+    @Slot()
+    def edit_selected_mapping(self) -> None:
+        entry = self.selected_spreadsheet()
+        if entry is not None:
+            self.edit_mapping(entry.path)
+
+    def edit_mapping(self, path: Path) -> MappingDialog | None:
+        """Open the mapping step for a listed spreadsheet; Cancel keeps its mapping."""
+        if self._locked:
+            return None
+        if self._mapping_dialog is not None:
+            self._mapping_dialog.raise_()
+            self._mapping_dialog.activateWindow()
+            return None
+        return self._open_mapping(Path(path), adding=False)
+
+    def mapping_dialog(self) -> MappingDialog | None:
+        """The mapping step open now, if any."""
+        return self._mapping_dialog
+
+    def _open_next_mapping(self) -> None:
+        if self._mapping_dialog is not None:
+            return  # one at a time: the next opens when this one closes
+        while self._mapping_queue:
+            path = self._mapping_queue.popleft()
+            if self.model.entry_for(path) is not None:  # removed meanwhile: skip it
+                self._open_mapping(path, adding=True)
+                return
+
+    def _open_mapping(self, path: Path, *, adding: bool) -> MappingDialog | None:
+        entry = self.model.entry_for(path)
+        if entry is None:
+            return None
+        mapping: Mapping | None = None
+        if entry.mapping:
+            try:
+                mapping = Mapping.from_dict(entry.mapping)
+            except MappingError:
+                mapping = None
+        dialog = MappingDialog(entry.path, sheet=entry.sheet, mapping=mapping, parent=self)
+        if adding and self._mapping_queue:
+            dialog.setWindowTitle(f"{dialog.windowTitle()} ({len(self._mapping_queue):,} "
+                                  "more waiting)")
+        dialog.finished.connect(lambda result: self._mapping_done(dialog, entry.path, result,
+                                                                  adding))
+        self._mapping_dialog = dialog
+        dialog.open()
+        return dialog
+
+    def _mapping_done(self, dialog: MappingDialog, path: Path, result: int,
+                      adding: bool) -> None:
+        if self._mapping_dialog is dialog:
+            self._mapping_dialog = None
+        mapping = dialog.mapping()
+        if dialog.columns():
+            self._columns[path_key(path)] = dialog.columns()
+        if result == QDialog.DialogCode.Accepted and mapping is not None:
+            if self.model.update_entry(path, mapping=mapping.to_dict(), sheet=dialog.sheet(),
+                                       mapping_name=dialog.mapping_label()):
+                self.statusMessage.emit(f"{path.name}: mapping {dialog.mapping_label()}")
+                self.filesChanged.emit()
+        elif adding and not self._locked:
+            # backing out of the mapping step backs out of adding the file
+            removed = self.model.remove_paths([path])
+            if removed:
+                self._update_summary()
+                self._update_buttons()
+                self.filesChanged.emit()
+                self.statusMessage.emit(f"{path.name} was not added: its mapping step was "
+                                        "cancelled")
+        dialog.wait(3000)
+        dialog.deleteLater()
+        self._open_next_mapping()
+
+    def file_mappings(self) -> dict[str, dict[str, Any]]:
+        """Mappings (file format) of the listed spreadsheets that have one, by path."""
+        return {str(e.path): dict(e.mapping) for e in self.model.entries()
+                if e.is_spreadsheet and e.mapping}
+
+    def file_sheets(self) -> dict[str, str]:
+        """The sheet chosen for each listed workbook that has one, by path."""
+        return {str(e.path): e.sheet for e in self.model.entries()
+                if e.is_spreadsheet and e.sheet}
+
+    def spreadsheet_columns(self) -> list[str]:
+        """Columns of the listed spreadsheets seen in their mapping step (suggestions)."""
+        listed = {path_key(e.path) for e in self.model.entries()}
+        names: dict[str, None] = {}
+        for key, columns in self._columns.items():
+            if key in listed:
+                names.update(dict.fromkeys(columns))
+        return list(names)
 
     # -- history ----------------------------------------------------------------------------
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelectionModel, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
+    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QMenu,
     QMessageBox,
     QPushButton,
     QTableView,
@@ -28,7 +31,8 @@ class HistoryTab(QWidget):
     """Lists the jobs of the results folder, newest first, sortable by any column.
 
     Actions on the selected job: open the results folder, show its failures, retry its open
-    failures, resume it (interrupted or cancelled jobs), delete it from the history (asks;
+    failures, resume it (interrupted or cancelled jobs), open or save a copy of its error
+    report (rows of spreadsheets refused before sending), delete it from the history (asks;
     result files stay).
 
     Signals:
@@ -87,6 +91,14 @@ class HistoryTab(QWidget):
         self.retry_button = QPushButton("Retry Open Failures")
         self.resume_button = QPushButton("Resume")
         self.delete_button = QPushButton("Delete from History…")
+        self.report_button = QPushButton("Error Report")
+        report_menu = QMenu(self.report_button)
+        self.open_report_action = report_menu.addAction("Open")
+        self.save_report_action = report_menu.addAction("Save a Copy…")
+        self.open_report_action.triggered.connect(self.open_error_report)
+        self.save_report_action.triggered.connect(self.open_save_report_dialog)
+        self.report_button.setMenu(report_menu)
+        self._children: list[QFileDialog] = []
         describe(((self.table, "Import jobs", "Every import into this results folder; "
                    "double-click a job to see its failures"),
                   (self.folder_label, "Results folder"),
@@ -99,6 +111,9 @@ class HistoryTab(QWidget):
                    "Load this job's open failures as retry files, ready to import again"),
                   (self.resume_button, "Resume job",
                    "Send what an interrupted or cancelled job had not sent yet"),
+                  (self.report_button, "Error report",
+                   "The job's error report: the spreadsheet rows refused before sending, "
+                   "with the reasons (open it, or save a copy)"),
                   (self.delete_button, "Delete from history",
                    "Take the job off this list (asks first; result files stay)")))
         self.refresh_button.clicked.connect(self.refresh)
@@ -110,7 +125,7 @@ class HistoryTab(QWidget):
 
         buttons = QHBoxLayout()
         for button in (self.refresh_button, self.open_button, self.failures_button,
-                       self.retry_button, self.resume_button):
+                       self.retry_button, self.resume_button, self.report_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(self.delete_button)  # apart: it changes the history
@@ -164,6 +179,18 @@ class HistoryTab(QWidget):
                                       and not self._busy)
         self.delete_button.setEnabled(job is not None and job.state not in (
             JobState.RUNNING, JobState.PAUSED))
+        self.report_button.setEnabled(self.error_report() is not None)
+
+    def error_report(self, job: JobRecord | None = None) -> Path | None:
+        """The error report of `job` (default: the selected one) when the file exists."""
+        job = job if job is not None else self.selected_job()
+        report = getattr(job, "error_report", None) if job is not None else None
+        if not report:
+            return None
+        path = Path(report)
+        if not path.is_absolute():
+            path = Path(self._output_dir()) / path
+        return path if path.is_file() else None
 
     def set_busy(self, busy: bool) -> None:
         """While an import runs, nothing that starts another may be pressed."""
@@ -175,6 +202,47 @@ class HistoryTab(QWidget):
     @Slot()
     def open_folder(self) -> None:
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(self._output_dir())))
+
+    @Slot()
+    def open_error_report(self) -> bool:
+        report = self.error_report()
+        if report is None:
+            self.statusMessage.emit("This job has no error report (any more)")
+            self._update_buttons()
+            return False
+        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(report)))
+
+    @Slot()
+    def open_save_report_dialog(self) -> QFileDialog | None:
+        report, job = self.error_report(), self.selected_job()
+        if report is None or job is None:
+            return None
+        dialog = QFileDialog(self, "Save a copy of the error report",
+                             str(Path.home() / f"error_report_job_{job.id}.csv"),
+                             "CSV files (*.csv)")
+        dialog.setObjectName("save_error_report_dialog")
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix("csv")
+        dialog.fileSelected.connect(lambda path: self.save_error_report(report, Path(path)))
+        self._children.append(dialog)
+        dialog.finished.connect(lambda _result, d=dialog: self._forget(d))
+        dialog.open()
+        return dialog
+
+    def _forget(self, dialog: QFileDialog) -> None:
+        if dialog in self._children:
+            self._children.remove(dialog)
+        dialog.deleteLater()
+
+    def save_error_report(self, report: Path, target: Path) -> bool:
+        try:
+            shutil.copyfile(report, target)
+        except OSError as exc:
+            self.statusMessage.emit(f"The error report was not saved: {exc.strerror or exc}")
+            return False
+        self.statusMessage.emit(f"Error report saved as {target}")
+        return True
 
     @Slot()
     def show_failures(self) -> None:

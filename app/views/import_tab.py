@@ -7,10 +7,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QStringListModel, Qt, Signal
 from PySide6.QtGui import QFont, QGuiApplication, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
+    QCompleter,
     QFileDialog,
     QFormLayout,
     QGridLayout,
@@ -29,6 +30,8 @@ from PySide6.QtWidgets import (
 
 from app.services.connection.secret_store import SecretStore
 from app.services.pipeline.import_events import ImportProgress, default_output_dir
+from app.services.sources.mapping import MappingError
+from app.services.sources.source_options import Assignment, AssignmentMode, OnExisting
 from app.views.connection_panel import ConnectionPanel
 from app.views.widget_setup import describe
 
@@ -53,6 +56,13 @@ PRESETS = (
 )
 CUSTOM_PRESET = "Custom"
 
+ASSIGNMENT_MODES = (("None", AssignmentMode.NONE), ("Single value", AssignmentMode.SINGLE),
+                    ("Round robin over values", AssignmentMode.ROUND_ROBIN),
+                    ("By column", AssignmentMode.COLUMN))
+#: Offered for the assignment's target (any other path may be typed).
+ASSIGNMENT_TARGETS = ("person.homeStore", "person.customerGroup", "person.status",
+                      "person.languageCode", "person.customerCards[0].type")
+
 
 def format_duration(seconds: float | None) -> str:
     if seconds is None:
@@ -67,7 +77,8 @@ class ImportTab(QWidget):
     """Collects what an import needs and shows how it goes.
 
     Signals: startRequested(), pauseToggled(), cancelRequested(); the main window runs
-    the import and feeds `show_progress` / `append_log` back.
+    the import and feeds `show_progress` / `append_log` back. `options_problem()` says why
+    the customer options (on existing customers, assignment) cannot be used.
     """
 
     startRequested = Signal()
@@ -79,6 +90,7 @@ class ImportTab(QWidget):
         self.connection = ConnectionPanel(secrets)
         self._log_entries: list[tuple[int, str]] = []
         self._build_settings()
+        self._build_options()
         self._build_run_area()
         self._build_log()
 
@@ -87,6 +99,7 @@ class ImportTab(QWidget):
         left_layout.setContentsMargins(0, 0, 0, 0)
         left_layout.addWidget(self.connection)
         left_layout.addWidget(self.settings_group)
+        left_layout.addWidget(self.options_group)
         left_layout.addStretch(1)
         scroll = QScrollArea()
         scroll.setWidget(left)
@@ -146,6 +159,138 @@ class ImportTab(QWidget):
             spin.valueChanged.connect(self._spin_changed)
         self.output_button.clicked.connect(self._choose_output_dir)
 
+    def _build_options(self) -> None:
+        self.options_group = QGroupBox("Customers")
+        self.on_existing_combo = QComboBox()
+        for choice in OnExisting:
+            self.on_existing_combo.addItem(choice.label, choice.value)
+        self.assign_mode_combo = QComboBox()
+        for title, mode in ASSIGNMENT_MODES:
+            self.assign_mode_combo.addItem(title, mode.value)
+        self.assign_target_edit = QLineEdit()
+        self.assign_target_edit.setPlaceholderText("e.g. person.homeStore")
+        target_completer = QCompleter(list(ASSIGNMENT_TARGETS), self.assign_target_edit)
+        target_completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        target_completer.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
+        self.assign_target_edit.setCompleter(target_completer)
+        self.assign_value_edit = QLineEdit()
+        self.assign_column_edit = QLineEdit()
+        self.assign_column_edit.setPlaceholderText("a spreadsheet column, or a path in a JSON "
+                                                   "entry")
+        self._column_model = QStringListModel(self)
+        column_completer = QCompleter(self._column_model, self.assign_column_edit)
+        column_completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        column_completer.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
+        self.assign_column_edit.setCompleter(column_completer)
+        self.options_error = QLabel()
+        self.options_error.setObjectName("optionsError")
+        self.options_error.setWordWrap(True)
+        self.options_error.setTextFormat(Qt.TextFormat.PlainText)
+        self.options_error.setStyleSheet("color: #b3261e;")
+        self.options_error.setVisible(False)
+        form = QFormLayout(self.options_group)
+        form.addRow("On e&xisting customers", self.on_existing_combo)
+        form.addRow("&Assign", self.assign_mode_combo)
+        self._target_label = QLabel("&Target path")
+        self._target_label.setBuddy(self.assign_target_edit)
+        self._value_label = QLabel("&Value")
+        self._value_label.setBuddy(self.assign_value_edit)
+        self._column_label = QLabel("Co&lumn")
+        self._column_label.setBuddy(self.assign_column_edit)
+        form.addRow(self._target_label, self.assign_target_edit)
+        form.addRow(self._value_label, self.assign_value_edit)
+        form.addRow(self._column_label, self.assign_column_edit)
+        form.addRow(self.options_error)
+        describe((
+            (self.on_existing_combo, "On existing customers", "What happens to a customer "
+             "the service has already: a failure (Create), skipped, or updated"),
+            (self.assign_mode_combo, "Assignment", "Set one target (a home store, a customer "
+             "group…) on every customer: one value, values in turn, or from a column"),
+            (self.assign_target_edit, "Assignment target path", "Where the value goes, e.g. "
+             "person.homeStore or person.customerGroup"),
+            (self.assign_value_edit, "Assignment value", "The value set on every customer; "
+             "for round robin, values separated by commas"),
+            (self.assign_column_edit, "Assignment column", "The column (spreadsheets) or "
+             "entry path (JSON) the value is taken from")))
+        self.assign_mode_combo.currentIndexChanged.connect(self._assignment_mode_changed)
+        for edit in (self.assign_target_edit, self.assign_value_edit, self.assign_column_edit):
+            edit.textChanged.connect(self._check_options)
+        self._assignment_mode_changed()
+
+    def _assignment_mode_changed(self) -> None:
+        mode = AssignmentMode(self.assign_mode_combo.currentData())
+        active = mode is not AssignmentMode.NONE
+        by_value = mode in (AssignmentMode.SINGLE, AssignmentMode.ROUND_ROBIN)
+        for widget in (self._target_label, self.assign_target_edit):
+            widget.setVisible(active)
+        for widget in (self._value_label, self.assign_value_edit):
+            widget.setVisible(by_value)
+        for widget in (self._column_label, self.assign_column_edit):
+            widget.setVisible(mode is AssignmentMode.COLUMN)
+        self._value_label.setText("&Values" if mode is AssignmentMode.ROUND_ROBIN else "&Value")
+        self.assign_value_edit.setPlaceholderText(
+            "e.g. S001, S002, S003 (in turn)" if mode is AssignmentMode.ROUND_ROBIN
+            else "e.g. S001")
+        self._check_options()
+
+    def set_column_suggestions(self, columns: list[str]) -> None:
+        """Spreadsheet columns offered for *By column*."""
+        self._column_model.setStringList(columns)
+
+    def assignment(self) -> Assignment:
+        """The assignment as entered; raises MappingError (a message for the user)."""
+        mode = AssignmentMode(self.assign_mode_combo.currentData())
+        target = self.assign_target_edit.text().strip()
+        if mode is AssignmentMode.ROUND_ROBIN:
+            values = tuple(v.strip() for v in self.assign_value_edit.text().split(",")
+                           if v.strip())
+            return Assignment(mode, target, values)
+        if mode is AssignmentMode.SINGLE:
+            value = self.assign_value_edit.text().strip()
+            return Assignment(mode, target, (value,) if value else ())
+        if mode is AssignmentMode.COLUMN:
+            return Assignment(mode, target, column=self.assign_column_edit.text().strip())
+        return Assignment()
+
+    def options_problem(self) -> str | None:
+        """Why the customer options cannot be used (Start is refused), None when they can."""
+        try:
+            self.assignment()
+        except MappingError as exc:
+            return f"Assignment: {exc}"
+        return None
+
+    def _check_options(self) -> None:
+        problem = self.options_problem()
+        self.options_error.setText(problem or "")
+        self.options_error.setVisible(problem is not None)
+
+    def _assignment_dict(self) -> dict[str, object]:
+        try:
+            return self.assignment().to_dict()
+        except MappingError:  # kept as typed (settings); Start refuses it with the reason
+            mode = str(self.assign_mode_combo.currentData())
+            values = [v.strip() for v in self.assign_value_edit.text().split(",")
+                      if v.strip()] if mode == AssignmentMode.ROUND_ROBIN else (
+                [self.assign_value_edit.text().strip()]
+                if self.assign_value_edit.text().strip() else [])
+            return {"mode": mode, "target": self.assign_target_edit.text().strip(),
+                    "values": values, "column": self.assign_column_edit.text().strip()}
+
+    def _set_assignment(self, data: object) -> None:
+        if not isinstance(data, dict):
+            return
+        mode = str(data.get("mode") or AssignmentMode.NONE.value)
+        index = self.assign_mode_combo.findData(mode)
+        self.assign_mode_combo.setCurrentIndex(max(index, 0))
+        self.assign_target_edit.setText(str(data.get("target") or ""))
+        values = data.get("values") or []
+        if isinstance(values, str):
+            values = [values]
+        self.assign_value_edit.setText(", ".join(str(v) for v in values))
+        self.assign_column_edit.setText(str(data.get("column") or ""))
+        self._check_options()
+
     @staticmethod
     def _spin(low: int, high: int, value: int, suffix: str) -> QSpinBox:
         spin = QSpinBox()
@@ -162,6 +307,7 @@ class ImportTab(QWidget):
         self.pause_button = QPushButton("Pause")
         self.cancel_button = QPushButton("Cancel")
         self.files_label = QLabel("No files loaded")
+        self.files_label.setWordWrap(True)
         self.progress_bar = QProgressBar()
         self.progress_bar.setRange(0, 1000)
         self.progress_bar.setTextVisible(True)
@@ -297,7 +443,9 @@ class ImportTab(QWidget):
                 "concurrency": self.concurrency_spin.value(),
                 "max_retries": self.retries_spin.value(),
                 "timeout_s": float(self.timeout_spin.value()),
-                "output_dir": Path(self.output_edit.text().strip() or default_output_dir())}
+                "output_dir": Path(self.output_edit.text().strip() or default_output_dir()),
+                "on_existing": str(self.on_existing_combo.currentData()),
+                "assignment": self._assignment_dict()}
 
     def set_run_settings(self, values: dict[str, object]) -> None:
         for spin, key in ((self.batch_spin, "batch_size"),
@@ -308,11 +456,17 @@ class ImportTab(QWidget):
                     spin.setValue(int(float(str(values[key]))))
         if values.get("output_dir"):
             self.output_edit.setText(str(values["output_dir"]))
+        if "on_existing" in values:
+            index = self.on_existing_combo.findData(str(values["on_existing"]))
+            if index >= 0:
+                self.on_existing_combo.setCurrentIndex(index)
+        if "assignment" in values:
+            self._set_assignment(values["assignment"])
 
     # -- running -------------------------------------------------------------------------
 
     def set_files_summary(self, files: int, customers: int | None, *,
-                          importing: bool = False) -> None:
+                          importing: bool = False, spreadsheets: int = 0) -> None:
         if importing:
             counted = f" · {customers:,} customers" if customers is not None else ""
             self.files_label.setText(f"Importing {files:,} file{'' if files == 1 else 's'}"
@@ -321,6 +475,12 @@ class ImportTab(QWidget):
             self.files_label.setText("No files loaded: add files on the Files tab")
         elif customers is None:
             self.files_label.setText(f"{files:,} files ready (still counting customers)")
+        elif spreadsheets:
+            counted = f" · {customers:,} customers in JSON files" if customers else ""
+            self.files_label.setText(
+                f"{files:,} file{'' if files == 1 else 's'} ready{counted} · rows of "
+                f"{spreadsheets:,} spreadsheet{'' if spreadsheets == 1 else 's'} are checked "
+                "when you start")
         else:
             self.files_label.setText(f"{files:,} files ready · {customers:,} customers")
 
@@ -328,7 +488,7 @@ class ImportTab(QWidget):
         self.start_button.setEnabled(not running)
         self.pause_button.setEnabled(running)
         self.cancel_button.setEnabled(running)
-        for widget in (self.connection, self.settings_group):
+        for widget in (self.connection, self.settings_group, self.options_group):
             widget.setEnabled(not running)
         if not running:
             self.pause_button.setText("Pause")

@@ -34,18 +34,25 @@ from app.services.connection.connection_profiles import (
 )
 from app.services.connection.secret_store import SecretStore
 from app.services.jobs.job_plan import Repeat
+from app.services.pipeline.import_engine import retry_folder_strategy
 from app.services.pipeline.import_events import ImportSettings, ImportSummary
 from app.services.pipeline.qt_import_runner import ImportRunner
 from app.services.results.atomic_files import make_private_folder
 from app.services.results.cloud_folders import cloud_folder_note, cloud_sync_service
 from app.services.sandbox.demo import DEMO_TOKEN, DemoEnvironment
+from app.services.sources.source_options import OnExisting, SourceOptions
+from app.services.sources.table_source import is_spreadsheet
 from app.version import app_version, runtime_versions
 from app.views.failed_customers_tab import FailedCustomersTab
 from app.views.files_tab import FilesTab
 from app.views.history_tab import HistoryTab
 from app.views.import_tab import ImportTab
+from app.views.review_dialog import ReviewDialog
 
 APP_TITLE = "Bulk Customer Import"
+# the review before Start writes its error report here, inside the results folder
+REVIEW_FOLDER = ".review"
+REVIEW_REPORT = "error_report_review.csv"
 OUTPUT_DIR_SETTLE_MS = 400  # typing a folder name: look it up once the typing pauses
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
 
@@ -74,6 +81,7 @@ class MainWindow(QMainWindow):
         self._close_when_stopped = False
         self._prompts: list[QMessageBox] = []  # open non-modal prompts, kept alive
         self._cloud_folders_named: set[Path] = set()  # warned about once per window
+        self.review_dialog: ReviewDialog | None = None  # the review before Start, when open
 
         self.setWindowTitle(APP_TITLE + (" – demo" if demo else ""))
         self.setWindowIcon(app_icon())
@@ -163,6 +171,8 @@ class MainWindow(QMainWindow):
         self.import_tab.pauseToggled.connect(self.toggle_pause)
         self.import_tab.cancelRequested.connect(self.ask_cancel)
         self.files_tab.filesChanged.connect(self._update_files_summary)
+        self.files_tab.filesChanged.connect(lambda: self.import_tab.set_column_suggestions(
+            self.files_tab.spreadsheet_columns()))
         self.files_tab.countingFinished.connect(self._update_files_summary)
         self.files_tab.statusMessage.connect(lambda text: self.statusBar().showMessage(text, 5000))
         self.failed_tab.statusMessage.connect(lambda text: self.statusBar().showMessage(text,
@@ -274,7 +284,8 @@ class MainWindow(QMainWindow):
         if self.runner.running:
             return  # the Import tab says what is being imported
         self.import_tab.set_files_summary(len(self.files_tab.ready_files()),
-                                          self.files_tab.total_customers())
+                                          self.files_tab.total_customers(),
+                                          spreadsheets=self.files_tab.model.spreadsheet_count())
 
     def _update_failed_title(self, count: int) -> None:
         title = f"Failed &Customers ({count:,})" if count else "Failed &Customers"
@@ -297,8 +308,14 @@ class MainWindow(QMainWindow):
             return
         self.files_tab.load_retry_folder(folder)
         self.tabs.setCurrentWidget(self.files_tab)
-        self.statusBar().showMessage(f"Loaded retry files from {folder.name}: check the "
-                                     "connection, then Start Import", 10000)
+        message = (f"Loaded retry files from {folder.name}: check the connection, then "
+                   "Start Import")
+        strategy = retry_folder_strategy([folder])
+        if strategy and self.import_tab.run_settings().get("on_existing") != strategy:
+            # the retry treats existing customers as its import did
+            self.import_tab.set_run_settings({"on_existing": strategy})
+            message += f" (existing customers: {OnExisting(strategy).label.lower()})"
+        self.statusBar().showMessage(message, 10000)
 
     def open_results_folder(self) -> None:
         folder = Path(self.import_tab.run_settings()["output_dir"])
@@ -326,12 +343,64 @@ class MainWindow(QMainWindow):
                                          "tab first.")
             self.tabs.setCurrentWidget(self.files_tab)
             return
-        if self._connection_problems():
+        if self._connection_problems() or self._options_problems():
             return
         if before:
             self._ask_about_imported_files(before)
             return
-        self._start(files, Repeat.REST)
+        self._review_then_start(files, Repeat.REST)
+
+    def _options_problems(self) -> bool:
+        problem = self.import_tab.options_problem()
+        if problem:
+            self.import_tab.show_outcome(f"Cannot start: {problem}.")
+            self.tabs.setCurrentWidget(self.import_tab)
+        return bool(problem)
+
+    def _source_options(self) -> SourceOptions:
+        run = self.import_tab.run_settings()
+        assignment = run.get("assignment")
+        return SourceOptions(file_mappings=self.files_tab.file_mappings(),
+                             file_sheets=self.files_tab.file_sheets(),
+                             assignment=dict(assignment) if isinstance(assignment, dict)
+                             else {})
+
+    def _review_then_start(self, files: list[Path], repeat: Repeat) -> ReviewDialog | None:
+        """Start; when spreadsheets are among `files`, every row is checked first and the
+        review says what is valid (Import Valid Rows Only starts, Back does not)."""
+        if self.runner.running:
+            return None
+        if not any(is_spreadsheet(f) for f in files):
+            self._start(files, repeat)
+            return None
+        if self.review_dialog is not None:
+            self.review_dialog.raise_()
+            return self.review_dialog
+        folder = self.output_dir() / REVIEW_FOLDER
+        try:
+            make_private_folder(folder)
+            report: Path | None = folder / REVIEW_REPORT
+        except OSError:
+            report = None  # the review still runs; it has no report to offer
+        dialog = ReviewDialog(files, self._source_options(), report_path=report, parent=self)
+        self.review_dialog = dialog
+
+        def answered(result: int) -> None:
+            if self.review_dialog is dialog:
+                self.review_dialog = None
+            dialog.tasks.wait(5000)
+            dialog.deleteLater()
+            if result == ReviewDialog.DialogCode.Accepted:
+                self._start(files, repeat)
+            else:
+                self.tabs.setCurrentWidget(self.files_tab)
+                self.statusBar().showMessage("Not started: change the mappings or the files, "
+                                             "then Start again", 8000)
+
+        dialog.finished.connect(answered)
+        dialog.open()
+        dialog.start()
+        return dialog
 
     def _connection_problems(self) -> bool:
         problems = self.import_tab.connection.problems()
@@ -375,12 +444,13 @@ class MainWindow(QMainWindow):
             ready = self.files_tab.ready_files()
             earlier = {e.path for e in before}
             if clicked is rest:
-                self._start(ready, Repeat.REST)
+                self._review_then_start(ready, Repeat.REST)
             elif clicked is skip:
-                self._start([f for f in ready if f not in earlier], Repeat.SKIP)
+                self._review_then_start([f for f in ready if f not in earlier], Repeat.SKIP)
             elif clicked is again:
                 listed = [e.path for e in self.files_tab.model.entries()]
-                self._start([f for f in listed if f in earlier or f in ready], Repeat.ALL)
+                self._review_then_start([f for f in listed if f in earlier or f in ready],
+                                        Repeat.ALL)
 
         box.finished.connect(answered)
         box.open()
@@ -394,6 +464,8 @@ class MainWindow(QMainWindow):
         import_settings = ImportSettings(
             customers_url=customers_url(settings), households_url=households_url(settings),
             extra_headers=extra_headers(secrets), connection=settings.to_dict(),
+            file_mappings=self.files_tab.file_mappings(),
+            file_sheets=self.files_tab.file_sheets(),
             **run)  # type: ignore[arg-type]
         auth = make_token_provider(settings, secrets, timeout_s=float(run["timeout_s"]))
         return import_settings, auth

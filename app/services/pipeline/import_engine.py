@@ -268,7 +268,7 @@ class ImportEngine:
                 open_batch_source, files, self.settings.batch_size,
                 max(1, self.settings.concurrency), _chosen(self.settings.reader_process, large),
                 plans, self._plan.first_batch if self._plan is not None else 1,
-                source_options(self.settings))
+                self._source_options(files))
             log.info("Import of %d file(s) started as job #%s: batch size %d, concurrency "
                      "up to %d", len(files), self.summary.job or "?", self.settings.batch_size,
                      self.settings.concurrency)
@@ -349,6 +349,16 @@ class ImportEngine:
         for note in plan.notes:
             self._note(note)
         return plan.files_to_read
+
+    def _source_options(self, files: list[Path]) -> SourceOptions:
+        options = source_options(self.settings)
+        if options.assignment and retry_folder_strategy(files) is not None:
+            # retry files hold the entries as they were sent, assigned values included: a
+            # round robin must not hand them out again
+            options.assignment = {}
+            self._note("the assignment is not applied to retry files: they hold the values "
+                       "given when their customers were first sent")
+        return options
 
     def _take_reading_settings(self, saved: dict[str, Any]) -> None:
         for name in READING_SETTINGS:

@@ -1,0 +1,341 @@
+"""The review before Start: every spreadsheet row checked, what is valid, what is refused
+and why, and the choice to import the valid rows or go back."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QFont
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QStackedWidget,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.models.file_list_model import plural
+from app.services.sources.review_tasks import ReviewTasks, Validate
+from app.services.sources.source_options import SourceOptions
+from app.views.widget_setup import describe, setup_record_table
+
+
+def invalid_lines(items: Iterable[Any]) -> list[tuple[str, int | None, str, str, str]]:
+    """(file, row, column, value, reason) for each reason of each invalid entry: a
+    spreadsheet row refused for three reasons gives three lines."""
+    lines: list[tuple[str, int | None, str, str, str]] = []
+    for item in items:
+        record, problem = item.record, item.problem
+        name = Path(str(record.source_file)).name
+        data = record.data if isinstance(record.data, dict) else {}
+        issues = getattr(item, "issues", None) or ()
+        if issues:
+            for issue in issues:
+                lines.append((name, record.record_number, issue.column or "",
+                              str(issue.value or ""), issue.message))
+        else:
+            column = problem.field or ""
+            value = data.get(column, "") if column else ""
+            lines.append((name, record.record_number, column,
+                          "" if value is None else str(value), problem.message))
+    return lines
+
+
+class ReviewDialog(QDialog):
+    """Checks the files of an import (spreadsheets and all) and shows the outcome.
+
+    `start()` runs the validation pass (a `ReviewTasks` worker) with a progress bar and a
+    Cancel that goes back. Then: valid and invalid counts, files that cannot be read, the
+    first invalid rows with their reasons, columns no target takes, and the error report
+    (open or save a copy). *Import Valid Rows Only* (default) accepts, *Back* rejects.
+    Shown with `open()`.
+
+    Signals: reviewed(object) with the ValidationResult once it is shown.
+    """
+
+    reviewed = Signal(object)
+
+    def __init__(self, files: list[Path], options: SourceOptions, *,
+                 report_path: Path | None, parent: QWidget | None = None,
+                 validate: Validate | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("reviewDialog")
+        self.setWindowTitle("Review before importing")
+        self._files = [Path(f) for f in files]
+        self._options = options
+        self._report_path = report_path
+        self._result: Any = None
+        self._children: list[QWidget] = []
+        self.tasks = ReviewTasks(self, validate=validate)
+        self.tasks.progress.connect(self._on_progress)
+        self.tasks.finished.connect(self.show_result)
+        self.tasks.failed.connect(self.show_failure)
+        self._build()
+        self.resize(980, 620)
+
+    # -- building ----------------------------------------------------------------------
+
+    def _build(self) -> None:
+        # page 0: checking
+        self.checking_label = QLabel(f"Checking every row of {plural(len(self._files), 'file')} "
+                                     "before anything is sent…")
+        self.checking_label.setWordWrap(True)
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setRange(0, 0)
+        self.progress_bar.setTextVisible(False)
+        self.rows_label = QLabel("")
+        checking = QWidget()
+        checking_layout = QVBoxLayout(checking)
+        checking_layout.addStretch(1)
+        checking_layout.addWidget(self.checking_label)
+        checking_layout.addWidget(self.progress_bar)
+        checking_layout.addWidget(self.rows_label)
+        checking_layout.addStretch(1)
+
+        # page 1: the outcome
+        self.summary_label = QLabel()
+        self.summary_label.setObjectName("reviewSummary")
+        self.summary_label.setWordWrap(True)
+        big = QFont(self.font())
+        big.setPointSizeF(big.pointSizeF() * 1.15)
+        big.setBold(True)
+        self.summary_label.setFont(big)
+        self.detail_label = QLabel()
+        self.detail_label.setWordWrap(True)
+        self.detail_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.problems_label = QLabel()
+        self.problems_label.setWordWrap(True)
+        self.problems_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.problems_label.setStyleSheet("color: #b3261e;")
+        self.invalid_title = QLabel()
+        self.invalid_table = QTableWidget(0, 5)
+        self.invalid_table.setHorizontalHeaderLabels(("File", "Row", "Column", "Value",
+                                                      "Reason"))
+        setup_record_table(self.invalid_table)
+        self.invalid_table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.invalid_table.verticalHeader().setVisible(False)
+        header = self.invalid_table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setSectionResizeMode(4, QHeaderView.ResizeMode.Stretch)
+        char = self.fontMetrics().horizontalAdvance("0")
+        for column, chars in ((0, 18), (1, 7), (2, 16), (3, 18)):
+            header.resizeSection(column, char * chars)
+        self.unmapped_label = QLabel()
+        self.unmapped_label.setWordWrap(True)
+        self.unmapped_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.unmapped_label.setStyleSheet("color: #c26a00;")
+        self.open_report_button = QPushButton("Open Error Report")
+        self.save_report_button = QPushButton("Save Error Report As…")
+        self.open_report_button.clicked.connect(self.open_report)
+        self.save_report_button.clicked.connect(self.open_save_dialog)
+        report_row = QHBoxLayout()
+        self.report_label = QLabel()
+        self.report_label.setWordWrap(True)
+        report_row.addWidget(self.report_label, 1)
+        report_row.addWidget(self.open_report_button)
+        report_row.addWidget(self.save_report_button)
+        outcome = QWidget()
+        outcome_layout = QVBoxLayout(outcome)
+        outcome_layout.setContentsMargins(0, 0, 0, 0)
+        outcome_layout.addWidget(self.summary_label)
+        outcome_layout.addWidget(self.detail_label)
+        outcome_layout.addWidget(self.problems_label)
+        outcome_layout.addWidget(self.invalid_title)
+        outcome_layout.addWidget(self.invalid_table, 1)
+        outcome_layout.addWidget(self.unmapped_label)
+        outcome_layout.addLayout(report_row)
+        self._stretch = QWidget()  # fills the space when there is no table to show
+        outcome_layout.addWidget(self._stretch, 1)
+
+        self.pages = QStackedWidget()
+        self.pages.addWidget(checking)
+        self.pages.addWidget(outcome)
+
+        self.buttons = QDialogButtonBox()
+        self.import_button = self.buttons.addButton("Import Valid Rows Only",
+                                                    QDialogButtonBox.ButtonRole.AcceptRole)
+        self.back_button = self.buttons.addButton("Back", QDialogButtonBox.ButtonRole.RejectRole)
+        self.import_button.setDefault(True)
+        self.import_button.setEnabled(False)
+        self.buttons.accepted.connect(self.accept)
+        self.buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.pages, 1)
+        layout.addWidget(self.buttons)
+        describe((
+            (self.progress_bar, "Checking progress"),
+            (self.invalid_table, "Invalid rows", "The first rows that are refused, one line "
+             "per reason; the error report lists them all"),
+            (self.open_report_button, "Open error report", "Open the error report (CSV, "
+             "opens in Excel)"),
+            (self.save_report_button, "Save error report as", "Save a copy of the error "
+             "report"),
+            (self.import_button, "Import valid rows only", "Import every valid row; the "
+             "refused ones are not sent"),
+            (self.back_button, "Back", "Go back without importing, to fix the mapping or "
+             "the files")))
+
+    # -- running -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run the validation pass (call after open())."""
+        self.pages.setCurrentIndex(0)
+        self.back_button.setText("Cancel")
+        self.import_button.setEnabled(False)
+        self.tasks.start(self._files, self._options, report_path=self._report_path)
+
+    def _on_progress(self, rows: int) -> None:
+        self.rows_label.setText(f"{rows:,} rows checked")
+
+    def show_result(self, result: Any) -> None:
+        """Show a ValidationResult (from the pass; tests may hand one in)."""
+        self._result = result
+        self.pages.setCurrentIndex(1)
+        self.back_button.setText("Back")
+        valid, invalid, rows = int(result.valid), int(result.invalid), int(result.rows)
+        problems = list(result.problems or ())
+        files = result.files if isinstance(result.files, int) else len(result.files or ())
+        files = files or len(self._files)
+        if invalid == 0 and not problems:
+            self.summary_label.setText("The row is valid and ready to import." if valid == 1
+                                       else f"All {valid:,} rows are valid and ready to "
+                                       "import.")
+            self.summary_label.setStyleSheet("color: #1a7f37;")
+            self.import_button.setText("Start Import")
+        else:
+            self.summary_label.setText(f"{valid:,} valid, {invalid:,} invalid")
+            self.summary_label.setStyleSheet("color: #b3261e;" if invalid else "")
+            self.import_button.setText("Import Valid Rows Only")
+        self.detail_label.setText(
+            f"{plural(rows, 'row')} checked in {plural(files, 'file')}. "
+            + ("Invalid rows are not sent; fix them in the file and import it again later."
+               if invalid else ""))
+        if problems:
+            lines = [f"• {Path(p.source_file).name}: {p.message}" for p in problems[:10]]
+            if len(problems) > 10:
+                lines.append(f"• and {len(problems) - 10:,} more")
+            self.problems_label.setText(f"{plural(len(problems), 'file')} cannot be "
+                                        "imported:\n" + "\n".join(lines))
+        self.problems_label.setVisible(bool(problems))
+        errors = getattr(result, "first_errors", None)
+        if errors:  # the error report's first lines: one per reason, with column and value
+            lines = [(Path(str(e.file)).name, e.row, e.column or "", str(e.value or ""),
+                      e.message) for e in errors if e.row is not None]
+        else:
+            lines = invalid_lines(result.first_invalid or ())
+        self.invalid_table.setRowCount(len(lines))
+        for row, (name, number, column, value, reason) in enumerate(lines):
+            for col, text in enumerate((name, "" if number is None else str(number), column,
+                                        value, reason)):
+                item = QTableWidgetItem(text)
+                item.setToolTip(text)
+                if col == 1:
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight
+                                          | Qt.AlignmentFlag.AlignVCenter)
+                self.invalid_table.setItem(row, col, item)
+        shown_rows = len({(n, r) for n, r, *_ in lines})
+        self.invalid_title.setText(
+            f"The first {plural(shown_rows, 'invalid row')}, with the reasons:"
+            if shown_rows < invalid else "The invalid rows, with the reasons:")
+        has_table = bool(lines)
+        self.invalid_title.setVisible(has_table)
+        self.invalid_table.setVisible(has_table)
+        self._stretch.setVisible(not has_table)
+        unmapped = {Path(f).name: cols for f, cols in (result.unmapped_columns or {}).items()
+                    if cols}
+        self.unmapped_label.setText("Columns not imported: " + "; ".join(
+            f"{name}: {', '.join(cols)}" for name, cols in unmapped.items()))
+        self.unmapped_label.setVisible(bool(unmapped))
+        report = self.error_report()
+        self.report_label.setText(f"Every reason is in the error report {report.name}."
+                                  if report else "")
+        for widget in (self.report_label, self.open_report_button, self.save_report_button):
+            widget.setVisible(report is not None)
+        self.import_button.setEnabled(valid > 0)
+        if valid == 0:
+            self.import_button.setToolTip("No row can be sent: go back and fix the mapping "
+                                          "or the files")
+        self.import_button.setFocus()
+        self.reviewed.emit(result)
+
+    def show_failure(self, message: str) -> None:
+        """The pass could not run: say why; the import itself still checks every row."""
+        self.pages.setCurrentIndex(1)
+        self.back_button.setText("Back")
+        self.summary_label.setText("The rows could not be checked before importing.")
+        self.summary_label.setStyleSheet("color: #b3261e;")
+        self.detail_label.setText(f"{message[:1].upper()}{message[1:]}. The import still "
+                                  "checks every row and sends none that is invalid.")
+        for widget in (self.problems_label, self.invalid_title, self.invalid_table,
+                       self.unmapped_label, self.report_label, self.open_report_button,
+                       self.save_report_button):
+            widget.setVisible(False)
+        self._stretch.setVisible(True)
+        self.import_button.setText("Import Anyway")
+        self.import_button.setEnabled(True)
+
+    def validation_result(self) -> Any:
+        """The ValidationResult shown (None before)."""
+        return self._result
+
+    # -- the error report ---------------------------------------------------------------------
+
+    def error_report(self) -> Path | None:
+        report = getattr(self._result, "error_report", None)
+        return Path(report) if report and Path(report).is_file() else None
+
+    def open_report(self) -> None:
+        report = self.error_report()
+        if report is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(report)))
+
+    def open_save_dialog(self) -> QFileDialog | None:
+        report = self.error_report()
+        if report is None:
+            return None
+        start = self._files[0].parent if self._files else report.parent
+        dialog = QFileDialog(self, "Save the error report", str(start / "error_report.csv"),
+                             "CSV files (*.csv)")
+        dialog.setObjectName("saveErrorReportDialog")
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setDefaultSuffix("csv")
+        dialog.fileSelected.connect(lambda path: self.save_report(Path(path)))
+        self._children.append(dialog)
+        dialog.finished.connect(lambda _result, d=dialog: self._forget(d))
+        dialog.open()
+        return dialog
+
+    def _forget(self, dialog: QWidget) -> None:
+        if dialog in self._children:
+            self._children.remove(dialog)
+        dialog.deleteLater()
+
+    def save_report(self, path: Path) -> bool:
+        report = self.error_report()
+        if report is None:
+            return False
+        try:
+            shutil.copyfile(report, path)
+        except OSError as exc:
+            self.report_label.setText(f"Not saved: {exc.strerror or exc}")
+            return False
+        self.report_label.setText(f"Saved a copy as {path}")
+        return True
+
+    def done(self, result: int) -> None:
+        self.tasks.cancel()  # Cancel while checking: the pass stops
+        super().done(result)
