@@ -358,3 +358,13 @@ def test_a_spreadsheet_counts_by_its_customers_when_choosing_helper_processes(tm
     same_bytes_of_json.write_bytes(b" " * source.stat().st_size)
     assert source.stat().st_size < PROCESS_READER_MIN_BYTES
     assert is_large_import([source]) and not is_large_import([same_bytes_of_json])
+
+
+def test_the_demo_spreadsheet_has_the_mistakes_the_readme_promises(tmp_path):
+    from app.services.sandbox.demo import ensure_demo_spreadsheet
+    path = ensure_demo_spreadsheet(tmp_path)
+    result = validate_files([path], SourceOptions(
+        mapping=load_mapping("Member export").to_dict()))
+    assert (result.rows, result.valid, result.invalid) == (240, 237, 3)
+    assert sorted(line.column for line in result.first_errors) == ["BirthDate", "MMID", "SSN"]
+    assert "237 valid rows and 3 with mistakes" in (ROOT / "README.md").read_text("utf-8")

@@ -55,6 +55,52 @@ def ensure_demo_files(folder: Path | None = None) -> list[Path]:
     return paths
 
 
+DEMO_SPREADSHEET = "medlemmar_uppsala.csv"
+_MEMBER_HEADER = ("CustomerID;MMID;HHID;LoyaltyAccountid;FirstName;LastName;SSN;BirthDate;"
+                  "IshouseholdOwner;MemberStatus;ReasonCode")
+
+
+def _luhn_digit(digits: str) -> str:
+    total = 0
+    for position, char in enumerate(digits):
+        value = int(char) * (2 if position % 2 == 0 else 1)
+        total += value - 9 if value > 9 else value
+    return str((10 - total % 10) % 10)
+
+
+def ensure_demo_spreadsheet(folder: Path | None = None, count: int = 240) -> Path:
+    """A member export as European Excel saves it (UTF-8 with BOM, `;`, dates 01.05.1966,
+    NULL), for trying the mapping step and the review: use the *Member export* mapping.
+    A few rows are wrong on purpose (a date that does not exist, a personal number with a
+    wrong check digit, a repeated MMID)."""
+    folder = folder or demo_folder() / "spreadsheets"
+    path = folder / DEMO_SPREADSHEET
+    if path.exists():
+        return path
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = [_MEMBER_HEADER]
+    for n, customer in enumerate(generate_customers(count, start_id=50000040000, seed=40)):
+        person = customer["person"]
+        year, month, day = person["birthday"].split("-")
+        ssn = f"{year}{month}{day}{n % 1000:03d}"
+        ssn += _luhn_digit(ssn[2:])
+        mmid = f"{9000000 + n}"
+        birth = f"{day}.{month}.{year}"
+        if n == 17:
+            birth = f"31.02.{year}"
+        if n == 42:
+            ssn = ssn[:-1] + str((int(ssn[-1]) + 1) % 10)
+        if n == 99:
+            mmid = "9000007"
+        if n % 5 == 3:
+            ssn = "NULL"
+        lines.append(";".join([str(n + 1), mmid, f"H{n // 2 + 1}", f"L{n + 1}",
+                               person["firstName"], person["lastName"], ssn, birth,
+                               "1" if n % 2 == 0 else "0", "Active", "NULL"]))
+    path.write_bytes(("\ufeff" + "\r\n".join(lines) + "\r\n").encode("utf-8"))
+    return path
+
+
 @dataclass
 class DemoEnvironment:
     """A sandbox API in a background thread plus sample files, for `main.py --demo`.
@@ -69,6 +115,7 @@ class DemoEnvironment:
 
     def start(self, folder: Path | None = None) -> str:
         self.files = ensure_demo_files(folder)
+        ensure_demo_spreadsheet(None if folder is None else folder.parent / "spreadsheets")
         config = SandboxConfig(static_token=DEMO_TOKEN, latency_ms=15, latency_jitter_ms=25,
                                seed=11)
         self.sandbox = SandboxThread(config)
