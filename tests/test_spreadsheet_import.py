@@ -367,4 +367,5 @@ def test_the_demo_spreadsheet_has_the_mistakes_the_readme_promises(tmp_path):
         mapping=load_mapping("Member export").to_dict()))
     assert (result.rows, result.valid, result.invalid) == (240, 237, 3)
     assert sorted(line.column for line in result.first_errors) == ["BirthDate", "MMID", "SSN"]
-    assert "237 valid rows and 3 with mistakes" in (ROOT / "README.md").read_text("utf-8")
+    readme = " ".join((ROOT / "README.md").read_text("utf-8").split())
+    assert "237 valid rows and 3 with mistakes" in readme
