@@ -15,21 +15,14 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
+from app.services.sources.table_source import column_letter
+
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PACKAGE_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
 _HEAD = '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 _EXCEL_EPOCH = date(1899, 12, 30)
 _DATE_STYLE = 1  # cellXfs entry with number format 14 (the short date)
-
-
-def _letters(index: int) -> str:
-    letters = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        letters = chr(65 + rest) + letters
-    return letters
 
 
 def _cell(ref: str, value: Any, strings: dict[str, int]) -> str:
@@ -58,7 +51,7 @@ def write_excel_like_workbook(path: Path,
                 sheet.write(f'{_HEAD}<worksheet xmlns="{_MAIN}"><sheetData>'.encode())
                 pending: list[str] = []
                 for row_number, row in enumerate(rows, start=1):
-                    cells = "".join(_cell(f"{_letters(col)}{row_number}", value, strings)
+                    cells = "".join(_cell(f"{column_letter(col)}{row_number}", value, strings)
                                     for col, value in enumerate(row))
                     if cells:
                         pending.append(f'<row r="{row_number}">{cells}</row>')

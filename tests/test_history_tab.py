@@ -18,6 +18,8 @@ from app.services.sandbox.sandbox_server import SandboxConfig, SandboxThread
 from app.views.main_window import MainWindow
 from tests.conftest import ROOT, wait_for_signal
 from tests.test_helper_processes import wait_until
+from tests.test_main_window import connect_to as connect
+from tests.test_main_window import open_window, stop_any_import
 
 
 @pytest.fixture
@@ -29,22 +31,9 @@ def sandbox_thread():
 @pytest.fixture
 def window(qtbot, qloop, tmp_path):
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    win = MainWindow(settings=settings)
-    qtbot.addWidget(win)
-    win.import_tab.set_run_settings({"output_dir": tmp_path / "out", "max_retries": 0})
-    win.resize(1280, 820)
-    win.show()
+    win = open_window(qtbot, settings, tmp_path / "out", max_retries=0)
     yield win
-    if win.runner.running:
-        win.runner.cancel()
-        qloop.run_until_complete(win.runner.wait())
-
-
-def connect(win: MainWindow, sandbox: SandboxThread) -> None:
-    panel = win.import_tab.connection
-    panel.profile_combo.setCurrentIndex(panel.profile_combo.findData("sandbox"))
-    panel.host_edit.setText(sandbox.base_url)
-    panel.token_edit.setText(sandbox.server.static_token)
+    stop_any_import(qloop, win)
 
 
 def start_and_wait(qtbot, qloop, win: MainWindow, start=None):

@@ -32,17 +32,28 @@ def settings(tmp_path) -> QSettings:
     return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
 
 
-@pytest.fixture
-def window(qtbot, qloop, settings, tmp_path):
+def open_window(qtbot, settings: QSettings, output_dir: Path, max_retries: int
+                ) -> MainWindow:
+    """The main window as a user sees it, its results going to `output_dir`."""
     win = MainWindow(settings=settings)
     qtbot.addWidget(win)
-    win.import_tab.set_run_settings({"output_dir": tmp_path / "out", "max_retries": 1})
+    win.import_tab.set_run_settings({"output_dir": output_dir, "max_retries": max_retries})
     win.resize(1280, 820)
     win.show()
-    yield win
+    return win
+
+
+def stop_any_import(qloop, win: MainWindow) -> None:
     if win.runner.running:
         win.runner.cancel()
         qloop.run_until_complete(win.runner.wait())
+
+
+@pytest.fixture
+def window(qtbot, qloop, settings, tmp_path):
+    win = open_window(qtbot, settings, tmp_path / "out", max_retries=1)
+    yield win
+    stop_any_import(qloop, win)
 
 
 def connect_to(win: MainWindow, sandbox: SandboxThread) -> None:
@@ -486,3 +497,15 @@ def test_loading_a_retry_folder_takes_its_import_s_strategy(qtbot, window, tmp_p
     window.load_retry_files(folder)
     assert window.import_tab.run_settings()["on_existing"] == "update"
     assert "update existing customers" in window.statusBar().currentMessage()
+
+
+def test_each_demo_launch_has_results_of_its_own(tmp_path):
+    from app.services.sandbox.demo import demo_results_folder
+    first = demo_results_folder(tmp_path)
+    assert first.parent == tmp_path / "Demo"
+    # started again from a setting that is itself a demo folder: not nested deeper
+    assert demo_results_folder(first).parent == tmp_path / "Demo"
+    assert demo_results_folder(tmp_path / "Demo").parent == tmp_path / "Demo"
+    first.mkdir(parents=True)
+    second = demo_results_folder(tmp_path)
+    assert second != first and second.parent == tmp_path / "Demo"

@@ -39,7 +39,7 @@ from app.services.pipeline.import_events import ImportSettings, ImportSummary
 from app.services.pipeline.qt_import_runner import ImportRunner
 from app.services.results.atomic_files import make_private_folder
 from app.services.results.cloud_folders import cloud_folder_note, cloud_sync_service
-from app.services.sandbox.demo import DEMO_TOKEN, DemoEnvironment
+from app.services.sandbox.demo import DEMO_TOKEN, DemoEnvironment, demo_results_folder
 from app.services.sources.source_options import OnExisting, SourceOptions
 from app.services.sources.table_source import is_spreadsheet
 from app.version import app_version, runtime_versions
@@ -252,9 +252,11 @@ class MainWindow(QMainWindow):
                                                    tenant="demo"))
         connection.set_token(DEMO_TOKEN)
         run = self.import_tab.run_settings()
-        # two retries keep the demo's staged outage short: a few seconds, not half a minute
-        self.import_tab.set_run_settings({"output_dir": Path(run["output_dir"]) / "Demo",
-                                          "max_retries": 2})
+        # two retries keep the demo's staged outage short: a few seconds, not half a minute;
+        # a results folder per launch, because each launch's sandbox starts empty (an
+        # earlier demo's history would skip customers this sandbox never saw)
+        self.import_tab.set_run_settings({
+            "output_dir": demo_results_folder(Path(run["output_dir"])), "max_retries": 2})
         self.files_tab.add_paths(self.demo.files)
         self.tabs.setCurrentWidget(self.files_tab)
         self.statusBar().showMessage("Demo: sample customers are loaded and the local sandbox "

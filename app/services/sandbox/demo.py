@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 from platformdirs import user_data_path
@@ -53,6 +54,22 @@ def ensure_demo_files(folder: Path | None = None) -> list[Path]:
             write_customer_file(path, customers, json_lines=spec.json_lines)
         paths.append(path)
     return paths
+
+
+def demo_results_folder(results_folder: Path) -> Path:
+    """Where one launch of the demo writes its results: `Demo/<date time>` in the results
+    folder (the folder itself when it is already such a folder)."""
+    base = results_folder
+    if base.parent.name == "Demo":
+        base = base.parent.parent
+    elif base.name == "Demo":
+        base = base.parent
+    folder = base / "Demo" / datetime.now().strftime("%Y-%m-%d %H.%M.%S")
+    number = 1
+    while folder.exists():  # two launches within a second
+        number += 1
+        folder = folder.with_name(f"{folder.name.split(' (')[0]} ({number})")
+    return folder
 
 
 DEMO_SPREADSHEET = "medlemmar_uppsala.csv"
