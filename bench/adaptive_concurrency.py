@@ -4,8 +4,9 @@
     python bench/adaptive_concurrency.py --customers 5000 --cap 2 --latency-ms 20
 
 The sandbox answers 429 (Retry-After 1 s, as real services do) to any request beyond
-`--cap` in flight. The same file is imported twice with `python main.py import`: with the
-concurrency set to the cap (the best a user who knew the cap could do), and with a higher
+`--cap` in flight. The same file is imported twice with `python main.py import
+--no-history` (each run sends every customer to a fresh sandbox): with the concurrency
+set to the cap (the best a user who knew the cap could do), and with a higher
 concurrency (8) that the importer has to bring down by itself. A third run shows a
 service that queues instead of refusing (`--workers`): answers slow down, none fail.
 Printed: customers/s, refused requests, and the ratio of the two capped runs (target:
@@ -36,7 +37,8 @@ def run_import(sandbox: SandboxThread, source: Path, output: Path, concurrency: 
         [sys.executable, str(REPO_ROOT / "main.py"), "import", str(source), "--url",
          server.customers_url("c4r"), "--token", server.static_token, "--concurrency",
          str(concurrency), "--batch-size", str(batch_size), "--retries", "10",
-         "--output-dir", str(output), "--json"], capture_output=True, text=True,
+         "--output-dir", str(output), "--json", "--no-history"], capture_output=True,
+        text=True,
         encoding="utf-8", cwd=REPO_ROOT)
     try:
         return json.loads(done.stdout)
