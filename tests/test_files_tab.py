@@ -600,7 +600,8 @@ def no_saved_mappings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_adding_spreadsheets_opens_the_mapping_step_one_at_a_time(
-        qtbot: QtBot, tab: FilesTab, tmp_path: Path, no_saved_mappings: None):
+        qtbot: QtBot, qtmodeltester, tab: FilesTab, tmp_path: Path,
+        no_saved_mappings: None):
     from tests.excel_files import write_excel_like_workbook
     csv_path = write_swedish_csv(tmp_path / "kunder_åäö.csv")
     xlsx_path = write_excel_like_workbook(tmp_path / "medlemmar.xlsx", [
@@ -646,6 +647,7 @@ def test_adding_spreadsheets_opens_the_mapping_step_one_at_a_time(
     assert tab.file_sheets() == {}
     assert set(tab.spreadsheet_columns()) == {"Kundnummer", "Förnamn", "Efternamn", "Butik",
                                               "CustomerID", "FirstName", "LastName"}
+    qtmodeltester.check(model)  # with spreadsheets and their mapping column
 
 
 def test_cancelling_the_mapping_step_takes_the_file_off_the_list(
