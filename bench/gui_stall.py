@@ -163,7 +163,7 @@ def main() -> int:
         sandbox = start_sandbox(work)
         try:
             app = QApplication.instance() or QApplication([])
-            MainThreadGarbageCollector(app)  # as run_gui does
+            collector = MainThreadGarbageCollector(app)  # as run_gui does
             loop = qasync.QEventLoop(app)
             asyncio.set_event_loop(loop)
             window = MainWindow(settings=QSettings(str(work / "s.ini"),
@@ -171,6 +171,8 @@ def main() -> int:
             window._bench_sandbox = sandbox  # type: ignore[attr-defined]
             window.resize(1280, 820)
             window.show()
+            QApplication.processEvents()
+            collector.freeze_startup_objects()  # as run_gui does once the window is up
             with loop:
                 loop.run_until_complete(run(args, work, window, sandbox.base_url))
                 window.close()  # saves settings and stops the file workers

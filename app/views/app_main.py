@@ -7,7 +7,7 @@ import contextlib
 import sys
 
 import qasync
-from PySide6.QtCore import QCoreApplication, QSettings
+from PySide6.QtCore import QCoreApplication, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from app.services.sandbox.demo import DemoEnvironment
@@ -33,6 +33,8 @@ def run_gui(demo: bool = False) -> int:
     # smoke tests of built packages: the window runs itself, see smoke_run.py
     smoke_run = SmokeRun(window) if smoke_run_requested() else None
     window.show()
+    # once the first events are handled, everything built so far lives as long as the app
+    QTimer.singleShot(0, collector.freeze_startup_objects)
     closed = asyncio.Event()
     app.lastWindowClosed.connect(closed.set)
     try:

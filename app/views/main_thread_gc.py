@@ -23,6 +23,12 @@ class MainThreadGarbageCollector(QObject):
     through the younger collections since the last one are a quarter of those it kept.
     Without that rule a window holding 100,000 failures would walk them all every few
     seconds.
+
+    `freeze_startup_objects` (called once the window is up) takes what the app built at
+    start-up, and keeps for its whole life, out of every later collection: the modules,
+    classes and functions of Qt, aiohttp and the app are most of what a full collection
+    walks (about 75,000 objects), and walking them cost a full collection 85–150 ms with
+    100,000 failures listed, against 25–50 ms without them.
     """
 
     def __init__(self, parent: QObject | None = None,
@@ -37,6 +43,16 @@ class MainThreadGarbageCollector(QObject):
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self.collect_if_due)
         self._timer.start()
+        self._froze = False
+
+    def freeze_startup_objects(self) -> int:
+        """Collect once, then leave every object alive now out of later collections (they
+        live as long as the app). Returns how many objects that is."""
+        gc.collect()
+        gc.freeze()
+        self._froze = True
+        self._long_lived = len(gc.get_objects(generation=2))
+        return gc.get_freeze_count()
 
     def collect_if_due(self) -> None:
         """Collect the generations whose allocation counts passed their thresholds."""
@@ -60,5 +76,8 @@ class MainThreadGarbageCollector(QObject):
     def stop(self) -> None:
         """Give collection back to Python (as it was before)."""
         self._timer.stop()
+        if self._froze:
+            gc.unfreeze()
+            self._froze = False
         if self._was_enabled:
             gc.enable()
