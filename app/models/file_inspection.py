@@ -8,6 +8,16 @@ from typing import Literal
 
 FileKind = Literal["customers", "households", "mixed", ""]
 
+#: Files read as spreadsheets (CSV and Excel workbooks), by suffix.
+CSV_SUFFIXES = (".csv", ".tsv", ".txt")
+XLSX_SUFFIXES = (".xlsx", ".xlsm")
+SPREADSHEET_SUFFIXES = CSV_SUFFIXES + XLSX_SUFFIXES
+
+
+def is_spreadsheet(path: Path) -> bool:
+    """Whether `path` is read as a spreadsheet (by its suffix)."""
+    return Path(path).suffix.lower() in SPREADSHEET_SUFFIXES
+
 
 @dataclass(frozen=True, slots=True)
 class FileInspection:

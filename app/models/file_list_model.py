@@ -19,9 +19,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QIcon
 
-from app.models.file_inspection import FileInspection
+from app.models.file_inspection import FileInspection, is_spreadsheet
 from app.models.jobs import FileHistory
-from app.services.sources.table_source import is_spreadsheet
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from PySide6.QtCore import (
@@ -16,7 +15,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor
 
-from app.models.jobs import JobRecord, JobState
+from app.models.jobs import JobRecord, JobState, duration_text, files_text
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -31,19 +30,6 @@ _STATE_COLORS = {
 }
 
 
-def duration_text(seconds: float) -> str:
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def files_text(job: JobRecord) -> str:
-    # os.path, not Path: a thousand jobs' worth of Path objects is a noticeable wait
-    names = [os.path.basename(f.path) for f in job.files]
-    if len(names) <= 2:
-        return ", ".join(names) or "–"
-    return f"{names[0]} and {len(names) - 1} more"
 
 
 class HistoryModel(QAbstractTableModel):

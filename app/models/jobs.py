@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -89,3 +90,20 @@ class FileHistory:
     @property
     def all_imported(self) -> bool:
         return self.records > 0 and len(self.imported) >= self.records
+
+
+def duration_text(seconds: float) -> str:
+    """`1:02:03` or `2:03`, as the history shows a job's duration."""
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def files_text(job: JobRecord) -> str:
+    """A job's files in a few words: `a.json, b.json` or `a.json and 4 more`."""
+    # os.path, not Path: a thousand jobs' worth of Path objects is a noticeable wait
+    names = [os.path.basename(f.path) for f in job.files]
+    if len(names) <= 2:
+        return ", ".join(names) or "–"
+    return f"{names[0]} and {len(names) - 1} more"

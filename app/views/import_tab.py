@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.models.jobs import duration_text
 from app.services.connection.secret_store import SecretStore
 from app.services.pipeline.import_events import ImportProgress, default_output_dir
 from app.services.sources.mapping import MappingError
@@ -65,12 +66,7 @@ ASSIGNMENT_TARGETS = ("person.homeStore", "person.customerGroup", "person.status
 
 
 def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+    return "–" if seconds is None else duration_text(seconds)
 
 
 class ImportTab(QWidget):

@@ -21,8 +21,7 @@ from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget,
 
 from app.models.failure_store import FAILED_CUSTOMERS_FILE, FailureStore
 from app.models.file_list_model import FileEntry, plural
-from app.models.history_model import files_text
-from app.models.jobs import RESUMABLE, JobRecord, JobState
+from app.models.jobs import RESUMABLE, JobRecord, JobState, files_text
 from app.services.connection.auth import TokenProvider
 from app.services.connection.connection_profiles import (
     PROFILES,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from app.services.jobs.journal import JobRecord
+from app.models.jobs import JobRecord, duration_text, files_text
 from app.services.results.output_folder import RUNNING_FOLDER, mark_is_held
 
 
@@ -15,18 +15,6 @@ def running_check(output_dir: Path) -> Callable[[str], bool]:
     return lambda owner: bool(owner) and mark_is_held(folder / owner)
 
 
-def format_duration(seconds: float) -> str:
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-def files_text(job: JobRecord) -> str:
-    names = [Path(f.path).name for f in job.files]
-    if len(names) <= 2:
-        return ", ".join(names) or "–"
-    return f"{names[0]} and {len(names) - 1} more"
 
 
 def format_history(jobs: list[JobRecord]) -> str:
@@ -38,7 +26,7 @@ def format_history(jobs: list[JobRecord]) -> str:
         rows.append((f"#{job.id}", job.state.label, job.started.replace("T", " ")[:16],
                      files_text(job), f"{job.read:,}", f"{job.succeeded:,}",
                      f"{job.failed:,}", f"{job.open_failures:,}",
-                     format_duration(job.duration_s)))
+                     duration_text(job.duration_s)))
     widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
     numeric = {4, 5, 6, 7, 8}
     lines = []

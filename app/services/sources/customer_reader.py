@@ -22,6 +22,7 @@ import orjson
 from ijson.backends import python as exact_ijson
 
 from app.models.entry_json import find_unsendable, loads_exact, may_hold_long_integer
+from app.models.file_inspection import is_spreadsheet
 from app.models.records import CustomerRecord, RecordKind
 
 CUSTOMER_FILE_SUFFIXES = (".json", ".jsonl", ".ndjson")
@@ -46,7 +47,8 @@ class ReadProblem:
     def __str__(self) -> str:
         where = Path(self.source_file).name
         if self.record_number is not None:
-            unit = "row" if where.lower().endswith(_TABLE_SUFFIXES) else "record"
+            # spreadsheets number their rows as the spreadsheet program shows them
+            unit = "row" if is_spreadsheet(Path(where)) else "record"
             where += f", {unit} {self.record_number}"
         if self.field:
             where += f", field {self.field}"
@@ -62,8 +64,6 @@ class InvalidEntry:
 
 
 ReadItem = CustomerRecord | InvalidEntry | ReadProblem
-#: spreadsheets number their rows as the spreadsheet program shows them (see table_source)
-_TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm")
 
 
 _BOMS = (

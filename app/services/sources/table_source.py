@@ -13,9 +13,16 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-CSV_SUFFIXES = (".csv", ".tsv", ".txt")
-XLSX_SUFFIXES = (".xlsx", ".xlsm")
-SPREADSHEET_SUFFIXES = CSV_SUFFIXES + XLSX_SUFFIXES
+# the suffixes live with the plain records, where the Files tab's model can see them too
+from app.models.file_inspection import (
+    CSV_SUFFIXES,
+    SPREADSHEET_SUFFIXES,
+    XLSX_SUFFIXES,
+    is_spreadsheet,
+)
+
+__all__ = ["CSV_SUFFIXES", "SPREADSHEET_SUFFIXES", "XLSX_SUFFIXES", "Table", "TableError",
+           "column_letter", "column_names", "is_spreadsheet", "open_table"]
 
 
 class TableError(Exception):
@@ -44,10 +51,6 @@ class Table(Protocol):
 
     def close(self) -> None: ...
 
-
-def is_spreadsheet(path: Path) -> bool:
-    """Whether `path` is read as a spreadsheet (by its suffix)."""
-    return Path(path).suffix.lower() in SPREADSHEET_SUFFIXES
 
 
 def column_letter(index: int) -> str:
