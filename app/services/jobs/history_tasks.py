@@ -24,6 +24,7 @@ from app.services.jobs.journal import (
     journal_path,
 )
 from app.services.results.result_writers import RetryFolderWriter
+from app.services.worker_pacing import GilPacer
 
 
 def load_jobs(output_dir: Path) -> list[JobRecord]:
@@ -31,6 +32,7 @@ def load_jobs(output_dir: Path) -> list[JobRecord]:
     if not journal_path(output_dir).exists():
         return []
     journal = Journal.open(output_dir, create=False)
+    journal.pace = GilPacer()  # a worker of the window: let it paint meanwhile
     try:
         return journal.jobs(running_check(output_dir))
     finally:
@@ -42,6 +44,7 @@ def look_up_files(output_dir: Path, sha256s: list[str]) -> dict[str, FileHistory
     if not sha256s or not journal_path(output_dir).exists():
         return {}
     journal = Journal.open(output_dir, create=False)
+    journal.pace = GilPacer()
     try:
         return journal.file_history(sha256s)
     finally:

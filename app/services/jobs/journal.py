@@ -25,6 +25,7 @@ from typing import Any
 
 from app.models.jobs import RESUMABLE, FileFingerprint, FileHistory, JobRecord, JobState
 from app.models.record_ranges import RecordRanges
+from app.services.worker_pacing import no_pacing, paced
 
 __all__ = ["RESUMABLE", "FileFingerprint", "FileHistory", "JobRecord", "JobState", "Journal",
            "JournalError", "JournalTooNew"]
@@ -156,6 +157,8 @@ class Journal:
         self.path = path
         self.connection = connection
         self.notes = notes or []
+        # called in long read loops; a worker thread of the window sets a GilPacer here
+        self.pace: Callable[[], None] = no_pacing
 
     # -- opening ----------------------------------------------------------------------------
 
@@ -343,12 +346,15 @@ class Journal:
             "SELECT job_id, path, size, sha256, mtime FROM job_files"
             + (" WHERE job_id = ?" if only is not None else "") + " ORDER BY job_id, file_index",
             args).fetchall()
+        pace = self.pace
         for job_id, path, size, sha, mtime in file_rows:
+            pace()
             files.setdefault(job_id, []).append(FileFingerprint(path, size, sha, mtime))
         result = []
         for (job_id, kind, state, started, finished, settings, read, succeeded, failed,
              skipped, duration, retry_dir, error, owner, updated, skipped_existing,
              error_report) in rows:
+            pace()
             job_state = JobState(state)
             if job_state in (JobState.RUNNING, JobState.PAUSED) and is_alive is not None \
                     and not (owner and is_alive(owner)):
@@ -417,9 +423,10 @@ class Journal:
             records = 0
             last_job, last_when = 0, ""
             for job_id, file_index, counted, started in reads:
-                ranges = [RecordRanges.parse(text) for (text,) in self.connection.execute(
+                self.pace()
+                ranges = [RecordRanges.parse(text) for (text,) in paced(self.connection.execute(
                     "SELECT records FROM batches WHERE job_id = ? AND file_index = ? "
-                    "AND state = ?", (job_id, file_index, BATCH_DONE))]
+                    "AND state = ?", (job_id, file_index, BATCH_DONE)), self.pace)]
                 for part in ranges:
                     done = done | part
                 if counted:
@@ -435,8 +442,9 @@ class Journal:
     def _failure_records_of(self, sha: str) -> tuple[RecordRanges, RecordRanges]:
         resolved: list[int] = []
         still_open: list[int] = []
-        for state, record in self.connection.execute(
-                "SELECT state, origin_record FROM failures WHERE origin_sha = ?", (sha,)):
+        for state, record in paced(self.connection.execute(
+                "SELECT state, origin_record FROM failures WHERE origin_sha = ?", (sha,)),
+                self.pace):
             (still_open if state == "open" else resolved).append(record)
         return RecordRanges.of(resolved), RecordRanges.of(still_open)
 
@@ -492,11 +500,14 @@ class Journal:
         cursor = self.connection.execute(
             f"SELECT {', '.join(FAILURE_COLUMNS)} FROM failures {where} "
             "ORDER BY timestamp, key", args)
+        pace = self.pace
+        if pace is not no_pacing:
+            batch_size = min(batch_size, 64)  # a fetch holds Python's lock until it is done
         while True:
             rows = cursor.fetchmany(batch_size)
             if not rows:
                 return
-            yield from rows
+            yield from paced(rows, pace)
 
 
 #: Failure columns in the order of a failure row (see app.models.records ROW_ positions).

@@ -18,12 +18,14 @@ from app.models.records import FailureRecord, FailureRow
 from app.services.jobs.journal import Journal, JournalError, journal_path
 from app.services.results.failure_export import export_failures
 from app.services.results.failure_list_file import load_failure_list
+from app.services.worker_pacing import GilPacer
 
 
 def journal_failure_rows(output_dir: Path, *, include_resolved: bool = False,
                          job: int | None = None) -> Iterator[FailureRow]:
     """The failures in the folder's journal, read as they are asked for."""
     journal = Journal.open(output_dir, create=False)
+    journal.pace = GilPacer()  # read on a worker of the window: let it paint meanwhile
     try:
         yield from journal.failure_rows(state=None if include_resolved else "open", job=job)
     finally:
@@ -41,6 +43,7 @@ def load_failure_rows(output_dir: Path, *, include_resolved: bool = False,
     output_dir = Path(output_dir)
     if journal_path(output_dir).exists():
         journal = Journal.open(output_dir, create=False)
+        journal.pace = GilPacer()
         try:
             return list(journal.failure_rows(state=None if include_resolved else "open",
                                              job=job))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from app.models.file_list_model import path_key
 from app.services.sources.customer_reader import ReadProblem
 from app.services.sources.file_inspector import InspectionCancelled, inspect_file
 from app.services.sources.file_search import SkippedFile, find_customer_files
+from app.services.worker_pacing import GilPacer
 
 # The machine running this has two cores. Two threads overlap the disk waits of many small
 # files; counting is CPU work under the GIL, so two big files at once would only fight the
@@ -28,12 +28,6 @@ from app.services.sources.file_search import SkippedFile, find_customer_files
 INSPECT_THREADS = 2
 # Files at least this big are counted one at a time (about 10,000 customers, ~0.3 s).
 LARGE_FILE_BYTES = 4 * 1024 * 1024
-# A counting thread naps this long after every NAP_EVERY_S of work. Without it, every call
-# the GUI thread makes into Python (each model.data() of a repaint, each timer slot) waits up
-# to the interpreter's 5 ms switch interval for the GIL, and repaints stall for 200-400 ms;
-# with it the GUI thread gets the GIL within ~2 ms. Costs counting about 10%.
-NAP_EVERY_S = 0.002
-NAP_S = 0.0002
 # Tasks handed to the pool at once; the rest wait in our own queue, so forgetting files
 # drops them cheaply instead of cancelling thousands of queued runnables.
 _IN_FLIGHT_LIMIT = INSPECT_THREADS * 2
@@ -104,14 +98,12 @@ class _InspectTask(QRunnable):
         self._job = job
         self._token = token
         self._signals = signals
-        self._last_nap = 0.0
+        self._pace = GilPacer()
 
     def _cancelled(self) -> bool:
-        """Polled by inspect_file every ~1 ms: stop when cancelled, and pace the GIL."""
-        now = time.perf_counter()
-        if now - self._last_nap >= NAP_EVERY_S:
-            time.sleep(NAP_S)  # a real sleep: sleep(0) gives the GIL straight back to us
-            self._last_nap = time.perf_counter()
+        """Polled by inspect_file every ~1 ms: stop when cancelled, and let the window
+        have Python's lock now and then (see worker_pacing)."""
+        self._pace()
         return self._token.cancelled
 
     def run(self) -> None:
@@ -121,7 +113,7 @@ class _InspectTask(QRunnable):
             result = None
         else:
             try:
-                self._last_nap = time.perf_counter()
+                self._pace = GilPacer()
                 result = inspect_file(path, cancelled=self._cancelled)
             except InspectionCancelled:
                 result = None
