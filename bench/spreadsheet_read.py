@@ -66,12 +66,6 @@ _ASCII_MAIL = str.maketrans("åäöøæéèëêçüï", "aaooaeeeecui")
 # -- data --------------------------------------------------------------------------------
 
 
-def _luhn_digit(nine: str) -> str:
-    total = 0
-    for position, digit in enumerate(nine):
-        doubled = int(digit) * (2 if position % 2 == 0 else 1)
-        total += doubled - 9 if doubled > 9 else doubled
-    return str((10 - total % 10) % 10)
 
 
 def customer_rows(count: int) -> Any:
@@ -83,12 +77,13 @@ def customer_rows(count: int) -> Any:
         LAST_NAMES,
         STREETS,
     )
+    from app.services.sources.row_validation import luhn_check_digit
 
     rng = random.Random(5)
     for n in range(count):
         year, month, day = rng.randint(1940, 2005), rng.randint(1, 12), rng.randint(1, 28)
         nine = f"{year % 100:02d}{month:02d}{day:02d}{rng.randint(0, 999):03d}"
-        check = _luhn_digit(nine)
+        check = luhn_check_digit(nine)
         if n % INVALID_EVERY == INVALID_EVERY - 1:
             check = str((int(check) + 1) % 10)
         city, postal_code, country = rng.choice(CITIES)

@@ -24,6 +24,7 @@ from app.services.sources.mapping_profiles import (
     save_profile,
 )
 from app.services.sources.row_mapping import RowMapper
+from app.services.sources.row_validation import luhn_check_digit
 from app.services.sources.spreadsheet_reader import InvalidRow, SpreadsheetReader, preview_entries
 from app.services.sources.value_conversion import (
     ConversionError,
@@ -352,12 +353,6 @@ FIRST = ["Åsa", "Björn", "Örjan", "Märta", "Linnéa", "Sølvi", "Øystein", 
 LAST = ["Öberg", "Sjöberg", "Åström", "Näslund", "Østergaard", "Sæther", "Lefèvre", "Ek"]
 
 
-def luhn_digit(nine: str) -> str:
-    total = 0
-    for position, digit in enumerate(nine):
-        doubled = int(digit) * (2 if position % 2 == 0 else 1)
-        total += doubled - 9 if doubled > 9 else doubled
-    return str((10 - total % 10) % 10)
 
 
 def member_rows(count: int) -> list[list[str]]:
@@ -368,7 +363,7 @@ def member_rows(count: int) -> list[list[str]]:
         ssn = "NULL"
         if n % 5:
             nine = f"{year % 100:02d}{month:02d}{day:02d}{rng.randint(0, 999):03d}"
-            ssn = f"{year}{nine[2:]}{luhn_digit(nine)}"
+            ssn = f"{year}{nine[2:]}{luhn_check_digit(nine)}"
             if n % 3 == 0:
                 ssn = ssn[:8] + "-" + ssn[8:]
         rows.append([

@@ -22,6 +22,7 @@ from app.services.sources.mapping import Mapping
 from app.services.sources.row_validation import (
     ImportValidator,
     email_problem,
+    luhn_check_digit,
     luhn_valid,
     personal_number_problem,
 )
@@ -67,6 +68,7 @@ def test_luhn_against_known_numbers():
     assert luhn_valid("79927398713")  # the textbook example
     assert not luhn_valid("79927398710")
     assert luhn_valid("8112189876")
+    assert luhn_check_digit("811218987") == "6" and luhn_check_digit("7992739871") == "3"
 
 
 @pytest.mark.parametrize(("address", "ok"), [

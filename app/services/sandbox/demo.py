@@ -11,6 +11,7 @@ from platformdirs import user_data_path
 
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from app.services.sandbox.sandbox_server import SandboxConfig, SandboxThread
+from app.services.sources.row_validation import luhn_check_digit
 
 log = logging.getLogger("bulk_import")
 
@@ -77,12 +78,6 @@ _MEMBER_HEADER = ("CustomerID;MMID;HHID;LoyaltyAccountid;FirstName;LastName;SSN;
                   "IshouseholdOwner;MemberStatus;ReasonCode")
 
 
-def _luhn_digit(digits: str) -> str:
-    total = 0
-    for position, char in enumerate(digits):
-        value = int(char) * (2 if position % 2 == 0 else 1)
-        total += value - 9 if value > 9 else value
-    return str((10 - total % 10) % 10)
 
 
 def ensure_demo_spreadsheet(folder: Path | None = None, count: int = 240) -> Path:
@@ -100,7 +95,7 @@ def ensure_demo_spreadsheet(folder: Path | None = None, count: int = 240) -> Pat
         person = customer["person"]
         year, month, day = person["birthday"].split("-")
         ssn = f"{year}{month}{day}{n % 1000:03d}"
-        ssn += _luhn_digit(ssn[2:])
+        ssn += luhn_check_digit(ssn[2:])
         mmid = f"{9000000 + n}"
         birth = f"{day}.{month}.{year}"
         if n == 17:

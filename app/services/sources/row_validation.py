@@ -59,6 +59,12 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def luhn_check_digit(digits: str) -> str:
+    """The check digit that makes `digits` + it pass `luhn_valid` (for test data: the
+    nine digits of a personal number before its check digit)."""
+    return next(d for d in "0123456789" if luhn_valid(digits + d))
+
+
 def _without_separators(text: str) -> str:
     return text.replace("-", "").replace("+", "").replace(" ", "")
 
