@@ -32,7 +32,11 @@ from app.services.connection.secret_store import SecretStore, secret_name
 from app.services.jobs.history import format_history, running_check
 from app.services.jobs.job_plan import Repeat
 from app.services.jobs.journal import RESUMABLE, Journal, JournalError, JournalTooNew
-from app.services.pipeline.import_engine import ImportEngine, retry_folder_strategy
+from app.services.pipeline.import_engine import (
+    ImportEngine,
+    retry_folder_strategy,
+    source_options,
+)
 from app.services.pipeline.import_events import (
     ImportListener,
     ImportProgress,
@@ -41,10 +45,11 @@ from app.services.pipeline.import_events import (
     default_output_dir,
 )
 from app.services.results.cloud_folders import cloud_folder_note, cloud_sync_service
+from app.services.results.result_writers import new_unique_file
 from app.services.sources.file_search import find_customer_files, path_problem
 from app.services.sources.mapping import MappingError
 from app.services.sources.mapping_profiles import load_mapping
-from app.services.sources.source_options import Assignment, OnExisting, SourceOptions
+from app.services.sources.source_options import Assignment, OnExisting
 from app.services.sources.validation_pass import validate_files
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 3
@@ -360,7 +365,8 @@ def reading_options(args: argparse.Namespace) -> dict[str, Any]:
 
 async def run_import(args: argparse.Namespace, resume_job: int | None = None
                      ) -> ImportSummary:
-    options = {} if resume_job is not None and not args.on_existing else reading_options(args)
+    # a resumed job reads its files as it did the first time (its settings are kept)
+    options = {} if resume_job is not None else reading_options(args)
     settings = ImportSettings(
         customers_url=args.url, households_url=args.households_url,
         batch_size=args.batch_size, concurrency=args.concurrency, max_retries=args.retries,
@@ -422,18 +428,20 @@ def dry_run_command(args: argparse.Namespace) -> int:
     """`import --dry-run`: read, map and check everything, write the error report, send
     nothing."""
     try:
-        options = SourceOptions(**{k: v for k, v in reading_options(args).items()
-                                   if k in ("mapping", "sheet", "assignment")})
+        settings = ImportSettings(customers_url="", **reading_options(args))
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     output_dir = args.output_dir or default_output_dir()
     started = time.monotonic()
     search = find_customer_files(args.paths)
+    options = source_options(settings, search.files)  # read as an import would
     report = output_dir / f"error_report_{datetime.now():%Y%m%d_%H%M%S}_dry_run.csv"
     try:
-        output_dir.mkdir(parents=True, exist_ok=True)
+        report = new_unique_file(output_dir, report.stem, ".csv")
         result = validate_files(search.files, options, report_path=report)
+        if result.error_report is None:
+            report.unlink()  # every row valid: no report
     except OSError as exc:
         print(f"error: the error report {report} could not be written "
               f"({exc.strerror or exc})", file=sys.stderr)
@@ -469,6 +477,14 @@ def format_dry_run(s: ImportSummary, valid: int) -> str:
 
 def resume_command(args: argparse.Namespace) -> int:
     """`import --resume JOB|last`: the job's files and connection; secrets as for import."""
+    kept = [option for option, value in (
+        ("--mapping", args.mapping), ("--sheet", args.sheet), ("--assign", args.assign),
+        ("--on-existing", args.on_existing), ("--dry-run", args.dry_run)) if value]
+    if kept:
+        print(f"error: {', '.join(kept)} cannot be used with --resume: a job goes on with "
+              "the mappings, sheets, assignment and strategy it started with",
+              file=sys.stderr)
+        return EXIT_USAGE
     output_dir = args.output_dir or default_output_dir()
     try:
         journal = Journal.open(output_dir, create=False)

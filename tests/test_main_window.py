@@ -509,3 +509,18 @@ def test_each_demo_launch_has_results_of_its_own(tmp_path):
     first.mkdir(parents=True)
     second = demo_results_folder(tmp_path)
     assert second != first and second.parent == tmp_path / "Demo"
+
+
+@pytest.mark.parametrize(("answer", "runs"), [(QMessageBox.StandardButton.Yes, 1),
+                                              (QMessageBox.StandardButton.No, 0)])
+def test_a_yes_runs_the_action_once(qtbot, answer, runs):
+    from app.views.widget_setup import when_yes
+    box = QMessageBox(QMessageBox.Icon.Question, "Replace?", "Replace it?",
+                      QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+    qtbot.addWidget(box)
+    calls: list[int] = []
+    when_yes(box, lambda: calls.append(1))
+    box.open()
+    with qtbot.waitSignal(box.finished):
+        box.button(answer).click()
+    assert len(calls) == runs  # Qt itself may also report a Yes as accepted: still once

@@ -222,3 +222,13 @@ def test_screenshot(qtbot: QtBot, csv_dialog: MappingDialog):
     assert csv_dialog.width() <= 1280 and csv_dialog.height() <= 800
     assert csv_dialog.grab().save(str(path))
     assert path.stat().st_size > 10_000
+
+
+def test_ok_refuses_a_mapping_that_names_a_column_the_file_lacks(qtbot: QtBot,
+                                                                  tmp_path: Path):
+    mapping = Mapping(fields={"person.customerId": "Kundnummer",
+                              "person.lastName": "Släktnamn"})  # not a column of this file
+    dialog = open_dialog(qtbot, write_member_csv(tmp_path / "medlemmar.csv"), mapping=mapping)
+    dialog.ok_button.click()
+    assert dialog.isVisible() and dialog.mapping() is None
+    assert "no column 'Släktnamn'" in dialog.error_label.text()

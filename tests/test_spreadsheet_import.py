@@ -3,6 +3,7 @@ sandbox API over loopback; and the command line's --mapping, --dry-run and exit 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import json
@@ -13,6 +14,7 @@ import orjson
 import pytest
 
 from app.services.pipeline.batch_source import BatchSource
+from app.services.pipeline.import_events import ImportSettings
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from app.services.sources.mapping_profiles import load_mapping
 from app.services.sources.source_options import Assignment, SourceOptions
@@ -149,7 +151,8 @@ async def test_duplicate_strategies(make_engine, sandbox, tmp_path, strategy):
         summary.skipped_existing, summary.updated, strategy)
 
 
-async def test_an_update_that_fails_is_a_failure(make_engine, sandbox, tmp_path):
+async def test_an_invalid_row_is_refused_under_the_update_strategy_too(make_engine, sandbox,
+                                                                        tmp_path):
     first = tmp_path / "first.json"
     write_customer_file(first, generate_customers(5))
     await make_engine([first], keep_history=False).run()
@@ -218,30 +221,42 @@ async def test_round_robin_goes_on_across_files_and_by_path_in_json(make_engine,
     assert [e["person"]["customerGroup"] for e in entries] == ["G0", "G1", "G2"]
 
 
-def test_round_robin_resumes_where_the_file_left_off(tmp_path):
+def homestores(chunk) -> list[str]:
+    return [e["person"]["homeStore"] for batch in chunk.batches
+            for e in orjson.loads(batch.body)["data"]]
+
+
+def test_round_robin_goes_on_from_where_a_reader_stopped(tmp_path):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     write_customer_file(a, generate_customers(3))
-    write_customer_file(b, generate_customers(4, start_id=9000))
+    write_customer_file(b, generate_customers(5, start_id=9000))
     options = SourceOptions(assignment=Assignment.parse(
         "round-robin:person.homeStore=S1,S2").to_dict())
     whole = BatchSource([a, b], 2, options=options)
-    chunk = whole.next_chunk(2)  # file a: batches of 2 and 1
-    assert chunk.position.file_index == 1 or chunk.position.assigned_before_file in (0, 3)
-    rest = []
-    while not chunk.exhausted:
+    values: list[str] = []
+    positions = []
+    while True:
         chunk = whole.next_chunk(1)
-        rest += [e["person"]["homeStore"] for batch in chunk.batches
-                 for e in orjson.loads(batch.body)["data"]]
-    # a second reader started at file b (as after a crash) gives the same values
-    from app.services.pipeline.batch_source import ReadPosition
-    again = BatchSource([a, b], 2, options=options,
-                        start=ReadPosition(1, 0, frozenset(), 3, assigned_before_file=3))
-    values = []
-    chunk = again.next_chunk(10)
-    values += [e["person"]["homeStore"] for batch in chunk.batches
-               for e in orjson.loads(batch.body)["data"]]
-    assert values == ["S2", "S1", "S2", "S1"]
-    assert rest[-4:] == values
+        values += homestores(chunk)
+        positions.append(chunk.position)
+        if chunk.exhausted:
+            break
+    assert values == ["S1", "S2", "S1", "S2", "S1", "S2", "S1", "S2"]
+    # a reader started again from each position a chunk handed over (as after a crash of
+    # the reader process) gives the rest exactly the values the first reader gave
+    for position in positions[:-1]:
+        again = BatchSource([a, b], 2, options=options, start=position)
+        rest: list[str] = []
+        while True:
+            chunk = again.next_chunk(1)
+            rest += homestores(chunk)
+            if chunk.exhausted:
+                break
+        sent_before = len(values) - len(rest)
+        assert rest == values[sent_before:], position
+    in_b = [p for p in positions if p.file_index == 1]
+    assert in_b and all(p.assigned_before_file == 3 for p in in_b)
+    assert any(p.record > 0 for p in in_b)  # one handover in the middle of file b
 
 
 def test_validation_pass_counts_like_an_import_and_writes_the_report(tmp_path):
@@ -253,9 +268,8 @@ def test_validation_pass_counts_like_an_import_and_writes_the_report(tmp_path):
         mapping=load_mapping("Member export").to_dict()),
         report_path=tmp_path / "report.csv", progress=seen.append)
     assert (result.rows, result.valid, result.invalid) == (5, 4, 1)
-    assert len(result.first_invalid) == 1
-    entry = result.first_invalid[0]
-    assert (entry.record.record_number, entry.problem.field) == (6, "LastName")
+    assert [(line.file, line.row, line.column) for line in result.first_errors] == [
+        ("medlemmar.csv", 6, "LastName")]
     assert result.error_report == tmp_path / "report.csv" and result.error_lines == 1
     assert result.unmapped_columns == {str(source): [
         "CustomerID", "HHID", "LoyaltyAccountid", "IshouseholdOwner", "MemberStatus",
@@ -369,3 +383,87 @@ def test_the_demo_spreadsheet_has_the_mistakes_the_readme_promises(tmp_path):
     assert sorted(line.column for line in result.first_errors) == ["BirthDate", "MMID", "SSN"]
     readme = " ".join((ROOT / "README.md").read_text("utf-8").split())
     assert "237 valid rows and 3 with mistakes" in readme
+
+
+def test_a_reader_started_again_does_not_report_refused_rows_twice(tmp_path):
+    source = tmp_path / "kunder.csv"
+    source.write_text("Kundnummer;Förnamn;Efternamn\nK1;Åsa;\n" + "".join(
+        f"K{n};Per;Öberg\n" for n in range(2, 12)), encoding="utf-8")
+    first = BatchSource([source], 2)
+    chunk = first.next_chunk(1)
+    assert [line.row for line in chunk.error_lines] == [2]  # K1 has no last name
+    # a new reader (the reader process died) goes on from where the first one was
+    again = BatchSource([source], 2, start=chunk.position)
+    lines = []
+    while not chunk.exhausted:
+        chunk = again.next_chunk(5)
+        lines += chunk.error_lines
+    assert lines == []
+
+
+def sender_for(strategy: str):
+    from app.services.pipeline.batch_sender import BatchSender
+    settings = ImportSettings(customers_url="http://127.0.0.1:9/customers",
+                              on_existing=strategy)
+    return BatchSender(None, settings, None, asyncio.Event(), asyncio.Event())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("strategy", "updated", "created_before"), [
+    ("update", ["A"], 0), ("create", [], 1), ("skip", [], 1)])
+async def test_a_conflict_for_a_customer_a_stopped_run_may_have_sent(strategy, updated,
+                                                                      created_before):
+    from app.models.records import Batch, CustomerRecord, RecordKind
+    from app.services.pipeline.batch_sender import Attempt
+    records = [CustomerRecord({"changeType": "CREATE", "type": "PERSON",
+                               "person": {"customerId": i, "lastName": "Öberg"}}, "k.json", n)
+               for n, i in enumerate(("A", "B"), start=1)]
+    batch = Batch.from_records(1, RecordKind.CUSTOMERS, records, resumed_ids={"A"})
+    answer = orjson.dumps({"data": [{"customerId": "A", "result": "CONFLICT"},
+                                    {"customerId": "B", "result": "SUCCESS"}]})
+    outcome = sender_for(strategy).outcome_from_answer(batch, Attempt(status=200, body=answer))
+    # under "update" it may have existed before the stopped run: it is updated all the same
+    assert [part.ids for part in outcome.resend if part.update_of_existing] == (
+        [updated] if updated else [])
+    assert outcome.created_before_interruption == created_before
+    assert outcome.succeeded == 1 + created_before and outcome.failures == []
+
+
+def test_retry_files_keep_their_values_and_new_files_are_assigned(tmp_path):
+    from app.services.pipeline.import_engine import source_options
+    retry = tmp_path / "retry_batches_20261130_101500"
+    retry.mkdir()
+    kept = list(generate_customers(2))
+    for customer in kept:
+        customer["person"]["homeStore"] = "FIRST"
+    write_customer_file(retry / "retry_batch_01_failed.json", kept)
+    (retry / "retry_summary.json").write_text(
+        '{"importStartedAt": "2026-11-30T10:15:00", "files": []}', "utf-8")
+    new = tmp_path / "nya.json"
+    write_customer_file(new, generate_customers(2, start_id=9000))
+    files = [retry / "retry_batch_01_failed.json", new]
+    settings = ImportSettings(customers_url="", assignment=Assignment.parse(
+        "round-robin:person.homeStore=S1,S2").to_dict())
+    options = source_options(settings, files)
+    assert options.unassigned_files == [str(files[0])]
+    chunk = BatchSource(files, 10, options=options).next_chunk(10)
+    assert [homestores_of(batch) for batch in chunk.batches] == [["FIRST", "FIRST"],
+                                                                 ["S1", "S2"]]
+
+
+def homestores_of(batch) -> list[str]:
+    return [e["person"]["homeStore"] for e in orjson.loads(batch.body)["data"]]
+
+
+def test_error_reports_of_the_same_second_never_share_a_file(tmp_path):
+    from app.services.results.result_writers import new_unique_file
+    names = [new_unique_file(tmp_path, "error_report_20261130_101500", ".csv").name
+             for _ in range(3)]
+    assert names == ["error_report_20261130_101500.csv", "error_report_20261130_101500_2.csv",
+                     "error_report_20261130_101500_3.csv"]
+
+
+def test_resume_refuses_options_that_would_read_the_files_otherwise(tmp_path):
+    done = run_cli("import", "--resume", "last", "--mapping", "Member export",
+                   "--on-existing", "update", "--output-dir", str(tmp_path))
+    assert done.returncode == 2
+    assert "--mapping, --on-existing cannot be used with --resume" in done.stderr

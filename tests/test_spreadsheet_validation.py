@@ -162,7 +162,7 @@ def test_a_mapping_without_a_last_name_refuses_the_file_naming_what_is_missing(t
     # one problem for the whole file, before any row: no row could ever be valid
     assert len(items) == 1 and isinstance(items[0], ReadProblem)
     problem = items[0]
-    assert problem.fatal_for_file and problem.header_unmapped
+    assert problem.fatal_for_file
     assert problem.record_number == 1  # the header row
     assert "a last name" in problem.message and "Id, Förnamn" in problem.message
 
@@ -172,7 +172,7 @@ def test_a_header_without_an_id_or_card_column_is_refused_by_the_automatic_mappi
     path.write_text("Förnamn;Efternamn\r\nÅsa;Öberg\r\n", encoding="utf-8")
     items = read(path)
     assert len(items) == 1 and isinstance(items[0], ReadProblem)
-    assert items[0].header_unmapped
+    assert items[0].fatal_for_file and "no column of the header gives" in items[0].message
     assert "a customer id (or a card number)" in items[0].message
     assert "a last name" not in items[0].message
 

@@ -21,7 +21,8 @@ def test_a_pacer_naps_once_per_slice_of_work(monkeypatch):
     while time.perf_counter() < deadline:
         pace()
         calls += 1
-    assert 3 <= len(naps) <= 6 and calls > len(naps) * 10
+    # about one nap per 2 ms of work (fewer when the machine stalls us), never one a call
+    assert 1 <= len(naps) <= 6 and calls > len(naps) * 10
     assert set(naps) == {worker_pacing.NAP_S}
 
 
@@ -41,9 +42,14 @@ async def test_the_journal_paces_its_long_reads(make_engine, tmp_path):
     journal.pace = lambda: calls.append(1)
     try:
         rows = list(journal.failure_rows())
+        after_rows = len(calls)
         jobs = journal.jobs()
+        after_jobs = len(calls)
         histories = journal.file_history([f.sha256 for f in jobs[0].files])
     finally:
         journal.close()
     assert len(rows) == 150 and len(jobs) == 1 and len(histories) == 1
-    assert len(calls) >= 3 + 1  # failure rows (every 64), the job, the file's history
+    assert after_rows == 3  # rows 0, 64 and 128
+    assert after_jobs > after_rows  # the job and its file
+    # the file's history: its batches, and its 150 failures every 64
+    assert len(calls) - after_jobs >= 1 + 3

@@ -12,6 +12,7 @@ from PySide6.QtCore import (
     QMimeData,
     QPoint,
     Qt,
+    QThreadPool,
     Signal,
     Slot,
 )
@@ -116,13 +117,11 @@ class FilesTab(QWidget):
     Signals:
         filesChanged(): rows were added or removed, or counts, statuses or mappings changed.
         countingFinished(): every file added so far has been searched and counted.
-        historyChecked(): what earlier imports did with the files was looked up.
         statusMessage(str): a one-line message for the status bar.
     """
 
     filesChanged = Signal()
     countingFinished = Signal()
-    historyChecked = Signal()
     statusMessage = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -139,6 +138,9 @@ class FilesTab(QWidget):
         self.proxy.setSourceModel(self.model)
 
         self.checker = FileChecker(self)
+        # the mapping step's reads: one at a time, in a pool that outlives each dialog
+        self._mapping_pool = QThreadPool(self)
+        self._mapping_pool.setMaxThreadCount(1)
         self.checker.filesFound.connect(self._on_files_found)
         self.checker.inspected.connect(self._apply_inspections)
         self.checker.progressChanged.connect(self._update_progress)
@@ -559,7 +561,8 @@ class FilesTab(QWidget):
         elif files:
             self.statusMessage.emit("Those files are already in the list")
         elif not problems and not skipped:
-            self.statusMessage.emit("No customer files (.json, .jsonl, .ndjson) found there")
+            self.statusMessage.emit("No customer files (.json, .jsonl, .ndjson) or "
+                                    "spreadsheets (.csv, .tsv, .xlsx, .xlsm) found there")
         if new or again:
             self._update_summary()
             self._update_buttons()
@@ -628,7 +631,8 @@ class FilesTab(QWidget):
                 mapping = Mapping.from_dict(entry.mapping)
             except MappingError:
                 mapping = None
-        dialog = MappingDialog(entry.path, sheet=entry.sheet, mapping=mapping, parent=self)
+        dialog = MappingDialog(entry.path, sheet=entry.sheet, mapping=mapping, parent=self,
+                               pool=self._mapping_pool)
         if adding and self._mapping_queue:
             dialog.setWindowTitle(f"{dialog.windowTitle()} ({len(self._mapping_queue):,} "
                                   "more waiting)")
@@ -659,7 +663,6 @@ class FilesTab(QWidget):
                 self.filesChanged.emit()
                 self.statusMessage.emit(f"{path.name} was not added: its mapping step was "
                                         "cancelled")
-        dialog.wait(3000)
         dialog.deleteLater()
         self._open_next_mapping()
 
@@ -707,7 +710,6 @@ class FilesTab(QWidget):
         if self.model.apply_histories(histories):
             self._update_summary()
             self.filesChanged.emit()
-        self.historyChecked.emit()
 
     def imported_before(self) -> list[FileEntry]:
         """Listed files an earlier import took, in whole or in part."""

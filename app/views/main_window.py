@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl
+from PySide6.QtCore import QByteArray, QSettings, Qt, QThreadPool, QTimer, QUrl
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -47,6 +47,7 @@ from app.views.files_tab import FilesTab
 from app.views.history_tab import HistoryTab
 from app.views.import_tab import ImportTab
 from app.views.review_dialog import ReviewDialog
+from app.views.widget_setup import when_yes
 
 APP_TITLE = "Bulk Customer Import"
 # the review before Start writes its error report here, inside the results folder
@@ -79,6 +80,9 @@ class MainWindow(QMainWindow):
         self._import_files: list[Path] = []
         self._close_when_stopped = False
         self._prompts: list[QMessageBox] = []  # open non-modal prompts, kept alive
+        # the review's check: a pool that outlives each review, so Back never waits for it
+        self._review_pool = QThreadPool(self)
+        self._review_pool.setMaxThreadCount(1)
         self._cloud_folders_named: set[Path] = set()  # warned about once per window
         self.review_dialog: ReviewDialog | None = None  # the review before Start, when open
 
@@ -383,13 +387,13 @@ class MainWindow(QMainWindow):
             report: Path | None = folder / REVIEW_REPORT
         except OSError:
             report = None  # the review still runs; it has no report to offer
-        dialog = ReviewDialog(files, self._source_options(), report_path=report, parent=self)
+        dialog = ReviewDialog(files, self._source_options(), report_path=report, parent=self,
+                              pool=self._review_pool)
         self.review_dialog = dialog
 
         def answered(result: int) -> None:
             if self.review_dialog is dialog:
                 self.review_dialog = None
-            dialog.tasks.wait(5000)
             dialog.deleteLater()
             if result == ReviewDialog.DialogCode.Accepted:
                 self._start(files, repeat)
@@ -571,7 +575,7 @@ class MainWindow(QMainWindow):
                 "were imported. Resume it now? Only what was not sent yet is sent.",
                 QMessageBox.Icon.Question)
             box.setObjectName("resume_prompt")
-            box.accepted.connect(lambda j=job: self.resume_job(j))
+            when_yes(box, lambda j=job: self.resume_job(j))
             box.open()
             return
 
@@ -598,7 +602,7 @@ class MainWindow(QMainWindow):
                            "finish; every customer not sent yet goes to the retry files, so "
                            "nothing is lost.", QMessageBox.Icon.Question)
         box.setObjectName("cancel_prompt")
-        box.accepted.connect(lambda: self.runner.cancel("the import was cancelled"))
+        when_yes(box, lambda: self.runner.cancel("the import was cancelled"))
         box.open()
 
     def _prompt(self, title: str, text: str, icon: QMessageBox.Icon) -> QMessageBox:
@@ -606,8 +610,6 @@ class MainWindow(QMainWindow):
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
         box.setDefaultButton(QMessageBox.StandardButton.No)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        yes = box.button(QMessageBox.StandardButton.Yes)
-        yes.clicked.connect(box.accept)
         self._prompts.append(box)
         box.destroyed.connect(lambda _=None, b=box: self._forget_prompt(b))
         return box
@@ -660,7 +662,7 @@ class MainWindow(QMainWindow):
         box.setModal(False)
         box.setWindowModality(Qt.WindowModality.NonModal)
         folder = summary.retry_dir
-        box.accepted.connect(lambda: self.load_retry_files(folder))
+        when_yes(box, lambda: self.load_retry_files(folder))
         box.show()
 
     def _import_crashed(self, message: str) -> None:
@@ -692,7 +694,7 @@ class MainWindow(QMainWindow):
                                "An import is running. Stop it and close? Customers not sent "
                                "yet go to the retry files.", QMessageBox.Icon.Warning)
             box.setObjectName("close_prompt")
-            box.accepted.connect(self._stop_and_close)
+            when_yes(box, self._stop_and_close)
             box.open()
             return
         self.save_settings()

@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 from app.services.sources import mapping_profiles
 from app.services.sources.auto_mapping import TARGET_OF_ROLE, auto_map
 from app.services.sources.mapping import DEFAULT_NULL_VALUES, Mapping, MappingError
+from app.services.sources.row_mapping import column_key
 from app.services.sources.spreadsheet_reader import (
     ColumnSample,
     PreviewRow,
@@ -45,7 +46,7 @@ from app.services.sources.spreadsheet_reader import (
 )
 from app.services.sources.table_source import XLSX_SUFFIXES, TableError
 from app.services.sources.xlsx_reader import list_sheets
-from app.views.widget_setup import describe
+from app.views.widget_setup import describe, when_yes
 
 NOT_IMPORTED = "— not imported —"
 PREVIEW_ROWS = 20
@@ -104,7 +105,7 @@ class MappingDialog(QDialog):
     previewUpdated = Signal()
 
     def __init__(self, path: Path, sheet: str | None = None, mapping: Mapping | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, pool: QThreadPool | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("mappingDialog")
         self._path = Path(path)
@@ -116,12 +117,17 @@ class MappingDialog(QDialog):
         self._result: Mapping | None = None
         self._name = mapping.name if mapping is not None else ""
         self._generation = 0
+        self._latest: dict[str, int] = {}  # the newest request of each kind
         self._filling = False
         self._only_if_fits = False
         self._last_preview: list[PreviewRow] = []
         self._children: list[QDialog] = []  # open file dialogs and prompts, kept alive
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
+        # a pool that outlives the dialog (the Files tab's): closing it never waits for a
+        # workbook still loading; a late answer finds nobody (generations, RuntimeError)
+        if pool is None:
+            pool = QThreadPool(self)
+            pool.setMaxThreadCount(1)
+        self._pool = pool
         self._bridge = _Bridge(self)
         self._bridge.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
         self._preview_timer = QTimer(self)
@@ -313,9 +319,12 @@ class MappingDialog(QDialog):
 
     def _run(self, what: str, work: Callable[[], Any]) -> None:
         self._generation += 1
-        generation, bridge = self._generation, self._bridge
+        generation, bridge, latest = self._generation, self._bridge, self._latest
+        latest[what] = generation
 
         def run() -> None:
+            if latest.get(what) != generation:
+                return  # a newer request of the same kind came meanwhile: skip this one
             try:
                 result, error = work(), ""
             except (TableError, MappingError, OSError, ValueError) as exc:
@@ -369,8 +378,8 @@ class MappingDialog(QDialog):
             self.ok_button.setEnabled(True)
             mapping = self._given
             if mapping is not None and self._only_if_fits:
-                known = {c.name.strip().casefold() for c in columns}
-                if any(col.strip().casefold() not in known for col in mapping.fields.values()):
+                known = {column_key(c.name) for c in columns}
+                if any(column_key(col) not in known for col in mapping.fields.values()):
                     mapping = None  # another layout: start from its header
             self._only_if_fits = False
             self._fill_from(mapping or self._auto_mapping())
@@ -426,10 +435,10 @@ class MappingDialog(QDialog):
         self._filling = True
         try:
             by_column: dict[str, list[str]] = {}
-            known = {c.name.strip().casefold(): c.name for c in self._columns}
+            known = {column_key(c.name): c.name for c in self._columns}
             missing: list[tuple[str, str]] = []
             for target, column in mapping.fields.items():
-                name = known.get(column.strip().casefold())
+                name = known.get(column_key(column))
                 if name is None:
                     missing.append((column, target))
                 else:
@@ -697,8 +706,7 @@ class MappingDialog(QDialog):
                                   QMessageBox.StandardButton.Yes
                                   | QMessageBox.StandardButton.No, self)
                 box.setObjectName("replaceProfilePrompt")
-                box.accepted.connect(lambda: self.save_profile(name, overwrite=True))
-                box.button(QMessageBox.StandardButton.Yes).clicked.connect(box.accept)
+                when_yes(box, lambda: self.save_profile(name, overwrite=True))
                 self._keep(box)
                 box.open()
                 return False
@@ -791,6 +799,12 @@ class MappingDialog(QDialog):
             return
         if not mapping.fields:
             self._show_error("No column is imported: choose a target for at least one column.")
+            return
+        known = {column_key(c.name) for c in self._columns}
+        absent = [c for c in dict.fromkeys(mapping.fields.values()) if column_key(c) not in known]
+        if absent:
+            self._show_error("This file has no column " + ", ".join(repr(c) for c in absent)
+                             + ": choose another target for it, or another mapping.")
             return
         self._result = mapping
         super().accept()

@@ -4,11 +4,10 @@ and why, and the choice to import the valid rows or go back."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtCore import Qt, QThreadPool, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -30,28 +29,8 @@ from PySide6.QtWidgets import (
 from app.models.file_list_model import plural
 from app.services.sources.review_tasks import ReviewTasks, Validate
 from app.services.sources.source_options import SourceOptions
+from app.services.sources.validation_pass import ValidationResult
 from app.views.widget_setup import describe, setup_record_table
-
-
-def invalid_lines(items: Iterable[Any]) -> list[tuple[str, int | None, str, str, str]]:
-    """(file, row, column, value, reason) for each reason of each invalid entry: a
-    spreadsheet row refused for three reasons gives three lines."""
-    lines: list[tuple[str, int | None, str, str, str]] = []
-    for item in items:
-        record, problem = item.record, item.problem
-        name = Path(str(record.source_file)).name
-        data = record.data if isinstance(record.data, dict) else {}
-        issues = getattr(item, "issues", None) or ()
-        if issues:
-            for issue in issues:
-                lines.append((name, record.record_number, issue.column or "",
-                              str(issue.value or ""), issue.message))
-        else:
-            column = problem.field or ""
-            value = data.get(column, "") if column else ""
-            lines.append((name, record.record_number, column,
-                          "" if value is None else str(value), problem.message))
-    return lines
 
 
 class ReviewDialog(QDialog):
@@ -70,7 +49,7 @@ class ReviewDialog(QDialog):
 
     def __init__(self, files: list[Path], options: SourceOptions, *,
                  report_path: Path | None, parent: QWidget | None = None,
-                 validate: Validate | None = None) -> None:
+                 validate: Validate | None = None, pool: QThreadPool | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("reviewDialog")
         self.setWindowTitle("Review before importing")
@@ -79,7 +58,7 @@ class ReviewDialog(QDialog):
         self._report_path = report_path
         self._result: Any = None
         self._children: list[QWidget] = []
-        self.tasks = ReviewTasks(self, validate=validate)
+        self.tasks = ReviewTasks(self, validate=validate, pool=pool)
         self.tasks.progress.connect(self._on_progress)
         self.tasks.finished.connect(self.show_result)
         self.tasks.failed.connect(self.show_failure)
@@ -200,15 +179,14 @@ class ReviewDialog(QDialog):
     def _on_progress(self, rows: int) -> None:
         self.rows_label.setText(f"{rows:,} rows checked")
 
-    def show_result(self, result: Any) -> None:
+    def show_result(self, result: ValidationResult) -> None:
         """Show a ValidationResult (from the pass; tests may hand one in)."""
         self._result = result
         self.pages.setCurrentIndex(1)
         self.back_button.setText("Back")
         valid, invalid, rows = int(result.valid), int(result.invalid), int(result.rows)
         problems = list(result.problems or ())
-        files = result.files if isinstance(result.files, int) else len(result.files or ())
-        files = files or len(self._files)
+        files = result.files or len(self._files)
         if invalid == 0 and not problems:
             self.summary_label.setText("The row is valid and ready to import." if valid == 1
                                        else f"All {valid:,} rows are valid and ready to "
@@ -230,12 +208,10 @@ class ReviewDialog(QDialog):
             self.problems_label.setText(f"{plural(len(problems), 'file')} cannot be "
                                         "imported:\n" + "\n".join(lines))
         self.problems_label.setVisible(bool(problems))
-        errors = getattr(result, "first_errors", None)
-        if errors:  # the error report's first lines: one per reason, with column and value
-            lines = [(Path(str(e.file)).name, e.row, e.column or "", str(e.value or ""),
-                      e.message) for e in errors if e.row is not None]
-        else:
-            lines = invalid_lines(result.first_invalid or ())
+        # the error report's first lines: one per reason, with column and value (a file
+        # that cannot be read at all is named above, with no row)
+        lines = [(e.file, e.row, e.column, e.value, e.message)
+                 for e in result.first_errors if e.row is not None]
         self.invalid_table.setRowCount(len(lines))
         for row, (name, number, column, value, reason) in enumerate(lines):
             for col, text in enumerate((name, "" if number is None else str(number), column,

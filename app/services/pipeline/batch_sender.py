@@ -278,8 +278,10 @@ class BatchSender:
                 outcome.succeeded += 1
                 continue
             if reported is not None and reported.result.upper() == "CONFLICT" \
-                    and batch.ids[i] in batch.resumed_ids:
+                    and batch.ids[i] in batch.resumed_ids \
+                    and strategy is not OnExisting.UPDATE:
                 # sent before the job was interrupted: that attempt created the customer
+                # (under "update" it goes out as UPDATE below: it may have existed before)
                 outcome.succeeded += 1
                 outcome.created_before_interruption += 1
                 continue

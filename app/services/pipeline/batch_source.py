@@ -125,6 +125,8 @@ class BatchSource:
         self._assign = AssignmentRule(self.options.assignment_rule())
         self._assigned_before_file = 0
         self._error_lines: list[ErrorLine] = []
+        # spreadsheet -> the columns its mapping leaves out (for the review)
+        self.unmapped_columns: dict[str, list[str]] = {}
         self._skipped = 0
         self._files_read: list[tuple[int, int]] = []
         self.batch_size = max(1, batch_size)
@@ -169,18 +171,16 @@ class BatchSource:
             skip = plan.skip if plan is not None and plan.skip else None
             self._assigned_before_file = resumed.assigned_before_file if (
                 index == self._first_file) else self._assigned_before_file
-            assign = self._assign.for_file(self._assigned_before_file,
-                                           spreadsheet=is_spreadsheet(path))
+            assign = self._assign.for_file(
+                self._assigned_before_file, spreadsheet=is_spreadsheet(path),
+                exempt=str(path) in self.options.unassigned_files)
             self._reader = reader = self._open_reader(path)
             self.current_file = str(path)
             self._open_batches = open_batches = {}
             try:
                 for item in reader:
-                    if isinstance(item, CustomerRecord):
-                        if assign is not None:
-                            assign(item)  # in file order, delivered before or not
-                    else:
-                        self._error_lines.extend(error_lines(item))
+                    if assign is not None and isinstance(item, CustomerRecord):
+                        assign(item)  # in file order, delivered before or not
                     number = (item.record if isinstance(item, InvalidEntry) else item
                               ).record_number
                     if number is not None and resumed.delivered(number):
@@ -197,6 +197,8 @@ class BatchSource:
                             open_batches[item.kind] = []
                             yield from self._make_batches(item.kind, group)
                     else:
+                        # reported once: a reader started again does not report it again
+                        self._error_lines.extend(error_lines(item))
                         yield item
             except Exception as exc:  # a reader bug costs the rest of one file, named
                 log.exception("Reading %s failed", path)
@@ -211,6 +213,8 @@ class BatchSource:
                 if group:
                     open_batches[kind] = []
                     yield from self._make_batches(kind, group)
+            if isinstance(reader, SpreadsheetReader) and reader.unmapped_columns:
+                self.unmapped_columns[str(path)] = list(reader.unmapped_columns)
             self._files_read.append((index, reader.records_read))
             self._bytes_of_finished_files += _size(path)
             self._assigned_before_file += self._assign.count_in_file

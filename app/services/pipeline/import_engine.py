@@ -71,8 +71,9 @@ from app.services.pipeline.import_events import (
 )
 from app.services.results.output_folder import ImportPresence
 from app.services.results.result_files import ResultFilesReport, ResultFileWriter
+from app.services.results.result_writers import new_unique_file
 from app.services.sources.error_report import ErrorLine, write_error_report
-from app.services.sources.file_search import find_customer_files
+from app.services.sources.file_search import find_customer_files, own_result_file
 from app.services.sources.source_options import OnExisting, SourceOptions
 
 log = logging.getLogger("bulk_import")
@@ -351,13 +352,11 @@ class ImportEngine:
         return plan.files_to_read
 
     def _source_options(self, files: list[Path]) -> SourceOptions:
-        options = source_options(self.settings)
-        if options.assignment and retry_folder_strategy(files) is not None:
-            # retry files hold the entries as they were sent, assigned values included: a
-            # round robin must not hand them out again
-            options.assignment = {}
-            self._note("the assignment is not applied to retry files: they hold the values "
-                       "given when their customers were first sent")
+        options = source_options(self.settings, files)
+        if options.unassigned_files:
+            self._note(f"the assignment is not applied to {len(options.unassigned_files)} "
+                       "retry file(s): they hold the values given when their customers were "
+                       "first sent")
         return options
 
     def _take_reading_settings(self, saved: dict[str, Any]) -> None:
@@ -791,7 +790,7 @@ class ImportEngine:
             stem += f"_job{self.summary.job}"
         path = folder / f"{stem}.csv"
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            path = new_unique_file(folder, stem, ".csv")
             write_error_report(path, self._error_lines)
         except OSError as exc:
             message = f"the error report {path} could not be written ({exc.strerror or exc})"
@@ -862,8 +861,20 @@ READING_SETTINGS = ("mapping", "file_mappings", "sheet", "file_sheets", "assignm
                     "on_existing")
 
 
-def source_options(settings: ImportSettings) -> SourceOptions:
-    """How the import's files are read, from its settings."""
+def source_options(settings: ImportSettings, files: Sequence[Path]) -> SourceOptions:
+    """How the import's `files` are read, from its settings: retry files (in a folder with
+    this app's retry_summary.json) are left out of the assignment, since they hold the
+    entries as they were first sent, assigned values included."""
+    unassigned = []
+    if settings.assignment:
+        retry_folders: dict[Path, bool] = {}
+        for path in files:
+            folder = Path(path).parent
+            if folder not in retry_folders:
+                summary = folder / "retry_summary.json"
+                retry_folders[folder] = summary.is_file() and own_result_file(summary) is not None
+            if retry_folders[folder]:
+                unassigned.append(str(path))
     return SourceOptions(mapping=settings.mapping, file_mappings=dict(settings.file_mappings),
                          sheet=settings.sheet, file_sheets=dict(settings.file_sheets),
-                         assignment=dict(settings.assignment))
+                         assignment=dict(settings.assignment), unassigned_files=unassigned)

@@ -19,6 +19,7 @@ background thread or in a separate process, so the event loop never waits on the
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -58,6 +59,22 @@ from app.services.results.file_names import safe_name_part, single_failure_file_
 NOT_SENT_FILE_CUSTOMERS = 1000  # unsent customers are grouped into files of about this size
 MAX_ERRORS_PER_FILE = 20
 MAX_API_RESPONSE_FILES = 1000
+
+
+def new_unique_file(parent: Path, stem: str, suffix: str) -> Path:
+    """Create the empty file `parent/stem+suffix`, or `stem_2+suffix`, ... if it exists:
+    reserved, so two imports writing in the same second never share (then overwrite) one.
+    """
+    make_private_folder(parent)
+    counter = 1
+    while True:
+        candidate = parent / f"{stem if counter == 1 else f'{stem}_{counter}'}{suffix}"
+        try:
+            os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except FileExistsError:
+            counter += 1
+            continue
+        return candidate
 
 
 def new_unique_folder(parent: Path, name: str) -> Path:

@@ -65,13 +65,15 @@ class AssignmentRule:
         self._source = (parse_target(assignment.column)
                         if assignment.mode is AssignmentMode.COLUMN else ())
 
-    def for_file(self, before: int, *, spreadsheet: bool = False
+    def for_file(self, before: int, *, spreadsheet: bool = False, exempt: bool = False
                  ) -> Callable[[CustomerRecord], None] | None:
         """The function to call with each customer of the next file (None: nothing to do).
-        `before`: customers of the import in the files before this one."""
+        `before`: customers of the import in the files before this one; `exempt`: a file
+        whose customers keep what they hold (a retry file: assigned when first sent)."""
         self.count_in_file = 0
         mode = self.assignment.mode
-        if mode is AssignmentMode.NONE or (mode is AssignmentMode.COLUMN and spreadsheet):
+        if exempt or mode is AssignmentMode.NONE or (
+                mode is AssignmentMode.COLUMN and spreadsheet):
             return None
         target = self._target
         if mode is AssignmentMode.SINGLE:

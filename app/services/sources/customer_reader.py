@@ -42,7 +42,6 @@ class ReadProblem:
     record_number: int | None = None
     field: str | None = None
     fatal_for_file: bool = False  # the rest of the file could not be read
-    header_unmapped: bool = False  # a spreadsheet whose header gives no required field
 
     def __str__(self) -> str:
         where = Path(self.source_file).name

@@ -12,17 +12,12 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
 
 from app.services.sources.source_options import SourceOptions
+from app.services.sources.validation_pass import validate_files
 
 # Progress reaches the GUI thread at most this often (the pass may report every row).
 PROGRESS_INTERVAL_S = 0.1
 
 Validate = Callable[..., Any]
-
-
-def _validate_files() -> Validate:
-    """The validation pass (imported when used: it is written alongside this file)."""
-    from app.services.sources.validation_pass import validate_files
-    return validate_files
 
 
 class _CancelToken:
@@ -58,13 +53,17 @@ class ReviewTasks(QObject):
     failed = Signal(str)
 
     def __init__(self, parent: QObject | None = None, *,
-                 validate: Validate | None = None) -> None:
+                 validate: Validate | None = None, pool: QThreadPool | None = None) -> None:
         super().__init__(parent)
         self._validate = validate
-        # the pool is created before the bridge: on destruction it waits for its worker
-        # while the bridge still exists
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)
+        # Given a pool that outlives us (the window's), closing the review never waits for
+        # a check still under way: it runs on, and its answer finds nobody (run ids, and
+        # the RuntimeError of a deleted bridge). Our own pool is created before the bridge:
+        # on destruction it waits for its worker while the bridge still exists.
+        if pool is None:
+            pool = QThreadPool(self)
+            pool.setMaxThreadCount(1)
+        self._pool = pool
         self._bridge = _Bridge(self)
         self._bridge.progress.connect(self._on_progress, Qt.ConnectionType.QueuedConnection)
         self._bridge.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
@@ -92,12 +91,10 @@ class ReviewTasks(QObject):
 
         def run() -> None:
             try:
-                function = validate if validate is not None else _validate_files()
+                function = validate if validate is not None else validate_files
                 result = function(files, options, report_path=report_path,
                                   cancelled=lambda: token.cancelled, progress=progress)
                 error = ""
-            except ImportError as exc:
-                result, error = None, f"the check before importing is not available ({exc})"
             except Exception as exc:  # told to the user, never a crash
                 result, error = None, f"{type(exc).__name__}: {exc}" if not str(exc) \
                     else str(exc)

@@ -211,17 +211,23 @@ def _check_constants(mapping: Mapping) -> None:
         raise MappingError("type is always PERSON: set it as a constant, not from a column")
 
 
+def column_key(name: str) -> str:
+    """How a mapping's column name is matched to a header: spaces around it and case do
+    not count."""
+    return name.strip().casefold()
+
+
 def _column_index(columns: list[str]) -> dict[str, int]:
     index: dict[str, int] = {}
     for i, column in enumerate(columns):
         index.setdefault(column, i)
-        index.setdefault(column.strip().casefold(), i)
+        index.setdefault(column_key(column), i)
     return index
 
 
 def _find_column(column: str, index_of: dict[str, int]) -> int | None:
     found = index_of.get(column)
-    return found if found is not None else index_of.get(column.strip().casefold())
+    return found if found is not None else index_of.get(column_key(column))
 
 
 def _target_tree(slots: list[_Slot], constants: dict[str, Any]) -> dict[str | int, Any]:

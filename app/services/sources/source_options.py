@@ -119,15 +119,6 @@ class Assignment:
             return cls(mode, target, column=value.strip())
         return cls(mode, target, (value.strip(),))
 
-    def describe(self) -> str:
-        if self.mode is AssignmentMode.SINGLE:
-            return f"{self.target} = {self.values[0]}"
-        if self.mode is AssignmentMode.ROUND_ROBIN:
-            return f"{self.target} in turn: {', '.join(self.values)}"
-        if self.mode is AssignmentMode.COLUMN:
-            return f"{self.target} from {self.column}"
-        return "none"
-
 
 @dataclass(slots=True)
 class SourceOptions:
@@ -143,6 +134,9 @@ class SourceOptions:
     sheet: str | None = None
     file_sheets: dict[str, str] = field(default_factory=dict)
     assignment: dict[str, Any] = field(default_factory=dict)
+    # files the assignment leaves alone: retry files hold the values given when their
+    # customers were first sent
+    unassigned_files: list[str] = field(default_factory=list)
 
     def mapping_for(self, path: Path) -> Mapping | None:
         """The mapping for `path`, None to map it from its header. Raises MappingError."""

@@ -123,8 +123,7 @@ class SpreadsheetReader:
             missing = self.validator.missing_required(mapper)
             if missing:
                 yield ReadProblem(self.name, unmappable_header_message(missing, table.columns),
-                                  record_number=table.header_row, fatal_for_file=True,
-                                  header_unmapped=True)
+                                  record_number=table.header_row, fatal_for_file=True)
                 return
             used = {slot.column for slot in mapper.slots}
             self.unmapped_columns = [c for c in table.columns if c not in used]
