@@ -95,8 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
 
     imp = commands.add_parser("import", help="import customer files without the GUI",
-                              description="Import customer files (JSON or JSON Lines, files "
-                                          "or folders) to the Customer Profile API.")
+                              description="Import customer files (JSON, JSON Lines, CSV or "
+                                          "Excel; files or folders) to the Customer Profile "
+                                          "API.")
     imp.add_argument("paths", nargs="*", metavar="PATH", help="files or folders")
     imp.add_argument("--url", help="the customers endpoint; households go to the sibling "
                      "/households (with --resume: the job's, unless given)")
