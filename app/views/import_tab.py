@@ -233,20 +233,19 @@ class ImportTab(QWidget):
         """Spreadsheet columns offered for *By column*."""
         self._column_model.setStringList(columns)
 
+    def _assignment_fields(self) -> dict[str, object]:
+        """The assignment as typed, in Assignment.to_dict's form (not checked)."""
+        mode = AssignmentMode(self.assign_mode_combo.currentData())
+        text = self.assign_value_edit.text()
+        values = ([v.strip() for v in text.split(",") if v.strip()]
+                  if mode is AssignmentMode.ROUND_ROBIN else [text.strip()] if text.strip()
+                  else [])
+        return {"mode": mode.value, "target": self.assign_target_edit.text().strip(),
+                "values": values, "column": self.assign_column_edit.text().strip()}
+
     def assignment(self) -> Assignment:
         """The assignment as entered; raises MappingError (a message for the user)."""
-        mode = AssignmentMode(self.assign_mode_combo.currentData())
-        target = self.assign_target_edit.text().strip()
-        if mode is AssignmentMode.ROUND_ROBIN:
-            values = tuple(v.strip() for v in self.assign_value_edit.text().split(",")
-                           if v.strip())
-            return Assignment(mode, target, values)
-        if mode is AssignmentMode.SINGLE:
-            value = self.assign_value_edit.text().strip()
-            return Assignment(mode, target, (value,) if value else ())
-        if mode is AssignmentMode.COLUMN:
-            return Assignment(mode, target, column=self.assign_column_edit.text().strip())
-        return Assignment()
+        return Assignment.from_dict(self._assignment_fields())
 
     def options_problem(self) -> str | None:
         """Why the customer options cannot be used (Start is refused), None when they can."""
@@ -265,13 +264,7 @@ class ImportTab(QWidget):
         try:
             return self.assignment().to_dict()
         except MappingError:  # kept as typed (settings); Start refuses it with the reason
-            mode = str(self.assign_mode_combo.currentData())
-            values = [v.strip() for v in self.assign_value_edit.text().split(",")
-                      if v.strip()] if mode == AssignmentMode.ROUND_ROBIN else (
-                [self.assign_value_edit.text().strip()]
-                if self.assign_value_edit.text().strip() else [])
-            return {"mode": mode, "target": self.assign_target_edit.text().strip(),
-                    "values": values, "column": self.assign_column_edit.text().strip()}
+            return self._assignment_fields()
 
     def _set_assignment(self, data: object) -> None:
         if not isinstance(data, dict):

@@ -64,13 +64,15 @@ def inspect_file(path: Path, *, cancelled: Callable[[], bool] | None = None,
     problem: str | None = None
     first_invalid = ""
     try:
-        reader: FileReader | SpreadsheetReader = FileReader(path)
+        reader: FileReader | SpreadsheetReader
         if is_spreadsheet(path):
             try:
                 chosen = Mapping.from_dict(mapping) if mapping else None
             except MappingError as exc:
                 raise _Unusable(f"the mapping cannot be used: {exc}") from None
             reader = SpreadsheetReader(path, chosen, sheet=sheet)
+        else:
+            reader = FileReader(path)
         for item in reader:
             if isinstance(item, InvalidEntry):
                 customers += 1
