@@ -195,8 +195,8 @@ async def test_unmatched_failures_leave_their_customers_uncertain_never_imported
     sandbox._process_customer = anonymous
     store = FailureStore()
     summary = await make_engine([source], store=store).run()
-    # nobody can tell whom the failure meant: no customer of the batch counts as imported,
-    # and all of them are in the retry files
-    assert summary.failed_by_result == {"UNMATCHED": 3} and summary.succeeded == 0
-    assert {r.customer_id for r in store.records()} == {"70001001", "80001001", "90000002"}
-    assert summary.retry_customers == 3
+    # the failure could be either Anna: both are uncertain and in the retry files, while
+    # Bo, whom it cannot be about, succeeded as the answer says
+    assert summary.failed_by_result == {"UNMATCHED": 2} and summary.succeeded == 1
+    assert {r.customer_id for r in store.records()} == {"70001001", "80001001"}
+    assert summary.retry_customers == 2

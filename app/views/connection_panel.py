@@ -29,6 +29,7 @@ from app.services.connection.connection_profiles import (
     households_url,
     make_token_provider,
     problems_with,
+    url_warning,
 )
 from app.services.connection.secret_store import SecretStore, secret_name
 from app.views.widget_setup import describe
@@ -72,6 +73,13 @@ class ConnectionPanel(QGroupBox):
         self.client_id_edit = QLineEdit()
         self.client_secret_edit = self._masked("Client secret")
         self.passport_edit = self._masked("GK-Passport (optional)")
+        self.proxy_edit = QLineEdit()
+        self.proxy_edit.setPlaceholderText("Empty: the system's proxy settings; or "
+                                           "http://proxy.example.com:8080")
+        self.url_warning = QLabel()
+        self.url_warning.setWordWrap(True)
+        self.url_warning.setStyleSheet("color: #b3261e;")
+        self.url_warning.setVisible(False)
         self.remember_check = QCheckBox("Remember secrets in the system keychain")
         self.remember_check.setChecked(secrets.available)
         self.remember_check.setEnabled(secrets.available)
@@ -88,6 +96,7 @@ class ConnectionPanel(QGroupBox):
         form.addRow("&Tenant", self.tenant_edit)
         form.addRow("Customers &URL", self.url_edit)
         form.addRow("", self.households_label)
+        form.addRow("", self.url_warning)
         form.addRow("&Sign-in", self.auth_combo)
         form.addRow("To&ken", self.token_edit)
         form.addRow("User &name", self.user_edit)
@@ -95,6 +104,7 @@ class ConnectionPanel(QGroupBox):
         form.addRow("Client &ID", self.client_id_edit)
         form.addRow("Client secr&et", self.client_secret_edit)
         form.addRow("&GK-Passport", self.passport_edit)
+        form.addRow("Pro&xy", self.proxy_edit)
         form.addRow("", self.remember_check)
         form.addRow("", self.keychain_label)
         row = QHBoxLayout()
@@ -114,6 +124,10 @@ class ConnectionPanel(QGroupBox):
                   (self.client_id_edit, "OAuth client id"),
                   (self.client_secret_edit, "OAuth client secret"),
                   (self.passport_edit, "GK-Passport header"),
+                  (self.proxy_edit, "Proxy",
+                   "A proxy for this connection; empty uses the system's proxy settings. "
+                   "Its user and password may be part of the address and are kept in the "
+                   "keychain"),
                   (self.remember_check, "Remember secrets"),
                   (self.test_button, "Test connection",
                    "Sign in and send an empty batch: nothing is imported")))
@@ -122,7 +136,7 @@ class ConnectionPanel(QGroupBox):
         self.auth_combo.currentIndexChanged.connect(self._fields_changed)
         for edit in (self.host_edit, self.tenant_edit, self.url_edit, self.user_edit,
                      self.client_id_edit, self.token_edit, self.password_edit,
-                     self.client_secret_edit, self.passport_edit):
+                     self.client_secret_edit, self.passport_edit, self.proxy_edit):
             edit.textChanged.connect(self._fields_changed)
         self.test_button.clicked.connect(self.start_test)
         self.set_settings(ConnectionSettings())
@@ -148,7 +162,8 @@ class ConnectionPanel(QGroupBox):
         return ConnectionSecrets(token=Secret(self.token_edit.text().strip()),
                                  password=Secret(self.password_edit.text()),
                                  client_secret=Secret(self.client_secret_edit.text()),
-                                 passport=Secret(self.passport_edit.text().strip()))
+                                 passport=Secret(self.passport_edit.text().strip()),
+                                 proxy=Secret(self.proxy_edit.text().strip()))
 
     def set_settings(self, settings: ConnectionSettings) -> None:
         self._loading = True
@@ -188,7 +203,8 @@ class ConnectionPanel(QGroupBox):
 
     def _secret_edits(self) -> dict[str, QLineEdit]:
         return {"token": self.token_edit, "password": self.password_edit,
-                "client_secret": self.client_secret_edit, "passport": self.passport_edit}
+                "client_secret": self.client_secret_edit, "passport": self.passport_edit,
+                "proxy": self.proxy_edit}
 
     # -- reacting to edits -------------------------------------------------------------
 
@@ -227,6 +243,9 @@ class ConnectionPanel(QGroupBox):
             self.url_edit.blockSignals(False)
         self.households_label.setText(f"Households go to {households_url(settings)}"
                                       if url else "")
+        warning = url_warning(settings)
+        self.url_warning.setText(f"Warning: {warning}." if warning else "")
+        self.url_warning.setVisible(warning is not None)
         self.form.setRowVisible(self.token_edit, auth == AUTH_TOKEN)
         for edit in (self.user_edit, self.password_edit, self.client_id_edit):
             self.form.setRowVisible(edit, auth != AUTH_TOKEN)
@@ -248,7 +267,7 @@ class ConnectionPanel(QGroupBox):
         self.test_result.setText("Testing…")
         settings, secrets = self.settings(), self.secrets()
         self.tester.start(customers_url(settings), make_token_provider(settings, secrets),
-                          extra_headers(secrets))
+                          extra_headers(secrets), proxy=secrets.proxy.reveal())
 
     def _test_finished(self, ok: bool, message: str) -> None:
         self.test_button.setEnabled(True)

@@ -469,6 +469,7 @@ class MainWindow(QMainWindow):
         import_settings = ImportSettings(
             customers_url=customers_url(settings), households_url=households_url(settings),
             extra_headers=extra_headers(secrets), connection=settings.to_dict(),
+            proxy=secrets.proxy.reveal().strip(),
             file_mappings=self.files_tab.file_mappings(),
             file_sheets=self.files_tab.file_sheets(),
             **run)  # type: ignore[arg-type]

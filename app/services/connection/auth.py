@@ -1,7 +1,11 @@
 """Ways of getting a bearer token: a static token, the C4R password grant, Engage's Keycloak.
 
 Tokens are fetched lazily and refreshed shortly before they expire. Concurrent requests
-that need a token wait for one shared refresh rather than starting one each. Secrets are
+that need a token wait for one shared refresh rather than starting one each. A refused
+token (HTTP 401) is judged by the token the request carried (`after_refusal`): a newer one
+is simply used, an older one renewed, and only a token the service has just issued and
+refuses at once stops the import. Token requests follow no redirects and use the import's
+`Network` (trust store, proxy). Secrets are
 held in `Secret`, whose repr and str never show the value, so they cannot leak into logs,
 exceptions or response files by accident.
 """
@@ -18,7 +22,16 @@ from urllib.parse import quote
 import aiohttp
 import orjson
 
+from app.services.connection.network import (
+    REDIRECT_STATUSES,
+    Network,
+    redirect_message,
+    tls_problem,
+)
+
 REFRESH_MARGIN_S = 30.0  # refresh this long before the announced expiry
+# a token refused within this long of being issued is refused for good (not merely expired)
+JUST_ISSUED_S = 10.0
 
 
 class Secret:
@@ -53,8 +66,11 @@ class TokenProvider:
     def __init__(self) -> None:
         self._token: Secret | None = None
         self._expires_at = float("inf")
+        self._issued_at = 0.0  # monotonic time the current token was fetched
+        self._lifetime: float | None = None
         self._lock = asyncio.Lock()
         self.refresh_count = 0
+        self.network: Network | None = None  # set by the import; else found on first use
         # told each new token, so that it can be kept out of stored answers and logs
         self.on_new_token: Callable[[str], None] | None = None
 
@@ -75,14 +91,48 @@ class TokenProvider:
             current = self._token.reveal() if self._token is not None else None
             if current is not None and current != stale and time.monotonic() < self._expires_at:
                 return current
-            token, lifetime = await self._fetch(session)
-            self.refresh_count += 1
-            self._token = Secret(token)
-            if self.on_new_token is not None:
-                self.on_new_token(token)
-            margin = min(REFRESH_MARGIN_S, lifetime * 0.1) if lifetime else 0.0
-            self._expires_at = (time.monotonic() + lifetime - margin) if lifetime else float("inf")
-            return token
+            return await self._renew(session)
+
+    async def after_refusal(self, session: aiohttp.ClientSession, refused: str,
+                            sent_at: float) -> None:
+        """A request sent at `sent_at` (monotonic) carrying `refused` was answered 401.
+
+        Returns once a token worth trying exists: a newer one fetched meanwhile, or a new
+        one fetched now. Raises `AuthError` when no new token can help: a token that cannot
+        be renewed, or one the service refused right after issuing it.
+        """
+        async with self._lock:
+            current = self._token.reveal() if self._token is not None else None
+            if current is not None and current != refused:
+                return  # renewed since that request left: try again with the new one
+            if not self.can_refresh:
+                raise AuthError(self.refused_message)
+            if current is not None and sent_at - self._issued_at < self._just_issued_s():
+                raise AuthError("the service refused the credentials (HTTP 401) right after "
+                                "issuing a token for them; check user, password, client "
+                                "and tenant")
+            await self._renew(session)
+
+    def _just_issued_s(self) -> float:
+        lifetime = self._lifetime
+        return min(JUST_ISSUED_S, lifetime / 2) if lifetime else JUST_ISSUED_S
+
+    async def _renew(self, session: aiohttp.ClientSession) -> str:
+        token, lifetime = await self._fetch(session)
+        self.refresh_count += 1
+        self._token = Secret(token)
+        if self.on_new_token is not None:
+            self.on_new_token(token)
+        self._issued_at = time.monotonic()
+        self._lifetime = lifetime or None
+        margin = min(REFRESH_MARGIN_S, lifetime * 0.1) if lifetime else 0.0
+        self._expires_at = (time.monotonic() + lifetime - margin) if lifetime else float("inf")
+        return token
+
+    @property
+    def refused_message(self) -> str:
+        return ("the service refused the token (HTTP 401); check that it is current and "
+                "meant for this tenant")
 
     @property
     def can_refresh(self) -> bool:
@@ -110,8 +160,7 @@ class StaticToken(TokenProvider):
 
     async def _fetch(self, session: aiohttp.ClientSession) -> tuple[str, float | None]:
         if self.refresh_count:
-            raise AuthError("the server refused the token (HTTP 401); check that it is "
-                            "current and meant for this tenant")
+            raise AuthError(self.refused_message)
         return self._given.reveal(), None
 
 
@@ -151,17 +200,30 @@ class PasswordGrant(TokenProvider):
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode("ascii")
         else:
             form["client_id"] = s.client_id
+        network = self.network or Network()
         try:
             async with session.post(s.token_url, data=form, headers=headers,
-                                    timeout=self._timeout) as response:
+                                    timeout=self._timeout,
+                                    **network.request_options(s.token_url)) as response:
                 body = await response.read()
                 status = response.status
+                location = response.headers.get("Location")
+        except aiohttp.ClientHttpProxyError as exc:
+            raise AuthError(proxy_refusal(exc.status, network.route(s.token_url).describe())
+                            ) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
+            problem = tls_problem(exc, s.token_url)
+            if problem is not None:
+                raise AuthError(problem) from None
             raise AuthError(f"the token service at {_safe_url(s.token_url)} could not be "
                             f"reached ({type(exc).__name__})") from None
+        if status in REDIRECT_STATUSES:
+            raise AuthError(redirect_message("token URL", status, location, s.token_url))
+        if status == 407:
+            raise AuthError(proxy_refusal(status, network.route(s.token_url).describe()))
         if status != 200:
-            hint = " (wrong user name, password or client?)" if status in (400, 401) else ""
-            raise AuthError(f"the token service answered HTTP {status}{hint}")
+            raise AuthError(f"the token service answered HTTP {status}"
+                            f"{_token_error_hint(status, body, bool(s.client_secret))}")
         try:
             data = orjson.loads(body)
             token = data["access_token"]
@@ -173,6 +235,31 @@ class PasswordGrant(TokenProvider):
         except (TypeError, ValueError):
             lifetime = None
         return str(token), lifetime
+
+
+def proxy_refusal(status: int, route: str) -> str:
+    """Why a proxy refused to pass a request on (407: it wants credentials)."""
+    if status == 407:
+        return (f"the proxy refused the request (HTTP 407 Proxy Authentication Required); "
+                f"the request went {route}: put the proxy's user and password in its address "
+                "(http://user:password@proxy:port)")
+    return f"the proxy answered HTTP {status}; the request went {route}"
+
+
+def _token_error_hint(status: int, body: bytes, has_secret: bool) -> str:
+    """What the token service's refusal most likely means, for the user."""
+    try:
+        error = orjson.loads(body).get("error", "")
+    except (orjson.JSONDecodeError, AttributeError):
+        error = ""
+    if error == "invalid_client":
+        where = ("the client id and secret come from the C4R administrator" if has_secret
+                 else "an administrator finds the client id in Keycloak's admin console, "
+                      "under the realm's Clients")
+        return f": the client id is not known to this service ({where})"
+    if status in (400, 401):
+        return " (wrong user name, password or client?)"
+    return ""
 
 
 def _safe_url(url: str) -> str:

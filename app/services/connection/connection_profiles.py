@@ -21,11 +21,16 @@ from app.services.connection.auth import (
     engage_token_url,
     households_url_for,
 )
+from app.services.connection.network import ProxyError, parse_proxy, plain_http_warning
 
 AUTH_TOKEN, AUTH_C4R, AUTH_ENGAGE = "token", "c4r", "engage"
 AUTH_MODES = {AUTH_TOKEN: "Bearer token", AUTH_C4R: "C4R user and password",
               AUTH_ENGAGE: "Engage user and password (Keycloak)"}
-SECRET_FIELDS = ("token", "password", "client_secret", "passport")
+# the proxy address is kept with the secrets: it may hold the proxy's user and password
+SECRET_FIELDS = ("token", "password", "client_secret", "passport", "proxy")
+CLIENT_ID_HELP = ("the OAuth client id comes from your administrator: in Keycloak's admin "
+                  "console it is listed under the realm's Clients; for C4R it comes with the "
+                  "client secret")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +65,7 @@ class ConnectionSettings:
     custom_url: str = ""
     auth_mode: str = AUTH_TOKEN
     username: str = ""
-    client_id: str = "bulk-import"
+    client_id: str = ""  # no default: a real service knows only the clients it was given
 
     def to_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -84,6 +89,7 @@ class ConnectionSecrets:
     password: Secret = field(default_factory=lambda: Secret(""))
     client_secret: Secret = field(default_factory=lambda: Secret(""))
     passport: Secret = field(default_factory=lambda: Secret(""))
+    proxy: Secret = field(default_factory=lambda: Secret(""))  # "": environment or system
 
 
 def engage_base(environment: str) -> str:
@@ -139,9 +145,22 @@ def problems_with(settings: ConnectionSettings, secrets: ConnectionSecrets) -> l
             problems.append("enter the password")
         if not settings.tenant.strip():
             problems.append("enter the tenant")
+        if not settings.client_id.strip():
+            problems.append(f"enter the client id ({CLIENT_ID_HELP})")
         if settings.auth_mode == AUTH_C4R and not secrets.client_secret:
             problems.append("enter the client secret")
+    proxy = secrets.proxy.reveal().strip()
+    if proxy:
+        try:
+            parse_proxy(proxy)
+        except ProxyError as exc:
+            problems.append(str(exc))
     return problems
+
+
+def url_warning(settings: ConnectionSettings) -> str | None:
+    """A warning for sending credentials unencrypted to another machine, else None."""
+    return plain_http_warning(customers_url(settings), sends_secret=True)
 
 
 def make_token_provider(settings: ConnectionSettings, secrets: ConnectionSecrets,
@@ -150,7 +169,7 @@ def make_token_provider(settings: ConnectionSettings, secrets: ConnectionSecrets
         return StaticToken(secrets.token.reveal().strip())
     grant = PasswordGrantSettings(
         token_url=token_url(settings), username=settings.username.strip(),
-        password=secrets.password, client_id=settings.client_id.strip() or "bulk-import",
+        password=secrets.password, client_id=settings.client_id.strip(),
         client_secret=secrets.client_secret if settings.auth_mode == AUTH_C4R else None)
     return PasswordGrant(grant, AUTH_MODES[settings.auth_mode], timeout_s=timeout_s)
 

@@ -7,7 +7,13 @@ Retry rules:
   outcome unknown: the batch's customers are marked uncertain, and a CONFLICT for them on a
   later attempt is reported as ALREADY_EXISTS (most likely created by the earlier attempt).
 - 413 splits the batch in halves, each sent on its own.
-- 401 refreshes the token once; a second 401 (or a failing token service) is fatal.
+- 401 is judged by the token the request carried (`TokenProvider.after_refusal`): a newer
+  token is used, an old one renewed; only a token refused right after it was issued (or a
+  failing token service) is fatal. The token is taken when the request leaves, after the
+  batch has its concurrency slot, so it cannot expire while the batch waits.
+- A redirect (3xx), 404 or 405 means the customers URL is wrong; 407 that the proxy wants
+  credentials; a certificate that cannot be verified that the connection is not safe. All
+  of these stop the import at once: no other batch could fare better.
 - 400 fails the customers the answer names and sends the others once more without them.
 """
 
@@ -24,7 +30,18 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from app.models.records import Batch, CustomerRecord, FailureRecord, RecordKind, Result
-from app.services.connection.auth import AuthError, TokenProvider, households_url_for
+from app.services.connection.auth import (
+    AuthError,
+    TokenProvider,
+    households_url_for,
+    proxy_refusal,
+)
+from app.services.connection.network import (
+    REDIRECT_STATUSES,
+    Network,
+    redirect_message,
+    tls_problem,
+)
 from app.services.connection.redaction import GENERIC, Redactor
 from app.services.pipeline.concurrency_limit import AdaptiveLimit
 from app.services.pipeline.import_events import ImportSettings
@@ -37,10 +54,13 @@ from app.services.pipeline.response_parser import (
     match_by_unique_ids,
     match_results,
     parse_answer,
+    possible_customers,
 )
 from app.services.sources.source_options import OnExisting
 
 RETRIABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+WRONG_URL_STATUSES = {404: "404 Not Found", 405: "405 Method Not Allowed"}
+MAX_TOKEN_RENEWALS = 20  # per batch: 401s answered by a renewed token before giving up
 OVERLOAD_STATUSES = frozenset({429, 503})  # the service asks for fewer requests at once
 OUTCOME_UNKNOWN_STATUSES = frozenset({500, 502, 504})
 MAX_BODY_SNIPPET = 200
@@ -60,6 +80,9 @@ class Attempt:
     error: str = ""  # set when no answer came
     result_word: str = ""  # our result for a whole-batch failure of this kind
     outcome_unknown: bool = False
+    fatal: str = ""  # a problem no retry can fix (certificate, proxy): stop the import
+    token: str = ""  # the token the request carried
+    sent_at: float = 0.0  # when it left (monotonic)
 
 
 @dataclass(slots=True)
@@ -84,8 +107,10 @@ class BatchSender:
                  known_uncertain: set[str] | None = None,
                  duplicate_ids: set[str] | None = None,
                  redactor: Redactor = GENERIC,
-                 limit: AdaptiveLimit | None = None) -> None:
+                 limit: AdaptiveLimit | None = None,
+                 network: Network | None = None) -> None:
         self.session = session
+        self.network = network or Network(verify_tls=settings.verify_tls)
         self.settings = settings
         self.auth = auth
         self.stop_event = stop_event
@@ -109,19 +134,15 @@ class BatchSender:
     async def send(self, batch: Batch) -> BatchOutcome:
         """Send until the batch has a final outcome (or the import stops)."""
         attempt_number = 0
-        refreshed = False
+        renewals = 0
         while True:
             if self.stop_event.is_set():
                 return self.not_sent(batch, "the import was stopped before this batch was sent")
             if not self.resume_event.is_set():
                 await self._wait_resumed()
                 continue
-            try:
-                token = await self.auth.token(self.session)
-            except AuthError as exc:
-                raise FatalImportError(str(exc)) from None
             async with self.limit.slot() as slot:
-                attempt = await self._post_tracked(batch, token)
+                attempt = await self._post_tracked(batch)
                 await self.limit.observe(
                     slot, overloaded=(attempt.status in OVERLOAD_STATUSES
                                       or attempt.result_word == Result.TIMEOUT),
@@ -131,22 +152,36 @@ class BatchSender:
                         "the service may have created some of these customers")
                 batch.uncertain_ids.update(batch.ids)
                 return self.not_sent(batch, note)
+            if attempt.fatal:
+                raise FatalImportError(attempt.fatal)
             if attempt.outcome_unknown:
                 batch.uncertain_ids.update(batch.ids)
             status = attempt.status
             if status == 401:
-                if not refreshed and self.auth.can_refresh:
-                    refreshed = True
-                    try:
-                        await self.auth.refresh(self.session, token)
-                    except AuthError as exc:
-                        raise FatalImportError(str(exc)) from None
-                    continue
+                renewals += 1
+                if renewals > MAX_TOKEN_RENEWALS:
+                    raise FatalImportError(
+                        f"the service refused {MAX_TOKEN_RENEWALS} new tokens in a row "
+                        "(HTTP 401); check user, password and tenant")
+                try:
+                    await self.auth.after_refusal(self.session, attempt.token, attempt.sent_at)
+                except AuthError as exc:
+                    raise FatalImportError(str(exc)) from None
+                continue
+            if status in REDIRECT_STATUSES:
+                what = "households URL" if batch.kind is RecordKind.HOUSEHOLDS \
+                    else "customers URL"
+                raise FatalImportError(redirect_message(
+                    what, status, attempt.headers.get("Location"), self.url_for(batch)))
+            if status in WRONG_URL_STATUSES:
+                what = "households URL" if batch.kind is RecordKind.HOUSEHOLDS \
+                    else "customers URL"
                 raise FatalImportError(
-                    "the service refused the credentials (HTTP 401) even after a new token; "
-                    "check user, password and tenant" if self.auth.can_refresh else
-                    "the service refused the token (HTTP 401); check that it is current "
-                    "and meant for this tenant")
+                    f"the {what} answers {WRONG_URL_STATUSES[status]}: check the tenant "
+                    "and the path in the connection settings")
+            if status == 407:
+                raise FatalImportError(proxy_refusal(
+                    status, self.network.route(self.url_for(batch)).describe()))
             if status == 403:
                 raise FatalImportError("the service answered 403 Forbidden: these credentials "
                                        "may not import customers (or GK-Passport is missing)")
@@ -197,8 +232,8 @@ class BatchSender:
         # "equal jitter": at least half the backoff, so retries still spread out
         return ceiling / 2 + random.uniform(0, ceiling / 2)
 
-    async def _post_tracked(self, batch: Batch, token: str) -> Attempt:
-        task = asyncio.ensure_future(self._post(batch, token))
+    async def _post_tracked(self, batch: Batch) -> Attempt:
+        task = asyncio.ensure_future(self._post(batch))
         self.in_flight.add(task)
         try:
             return await task
@@ -215,18 +250,34 @@ class BatchSender:
         for task in list(self.in_flight):
             task.cancel()
 
-    async def _post(self, batch: Batch, token: str) -> Attempt:
+    async def _post(self, batch: Batch) -> Attempt:
+        # the token is taken as the request leaves: a batch waiting for its turn (a slot,
+        # a Retry-After) never carries a token that expired meanwhile
+        try:
+            token = await self.auth.token(self.session)
+        except AuthError as exc:
+            return Attempt(fatal=str(exc))
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
                    "Accept": "application/json", **self.settings.extra_headers}
+        url = self.url_for(batch)
         self.requests += 1
+        sent_at = time.monotonic()
         try:
-            async with self.session.post(self.url_for(batch), data=batch.body,
-                                         headers=headers) as response:
+            async with self.session.post(url, data=batch.body, headers=headers,
+                                         **self.network.request_options(url)) as response:
                 body = await response.read()
-                attempt = Attempt(response.status, dict(response.headers), body)
+                attempt = Attempt(response.status, dict(response.headers), body,
+                                  token=token, sent_at=sent_at)
         except TimeoutError:
             return Attempt(error=f"no answer within {self.settings.timeout_s:g} s",
                            result_word=Result.TIMEOUT, outcome_unknown=True)
+        except aiohttp.ClientHttpProxyError as exc:
+            # the proxy refused to open the tunnel: nothing reached the service
+            return Attempt(fatal=proxy_refusal(exc.status, self.network.route(url).describe()))
+        except (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch) as exc:
+            problem = tls_problem(exc, url)
+            return Attempt(fatal=problem or f"the secure connection to the service failed "
+                                            f"({type(exc).__name__}); nothing was sent")
         except aiohttp.ClientConnectorError as exc:
             # could not connect at all: nothing was sent
             return Attempt(error=f"cannot connect to the service ({exc.os_error or exc})",
@@ -267,6 +318,9 @@ class BatchSender:
         matched, unmatched = fast if fast is not None else match_results(results, batch.records)
         lists_success = any(r.success for r in results)
         unmatched_failures = [r for r in unmatched if not r.success]
+        # the customers those failures could be about (None: any unmentioned one)
+        maybe_failed = (possible_customers(unmatched_failures, batch.records, matched)
+                        if unmatched_failures else set())
         # the duplicate strategy: what a CONFLICT means (never for an UPDATE sent by it)
         strategy = None if batch.update_of_existing else self.on_existing
         if strategy is OnExisting.CREATE:
@@ -299,7 +353,7 @@ class BatchSender:
                         batch, record, attempt, Result.NO_RESULT,
                         "the answer listed other customers but returned no result for this one"
                         + _joined(batch_errors), "Missing from structured response data"))
-                elif unmatched_failures:
+                elif unmatched_failures and (maybe_failed is None or i in maybe_failed):
                     messages = "; ".join(f"{r.customer_id or r.username}: {r.error or r.result}"
                                          for r in unmatched_failures[:5])
                     batch.uncertain_ids.add(record.record_id)

@@ -35,6 +35,7 @@ class ImportSettings:
     save_api_responses: bool = True
     write_single_failures: bool = True
     verify_tls: bool = True
+    proxy: str = ""  # a proxy set by hand; "" uses the environment's or the system's
     reader_process: bool | None = None  # None: a separate reader process for large imports
     writer_process: bool | None = None  # None: result files written by a process likewise
     # keep the import in the results folder's history (journal): resume, skipping what

@@ -12,9 +12,11 @@ Each result is then matched to the customer that was sent (see `match_results`),
 customers the answer does not mention are decided by one rule:
 - if the answer lists any success, an unmentioned customer failed (`NO_RESULT`);
 - if it lists only failures (or nothing), the unmentioned customers succeeded;
-- except when some reported failure could not be matched to any customer sent: then nobody
-  can tell which customers it meant, so the unmentioned ones are failures (`UNMATCHED`)
-  whose outcome is uncertain.
+- except when some reported failure could not be matched to one customer sent: the
+  unmentioned customers it could be about (nothing it says contradicts them, such as two
+  customers of the same name and id ending) are failures (`UNMATCHED`) whose outcome is
+  uncertain; the others succeeded, as the answer says. When such a failure fits none of
+  the unmentioned customers, nobody can tell whom it meant, and all of them are uncertain.
 A customer reported more than once counts once; a failure outranks a success.
 """
 
@@ -401,6 +403,23 @@ def match_results(results: list[ReportedResult], records: list[CustomerRecord]
         else:
             unmatched.append(reported)
     return matched, unmatched
+
+
+def possible_customers(unmatched: list[ReportedResult], records: list[CustomerRecord],
+                       matched: dict[int, ReportedResult]) -> set[int] | None:
+    """The unmentioned records (positions) the `unmatched` failures could be about.
+
+    None when one of them fits no unmentioned record at all: nobody can tell whom it meant.
+    """
+    index = _RecordIndex(records)
+    unmentioned = [i for i in range(len(records)) if i not in matched]
+    possible: set[int] = set()
+    for reported in unmatched:
+        fitting = {i for i in unmentioned if index.fits(i, reported)}
+        if not fitting:
+            return None
+        possible |= fitting
+    return possible
 
 
 def match_by_unique_ids(results: list[ReportedResult], ids: list[str]

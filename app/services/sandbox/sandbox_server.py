@@ -20,6 +20,7 @@ import math
 import random
 import secrets
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -98,6 +99,10 @@ class SandboxConfig:
     fail_first_requests: int = 0
     reject_invalid_batches: bool = False  # 400 for a whole batch naming its invalid customers
     echo_credentials: bool = False  # error texts repeat the request's credentials (a bad server)
+    # import and token requests are answered `redirect_status` with Location
+    # `redirect_to` + the request's path (a moved service, a misconfigured gateway)
+    redirect_to: str = ""
+    redirect_status: int = 302
     seed: int | None = None
 
 
@@ -246,6 +251,7 @@ class SandboxServer:
         self.creations: Counter[str] = Counter()
         self.updates: Counter[str] = Counter()  # successful UPDATEs per customer
         self.request_count: int = 0
+        self.requests_seen: int = 0  # every request of any kind, to any path
         self.fault_counts: Counter[str] = Counter()
         # a fixed prefix: a token starting with "-" would read as an option on a command line
         self._generated_token = "sandbox-" + secrets.token_urlsafe(32)
@@ -265,15 +271,17 @@ class SandboxServer:
         """Token accepted forever: config.static_token, else one generated at construction."""
         return self.config.static_token or self._generated_token
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> str:
-        """Start listening and return the base URL, e.g. "http://127.0.0.1:8765"."""
+    async def start(self, host: str = "127.0.0.1", port: int = 0,
+                    ssl_context: ssl.SSLContext | None = None) -> str:
+        """Start listening and return the base URL, e.g. "http://127.0.0.1:8765" (https://
+        with `ssl_context`, which holds the certificate the server shows)."""
         if self._runner is not None:
             raise RuntimeError("sandbox server already started")
         # A fresh event: the previous one may belong to another (closed) loop.
         self._stopping = asyncio.Event()
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
         try:
             await site.start()
         except BaseException:
@@ -282,7 +290,8 @@ class SandboxServer:
         self._runner = runner
         bound_port = runner.addresses[0][1]
         url_host = f"[{host}]" if ":" in host else host
-        self.base_url = f"http://{url_host}:{bound_port}"
+        scheme = "https" if ssl_context is not None else "http"
+        self.base_url = f"{scheme}://{url_host}:{bound_port}"
         return self.base_url
 
     async def stop(self) -> None:
@@ -300,6 +309,7 @@ class SandboxServer:
         self.creations.clear()
         self.updates.clear()
         self.request_count = 0
+        self.requests_seen = 0
         self.fault_counts.clear()
         self._rng.seed(self.config.seed)
         self._aux_rng.seed(self.config.seed)
@@ -333,7 +343,7 @@ class SandboxServer:
     # -- app -------------------------------------------------------------------------
 
     def _make_app(self) -> web.Application:
-        app = web.Application(client_max_size=_MAX_BODY)
+        app = web.Application(client_max_size=_MAX_BODY, middlewares=[self._count_request])
         c4r_customers = self._import_handler("customers", c4r=True)
         c4r_households = self._import_handler("households", c4r=True)
         app.router.add_post(C4R_IMPORT_PREFIX + "/customers", c4r_customers)
@@ -350,6 +360,11 @@ class SandboxServer:
         app.router.add_post("/_sandbox/config", self._set_config)
         return app
 
+    @web.middleware
+    async def _count_request(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        self.requests_seen += 1
+        return await handler(request)
+
     # -- tokens ----------------------------------------------------------------------
 
     def _issue_token(self) -> web.Response:
@@ -365,8 +380,19 @@ class SandboxServer:
             headers={"Cache-Control": "no-store"},
         )
 
+    def _redirect(self, request: web.Request) -> web.Response | None:
+        """The redirect fault: every import and token request is sent elsewhere."""
+        cfg = self.config
+        if not cfg.redirect_to:
+            return None
+        self.fault_counts["redirect"] += 1
+        return web.Response(status=cfg.redirect_status,
+                            headers={"Location": cfg.redirect_to.rstrip("/") + request.path_qs})
+
     async def _c4r_token(self, request: web.Request) -> web.Response:
         cfg = self.config
+        if (redirect := self._redirect(request)) is not None:
+            return redirect
         if request.match_info["tenant"] != cfg.tenant:
             return _oauth_error(404, "invalid_tenant", "Unknown tenant")
         client = _basic_credentials(request.headers.get("Authorization", ""))
@@ -382,6 +408,8 @@ class SandboxServer:
 
     async def _engage_token(self, request: web.Request) -> web.Response:
         cfg = self.config
+        if (redirect := self._redirect(request)) is not None:
+            return redirect
         if request.match_info["realm"] != f"{cfg.tenant}-operators":
             return _oauth_error(404, "invalid_realm", "Realm does not exist")
         form = await request.post()
@@ -458,6 +486,8 @@ class SandboxServer:
 
         async def handle(request: web.Request) -> web.Response:
             cfg = self.config
+            if (redirect := self._redirect(request)) is not None:
+                return redirect
             if c4r and request.match_info["tenant"] != cfg.tenant:
                 return _error_response(404, "Unknown tenant", "NOT_FOUND")
             auth_error = self._auth_error(request)
@@ -781,10 +811,11 @@ class SandboxThread:
     """
 
     def __init__(self, config: SandboxConfig | None = None, host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+                 port: int = 0, ssl_context: ssl.SSLContext | None = None) -> None:
         self.server = SandboxServer(config)
         self.host = host
         self.port = port
+        self.ssl_context = ssl_context
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
 
@@ -804,7 +835,8 @@ class SandboxThread:
         def run() -> None:
             asyncio.set_event_loop(loop)
             try:
-                loop.run_until_complete(self.server.start(self.host, self.port))
+                loop.run_until_complete(self.server.start(self.host, self.port,
+                                                          self.ssl_context))
             except BaseException as exc:
                 failure.append(exc)
                 ready.set()
@@ -892,6 +924,10 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
     a("--echo-credentials", action="store_true",
       help="repeat each request's credentials in error texts (a careless server)")
     a("--seed", type=int, default=None, help="random seed for fault decisions")
+    a("--tls-cert", metavar="PEM", help="serve HTTPS with this certificate (chain) file")
+    a("--tls-key", metavar="PEM", help="the private key of --tls-cert (if not in that file)")
+    a("--redirect-to", default="", metavar="URL",
+      help="answer every import and token request with a redirect to URL + its path")
 
 
 def _config_from_args(args: argparse.Namespace) -> SandboxConfig:
@@ -923,11 +959,23 @@ def _config_from_args(args: argparse.Namespace) -> SandboxConfig:
         errors_array=get("errors_array", False),
         fail_first_requests=get("fail_first_requests", 0),
         echo_credentials=get("echo_credentials", False),
+        redirect_to=get("redirect_to", "") or "",
         seed=get("seed", None),
     )
 
 
-async def _serve(server: SandboxServer, host: str, port: int) -> None:
+def _tls_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The server's TLS context from --tls-cert/--tls-key, None for plain HTTP."""
+    cert = getattr(args, "tls_cert", None)
+    if not cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, getattr(args, "tls_key", None) or None)
+    return context
+
+
+async def _serve(server: SandboxServer, host: str, port: int,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -937,7 +985,7 @@ async def _serve(server: SandboxServer, host: str, port: int) -> None:
             # Windows: no loop signal handlers; Ctrl+C arrives as KeyboardInterrupt.
             with contextlib.suppress(ValueError, OSError):
                 signal.signal(sig, lambda *_: loop.call_soon_threadsafe(stop.set))
-    await server.start(host, port)
+    await server.start(host, port, ssl_context)
     cfg = server.config
     user, password = next(iter(cfg.users.items()), ("", ""))
     print(f"Sandbox Customer Profile API listening on {server.base_url}")
@@ -961,7 +1009,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
     server = SandboxServer(_config_from_args(args))
     try:
         asyncio.run(_serve(server, getattr(args, "host", "127.0.0.1"),
-                           getattr(args, "port", 8765)))
+                           getattr(args, "port", 8765), _tls_context(args)))
     except KeyboardInterrupt:
         pass
     except OSError as exc:
