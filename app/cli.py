@@ -27,7 +27,12 @@ from app.services.connection.auth import (
     c4r_token_url,
     engage_token_url,
 )
-from app.services.connection.connection_profiles import PROFILES, ConnectionSettings
+from app.services.connection.connection_profiles import (
+    CLIENT_ID_HELP,
+    PROFILES,
+    ConnectionSettings,
+)
+from app.services.connection.network import ProxyError, parse_proxy, plain_http_warning
 from app.services.connection.secret_store import SecretStore, secret_name
 from app.services.jobs.history import format_history, running_check
 from app.services.jobs.job_plan import Repeat
@@ -120,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--username", help="user for the password grants")
     imp.add_argument("--password", help="password (or set BULK_IMPORT_PASSWORD; asked for "
                      "when missing on a terminal)")
-    imp.add_argument("--client-id", default="bulk-import", help="OAuth client id")
+    imp.add_argument("--client-id", default=None,
+                     help="OAuth client id, needed with --auth c4r and engage (your "
+                     "administrator has it: Keycloak lists it under the realm's Clients)")
     imp.add_argument("--client-secret", help="C4R client secret (or BULK_IMPORT_CLIENT_SECRET)")
     imp.add_argument("--passport", help="GK-Passport header value (or BULK_IMPORT_PASSPORT)")
     imp.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
@@ -150,7 +157,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"where result files go (default {default_output_dir()})")
     imp.add_argument("--no-single-files", action="store_true",
                      help="do not write one file per failed customer")
-    imp.add_argument("--insecure", action="store_true", help="do not verify TLS certificates")
+    imp.add_argument("--insecure", action="store_true",
+                     help="do not verify TLS certificates (unsafe; a warning on every run)")
+    imp.add_argument("--proxy", type=_proxy_address, metavar="URL",
+                     help="send through this proxy (http://[user:password@]host:port); "
+                     "default: HTTPS_PROXY/HTTP_PROXY/NO_PROXY, else the system's settings")
     imp.add_argument("--json", action="store_true",
                      help="print a JSON summary on stdout at the end")
     imp.add_argument("-v", "--verbose", action="store_true", help="log each failing batch")
@@ -184,6 +195,14 @@ def _non_negative_int(text: str) -> int:
     return value
 
 
+def _proxy_address(text: str) -> str:
+    try:
+        parse_proxy(text)
+    except ProxyError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def make_token_provider(args: argparse.Namespace) -> TokenProvider:
     """The token provider the options ask for; raises UsageError when something is missing."""
     env = os.environ
@@ -210,6 +229,8 @@ def make_token_provider(args: argparse.Namespace) -> TokenProvider:
             raise UsageError("--tenant (or --token-url) is needed to find the token service")
         token_url = (c4r_token_url(origin, tenant) if args.auth == "c4r"
                      else engage_token_url(origin, tenant))
+    if not args.client_id:
+        raise UsageError(f"--auth {args.auth} needs --client-id: {CLIENT_ID_HELP}")
     secret = args.client_secret or env.get("BULK_IMPORT_CLIENT_SECRET")
     if args.auth == "c4r" and not secret:
         raise UsageError("--auth c4r needs --client-secret (or BULK_IMPORT_CLIENT_SECRET)")
@@ -335,7 +356,7 @@ def format_summary(s: ImportSummary) -> str:
 
 def _connection_info(args: argparse.Namespace) -> dict[str, str]:
     """How the command line connected, without secrets: kept with the job for --resume."""
-    info = {"profile": "command line", "auth": args.auth, "client_id": args.client_id}
+    info = {"profile": "command line", "auth": args.auth, "client_id": args.client_id or ""}
     for name in ("username", "tenant", "token_url"):
         value = getattr(args, name, None)
         if value:
@@ -374,8 +395,11 @@ async def run_import(args: argparse.Namespace, resume_job: int | None = None
         timeout_s=args.timeout, extra_headers=_extra_headers(args),
         output_dir=args.output_dir or default_output_dir(),
         write_single_failures=not args.no_single_files, verify_tls=not args.insecure,
-        connection=_connection_info(args), keep_history=not args.no_history, **options)
-    engine = ImportEngine(args.paths, settings, make_token_provider(args),
+        proxy=args.proxy or "", connection=_connection_info(args),
+        keep_history=not args.no_history, **options)
+    auth = make_token_provider(args)
+    _note_network(settings)
+    engine = ImportEngine(args.paths, settings, auth,
                           listener=TerminalProgress(), resume_job=resume_job,
                           repeat=Repeat.ALL if args.force else Repeat.REST)
     loop = asyncio.get_running_loop()
@@ -585,6 +609,16 @@ def history_command(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(format_history(jobs))
     return EXIT_OK
+
+
+def _note_network(settings: ImportSettings) -> None:
+    """Warnings about the way to the service, on stderr (stdout may be the --json summary)."""
+    if not settings.verify_tls:
+        print("warning: --insecure: TLS certificates are not verified, so anyone on the way "
+              "to the service can read the customers and the credentials", file=sys.stderr)
+    warning = plain_http_warning(settings.customers_url, sends_secret=True)
+    if warning:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _note_cloud_folder(folder: Path, no_single_files: bool) -> None:

@@ -30,6 +30,7 @@ import orjson
 from app.models.failure_store import FailureStore
 from app.models.records import Batch, FailureRecord, FailureRow, Result
 from app.services.connection.auth import TokenProvider
+from app.services.connection.network import Network
 from app.services.connection.redaction import SECRET_HEADER, Redactor
 from app.services.jobs.job_plan import (
     JobPlan,
@@ -194,6 +195,9 @@ class ImportEngine:
             if SECRET_HEADER.search(name):
                 self.redactor.add(value)
         auth.on_new_token = self.redactor.add
+        # trust store, proxy, no redirects: for the import's requests and its sign-in alike
+        self.network = Network(verify_tls=settings.verify_tls, proxy=settings.proxy or None)
+        auth.network = self.network
 
     @property
     def result_writer(self) -> ResultFileWriter | None:
@@ -298,7 +302,7 @@ class ImportEngine:
             self._sender = BatchSender(session, self.settings, self.auth, self._stop_event,
                                        self._resume_event, self._known_uncertain,
                                        duplicate_ids=self._duplicate_ids,
-                                       redactor=self.redactor)
+                                       redactor=self.redactor, network=self.network)
             workers = [asyncio.create_task(self._worker(queue), name=f"upload-{i}")
                        for i in range(max(1, self.settings.concurrency))]
             producer = asyncio.create_task(self._produce(queue), name="read-batches")
@@ -416,10 +420,7 @@ class ImportEngine:
     def _make_session(self) -> aiohttp.ClientSession:
         s = self.settings
         timeout = aiohttp.ClientTimeout(total=s.timeout_s, sock_connect=s.connect_timeout_s)
-        connector = aiohttp.TCPConnector(limit=max(1, s.concurrency) + 2,
-                                         ssl=None if s.verify_tls else False)
-        return aiohttp.ClientSession(connector=connector, timeout=timeout,
-                                     headers={"User-Agent": "BulkCustomerImport/0.1"})
+        return self.network.session(limit=max(1, s.concurrency) + 2, timeout=timeout)
 
     async def _produce(self, queue: asyncio.Queue[Batch | None]) -> None:
         assert self._source is not None
