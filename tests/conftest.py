@@ -23,6 +23,12 @@ from app.services.sandbox.sandbox_server import SandboxConfig, SandboxServer, Sa
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# the tests talk to servers on this machine: a proxy of the machine's environment would
+# stand in the way (the proxy tests set their own)
+for _name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"):
+    os.environ.pop(_name, None)
+    os.environ.pop(_name.lower(), None)
+
 
 @pytest.fixture
 async def sandbox() -> AsyncIterator[SandboxServer]:

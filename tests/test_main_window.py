@@ -288,6 +288,8 @@ def test_c4r_sign_in_from_the_window(qtbot, qloop, window, sandbox_thread):
     assert not panel.token_edit.isVisibleTo(panel) and panel.password_edit.isVisibleTo(panel)
     panel.user_edit.setText("demo")
     panel.password_edit.setText("demo")
+    assert any(p.startswith("enter the client id") for p in panel.problems())
+    panel.client_id_edit.setText("bulk-import")
     panel.client_secret_edit.setText("sandbox-secret")
 
     async def click_and_wait():
@@ -524,3 +526,48 @@ def test_a_yes_runs_the_action_once(qtbot, answer, runs):
     with qtbot.waitSignal(box.finished):
         box.button(answer).click()
     assert len(calls) == runs  # Qt itself may also report a Yes as accepted: still once
+
+
+def test_test_connection_through_the_proxy_field_says_so(qtbot, qloop, window,
+                                                         sandbox_thread):
+    from tests.local_proxy import LocalProxy
+
+    connect_to(window, sandbox_thread)
+    panel = window.import_tab.connection
+    proxy = LocalProxy(credentials=("kontor", "p@ss"))
+    qloop.run_until_complete(proxy.start())
+    port = proxy.url.rsplit(":", 1)[1]
+    panel.proxy_edit.setText(f"http://kontor:p%40ss@127.0.0.1:{port}")
+
+    async def click_and_wait():
+        qtbot.mouseClick(panel.test_button, Qt.MouseButton.LeftButton)
+        return await wait_for_signal(panel.tested, 15)
+
+    try:
+        result_ok, message = qloop.run_until_complete(click_and_wait())
+        panel.proxy_edit.setText(f"http://kontor:fel@127.0.0.1:{port}")
+        refused_ok, refused = qloop.run_until_complete(click_and_wait())
+    finally:
+        qloop.run_until_complete(proxy.stop())
+    assert result_ok, message
+    assert f"through the proxy http://127.0.0.1:{port} (set in the connection settings)" \
+        in message
+    assert len(proxy.counts.forwarded) == 1 and "p@ss" not in message
+    assert not refused_ok and "407" in refused
+    # the proxy address (it may hold a password) is kept with the secrets
+    settings, secrets = panel.settings(), panel.secrets()
+    assert "kontor" not in json.dumps(settings.to_dict())
+    assert secrets.proxy.reveal().startswith("http://kontor:")
+
+
+def test_plain_http_to_another_machine_is_flagged_under_the_url(qtbot, window):
+    panel = window.import_tab.connection
+    window.tabs.setCurrentIndex(1)
+    panel.profile_combo.setCurrentIndex(panel.profile_combo.findData("custom"))
+    panel.url_edit.setText("http://crm.example.com/customers-import/v1/customers")
+    assert panel.url_warning.isVisibleTo(panel)
+    assert "crm.example.com is reached over plain http://" in panel.url_warning.text()
+    SCREENSHOTS.mkdir(exist_ok=True)
+    assert window.grab().save(str(SCREENSHOTS / "plain_http_warning.png"))
+    panel.url_edit.setText("https://crm.example.com/customers-import/v1/customers")
+    assert not panel.url_warning.isVisibleTo(panel)

@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-import truststore
 import trustme
+import truststore
 
 from app.models.failure_store import FailureStore
 from app.services.connection.auth import (
@@ -243,18 +243,20 @@ async def test_https_through_the_environments_proxy_with_credentials(
 async def test_plain_http_through_a_proxy_set_by_hand_wins_over_the_environment(
         sandbox, customers, tmp_path, monkeypatch):
     unused = LocalProxy()
-    chosen = LocalProxy()
+    chosen = LocalProxy(credentials=("kontor", "p@ss"))
     await unused.start()
     await chosen.start()
     try:
         monkeypatch.setenv("HTTP_PROXY", unused.url)
+        port = chosen.url.rsplit(":", 1)[1]
         summary = await engine_for(sandbox, [customers], tmp_path / "out",
-                                   proxy=chosen.url).run()
+                                   proxy=f"http://kontor:p%40ss@127.0.0.1:{port}").run()
     finally:
         await unused.stop()
         await chosen.stop()
     assert summary.succeeded == 200
     assert len(chosen.counts.forwarded) == sandbox.request_count == 4  # 200 / 50
+    assert chosen.counts.refused == 0 and set(chosen.counts.credentials) == {("kontor", "p@ss")}
     assert unused.counts.forwarded == [] and unused.counts.tunnels == []
 
 

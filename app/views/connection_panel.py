@@ -74,8 +74,7 @@ class ConnectionPanel(QGroupBox):
         self.client_secret_edit = self._masked("Client secret")
         self.passport_edit = self._masked("GK-Passport (optional)")
         self.proxy_edit = QLineEdit()
-        self.proxy_edit.setPlaceholderText("Empty: the system's proxy settings; or "
-                                           "http://proxy.example.com:8080")
+        self.proxy_edit.setPlaceholderText("Empty: the system's settings, or http://proxy:8080")
         self.url_warning = QLabel()
         self.url_warning.setWordWrap(True)
         self.url_warning.setStyleSheet("color: #b3261e;")

@@ -202,9 +202,9 @@ class PasswordGrant(TokenProvider):
             form["client_id"] = s.client_id
         network = self.network or Network()
         try:
-            async with session.post(s.token_url, data=form, headers=headers,
-                                    timeout=self._timeout,
-                                    **network.request_options(s.token_url)) as response:
+            async with session.post(s.token_url, data=form, timeout=self._timeout,
+                                    **network.request_options(s.token_url, headers)
+                                    ) as response:
                 body = await response.read()
                 status = response.status
                 location = response.headers.get("Location")

@@ -47,8 +47,9 @@ async def check_connection(customers_url: str, auth: TokenProvider,
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
                    **(extra_headers or {})}
         try:
-            async with session.post(customers_url, data=b'{"data": []}', headers=headers,
-                                    **network.request_options(customers_url)) as response:
+            async with session.post(customers_url, data=b'{"data": []}',
+                                    **network.request_options(customers_url, headers)
+                                    ) as response:
                 status = response.status
                 location = response.headers.get("Location")
                 await response.read()

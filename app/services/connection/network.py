@@ -164,14 +164,20 @@ class Network:
         except ProxyError:
             return ProxyRoute()  # a broken system setting: as a browser would, go direct
 
-    def request_options(self, url: str | URL) -> dict[str, Any]:
-        """Keyword arguments for `session.post(url, ...)`: its proxy, and no redirects."""
+    def request_options(self, url: str | URL, headers: Mapping[str, str] | None = None
+                        ) -> dict[str, Any]:
+        """Keyword arguments for `session.post(url, ...)`: `headers` with what the proxy
+        needs, the proxy, and no redirects."""
         route = self.route(url)
-        options: dict[str, Any] = {"allow_redirects": False}
+        options: dict[str, Any] = {"allow_redirects": False, "headers": dict(headers or {})}
         if route.proxy is not None:
             options["proxy"] = route.proxy
             if route.headers:
+                # HTTPS: on the CONNECT that opens the tunnel; plain HTTP: on the request
+                # itself, which the proxy reads (and drops before passing it on)
                 options["proxy_headers"] = dict(route.headers)
+                if URL(url).scheme == "http":
+                    options["headers"].update(route.headers)
         return options
 
     def session(self, *, limit: int, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientSession:

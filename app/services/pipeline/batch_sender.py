@@ -263,8 +263,9 @@ class BatchSender:
         self.requests += 1
         sent_at = time.monotonic()
         try:
-            async with self.session.post(url, data=batch.body, headers=headers,
-                                         **self.network.request_options(url)) as response:
+            async with self.session.post(url, data=batch.body,
+                                         **self.network.request_options(url, headers)
+                                         ) as response:
                 body = await response.read()
                 attempt = Attempt(response.status, dict(response.headers), body,
                                   token=token, sent_at=sent_at)
