@@ -19,7 +19,6 @@ import pytest
 import trustme
 import truststore
 
-from app.models.failure_store import FailureStore
 from app.services.connection.auth import (
     PasswordGrant,
     PasswordGrantSettings,
@@ -112,13 +111,13 @@ def customers(tmp_path: Path) -> Iterator[Path]:
 
 def engine_for(server: SandboxServer, paths: list[Path], out: Path, *,
                auth: PasswordGrant | StaticToken | None = None,
-               store: FailureStore | None = None, **settings: object) -> ImportEngine:
+               **settings: object) -> ImportEngine:
     settings.setdefault("backoff_base_s", 0.01)
     settings.setdefault("backoff_max_s", 0.05)
     config = ImportSettings(customers_url=server.customers_url("c4r"), output_dir=out,
                             **settings)  # type: ignore[arg-type]
     return ImportEngine(paths, config, auth or StaticToken(server.static_token),
-                        store=store, listener=RecordingListener())
+                        listener=RecordingListener())
 
 
 def engage_grant(server: SandboxServer, client_id: str = "bulk-import") -> PasswordGrant:
@@ -426,35 +425,5 @@ async def test_an_unknown_client_id_says_where_an_administrator_finds_it(sandbox
     assert_nothing_imported(summary, 200)
     assert "the client id is not known to this service" in summary.fatal_error
     assert "Clients" in summary.fatal_error
-
-
-# -- 7. Only the customers an ambiguous failure could be about are uncertain -----------------
-
-def person_entry(customer_id: str, first: str, last: str) -> dict:
-    return {"changeType": "CREATE", "person": {"customerId": customer_id, "firstName": first,
-                                               "lastName": last}}
-
-
-async def test_an_ambiguous_failure_leaves_only_its_possible_customers_uncertain(
-        sandbox, tmp_path):
-    entries = [person_entry("70001001", "Anna", "Berg"),
-               person_entry("80001001", "Anna", "Berg"),
-               *[person_entry(f"9000{n:04d}", "Bo", f"Ek{n}") for n in range(2, 50)]]
-    source = tmp_path / "tvillingar.json"
-    write_customer_file(source, entries)
-    sandbox.config.failures_only = True
-    original = sandbox._process_customer
-
-    def anonymous(item, apply=True):  # a service that names this failure by username only
-        result = original(item, apply)
-        if item["person"]["customerId"] == "70001001":
-            result = {"customerId": None, "username": result["username"],
-                      "result": "FAILED", "error": "blocked"}
-        return result
-
-    sandbox._process_customer = anonymous
-    store = FailureStore()
-    summary = await engine_for(sandbox, [source], tmp_path / "out", store=store).run()
-    assert summary.failed_by_result == {"UNMATCHED": 2}
-    assert summary.succeeded == 48 and summary.retry_customers == 2
-    assert {r.customer_id for r in store.records()} == {"70001001", "80001001"}
+# -- 7. Only the customers an ambiguous failure could be about are uncertain:
+#        tests/test_response_parser.py::test_unmatched_failures_leave_only_their_possible_...

@@ -173,7 +173,7 @@ def test_a_result_that_fits_several_customers_is_given_to_none():
     assert matched == {} and len(unmatched) == 1
 
 
-async def test_unmatched_failures_leave_their_customers_uncertain_never_imported(
+async def test_unmatched_failures_leave_only_their_possible_customers_uncertain(
         make_engine, sandbox, tmp_path):
     # a service that names failures by a username only, ambiguously
     from app.services.sandbox.sample_customers import write_customer_file
