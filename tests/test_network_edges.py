@@ -33,7 +33,7 @@ from app.services.connection.connection_profiles import (
     problems_with,
     url_warning,
 )
-from app.services.connection.network import Network, plain_http_warning
+from app.services.connection.network import Network, plain_http_warning, tls_problem
 from app.services.pipeline.import_engine import ImportEngine
 from app.services.pipeline.import_events import ImportSettings
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
@@ -427,3 +427,19 @@ async def test_an_unknown_client_id_says_where_an_administrator_finds_it(sandbox
     assert "Clients" in summary.fatal_error
 # -- 7. Only the customers an ambiguous failure could be about are uncertain:
 #        tests/test_response_parser.py::test_unmatched_failures_leave_only_their_possible_...
+
+
+@pytest.mark.parametrize(("code", "words"), [
+    (0x800B0109, "issued by an authority this computer does not trust"),  # Windows
+    (0x800B0101, "has expired"),
+    (0x800B010F, "made out to another name"),
+    (-67843, "issued by an authority this computer does not trust"),  # macOS
+    (-67818, "has expired"),
+    (-67602, "made out to another name"),
+])
+def test_certificate_problems_are_told_apart_by_the_systems_codes(code, words):
+    # Windows words its messages in the user's language: the code decides
+    error = ssl.SSLCertVerificationError("Kedjan slutar i ett rotcertifikat som inte är betrott")
+    error.verify_code = code
+    error.verify_message = str(error)
+    assert words in (tls_problem(error, "https://crm.example.com/x") or "")

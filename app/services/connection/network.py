@@ -222,6 +222,58 @@ def plain_http_warning(url: str, *, sends_secret: bool) -> str | None:
             "customer travel unencrypted; use https:// unless this is a test service")
 
 
+_EXPIRED = "its certificate has expired"
+_WRONG_NAME = "its certificate is made out to another name"
+_UNTRUSTED = ("its certificate was issued by an authority this computer does not trust (a "
+              "company proxy's own certificate must be installed in the system's certificate "
+              "store)")
+# the system's own codes: Windows' messages come in the user's language, so words can't tell
+_PROBLEM_BY_CODE = {
+    # Windows (CertVerifyCertificateChainPolicy)
+    0x800B0101: _EXPIRED,  # CERT_E_EXPIRED
+    0x800B010F: _WRONG_NAME,  # CERT_E_CN_NO_MATCH
+    0x800B0109: _UNTRUSTED,  # CERT_E_UNTRUSTEDROOT
+    0x800B010A: _UNTRUSTED,  # CERT_E_CHAINING
+    0x800B010D: _UNTRUSTED,  # CERT_E_UNTRUSTEDTESTROOT
+    # macOS (SecTrustEvaluateWithError)
+    -67818: _EXPIRED,  # errSecCertificateExpired
+    -67602: _WRONG_NAME,  # errSecHostNameMismatch
+    -67843: _UNTRUSTED,  # errSecNotTrusted
+    # OpenSSL (Linux)
+    10: _EXPIRED,  # X509_V_ERR_CERT_HAS_EXPIRED
+    62: _WRONG_NAME,  # X509_V_ERR_HOSTNAME_MISMATCH
+    64: _WRONG_NAME,  # X509_V_ERR_IP_ADDRESS_MISMATCH
+    18: _UNTRUSTED,  # X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT
+    19: _UNTRUSTED,  # X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN
+    20: _UNTRUSTED,  # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+    21: _UNTRUSTED,  # X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE
+}
+_PROBLEM_BY_WORDS = (  # OpenSSL's messages (Linux), and macOS's in English
+    (("expired",), _EXPIRED),
+    (("hostname mismatch", "ip address mismatch", "doesn't match", "does not match"),
+     _WRONG_NAME),
+    (("self-signed", "self signed", "unable to get local issuer", "unknown ca",
+      "not trusted"), _UNTRUSTED),
+)
+
+
+def _certificate_problem(error: ssl.SSLCertVerificationError) -> str:
+    """Why a certificate was refused, in plain words, on each system."""
+    code = getattr(error, "verify_code", None)
+    if isinstance(code, int):
+        known = _PROBLEM_BY_CODE.get(code) or _PROBLEM_BY_CODE.get(code & 0xFFFFFFFF)
+        if known:
+            return known
+    message = str(getattr(error, "verify_message", "") or error)
+    lowered = message.lower()
+    if "not yet valid" in lowered:
+        return "its certificate is not valid yet (check this computer's clock)"
+    for words, problem in _PROBLEM_BY_WORDS:
+        if any(word in lowered for word in words):
+            return problem
+    return f"its certificate cannot be verified ({message})"
+
+
 def tls_problem(exc: BaseException, url: str) -> str | None:
     """Plain words for a certificate problem in `exc` (None when it is none)."""
     cause: ssl.SSLError | None = None
@@ -234,21 +286,7 @@ def tls_problem(exc: BaseException, url: str) -> str | None:
         return None
     host = URL(url).host or url
     if isinstance(cause, ssl.SSLCertVerificationError):
-        message = (cause.verify_message or str(cause)).lower()
-        if "expired" in message:
-            why = "its certificate has expired"
-        elif "not yet valid" in message:
-            why = "its certificate is not valid yet (check this computer's clock)"
-        elif "hostname mismatch" in message or "ip address mismatch" in message \
-                or "doesn't match" in message:
-            why = "its certificate is made out to another name"
-        elif "self-signed" in message or "self signed" in message \
-                or "unable to get local issuer" in message or "unknown ca" in message:
-            why = ("its certificate was issued by an authority this computer does not trust "
-                   "(a company proxy's own certificate must be installed in the system's "
-                   "certificate store)")
-        else:
-            why = f"its certificate cannot be verified ({cause.verify_message or cause})"
+        why = _certificate_problem(cause)
     else:
         why = f"the secure connection failed ({cause.reason or cause})"
     return f"the secure connection to {host} was refused: {why}; nothing was sent"
