@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from PySide6.QtWidgets import (
 from app.models.history_model import HistoryModel, HistoryProxy
 from app.models.jobs import RESUMABLE, JobRecord, JobState
 from app.services.jobs.history_tasks import HistoryTasks
+from app.services.sources.error_report import save_report_copy
 from app.views.widget_setup import describe, setup_record_table
 
 
@@ -237,7 +237,7 @@ class HistoryTab(QWidget):
 
     def save_error_report(self, report: Path, target: Path) -> bool:
         try:
-            shutil.copyfile(report, target)
+            save_report_copy(report, target)
         except OSError as exc:
             self.statusMessage.emit(f"The error report was not saved: {exc.strerror or exc}")
             return False

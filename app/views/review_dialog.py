@@ -3,7 +3,6 @@ and why, and the choice to import the valid rows or go back."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.file_list_model import plural
+from app.services.sources.error_report import save_report_copy
 from app.services.sources.review_tasks import ReviewTasks, Validate
 from app.services.sources.source_options import SourceOptions
+from app.services.sources.table_source import listed_columns
 from app.services.sources.validation_pass import ValidationResult
 from app.views.widget_setup import describe, setup_record_table
 
@@ -233,7 +234,7 @@ class ReviewDialog(QDialog):
         unmapped = {Path(f).name: cols for f, cols in (result.unmapped_columns or {}).items()
                     if cols}
         self.unmapped_label.setText("Columns not imported: " + "; ".join(
-            f"{name}: {', '.join(cols)}" for name, cols in unmapped.items()))
+            f"{name}: {listed_columns(cols)}" for name, cols in unmapped.items()))
         self.unmapped_label.setVisible(bool(unmapped))
         report = self.error_report()
         self.report_label.setText(f"Every reason is in the error report {report.name}."
@@ -305,7 +306,7 @@ class ReviewDialog(QDialog):
         if report is None:
             return False
         try:
-            shutil.copyfile(report, path)
+            save_report_copy(report, path)
         except OSError as exc:
             self.report_label.setText(f"Not saved: {exc.strerror or exc}")
             return False

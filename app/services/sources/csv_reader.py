@@ -4,25 +4,34 @@ The encoding is detected first (text_encoding.py), then the delimiter (`,` `;` t
 from the first 64 kB: the one that splits the header into several columns and the rows
 into as many cells as the header, most often. Quoted cells may hold delimiters, line
 breaks and doubled quotes. The standard library's `csv.reader` does the splitting: in C,
-a row at a time, so memory stays flat however long the file is.
+a row at a time, so memory stays flat however long the file is. Lines are read at most
+`MAX_LINE_CHARS` at a time, so a damaged file of one endless line is refused, not loaded.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from app.services.sources.table_source import TableError, column_names
+from app.services.sources.table_source import MAX_CELL_CHARS, TableError, column_names
 from app.services.sources.text_encoding import TextEncoding, detect_encoding
 
 DELIMITERS = (",", ";", "\t", "|")
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
 _SAMPLE_CHARS = 64 * 1024
 _PROGRESS_EVERY_ROWS = 512
+#: A line longer than this (in characters, its line end included) is refused with the rest
+#: of the file: no spreadsheet row is that long (100,000 columns of short cells make
+#: about 800,000), and reading on would hold the whole line in memory, however long.
+MAX_LINE_CHARS = 4 * 1024 * 1024
+
+
+class _LineTooLong(Exception):
+    """A line of the file is longer than MAX_LINE_CHARS."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,10 +47,25 @@ class CsvFormat:
         return f"CSV, {self.encoding.label}, {_DELIMITER_NAMES[self.delimiter]}"
 
 
-def _reader(stream: IO[str], delimiter: str) -> Iterator[list[str]]:
+def _reader(stream: Iterable[str], delimiter: str) -> Iterator[list[str]]:
     # skipinitialspace: `a, "b, c"` is two cells, as a person writing it means
     return csv.reader(stream, delimiter=delimiter, quotechar='"', doublequote=True,
                       skipinitialspace=True, strict=False)
+
+
+def _lines(text: IO[str], long_line: list[bool]) -> Iterator[str]:
+    """The lines of `text` for `csv.reader`, none longer than MAX_LINE_CHARS; sets
+    `long_line[0]` on reading one that may hold a cell over MAX_CELL_CHARS."""
+    readline = text.readline
+    while True:
+        line = readline(MAX_LINE_CHARS + 1)
+        if not line:
+            return
+        if len(line) > MAX_CELL_CHARS:
+            if len(line) > MAX_LINE_CHARS:
+                raise _LineTooLong
+            long_line[0] = True
+        yield line
 
 
 def detect_delimiter(sample: str, *, prefer: str | None = None) -> str:
@@ -105,8 +129,12 @@ class CsvTable:
             raise TableError(f"cannot open the file ({exc.strerror or exc})") from None
         self.description = self.format.description
         self.bytes_read = 0
+        self.long_row = 0
+        # set when a line that may hold a cell over MAX_CELL_CHARS was read
+        self._long_line = [False]
         self._text = self.format.encoding.wrap(self._raw)
-        self._reader = _reader(self._text, self.format.delimiter)
+        self._reader = csv_reader = _reader(_lines(self._text, self._long_line),
+                                            self.format.delimiter)
         self.header_row = 0
         try:
             for cells in self._reader:
@@ -117,10 +145,10 @@ class CsvTable:
             else:
                 self.close()
                 raise TableError("the file is empty: no header row was found")
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except (csv.Error, UnicodeDecodeError, _LineTooLong) as exc:
             self.close()
-            raise TableError(self._broken(exc, self.header_row + 1), self.header_row + 1
-                             ) from None
+            row = self.header_row + 1
+            raise TableError(self._broken(exc, row, csv_reader.line_num <= row), row) from None
 
     def __enter__(self) -> CsvTable:
         return self
@@ -139,8 +167,11 @@ class CsvTable:
         """
         number = self.header_row
         raw = self._raw
+        reader, long_line = self._reader, self._long_line
+        # lines read beyond one a row: it grows when a quoted cell spans lines
+        extra_lines = reader.line_num - number
         try:
-            for cells in self._reader:
+            for cells in reader:
                 number += 1
                 if number % _PROGRESS_EVERY_ROWS == 0:
                     self.bytes_read = raw.tell()
@@ -148,19 +179,36 @@ class CsvTable:
                     first = cells[0]
                     # most rows start with a value; the others are checked cell by cell
                     if (first and not first.isspace()) or any(c.strip() for c in cells):
+                        # only a long line, or a row of several lines, can hold a long cell
+                        if long_line[0] or reader.line_num - number != extra_lines:
+                            extra_lines = reader.line_num - number
+                            long_line[0] = False
+                            if max(map(len, cells)) > MAX_CELL_CHARS:
+                                self.long_row = number
                         yield number, cells
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except (csv.Error, UnicodeDecodeError, _LineTooLong) as exc:
             # the row being read when it failed is the one after the last complete row
-            raise TableError(self._broken(exc, number + 1), number + 1) from None
+            one_line = reader.line_num - extra_lines - number <= 1
+            raise TableError(self._broken(exc, number + 1, one_line), number + 1) from None
         finally:
             if not raw.closed:
                 self.bytes_read = raw.tell()
             self.close()
 
-    def _broken(self, exc: Exception, row: int) -> str:
+    def _broken(self, exc: Exception, row: int, one_line: bool) -> str:
+        """What went wrong at `row`; `one_line`: the row was read from a single line."""
         if isinstance(exc, UnicodeDecodeError):
             return f"row {row}: " + _not_text(self.format.encoding, exc)
+        if isinstance(exc, _LineTooLong):
+            return (f"row {row} is a line of more than {MAX_LINE_CHARS:,} characters, longer "
+                    "than any spreadsheet row: the file is damaged or not a CSV file; the "
+                    "rest of the file was not read")
         if "field larger than field limit" in str(exc):
+            if one_line:
+                return (f"row {row}: a cell holds more than {csv.field_size_limit():,} "
+                        f"characters (a spreadsheet cell holds at most {MAX_CELL_CHARS:,}): "
+                        "the file is damaged or not a CSV file; the rest of the file was "
+                        "not read")
             return (f"row {row}: a quoted cell never ends (a quote \" opened and not closed); "
                     "the rest of the file was not read")
         return f"row {row}: the CSV cannot be read ({exc})"

@@ -3,7 +3,9 @@
 A file is never loaded whole: entries are parsed one at a time (ijson), so memory holds
 the batches in flight, not the file. Every entry is checked before it may be sent; an
 entry that fails the check, and a file or line that cannot be read, is reported naming the
-file, the record (or line) number and the field.
+file, the record (or line) number and the field. Nesting is limited while the file is
+read (`MAX_READ_DEPTH`): a damaged or hostile file nested 100,000 levels deep costs a
+moment and a refused entry, never the memory of the structure.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import ijson
 import orjson
 from ijson.backends import python as exact_ijson
 
+from app.models.display_text import printable_path
 from app.models.entry_json import find_unsendable, loads_exact, may_hold_long_integer
 from app.models.file_inspection import is_spreadsheet
 from app.models.records import CustomerRecord, RecordKind
@@ -29,6 +32,16 @@ CUSTOMER_FILE_SUFFIXES = (".json", ".jsonl", ".ndjson")
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson")
 WRAPPER_KEYS = ("data", "households", "customers")
 CHANGE_TYPES = frozenset({"CREATE", "UPDATE"})
+
+#: Entries are built from the file's text up to this many levels deep; what lies deeper is
+#: skipped unread and the entry refused. Deeper than any entry can be sent
+#: (MAX_SENDABLE_DEPTH, so an entry nested a little too deep is still kept whole, to be
+#: refused naming its field), and far below where building it would cost: ijson's own
+#: `items` keeps the whole path at every level, so memory grows with the square of the
+#: depth (10,000 levels: 256 MB; 100,000 levels: over 20 GB).
+MAX_READ_DEPTH = 512
+_TOO_DEEP = (f"the entry is nested more than {MAX_READ_DEPTH} levels deep; no customer entry "
+             "is, so the file is probably damaged (what lies deeper was not read)")
 
 _WRAPPER_AT_START = re.compile(rb'^\s*\{\s*"(data|households|customers)"\s*:\s*\[')
 
@@ -44,10 +57,11 @@ class ReadProblem:
     fatal_for_file: bool = False  # the rest of the file could not be read
 
     def __str__(self) -> str:
-        where = Path(self.source_file).name
+        name = Path(self.source_file).name
+        where = printable_path(name)
         if self.record_number is not None:
             # spreadsheets number their rows as the spreadsheet program shows them
-            unit = "row" if is_spreadsheet(Path(where)) else "record"
+            unit = "row" if is_spreadsheet(Path(name)) else "record"
             where += f", {unit} {self.record_number}"
         if self.field:
             where += f", field {self.field}"
@@ -112,6 +126,9 @@ def _open_as_utf8(raw: IO[bytes]) -> tuple[IO[bytes], int]:
 
 def _friendly_parse_error(exc: Exception) -> str:
     """First line of a parser error, without the snippet of file content it quotes."""
+    if isinstance(exc, RecursionError) or "depth limit exceeded" in str(exc):
+        return (f"nested more than {MAX_READ_DEPTH} levels deep; no customer entry is, so "
+                "the file is probably damaged")
     if isinstance(exc, UnicodeDecodeError) and not exc.encoding.startswith("utf-8"):
         return f"the file looks like {exc.encoding.upper()[:6]} text but is not valid there"
     text = str(exc)
@@ -188,6 +205,12 @@ class FileReader:
         self.records_read += 1
         if self.records_read % 256 == 0:
             self.bytes_read = self._position()
+        if entry.__class__ is _TooDeep:
+            # refused as it stands: what could be read of it is kept with the failure
+            record = CustomerRecord(entry.entry, self.name, self.records_read,
+                                    kind_of_entry(entry.entry, default_kind))
+            return InvalidEntry(record, ReadProblem(self.name, _TOO_DEEP, self.records_read,
+                                                    entry.field))
         record = CustomerRecord(entry, self.name, self.records_read,
                                 kind_of_entry(entry, default_kind))
         problem = check_entry(record)
@@ -240,7 +263,7 @@ class FileReader:
 
     def _read_with_ijson(self, stream: IO[bytes], start: int, layout: _Layout
                          ) -> Iterator[ReadItem]:
-        """The entries under `layout.prefix`, streamed by ijson.
+        """The entries under `layout.prefix`, streamed by ijson (see `_entries`).
 
         Its fast C parser changes what it cannot hold (a lone surrogate becomes "?") or
         stops at a long integer or a byte that is not UTF-8; then the pure Python parser,
@@ -252,8 +275,8 @@ class FileReader:
             stream.seek(start)
             given = self.records_read  # by the fast path or the parser before this one
             source: Any = _BytesAsEscapes(stream) if exact else _ExactnessWatch(stream)
-            items = (exact_ijson.items if exact else ijson.items)(
-                source, layout.prefix, use_float=True)
+            items = _entries((exact_ijson.basic_parse if exact else ijson.basic_parse)(
+                source, use_float=True), layout.prefix)
             try:
                 for index, entry in enumerate(items):
                     if index < given:
@@ -291,22 +314,28 @@ class FileReader:
         if first != b"{":
             return _Layout(None)
         # An object whose wrapper key is not first, or a single entry: find the top-level
-        # keys, and what a wrapper key holds.
+        # keys, and what a wrapper key holds. Basic events carry no path (ijson's `parse`
+        # builds one per level, which a deeply nested value makes cost gigabytes).
         keys: list[str] = []
         wrappers: dict[str, str] = {}  # wrapper key -> the event of its value
-        for parse in (ijson.parse, exact_ijson.parse):
+        for parse in (ijson.basic_parse, exact_ijson.basic_parse):
             keys.clear()
             wrappers.clear()
             stream.seek(start)
             try:
                 pending_key = ""
-                for prefix, event, value in parse(stream):
+                depth = 0
+                for event, value in parse(stream):
                     if pending_key:
                         wrappers[pending_key] = event
                         if event == "start_array":
                             break
                         pending_key = ""
-                    if prefix == "" and event == "map_key":
+                    if event in _STARTS:
+                        depth += 1
+                    elif event in _ENDS:
+                        depth -= 1
+                    elif depth == 1 and event == "map_key":
                         keys.append(value)
                         if value in WRAPPER_KEYS:
                             pending_key = value
@@ -377,6 +406,115 @@ _MAX_CUT_ATTEMPTS = 16
 _LONE_SURROGATE_ESCAPE = re.compile(
     rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F])"
     rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
+_STARTS = frozenset({"start_map", "start_array"})
+_ENDS = frozenset({"end_map", "end_array"})
+
+
+@dataclass(slots=True, frozen=True)
+class _TooDeep:
+    """An entry nested deeper than `MAX_READ_DEPTH`: built down to there, and where the
+    first too-deep value is (it holds a note instead)."""
+
+    entry: Any
+    field: str
+
+
+def _entries(events: Iterator[tuple[str, Any]], prefix: str) -> Iterator[Any]:
+    """The values under `prefix` ("item": of a top-level list; "KEY.item": of the list
+    under a top-level KEY), built from ijson's basic events as `ijson.items` builds them.
+
+    Unlike `ijson.items`, nothing deeper than `MAX_READ_DEPTH` is built: such an entry
+    comes as a `_TooDeep`, and reading goes on with the next one. The events after the
+    list are read to the end, so that text after it is reported as before.
+    """
+    wanted = None if prefix == "item" else prefix.removesuffix(".item")
+    first = next(events, None)
+    if first is not None and first[0] == "start_array" and wanted is None:
+        yield from _list_items(events)
+    elif first is not None and first[0] == "start_map" and wanted is not None:
+        for event, value in events:
+            if event == "end_map":
+                break
+            if event != "map_key":
+                continue
+            inner, _ = next(events, ("", None))  # at the end: the parser has said why
+            if value == wanted and inner == "start_array":
+                yield from _list_items(events)
+            elif inner in _STARTS:
+                _skip_value(events)
+    for _ in events:  # the parser reports text after the document, or broken JSON
+        pass
+
+
+def _list_items(events: Iterator[tuple[str, Any]]) -> Iterator[Any]:
+    """The items of the list whose `start_array` was the last event read, up to its end."""
+    stack: list[Any] = []  # the containers of the item being built, outermost first
+    keys: list[Any] = []  # the key (or None in a list) under which each of them sits
+    key: Any = None
+    too_deep: str | None = None
+    for event, value in events:
+        if event == "map_key":
+            key = value
+            continue
+        if event in _STARTS:
+            if len(stack) > MAX_READ_DEPTH:
+                too_deep = too_deep or _where(stack, keys, key)
+                _skip_value(events)
+                value = f"(nested more than {MAX_READ_DEPTH} levels deep: not read)"
+            else:
+                value = {} if event == "start_map" else []
+                if stack:
+                    top = stack[-1]
+                    if top.__class__ is dict:
+                        top[key] = value
+                    else:
+                        top.append(value)
+                stack.append(value)
+                keys.append(key)
+                continue
+        elif event in _ENDS:
+            if not stack:
+                return  # the list itself ended
+            done = stack.pop()
+            keys.pop()
+            if not stack:
+                yield done if too_deep is None else _TooDeep(done, too_deep)
+                too_deep = None
+            continue
+        if not stack:
+            yield value
+        elif stack[-1].__class__ is dict:
+            stack[-1][key] = value
+        else:
+            stack[-1].append(value)
+
+
+def _where(stack: list[Any], keys: list[Any], key: Any) -> str:
+    """The field path of the first few levels down to a value about to be added."""
+    parts: list[str] = []
+    for level in range(1, min(len(stack), 3) + 1):
+        parent = stack[level - 1]
+        if parent.__class__ is dict:
+            name = keys[level] if level < len(stack) else key
+            parts.append(f".{name}" if parts else str(name))
+        else:
+            index = len(parent) - 1 if level < len(stack) else len(parent)
+            parts.append(f"[{index}]")
+    return "".join(parts) or "(entry)"
+
+
+def _skip_value(events: Iterator[tuple[str, Any]]) -> None:
+    """Read past the object or list whose start was the last event read, building nothing."""
+    depth = 1
+    for event, _ in events:
+        if event in _STARTS:
+            depth += 1
+        elif event in _ENDS:
+            depth -= 1
+            if not depth:
+                return
 
 
 class _SlicingFailed(Exception):
@@ -487,6 +625,8 @@ def _parse_slice(candidate: bytes) -> tuple[list[Any], bool] | None:
         except orjson.JSONDecodeError as exc:
             if exc.pos >= len(candidate) - 2:
                 return None  # unbalanced at the end: the cut was inside a value
+            if "depth limit exceeded" in str(exc):
+                raise _SlicingFailed from None  # the standard library would only recurse
     try:
         entries = loads_exact(candidate)
     except ValueError:
@@ -547,6 +687,7 @@ def iter_json_array(path: Path) -> Iterator[Any]:
     for long (which would freeze the window). Raises ValueError for a file that is not
     such a list.
     """
+    shown = printable_path(Path(path).name)
     with Path(path).open("rb") as raw:
         stream, start = _open_as_utf8(raw)
         yielded = 0
@@ -556,7 +697,7 @@ def iter_json_array(path: Path) -> Iterator[Any]:
                 yield item
             return
         except _TextAfterList:
-            raise ValueError(f"{Path(path).name} goes on after its list") from None
+            raise ValueError(f"{shown} goes on after its list") from None
         except _SlicingFailed:
             stream.seek(start)
         head = stream.read(65536)
@@ -568,15 +709,19 @@ def iter_json_array(path: Path) -> Iterator[Any]:
             items = next((v for v in data.values() if isinstance(v, list)), None) if \
                 isinstance(data, dict) else None
             if items is None:
-                raise ValueError(f"{Path(path).name} does not hold a list")
+                raise ValueError(f"{shown} does not hold a list")
             yield from items[yielded:]
             return
         try:
-            for index, item in enumerate(exact_ijson.items(stream, "item", use_float=True)):
+            items = _entries(exact_ijson.basic_parse(stream, use_float=True), "item")
+            for index, item in enumerate(items):
+                if item.__class__ is _TooDeep:
+                    raise ValueError(f"{shown}: item {index + 1} is nested more "
+                                     f"than {MAX_READ_DEPTH} levels deep")
                 if index >= yielded:
                     yield item
         except ijson.JSONError as exc:
-            raise ValueError(f"{Path(path).name}: {_friendly_parse_error(exc)}") from None
+            raise ValueError(f"{shown}: {_friendly_parse_error(exc)}") from None
 
 
 def _kind_for_wrapper(key: str) -> RecordKind:

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import errno
 import io
+import os
+import shutil
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -90,6 +93,20 @@ def write_error_report(path: Path, items: Iterable[InvalidEntry | ReadProblem | 
 
     atomic_write(Path(path), write)
     return written
+
+
+def save_report_copy(report: Path, target: Path) -> Path:
+    """Copy the error report `report` to `target` (atomically), readable by its owner only
+    like the report itself: it holds the refused rows' personal data."""
+    target = Path(target)
+    if not target.parent.is_dir():  # a folder chosen to save into is never made up
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(target.parent))
+
+    def write(handle: IO[bytes]) -> None:
+        with Path(report).open("rb") as source:
+            shutil.copyfileobj(source, handle)
+
+    return atomic_write(target, write)
 
 
 class ErrorReport:

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.models.display_text import printable_path
 from app.services.sources.customer_reader import CUSTOMER_FILE_SUFFIXES, ReadProblem
 from app.services.sources.table_source import SPREADSHEET_SUFFIXES
 
@@ -37,7 +38,7 @@ class SkippedFile:
     reason: str
 
     def __str__(self) -> str:
-        return f"{Path(self.path).name}: {self.reason}"
+        return f"{printable_path(Path(self.path).name)}: {self.reason}"
 
 
 @dataclass(slots=True)

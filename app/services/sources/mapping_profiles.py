@@ -14,6 +14,7 @@ from pathlib import Path
 
 from platformdirs import user_config_path
 
+from app.models.display_text import printable_path
 from app.services.results.atomic_files import atomic_write_bytes
 from app.services.results.file_names import safe_file_name
 from app.services.sources.mapping import Mapping, MappingError
@@ -52,12 +53,13 @@ def read_mapping_file(path: Path) -> Mapping:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise MappingError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
+        raise MappingError(f"{printable_path(path.name)}: cannot be read "
+                           f"({exc.strerror or exc})") from None
     try:
         # Notepad and Excel-minded editors save "UTF-8" with a byte-order mark
         mapping = Mapping.from_json(data.removeprefix(codecs.BOM_UTF8))
     except MappingError as exc:
-        raise MappingError(f"{path.name}: {exc}") from None
+        raise MappingError(f"{printable_path(path.name)}: {exc}") from None
     if not mapping.name:
         mapping.name = path.stem
     return mapping

@@ -31,6 +31,7 @@ from app.services.sources.mapping import (
     parse_target,
 )
 from app.services.sources.row_compiler import compile_builder, compile_text_converter
+from app.services.sources.table_source import listed_columns
 from app.services.sources.value_conversion import (
     CONVERTERS,
     ConversionError,
@@ -93,7 +94,7 @@ class RowMapper:
         if missing:
             raise MappingError(
                 "the file has no column " + ", ".join(repr(c) for c in dict.fromkeys(missing))
-                + " (its columns: " + ", ".join(self.columns) + ")")
+                + " (its columns: " + listed_columns(self.columns) + ")")
         self._slots: list[_Slot] = []
         for target, column in mapping.fields.items():
             index = _find_column(column, index_of)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.models.display_text import printable_path
 from app.services.sources.auto_mapping import Role
 from app.services.sources.customer_reader import CHANGE_TYPES
 from app.services.sources.row_mapping import RowIssue, RowMapper
@@ -257,5 +258,5 @@ class ImportValidator:
         first_file = self._files[first >> _ROW_BITS]
         first_row = first & _ROW_MASK
         where = f"row {first_row}" if first_file == source_file else (
-            f"row {first_row} of {Path(first_file).name}")
+            f"row {first_row} of {printable_path(Path(first_file).name)}")
         return f"customer id {customer_id} is already used in {where}"

@@ -23,7 +23,14 @@ from app.services.sources.customer_reader import InvalidEntry, ReadItem, ReadPro
 from app.services.sources.mapping import Mapping, MappingError
 from app.services.sources.row_mapping import RowIssue, RowMapper
 from app.services.sources.row_validation import ImportValidator
-from app.services.sources.table_source import Table, TableError, open_table
+from app.services.sources.table_source import (
+    MAX_CELL_CHARS,
+    Table,
+    TableError,
+    column_letter,
+    listed_columns,
+    open_table,
+)
 from app.services.sources.value_conversion import cell_text
 
 _PROGRESS_EVERY_ROWS = 256
@@ -64,7 +71,22 @@ def _identifier(mapper: RowMapper) -> Callable[[list[Any]], tuple[str, str]]:
 def unmappable_header_message(missing: Sequence[str], columns: Sequence[str]) -> str:
     """What a user reads when no column of the header gives a required field."""
     return ("no column of the header gives " + " or ".join(missing) + " (columns: "
-            + ", ".join(columns) + "); choose the columns in a mapping (--mapping)")
+            + listed_columns(columns) + "); choose the columns in a mapping (--mapping)")
+
+
+def long_cell_issues(cells: Sequence[Any], columns: Sequence[str]) -> list[RowIssue]:
+    """The cells of a row longer than a spreadsheet cell can be (MAX_CELL_CHARS), each
+    named by its column, its value cut to a glimpse."""
+    issues = []
+    for index, cell in enumerate(cells):
+        if cell.__class__ is str and len(cell) > MAX_CELL_CHARS:
+            column = (columns[index] if index < len(columns)
+                      else f"Column {column_letter(index)}")
+            issues.append(RowIssue(column, cell[:40] + "…", (
+                f"the cell holds {len(cell):,} characters, more than the {MAX_CELL_CHARS:,} a "
+                "spreadsheet cell can hold: the file is damaged, or the cell is not customer "
+                "data")))
+    return issues
 
 
 def _problem_for(source_file: str, row_number: int, issues: Sequence[RowIssue]) -> ReadProblem:
@@ -144,11 +166,14 @@ class SpreadsheetReader:
                 self.records_read += 1
                 if self.records_read % _PROGRESS_EVERY_ROWS == 0:
                     self.bytes_read = table.bytes_read
-                values = convert_text(cells)
+                long_row = table.long_row == row_number
+                values = None if long_row else convert_text(cells)
                 if values is not None:
                     issues = check_row(values, row_number)
-                else:  # a cell that does not convert, or a short row
+                else:  # a cell that does not convert, a short row, a cell far too long
                     values, failed = mapper.convert_closely(cells)
+                    if long_row:
+                        failed = [*(failed or ()), *long_cell_issues(cells, table.columns)]
                     issues = self.validator.check(mapper, values, name, row_number, failed)
                 self.last_record_number = row_number  # set first: the caller has it next
                 if issues:
@@ -218,6 +243,8 @@ def preview_entries(path: Path, mapping: Mapping, *, sheet: str | int | None = N
         mapper = RowMapper(mapping, table.columns, typed_cells=table.typed_cells)
         for row_number, cells in table.rows():
             values, issues = mapper.convert(cells)
+            if table.long_row == row_number:
+                issues = [*(issues or ()), *long_cell_issues(cells, table.columns)]
             problems = validator.check(mapper, values, str(path), row_number, issues)
             entry = None if problems else mapper.build(values)
             preview.append(PreviewRow(row_number, entry, problems))

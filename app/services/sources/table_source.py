@@ -13,6 +13,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from app.models.display_text import printable_path, printable_text
+
 # the suffixes live with the plain records, where the Files tab's model can see them too
 from app.models.file_inspection import (
     CSV_SUFFIXES,
@@ -21,8 +23,16 @@ from app.models.file_inspection import (
     is_spreadsheet,
 )
 
-__all__ = ["CSV_SUFFIXES", "SPREADSHEET_SUFFIXES", "XLSX_SUFFIXES", "Table", "TableError",
-           "column_letter", "column_names", "is_spreadsheet", "open_table"]
+__all__ = ["CSV_SUFFIXES", "MAX_CELL_CHARS", "SPREADSHEET_SUFFIXES", "XLSX_SUFFIXES", "Table",
+           "TableError", "column_letter", "column_names", "is_spreadsheet", "listed_columns",
+           "open_table"]
+
+#: The most characters a cell may hold: Excel's own limit. A longer cell cannot come from a
+#: real spreadsheet, so its row is refused (naming the cell) rather than sent or cut short.
+MAX_CELL_CHARS = 32_767
+#: Columns named at most in one message: a header of 100,000 columns is summed up.
+COLUMNS_NAMED = 50
+_COLUMN_NAME_CHARS = 60
 
 
 class TableError(Exception):
@@ -46,6 +56,9 @@ class Table(Protocol):
     bytes_read: int  # how far reading has come, for progress (an estimate for workbooks)
     description: str  # how the file was read, e.g. "CSV, UTF-8 with BOM, semicolon"
     typed_cells: bool  # cells may be numbers, dates, booleans (workbooks), not just text
+    # the number of the last row yielded that holds a cell longer than MAX_CELL_CHARS
+    # (0: none yet); set before that row is yielded
+    long_row: int
 
     def rows(self) -> Iterator[tuple[int, Sequence[Any]]]: ...
 
@@ -82,6 +95,18 @@ def column_names(header: Sequence[str], first_column: int = 0) -> list[str]:
     return names
 
 
+def listed_columns(columns: Sequence[str], limit: int = COLUMNS_NAMED) -> str:
+    """`columns` for a message: "A, B, C", the first `limit` of them, then "… and 99,950
+    more"; a name is cut short at 60 characters and its control characters escaped."""
+    shown = [printable_text(name if len(name) <= _COLUMN_NAME_CHARS
+                            else name[:_COLUMN_NAME_CHARS - 1] + "…")
+             for name in columns[:limit]]
+    text = ", ".join(shown)
+    if len(columns) > limit:
+        text += f" … and {len(columns) - limit:,} more"
+    return text
+
+
 def open_table(path: Path, *, sheet: str | int | None = None) -> Table:
     """The table in the CSV file or workbook at `path`; `sheet` chooses a workbook's sheet
     by name or 0-based position (default: the first sheet with data).
@@ -98,4 +123,5 @@ def open_table(path: Path, *, sheet: str | int | None = None) -> Table:
         from app.services.sources.xlsx_reader import XlsxTable
 
         return XlsxTable(path, sheet=sheet)
-    raise TableError(f"{path.name} is not a spreadsheet ({', '.join(SPREADSHEET_SUFFIXES)})")
+    raise TableError(f"{printable_path(path.name)} is not a spreadsheet "
+                     f"({', '.join(SPREADSHEET_SUFFIXES)})")

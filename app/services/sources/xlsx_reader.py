@@ -8,10 +8,16 @@ while it does, so a worker thread does not freeze the window.
 
 Cells arrive as text, numbers (always floats), booleans, dates and times: dates formatted
 as dates in Excel are real dates here. value_conversion.py turns them into entry values.
+
+A workbook is a zip archive, and one built to unpack to far more than any customer list
+(a "zip bomb": 1.2 MB holding a 1.2 GB cell) would take gigabytes to load. So the sizes
+its archive declares are checked before anything is unpacked (`check_unpacked_sizes`);
+python-calamine refuses a part that unpacks to more than it declares.
 """
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,10 +25,23 @@ from typing import Any
 
 import python_calamine
 
-from app.services.sources.table_source import TableError, column_names
+from app.models.display_text import printable_text
+from app.services.sources.table_source import MAX_CELL_CHARS, TableError, column_names
 from app.services.sources.value_conversion import cell_text
 
 _PROGRESS_EVERY_ROWS = 512
+_MB = 1024 * 1024
+
+#: The most a part of a workbook (a sheet, the shared text) may unpack to. A real list of
+#: 1,000,000 customers in 15 columns is a sheet of 540-830 MB (measured: 536 bytes a row
+#: as Excel saves it, 825 with inline text as openpyxl saves it); python-calamine holds
+#: about twice the sheet in memory while it reads.
+MAX_UNPACKED_PART_BYTES = 2048 * _MB
+#: Real sheets pack 5 to 20 times smaller (measured: 5-8); a part packed more tightly than
+#: this, and big enough to matter, is built to unpack to far more than it holds.
+MAX_PACKING_RATIO = 100
+#: Parts smaller than this unpacked cost little, however tightly they are packed.
+_RATIO_CHECKED_FROM_BYTES = 16 * _MB
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +53,43 @@ class SheetInfo:
     is_worksheet: bool  # False for a chart sheet, macro sheet and the like
 
 
+def check_unpacked_sizes(path: Path) -> None:
+    """Raise TableError when the workbook at `path` would unpack to far more than a real one.
+
+    Reads only the archive's table of contents (the sizes each part declares); a file that
+    is not a zip archive is left to python-calamine to report.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return
+    for part in parts:
+        unpacked, packed = part.file_size, max(1, part.compress_size)
+        name = printable_text(part.filename[:80])  # a name inside the file: anything goes
+        if unpacked > MAX_UNPACKED_PART_BYTES:
+            raise TableError(
+                f"the workbook's part {name} would unpack to {_size(unpacked)}, "
+                f"more than the {_size(MAX_UNPACKED_PART_BYTES)} a workbook part may hold "
+                "(a list of 1,000,000 customers needs under 1,000 MB); the workbook was not "
+                "read: split it, or save it as CSV")
+        if unpacked >= _RATIO_CHECKED_FROM_BYTES and unpacked > MAX_PACKING_RATIO * packed:
+            raise TableError(
+                f"the workbook's part {name} would unpack from {_size(packed)} to "
+                f"{_size(unpacked)}, {unpacked // packed:,} times its packed size (a real "
+                "sheet packs 5 to 20 times): the file is built to fill the memory, not a "
+                "customer list, and was not read")
+
+
+def _size(count: int) -> str:
+    """A byte count for people: "33 kB", "1.2 MB", "2,048 MB"."""
+    if count < _MB:
+        return f"{max(1, round(count / 1024)):,} kB"
+    return f"{count / _MB:,.1f} MB" if count < 10 * _MB else f"{count / _MB:,.0f} MB"
+
+
 def _open_workbook(path: Path) -> python_calamine.CalamineWorkbook:
+    check_unpacked_sizes(path)
     try:
         return python_calamine.CalamineWorkbook.from_path(str(path))
     except python_calamine.PasswordError:
@@ -79,6 +134,7 @@ class XlsxTable:
         except OSError as exc:
             raise TableError(f"cannot open the file ({exc.strerror or exc})") from None
         self.bytes_read = 0
+        self.long_row = 0
         workbook = _open_workbook(self.path)
         try:
             self.sheet_name, loaded = self._choose_sheet(workbook, sheet)
@@ -166,6 +222,10 @@ class XlsxTable:
                 first = cells[0] if cells else ""
                 if (first.__class__ is not str and first is not None) or (
                         first and not first.isspace()) or not _is_empty(cells):
+                    for cell in cells:
+                        if cell.__class__ is str and len(cell) > MAX_CELL_CHARS:
+                            self.long_row = number
+                            break
                     yield number, cells
         finally:
             self.bytes_read = self.size_bytes
