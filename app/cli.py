@@ -8,9 +8,11 @@ import getpass
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,6 +20,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from app.models.display_text import printable_path
 from app.services.connection.auth import (
     PasswordGrant,
     PasswordGrantSettings,
@@ -36,7 +39,14 @@ from app.services.connection.network import ProxyError, parse_proxy, plain_http_
 from app.services.connection.secret_store import SecretStore, secret_name
 from app.services.jobs.history import format_history, running_check
 from app.services.jobs.job_plan import Repeat
-from app.services.jobs.journal import RESUMABLE, Journal, JournalError, JournalTooNew
+from app.services.jobs.journal import (
+    RESUMABLE,
+    Journal,
+    JournalBusy,
+    JournalError,
+    JournalTooNew,
+)
+from app.services.jobs.journal_writer import JOURNAL_WAIT_S
 from app.services.pipeline.import_engine import (
     ImportEngine,
     retry_folder_strategy,
@@ -55,9 +65,12 @@ from app.services.sources.file_search import find_customer_files, path_problem
 from app.services.sources.mapping import MappingError
 from app.services.sources.mapping_profiles import load_mapping
 from app.services.sources.source_options import Assignment, OnExisting
+from app.services.sources.table_source import listed_columns
 from app.services.sources.validation_pass import validate_files
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 3
+#: Seconds the import history may stay in use by another program (default 60).
+HISTORY_WAIT_VARIABLE = "BULK_IMPORT_HISTORY_WAIT_S"
 
 
 class UsageError(Exception):
@@ -265,7 +278,12 @@ def _extra_headers(args: argparse.Namespace) -> dict[str, str]:
 
 
 class TerminalProgress(ImportListener):
-    """Progress on stderr: a live bar on a terminal, a plain line every few seconds otherwise."""
+    """Progress on stderr: a live bar on a terminal, a plain line every few seconds otherwise.
+
+    Notes are printed as they come; when the import pauses itself (a full disk, the import
+    history unavailable) there is nobody to free space and press Resume: `on_pause(reason)`
+    is called, which stops the import.
+    """
 
     PLAIN_INTERVAL_S = 5.0
 
@@ -274,6 +292,7 @@ class TerminalProgress(ImportListener):
         self.live = stream.isatty()
         self._last_plain = -self.PLAIN_INTERVAL_S
         self._bar_shown = False
+        self.on_pause: Callable[[str], None] | None = None
 
     def progress(self, p: ImportProgress) -> None:
         line = format_progress(p)
@@ -293,6 +312,20 @@ class TerminalProgress(ImportListener):
 
     def problem(self, message: str) -> None:
         self._clear_bar()
+
+    def note(self, message: str) -> None:
+        self._clear_bar()
+        self.stream.write(f"note: {message}\n")
+        self.stream.flush()
+
+    def paused(self, reason: str) -> None:
+        self._clear_bar()
+        self.stream.write(f"error: {reason}\nStopping: the customers not sent stay in the "
+                          "import history; resume the job (import --resume last) once this "
+                          "is fixed.\n")
+        self.stream.flush()
+        if self.on_pause is not None:
+            self.on_pause(reason)
 
     def finished(self, summary: ImportSummary) -> None:
         if self.live:
@@ -337,6 +370,11 @@ def format_summary(s: ImportSummary) -> str:
                      f"{s.error_report}")
     if s.fatal_error:
         lines.append(f"Stopped: {s.fatal_error}")
+    elif s.refused and s.error:
+        lines.append(f"Not started: {s.error}")
+    elif s.error:
+        lines.append(f"Stopped: {s.error}. What was not sent is kept in the import history: "
+                     "resume the job (import --resume last) once that is fixed.")
     elif s.cancelled:
         lines.append("Cancelled: the customers not sent are in the retry files.")
     for problem in s.problems:
@@ -346,11 +384,16 @@ def format_summary(s: ImportSummary) -> str:
     for note in s.notes:
         lines.append(f"Note: {note}")
     if s.retry_dir:
-        lines.append(f"Retry files: {s.retry_dir}")
+        lines.append(f"Retry files: {s.retry_dir}" if s.result_files_complete else
+                     f"Retry files (incomplete: some could not be written): {s.retry_dir}")
     if s.failed_file:
         lines.append(f"Failure records: {s.failed_file}")
     for error in s.write_errors:
         lines.append(f"Write error: {error}")
+    if not s.result_files_complete:
+        lines.append("The result files are incomplete; every outcome is in the import "
+                     "history: resuming the job, or retrying its open failures from the "
+                     "History tab, writes them once there is room.")
     return "\n".join(lines)
 
 
@@ -396,12 +439,14 @@ async def run_import(args: argparse.Namespace, resume_job: int | None = None
         output_dir=args.output_dir or default_output_dir(),
         write_single_failures=not args.no_single_files, verify_tls=not args.insecure,
         proxy=args.proxy or "", connection=_connection_info(args),
-        keep_history=not args.no_history, **options)
+        keep_history=not args.no_history, journal_wait_s=history_wait_s(), **options)
     auth = make_token_provider(args)
     _note_network(settings)
+    listener = TerminalProgress()
     engine = ImportEngine(args.paths, settings, auth,
-                          listener=TerminalProgress(), resume_job=resume_job,
+                          listener=listener, resume_job=resume_job,
                           repeat=Repeat.ALL if args.force else Repeat.REST)
+    listener.on_pause = engine.cancel  # no one to press Resume: stop, exit status 2
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         # First Ctrl+C stops cleanly (unsent customers go to the retry files).
@@ -413,51 +458,73 @@ async def run_import(args: argparse.Namespace, resume_job: int | None = None
     return await engine.run()
 
 
+def history_wait_s() -> float:
+    """How long the import history may stay in use by another program before the import
+    pauses (as it starts: gives up); from BULK_IMPORT_HISTORY_WAIT_S, else 60 s."""
+    try:
+        value = float(os.environ.get(HISTORY_WAIT_VARIABLE, ""))
+    except ValueError:
+        return JOURNAL_WAIT_S
+    return value if value >= 0 else JOURNAL_WAIT_S
+
+
+def _print_json(value: Any) -> None:
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.flush()
+
+
+def refuse(args: argparse.Namespace, message: str, output_dir: Path | None = None) -> int:
+    """Exit before or instead of an import: `error: message` on stderr and, with --json, the
+    summary object all the same, its `error` saying why. Exit status 2."""
+    print(f"error: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        _print_json(ImportSummary(error=message, output_dir=output_dir,
+                                  dry_run=bool(getattr(args, "dry_run", False))).to_json())
+    return EXIT_USAGE
+
+
 def import_command(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR,
                         format="%(levelname)s %(message)s", stream=sys.stderr)
     if args.resume:
         return resume_command(args)
     if not args.paths:
-        print("error: name the files or folders to import (or --resume a job)",
-              file=sys.stderr)
-        return EXIT_USAGE
+        return refuse(args, "name the files or folders to import (or --resume a job)")
     if args.dry_run:
         return dry_run_command(args)
     if not args.url:
-        print("error: --url is needed (the customers endpoint)", file=sys.stderr)
-        return EXIT_USAGE
+        return refuse(args, "--url is needed (the customers endpoint)")
     unusable = [(path, path_problem(path)) for path in args.paths]
     if all(problem for _path, problem in unusable):
-        for path, problem in unusable:
-            print(f"error: {path}: {problem}", file=sys.stderr)
-        return EXIT_USAGE
+        for path, problem in unusable[:-1]:
+            print(f"error: {printable_path(path)}: {problem}", file=sys.stderr)
+        path, problem = unusable[-1]
+        return refuse(args, f"{printable_path(path)}: {problem}")
     return _run_and_report(args)
 
 
 def _run_and_report(args: argparse.Namespace, resume_job: int | None = None) -> int:
-    _note_cloud_folder(args.output_dir or default_output_dir(), args.no_single_files)
+    output_dir = args.output_dir or default_output_dir()
+    _note_cloud_folder(output_dir, args.no_single_files)
     try:
         summary = asyncio.run(run_import(args, resume_job))
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return refuse(args, str(exc), output_dir)
+    except (OSError, sqlite3.Error) as exc:  # a folder or the history that fails us
+        return refuse(args, f"{exc}", output_dir)
     if args.json:
-        sys.stdout.write(orjson.dumps(summary.to_json(), option=orjson.OPT_INDENT_2).decode()
-                         + "\n")
-        sys.stdout.flush()
+        _print_json(summary.to_json())
     return summary.exit_code
 
 
 def dry_run_command(args: argparse.Namespace) -> int:
     """`import --dry-run`: read, map and check everything, write the error report, send
     nothing."""
+    output_dir = args.output_dir or default_output_dir()
     try:
         settings = ImportSettings(customers_url="", **reading_options(args))
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    output_dir = args.output_dir or default_output_dir()
+        return refuse(args, str(exc), output_dir)
     started = time.monotonic()
     search = find_customer_files(args.paths)
     options = source_options(settings, search.files)  # read as an import would
@@ -468,9 +535,8 @@ def dry_run_command(args: argparse.Namespace) -> int:
         if result.error_report is None:
             report.unlink()  # every row valid: no report
     except OSError as exc:
-        print(f"error: the error report {report} could not be written "
-              f"({exc.strerror or exc})", file=sys.stderr)
-        return EXIT_USAGE
+        return refuse(args, f"the error report {report} could not be written "
+                      f"({exc.strerror or exc})", output_dir)
     summary = ImportSummary(total=result.rows, invalid=result.invalid, dry_run=True,
                             output_dir=output_dir, error_report=result.error_report,
                             files=[str(f) for f in search.files],
@@ -480,12 +546,11 @@ def dry_run_command(args: argparse.Namespace) -> int:
     summary.failed = result.invalid
     summary.failed_by_result = Counter({"INVALID": result.invalid} if result.invalid else {})
     for path, columns in result.unmapped_columns.items():
-        summary.notes.append(f"{Path(path).name}: columns not imported: {', '.join(columns)}")
+        summary.notes.append(f"{printable_path(Path(path).name)}: columns not imported: "
+                             f"{listed_columns(columns)}")
     print(format_dry_run(summary, result.valid), file=sys.stderr)
     if args.json:
-        sys.stdout.write(orjson.dumps(summary.to_json(), option=orjson.OPT_INDENT_2).decode()
-                         + "\n")
-        sys.stdout.flush()
+        _print_json(summary.to_json())
     return summary.exit_code
 
 
@@ -505,42 +570,41 @@ def resume_command(args: argparse.Namespace) -> int:
     kept = [option for option, value in (
         ("--mapping", args.mapping), ("--sheet", args.sheet), ("--assign", args.assign),
         ("--on-existing", args.on_existing), ("--dry-run", args.dry_run)) if value]
-    if kept:
-        print(f"error: {', '.join(kept)} cannot be used with --resume: a job goes on with "
-              "the mappings, sheets, assignment and strategy it started with",
-              file=sys.stderr)
-        return EXIT_USAGE
     output_dir = args.output_dir or default_output_dir()
+    if kept:
+        return refuse(args, f"{', '.join(kept)} cannot be used with --resume: a job goes on "
+                      "with the mappings, sheets, assignment and strategy it started with",
+                      output_dir)
     try:
-        journal = Journal.open(output_dir, create=False)
+        journal = Journal.open(output_dir, create=False, busy_timeout_s=history_wait_s())
+    except JournalBusy as exc:
+        return refuse(args, str(exc), output_dir)
     except JournalError as exc:
-        print(f"error: nothing to resume in {output_dir}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return refuse(args, f"nothing to resume in {output_dir}: {exc}", output_dir)
     try:
         is_alive = running_check(output_dir)
         if args.resume == "last":
             candidates = [j for j in journal.jobs(is_alive) if j.state in RESUMABLE]
             if not candidates:
-                print(f"error: no interrupted or cancelled job in {output_dir}",
-                      file=sys.stderr)
-                return EXIT_USAGE
+                return refuse(args, f"no interrupted or cancelled job in {output_dir}",
+                              output_dir)
             job = candidates[0]
         else:
             try:
                 job = journal.job(int(args.resume.lstrip("#")), is_alive)
             except ValueError:
-                print(f"error: --resume takes a job number or 'last', not {args.resume!r}",
-                      file=sys.stderr)
-                return EXIT_USAGE
+                return refuse(args, f"--resume takes a job number or 'last', not "
+                              f"{args.resume!r}", output_dir)
     except JournalError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return refuse(args, str(exc), output_dir)
+    except sqlite3.Error as exc:
+        return refuse(args, f"the import history in {output_dir} cannot be read ({exc})",
+                      output_dir)
     finally:
         journal.close()
     if job.state not in RESUMABLE:
-        print(f"error: job #{job.id} is {job.state.label}: only an interrupted or cancelled "
-              "job can be resumed", file=sys.stderr)
-        return EXIT_USAGE
+        return refuse(args, f"job #{job.id} is {job.state.label}: only an interrupted or "
+                      "cancelled job can be resumed", output_dir)
     apply_job_settings(args, job.settings)
     args.output_dir = output_dir
     print(f"Resuming job #{job.id} ({job.state.label}, started "
@@ -589,20 +653,21 @@ def history_command(args: argparse.Namespace) -> int:
     """`history`: the jobs of a results folder, newest first."""
     output_dir = args.output_dir or default_output_dir()
     try:
-        journal = Journal.open(output_dir, create=False)
-    except JournalTooNew as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        journal = Journal.open(output_dir, create=False, busy_timeout_s=history_wait_s())
+    except (JournalTooNew, JournalBusy) as exc:
+        return _history_error(args, str(exc))
     except JournalError:
         jobs = []
     else:
         try:
             jobs = journal.jobs(running_check(output_dir))
+        except sqlite3.Error as exc:
+            return _history_error(args, f"the import history in {output_dir} cannot be read "
+                                  f"({exc})")
         finally:
             journal.close()
     if args.json:
-        sys.stdout.write(orjson.dumps([job.to_json() for job in jobs],
-                                      option=orjson.OPT_INDENT_2).decode() + "\n")
+        _print_json([job.to_json() for job in jobs])
         return EXIT_OK
     if not jobs:
         print(f"No import jobs in {output_dir}")
@@ -619,6 +684,14 @@ def _note_network(settings: ImportSettings) -> None:
     warning = plain_http_warning(settings.customers_url, sends_secret=True)
     if warning:
         print(f"warning: {warning}", file=sys.stderr)
+
+
+def _history_error(args: argparse.Namespace, message: str) -> int:
+    """`history` could not read the jobs: with --json an object whose `error` says why."""
+    print(f"error: {message}", file=sys.stderr)
+    if args.json:
+        _print_json({"error": message, "jobs": []})
+    return EXIT_USAGE
 
 
 def _note_cloud_folder(folder: Path, no_single_files: bool) -> None:

@@ -49,7 +49,8 @@ def test_c4r_password_grant_from_the_command_line(sandbox_thread, tmp_path):
     server = sandbox_thread.server
     done = run_cli("import", str(source), "--url", server.customers_url("c4r"),
                    "--auth", "c4r", "--username", "demo", "--client-id", "bulk-import",
-                   "--client-secret", "sandbox-secret", "--output-dir", str(tmp_path / "out"), "--json",
+                   "--client-secret", "sandbox-secret", "--output-dir", str(tmp_path / "out"),
+                   "--json",
                    env={"BULK_IMPORT_PASSWORD": "demo"})
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["succeeded"] == 10

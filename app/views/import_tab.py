@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QCompleter,
     QFileDialog,
     QFormLayout,
+    QFrame,
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
@@ -72,7 +73,9 @@ def format_duration(seconds: float | None) -> str:
 class ImportTab(QWidget):
     """Collects what an import needs and shows how it goes.
 
-    Signals: startRequested(), pauseToggled(), cancelRequested(); the main window runs
+    Signals: startRequested(), pauseToggled(), cancelRequested(); retryRequested() and
+    otherFolderRequested() from the banner `show_pause_problem` shows when the import paused
+    itself (a full disk, the import history held by another program). The main window runs
     the import and feeds `show_progress` / `append_log` back. `options_problem()` says why
     the customer options (on existing customers, assignment) cannot be used.
     """
@@ -80,6 +83,8 @@ class ImportTab(QWidget):
     startRequested = Signal()
     pauseToggled = Signal()
     cancelRequested = Signal()
+    retryRequested = Signal()
+    otherFolderRequested = Signal()
 
     def __init__(self, secrets: SecretStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -314,6 +319,7 @@ class ImportTab(QWidget):
             "fewer while the service answers 'too many requests' or slows down")
         self.file_value = QLabel("")
         self.file_value.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._build_pause_banner()
         bold = QFont()
         bold.setBold(True)
         for value in (self.done_value, self.succeeded_value, self.failed_value,
@@ -345,6 +351,7 @@ class ImportTab(QWidget):
         layout.addLayout(buttons)
         layout.addWidget(self.progress_bar)
         layout.addWidget(self.state_label)
+        layout.addWidget(self.pause_banner)
         layout.addLayout(grid)
         layout.addWidget(self.file_value)
         describe((
@@ -357,6 +364,50 @@ class ImportTab(QWidget):
         self.start_button.clicked.connect(self.startRequested)
         self.pause_button.clicked.connect(self.pauseToggled)
         self.cancel_button.clicked.connect(self.cancelRequested)
+
+    def _build_pause_banner(self) -> None:
+        """Shown while the import paused itself: why, and what can be done about it."""
+        self.pause_banner = QFrame()
+        self.pause_banner.setObjectName("pauseBanner")
+        self.pause_banner.setFrameShape(QFrame.Shape.StyledPanel)
+        self.pause_banner.setStyleSheet("#pauseBanner { background: #fff4e5; "
+                                        "border: 1px solid #e0a040; }")
+        self.pause_text = QLabel()
+        self.pause_text.setWordWrap(True)
+        self.pause_text.setTextFormat(Qt.TextFormat.PlainText)
+        self.pause_text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.retry_button = QPushButton("&Retry")
+        self.other_folder_button = QPushButton("Choose Another &Folder…")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.retry_button)
+        buttons.addWidget(self.other_folder_button)
+        buttons.addStretch(1)
+        layout = QVBoxLayout(self.pause_banner)
+        layout.addWidget(self.pause_text)
+        layout.addLayout(buttons)
+        describe((
+            (self.pause_text, "Why the import paused"),
+            (self.retry_button, "Retry", "Go on once there is room again, or the import "
+             "history is free; the result files are written again"),
+            (self.other_folder_button, "Choose another results folder", "Write this "
+             "import's result files into another folder from now on")))
+        self.retry_button.clicked.connect(self.retryRequested)
+        self.other_folder_button.clicked.connect(self.otherFolderRequested)
+        self.pause_banner.setVisible(False)
+
+    def show_pause_problem(self, reason: str) -> None:
+        """The import paused itself: say why; offer Retry and another results folder."""
+        text = reason[:1].upper() + reason[1:]
+        self.pause_text.setText(f"{text}.\n\nFree some space (or make the folder writable, "
+                                "or close the program that holds the import history), then "
+                                "Retry. Or choose another folder for the result files. "
+                                "Cancel stops: what was not sent stays in the import history, "
+                                "to resume later.")
+        self.pause_banner.setVisible(True)
+        self.set_paused(True)
+
+    def hide_pause_problem(self) -> None:
+        self.pause_banner.setVisible(False)
 
     def _build_log(self) -> None:
         self.log_group = QGroupBox("Log")
@@ -481,6 +532,7 @@ class ImportTab(QWidget):
             widget.setEnabled(not running)
         if not running:
             self.pause_button.setText("Pause")
+            self.hide_pause_problem()
 
     def set_paused(self, paused: bool) -> None:
         self.pause_button.setText("Resume" if paused else "Pause")
@@ -514,6 +566,10 @@ class ImportTab(QWidget):
                   "writing": "Writing the result files…",
                   "starting": "Starting…"}
         state = states.get(p.state, p.state)
+        if p.state == "paused" and p.pause_reason:
+            state = f"Paused: {p.pause_reason}"
+        elif p.state != "paused":
+            self.hide_pause_problem()
         if p.state == "writing" and p.writes_pending:
             state = f"Writing the result files… ({p.writes_pending:,} batches of failures left)"
         self.state_label.setText(state)

@@ -38,6 +38,7 @@ from app.services.pipeline.import_events import ImportSettings, ImportSummary
 from app.services.pipeline.qt_import_runner import ImportRunner
 from app.services.results.atomic_files import make_private_folder
 from app.services.results.cloud_folders import cloud_folder_note, cloud_sync_service
+from app.services.results.disk_space import folder_write_problem
 from app.services.sandbox.demo import DEMO_TOKEN, DemoEnvironment, demo_results_folder
 from app.services.sources.source_options import OnExisting, SourceOptions
 from app.services.sources.table_source import is_spreadsheet
@@ -190,6 +191,10 @@ class MainWindow(QMainWindow):
                                                       4000))
         self.runner.finished.connect(self._import_finished)
         self.runner.crashed.connect(self._import_crashed)
+        self.runner.noteTold.connect(lambda text: self.statusBar().showMessage(text, 15000))
+        self.runner.pausedItself.connect(self._import_paused_itself)
+        self.import_tab.retryRequested.connect(self.retry_after_pause)
+        self.import_tab.otherFolderRequested.connect(self.choose_other_results_folder)
         self.import_tab.output_edit.textChanged.connect(lambda _text: self._output_timer.start())
         self.history_tab.statusMessage.connect(
             lambda text: self.statusBar().showMessage(text, 8000))
@@ -348,12 +353,24 @@ class MainWindow(QMainWindow):
                                          "tab first.")
             self.tabs.setCurrentWidget(self.files_tab)
             return
-        if self._connection_problems() or self._options_problems():
+        if self._connection_problems() or self._options_problems() \
+                or self._results_folder_problem():
             return
         if before:
             self._ask_about_imported_files(before)
             return
         self._review_then_start(files, Repeat.REST)
+
+    def _results_folder_problem(self) -> bool:
+        """Refuse Start, saying why, when nothing can be written in the results folder (a
+        read-only or full disk, no permission): before anything is sent."""
+        problem = folder_write_problem(self.output_dir())
+        if problem:
+            text = f"Cannot start: {problem}."
+            self.import_tab.show_outcome(text)
+            self.statusBar().showMessage(text, 15000)
+            self.tabs.setCurrentWidget(self.import_tab)
+        return bool(problem)
 
     def _options_problems(self) -> bool:
         problem = self.import_tab.options_problem()
@@ -484,6 +501,8 @@ class MainWindow(QMainWindow):
             self.import_tab.show_outcome("Nothing to import: every file listed was imported "
                                          "before and is skipped.")
             return
+        if self._results_folder_problem():
+            return
         import_settings, auth = self._import_settings()
         if self.demo is not None:
             self.demo.before_import(import_settings.max_retries, import_settings.concurrency)
@@ -586,6 +605,42 @@ class MainWindow(QMainWindow):
         if not self.runner.running:
             self.failed_tab.refresh()
 
+    def _import_paused_itself(self, reason: str) -> None:
+        self.import_tab.show_pause_problem(reason)
+        self.statusBar().showMessage(f"Paused: {reason}", 15000)
+        self.tabs.setCurrentWidget(self.import_tab)
+
+    def retry_after_pause(self) -> None:
+        """The banner's Retry: go on (the result files are written again first)."""
+        if self.runner.running:
+            self.import_tab.hide_pause_problem()
+            self.runner.resume()
+            self.import_tab.set_paused(self.runner.paused)
+
+    def choose_other_results_folder(self) -> QFileDialog:
+        """The banner's Choose Another Folder: the result files go there from now on."""
+        dialog = QFileDialog(self, "Choose another folder for the result files",
+                             str(self.output_dir().parent))
+        dialog.setObjectName("other_results_folder_dialog")
+        dialog.setFileMode(QFileDialog.FileMode.Directory)
+        dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
+        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
+        dialog.fileSelected.connect(lambda path: self.move_results(Path(path)))
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.open()
+        return dialog
+
+    def move_results(self, folder: Path) -> None:
+        problem = self.runner.move_results(folder)
+        if problem is not None:
+            self.import_tab.show_pause_problem(problem)
+            return
+        self.import_tab.hide_pause_problem()
+        self.import_tab.set_paused(self.runner.paused)
+        self.import_tab.append_log(logging.WARNING, f"The result files of this import now go "
+                                   f"to {folder}; the import history stays in "
+                                   f"{self.output_dir()}")
+
     def toggle_pause(self) -> None:
         if not self.runner.running:
             return
@@ -642,9 +697,15 @@ class MainWindow(QMainWindow):
             text = f"Not started: {summary.refused}"
         elif summary.fatal_error:
             text = f"Stopped: {summary.fatal_error}. {summary.failed:,} customers not imported."
+        elif summary.error:
+            text = (f"Stopped: {summary.error}. {summary.succeeded:,} imported; what was not "
+                    "sent is kept in the import history (History tab: Resume).")
         elif summary.cancelled:
             text = (f"Cancelled: {summary.succeeded:,} imported; {summary.failed:,} not "
                     "imported are in the retry files.")
+        if not summary.result_files_complete:
+            text += (" Some result files could not be written; every outcome is in the import "
+                     "history (resume the job, or retry its failures, once there is room).")
         self.import_tab.show_outcome(text)
         self.statusBar().showMessage(text, 15000)
         if self._close_when_stopped:

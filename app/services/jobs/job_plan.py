@@ -88,9 +88,11 @@ def fingerprint(path: Path) -> FileFingerprint:
 
 def plan_new_job(journal: Journal, files: list[Path], *, settings: dict[str, Any],
                  owner: str | None, repeat: Repeat = Repeat.REST,
-                 kind: str = "import") -> JobPlan:
-    """Fingerprint the files, look them up, and create the job in the journal."""
-    prints = [fingerprint(path) for path in files]
+                 kind: str = "import", prints: list[FileFingerprint] | None = None) -> JobPlan:
+    """Fingerprint the files (unless `prints` has them), look them up, and create the job
+    in the journal."""
+    if prints is None:
+        prints = [fingerprint(path) for path in files]
     histories = journal.file_history([p.sha256 for p in prints]) \
         if repeat is not Repeat.ALL else {}
     planned: list[PlannedFile] = []

@@ -8,7 +8,7 @@ batch is sent only once the journal knows it may be (see `JournalWriter.checkpoi
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -17,19 +17,22 @@ from app.models.records import ROW_KEY, Batch, FailureRecord, Result
 from app.services.jobs import journal as ops
 from app.services.jobs.job_plan import JobPlan, PlannedFile
 from app.services.jobs.journal import JobState, now_text
-from app.services.jobs.journal_writer import JournalWriter
+from app.services.jobs.journal_writer import JOURNAL_WAIT_S, JournalTrouble, JournalWriter
 
 
 class JobRecorder:
     """The journal side of one import run (new or resumed).
 
-    `resolved` lists the customers whose open failure this run resolved.
+    `resolved` lists the customers whose open failure this run resolved. `on_trouble` hears
+    when the journal is unavailable for a while, and once it is written again (see
+    `JournalWriter`); nothing is dropped meanwhile.
     """
 
-    def __init__(self, journal_path: Path, plan: JobPlan) -> None:
+    def __init__(self, journal_path: Path, plan: JobPlan, *, wait_s: float = JOURNAL_WAIT_S,
+                 on_trouble: Callable[[JournalTrouble | None], None] | None = None) -> None:
         self.job_id = plan.job_id
         self.plan = plan
-        self._writer = JournalWriter(journal_path)
+        self._writer = JournalWriter(journal_path, wait_s=wait_s, on_trouble=on_trouble)
         self._open_keys = plan.open_keys
         self._reading: list[PlannedFile] = plan.files_to_read  # by the reader's file index
         self._by_path = {str(f.path): f for f in plan.files}
@@ -127,7 +130,8 @@ class JobRecorder:
         self._writer.write(lambda db: ops.set_state(db, job, state))
 
     def close(self) -> None:
-        """Commit everything written so far and stop the writing thread (blocks)."""
+        """Commit everything written so far and stop the writing thread (blocks; while the
+        journal is unavailable, up to the writer's `wait_s`)."""
         self._writer.close()
 
     def _failure_rows(self, failures: list[FailureRecord]) -> list[tuple[object, ...]]:

@@ -25,13 +25,20 @@ from typing import Any
 
 from app.models.jobs import RESUMABLE, FileFingerprint, FileHistory, JobRecord, JobState
 from app.models.record_ranges import RecordRanges
+from app.services.results.network_folders import ShareCheck, network_share
 from app.services.worker_pacing import no_pacing, paced
 
 __all__ = ["RESUMABLE", "FileFingerprint", "FileHistory", "JobRecord", "JobState", "Journal",
-           "JournalError", "JournalTooNew"]
+           "JournalBusy", "JournalError", "JournalTooNew"]
 
 JOURNAL_FILE = "import_history.sqlite"
 SCHEMA_VERSION = 2
+#: How long one statement waits for another program's lock before SQLite says "busy".
+BUSY_TIMEOUT_S = 30.0
+
+# SQLite's primary result codes (the low byte of an extended code)
+_SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 3, 5, 6, 8
+_SQLITE_IOERR, _SQLITE_FULL, _SQLITE_CANTOPEN, _SQLITE_PROTOCOL = 10, 13, 14, 15
 
 
 #: Batch states: queued (formed, perhaps sent), done (answered), failed (whole batch, after
@@ -47,6 +54,49 @@ class JournalError(Exception):
 
 class JournalTooNew(JournalError):
     """The database was written by a newer version of the app."""
+
+
+class JournalBusy(JournalError):
+    """Another program holds the database (a lock): waiting may help, nothing else does."""
+
+
+def sqlite_code(exc: BaseException) -> int | None:
+    """SQLite's primary result code of an error (None when it has none)."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code & 0xFF if isinstance(code, int) else None
+
+
+def is_busy(exc: BaseException) -> bool:
+    """Another connection holds the database: "database is locked", "database is busy"."""
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    code = sqlite_code(exc)
+    if code is not None:
+        return code in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A write that may succeed later, once the lock, the disk or the folder allows:
+    busy, full, read-only, no permission, an I/O error; not a mistake in the SQL."""
+    if is_busy(exc):
+        return True
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
+    code = sqlite_code(exc)
+    if code is not None:
+        return code in (_SQLITE_PERM, _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL,
+                        _SQLITE_CANTOPEN, _SQLITE_PROTOCOL)
+    text = str(exc).lower()
+    return any(word in text for word in ("disk is full", "readonly", "i/o error",
+                                         "unable to open"))
+
+
+def is_full(exc: BaseException) -> bool:
+    """SQLite found the disk full ("database or disk is full")."""
+    return isinstance(exc, sqlite3.Error) and (
+        sqlite_code(exc) == _SQLITE_FULL or "disk is full" in str(exc).lower())
 
 
 _MIGRATIONS: dict[int, str] = {
@@ -132,11 +182,12 @@ def journal_path(output_dir: Path) -> Path:
     return Path(output_dir) / JOURNAL_FILE
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """A connection set up as every user of the journal needs it."""
-    connection = sqlite3.connect(path, timeout=30, isolation_level=None,
+def connect(path: Path, busy_timeout_s: float = BUSY_TIMEOUT_S) -> sqlite3.Connection:
+    """A connection set up as every user of the journal needs it; a statement waits up to
+    `busy_timeout_s` for another program's lock."""
+    connection = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None,
                                  check_same_thread=False)
-    connection.execute("PRAGMA busy_timeout = 30000")
+    connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
     # per connection, unlike WAL mode: WAL with NORMAL sync loses nothing committed when the
     # process is killed; only a power cut can lose the last commits, never consistency.
     # FULL would wait for the disk at every commit.
@@ -163,14 +214,19 @@ class Journal:
     # -- opening ----------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, output_dir: Path, *, create: bool = True) -> Journal:
+    def open(cls, output_dir: Path, *, create: bool = True,
+             busy_timeout_s: float = BUSY_TIMEOUT_S,
+             share_check: ShareCheck | None = network_share) -> Journal:
         """Open (or create) the journal of `output_dir`, migrating it to this version.
 
-        Raises JournalTooNew for a database of a newer version, JournalError when it
-        cannot be opened at all (for example a read-only folder).
+        Raises JournalTooNew for a database of a newer version, JournalBusy when another
+        program held it for `busy_timeout_s`, JournalError when it cannot be opened at all
+        (for example a read-only folder). `share_check` tells whether the folder is on a
+        network share, where the rollback journal replaces WAL (see network_folders).
         """
         path = journal_path(output_dir)
         notes: list[str] = []
+        share = share_check(Path(output_dir)) if share_check is not None else None
         if not path.exists() and not create:
             raise JournalError(f"no import history in {output_dir}")
         for attempt in range(2):
@@ -179,8 +235,8 @@ class Journal:
                     from app.services.results.atomic_files import make_private_folder
 
                     make_private_folder(Path(output_dir))
-                connection = connect(path)
-                created = cls._prepare(connection, path)
+                connection = connect(path, busy_timeout_s)
+                created = cls._prepare(connection, path, share, notes)
                 journal = cls(path, connection, notes)
                 if created:
                     journal._take_in_earlier_failure_list()
@@ -188,8 +244,16 @@ class Journal:
             except JournalTooNew:
                 raise
             except sqlite3.DatabaseError as exc:
+                with contextlib.suppress(Exception):
+                    connection.close()
+                if is_busy(exc):
+                    held = (f"is in use by another program, or {share}'s file locks do "
+                            "not work" if share else "is in use by another program")
+                    raise JournalBusy(f"the import history {path} {held} ({exc})") from None
                 if attempt or not path.exists() or not _looks_damaged(exc):
-                    raise JournalError(f"the import history {path} cannot be opened "
+                    where = (f" ({share}: SQLite needs the share's file locks to work)"
+                             if share else "")
+                    raise JournalError(f"the import history {path} cannot be opened{where} "
                                        f"({exc})") from None
                 with contextlib.suppress(Exception):
                     connection.close()
@@ -203,10 +267,26 @@ class Journal:
         raise AssertionError("unreachable")  # pragma: no cover
 
     @staticmethod
-    def _prepare(connection: sqlite3.Connection, path: Path) -> bool:
+    def _prepare(connection: sqlite3.Connection, path: Path, share: str | None,
+                 notes: list[str]) -> bool:
         """Settings, version check and migrations; True when the database was new."""
-        connection.execute("PRAGMA journal_mode = WAL")
         version = connection.execute("PRAGMA user_version").fetchone()[0]
+        mode = str(connection.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+        # WAL's index is shared memory, which computers do not share: on a network share
+        # the rollback journal. A history once switched to it stays so, even when opened
+        # locally (on the file server itself), so that the other computers keep working.
+        wanted = "delete" if share else ("wal" if version == 0 or mode == "wal" else mode)
+        if mode != wanted:
+            try:
+                mode = str(connection.execute(
+                    f"PRAGMA journal_mode = {wanted.upper()}").fetchone()[0]).lower()
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise  # leaving WAL needs the database to itself: another has it open
+            if share and mode == "wal":
+                notes.append(f"the import history {path.name} is on {share} and should use "
+                             "SQLite's rollback journal there, but another import has it "
+                             "open: it is switched once no other import uses it")
         if version > SCHEMA_VERSION:
             connection.close()
             raise JournalTooNew(

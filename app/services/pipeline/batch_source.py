@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from app.models.display_text import printable_path
 from app.models.entry_json import find_unsendable
 from app.models.record_ranges import RecordRanges
 from app.models.records import Batch, CustomerRecord, FailureRecord, RecordKind, Result
@@ -426,7 +427,7 @@ class ProcessBatchSource:
         else:
             chunk.notes.append(f"the file reader stopped unexpectedly (exit code {exit_code}); "
                                f"a new one goes on from record {position.record + 1} of "
-                               f"{Path(name).name}")
+                               f"{printable_path(Path(name).name)}")
         self._position = position
         if position.file_index >= len(self.files):
             self._exhausted = chunk.exhausted = True

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sqlite3
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
@@ -37,6 +38,7 @@ from app.services.jobs.job_plan import (
     JobRefused,
     PlannedFile,
     Repeat,
+    fingerprint,
     plan_new_job,
     plan_resumed_job,
 )
@@ -45,11 +47,14 @@ from app.services.jobs.journal import (
     FileFingerprint,
     JobState,
     Journal,
+    JournalBusy,
     JournalError,
     JournalTooNew,
+    is_busy,
     journal_path,
     now_text,
 )
+from app.services.jobs.journal_writer import ATTEMPT_BUSY_S, JournalTrouble
 from app.services.pipeline.batch_sender import (
     BatchOutcome,
     BatchSender,
@@ -69,6 +74,15 @@ from app.services.pipeline.import_events import (
     ImportProgress,
     ImportSettings,
     ImportSummary,
+)
+from app.services.results.cloud_folders import cloud_sync_service
+from app.services.results.disk_space import (
+    SpaceReserve,
+    describe_write_problem,
+    folder_write_problem,
+    is_disk_problem,
+    reserve_bytes,
+    space_note,
 )
 from app.services.results.output_folder import ImportPresence
 from app.services.results.result_files import ResultFilesReport, ResultFileWriter
@@ -189,6 +203,19 @@ class ImportEngine:
         self._retry_paths_seen: set[Path] = set()
         self._abort_handle: asyncio.TimerHandle | None = None
         self._presence = ImportPresence(Path(settings.output_dir))
+        # Paused by the import itself (a full disk, the history unavailable): why. A cancel
+        # meanwhile makes it the summary's error, and leaves the unread rest for a resume.
+        self._halt: str | None = None
+        self._halt_for_busy_journal = False  # over by itself once the history is free
+        self._journal_told: str | None = None
+        # a result write failed: the result files are all written again (the failures
+        # are kept in _failure_batches), in the meantime nothing new goes to the writer
+        self._results_lost = False
+        self._rewrite: asyncio.Task[None] | None = None
+        self._results_dir = Path(settings.output_dir)  # another may be chosen mid-import
+        self._reserve: SpaceReserve | None = None  # room kept for the history
+        self._prints: list[FileFingerprint] | None = None  # fingerprinted once, planned again
+        self._loop: asyncio.AbstractEventLoop | None = None
         # the import's own secrets, and every token fetched while it runs
         self.redactor = Redactor(auth.known_secrets())
         for name, value in settings.extra_headers.items():
@@ -217,7 +244,12 @@ class ImportEngine:
             self._report_progress()
 
     def resume(self) -> None:
+        """Send again after `pause()`, or after the import paused itself (the result files
+        are then written again first, all of them)."""
+        self._schedule_rewrite()
         if self.state == "paused":
+            self._halt = None
+            self._halt_for_busy_journal = False
             self._resume_event.set()
             self.state = "running"
             if self._recorder is not None:
@@ -241,6 +273,31 @@ class ImportEngine:
         self._abort_handle = loop.call_later(self.settings.cancel_grace_s, self._abort_requests)
         self._report_progress()
 
+    def move_results(self, folder: Path) -> str | None:
+        """Write this import's result files into `folder` from now on (all of them, again;
+        the import history stays where it is), and resume. Returns why `folder` cannot be
+        used (nothing changes then), None when it is used."""
+        problem = folder_write_problem(Path(folder))
+        if problem is not None:
+            return problem
+        self._results_dir = Path(folder)
+        self._results_lost = True
+        self.resume()
+        return None
+
+    def _pause_for(self, reason: str, *, busy_journal: bool = False) -> None:
+        """Pause on the import's own account: what it would send could not be recorded."""
+        if self._halt is not None:
+            return  # paused already: the first cause is the one to fix
+        self._halt = reason
+        self._halt_for_busy_journal = busy_journal
+        if self.state == "running":
+            self.pause()
+        if self.state == "paused":
+            log.warning("Sending paused: %s", reason)
+            self.listener.paused(reason)
+            self._report_progress()
+
     def _abort_requests(self) -> None:
         if self._sender is not None and self._sender.in_flight:
             log.warning("Abandoning %d requests still under way", len(self._sender.in_flight))
@@ -251,6 +308,7 @@ class ImportEngine:
     async def run(self) -> ImportSummary:
         """Import everything; returns the summary once every result file is written."""
         self._t0 = time.monotonic()
+        self._loop = asyncio.get_running_loop()
         self.state = "running"
         others = await asyncio.to_thread(self._presence.enter)
         for other in others:
@@ -258,12 +316,20 @@ class ImportEngine:
                        "too; both keep all their results")
         progress_task: asyncio.Task[None] | None = None
         try:
+            # before anything is sent: a folder where results cannot be written is refused
+            unwritable = await asyncio.to_thread(folder_write_problem, self._results_dir)
+            if unwritable is not None:
+                self.summary.error = self._refused = unwritable
+                return await self._refusal()
             reading = await self._plan_job()
             if reading is None:
                 return await self._refusal()
             files = [planned.path for planned in reading]
             # one look at the file sizes decides both helper processes
             large = await asyncio.to_thread(is_large_import, files)
+            short = await asyncio.to_thread(self._check_space, files)
+            if short is not None:
+                self._tell(short)
             # a writer process starts with the first failure (a few ms): a clean import
             # never pays for it
             self._start_writer(_chosen(self.settings.writer_process, large))
@@ -288,6 +354,8 @@ class ImportEngine:
                 if self._refused is None:
                     await self._finish()  # progress goes on while result files are written
             finally:
+                if self._reserve is not None:
+                    self._reserve.release()
                 self._presence.leave()
                 if progress_task is not None:
                     progress_task.cancel()
@@ -334,9 +402,12 @@ class ImportEngine:
         if not self.settings.keep_history:
             return self._without_history(files)
         try:
-            plan, notes = await asyncio.to_thread(self._make_plan, files)
+            plan, notes = await self._plan_patiently(files)
         except (JournalTooNew, JobRefused) as exc:
             self._refused = str(exc)
+            return None
+        except JournalBusy as exc:
+            self.summary.error = self._refused = str(exc)
             return None
         except JournalError as exc:
             # the folder's history cannot be used: the import itself still can
@@ -346,7 +417,9 @@ class ImportEngine:
         for note in notes:
             self._note(note)
         self._plan = plan
-        self._recorder = JobRecorder(journal_path(Path(self.settings.output_dir)), plan)
+        self._recorder = JobRecorder(journal_path(Path(self.settings.output_dir)), plan,
+                                     wait_s=self.settings.journal_wait_s,
+                                     on_trouble=self._journal_trouble_from_thread)
         self.summary.job = plan.job_id
         self.summary.resumed = plan.resumed
         self.summary.files = [str(f.path) for f in plan.files]
@@ -374,8 +447,33 @@ class ImportEngine:
         return [PlannedFile(i, path, FileFingerprint(str(path), 0, ""))
                 for i, path in enumerate(files)]
 
+    async def _plan_patiently(self, files: list[Path]) -> tuple[JobPlan, list[str]]:
+        """`_make_plan`, waiting while another program holds the import history, up to
+        `journal_wait_s`; then JournalBusy, with a message for the user."""
+        wait = self.settings.journal_wait_s
+        deadline = time.monotonic() + wait
+        told = False
+        while True:
+            try:
+                return await asyncio.to_thread(self._make_plan, files)
+            except JournalBusy as exc:
+                if time.monotonic() >= deadline:
+                    raise JournalBusy(
+                        f"{exc}, and stayed so for over {wait:g} s: nothing was sent. Close "
+                        "the program that holds it (or let the import using it finish), then "
+                        "start again") from None
+                if not told:
+                    told = True
+                    history = journal_path(Path(self.settings.output_dir))
+                    self._tell(f"the import history {history} is in "
+                               "use by another program; waiting for it (up to "
+                               f"{wait:g} s)…", keep=False)
+                # each attempt waited ATTEMPT_BUSY_S for the lock already; this only keeps
+                # an error that comes at once from spinning
+                await asyncio.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
+
     def _make_plan(self, files: list[Path]) -> tuple[JobPlan, list[str]]:
-        journal = Journal.open(Path(self.settings.output_dir))
+        journal = Journal.open(Path(self.settings.output_dir), busy_timeout_s=ATTEMPT_BUSY_S)
         try:
             owner = self._presence.mark.name
             if self.resume_job is not None:
@@ -385,11 +483,62 @@ class ImportEngine:
                 plan = plan_resumed_job(journal, self.resume_job, owner=owner,
                                         is_alive=self._presence.is_alive)
             else:
+                if self._prints is None:  # once: the journal may be busy and planned again
+                    self._prints = [fingerprint(path) for path in files]
                 plan = plan_new_job(journal, files, settings=self.job_settings(),
-                                    owner=owner, repeat=self.repeat, kind=self.job_kind)
+                                    owner=owner, repeat=self.repeat, kind=self.job_kind,
+                                    prints=self._prints)
             return plan, list(journal.notes)
+        except sqlite3.OperationalError as exc:
+            if is_busy(exc):
+                raise JournalBusy(f"the import history {journal.path} is in use by another "
+                                  f"program ({exc})") from None
+            raise JournalError(f"the import history {journal.path} cannot be written "
+                               f"({exc})") from None
         finally:
             journal.close()
+
+    def _check_space(self, files: list[Path]) -> str | None:
+        """A note when the results folder's disk may be too small; the room kept for the
+        import history (see `SpaceReserve`) is taken here."""
+        total = 0
+        for path in files:
+            with contextlib.suppress(OSError):
+                total += path.stat().st_size
+        note = space_note(self._results_dir, total)
+        # a sync client would upload the reserve: none in a synced folder
+        if self._recorder is not None and self._presence.is_held() \
+                and cloud_sync_service(self._results_dir) is None:
+            reserve = SpaceReserve(self._presence.mark.with_suffix(".reserve"), reserve_bytes(
+                self.settings.batch_size, self.settings.concurrency))
+            if reserve.make():
+                self._reserve = reserve
+        return note
+
+    def _journal_trouble_from_thread(self, trouble: JournalTrouble | None) -> None:
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: the import is over
+                loop.call_soon_threadsafe(self._journal_trouble, trouble)
+
+    def _journal_trouble(self, trouble: JournalTrouble | None) -> None:
+        """The journal cannot be written for now (see `JournalWriter`), or can again."""
+        if trouble is None:
+            if self._journal_told is not None:
+                self._tell("the import history is written again", keep=False)
+            self._journal_told = None
+            if self._halt_for_busy_journal and self.state == "paused":
+                self.resume()
+            return
+        if trouble.message != self._journal_told:
+            self._journal_told = trouble.message
+            self._tell(trouble.message, keep=False)
+        if trouble.disk:
+            self._disk_problem(f"{trouble.message}; sending is paused until it can be "
+                               "written again (nothing is sent that it could not record)")
+        elif trouble.stalled:
+            self._pause_for(f"{trouble.message}; sending is paused until it is free "
+                            "(nothing is sent that it could not record)", busy_journal=True)
 
     def job_settings(self) -> dict[str, Any]:
         """What the journal keeps of the settings: enough to resume, never a secret."""
@@ -410,7 +559,10 @@ class ImportEngine:
         """The job could not start (see `_refused`): say why; nothing was sent."""
         message = self._refused or "the import could not start"
         self.summary.refused = message
-        self._problem(message)
+        if self.summary.error is None:
+            self._problem(message)
+        else:  # not a file that could not be read: the summary's error says it
+            log.error("Not started: %s", message)
         self.summary.duration_s = time.monotonic() - self._t0
         self.state = "finished"
         self._report_progress()
@@ -431,6 +583,11 @@ class ImportEngine:
         waiting: tuple[list[Batch], Future[None] | None] | None = None
         try:
             while True:
+                if self._stop_event.is_set() and self._halt is not None \
+                        and self._recorder is not None:
+                    # stopped because nothing could be recorded (a full disk, the history
+                    # unavailable): the rest stays unread, for a resume of the job to send
+                    break
                 chunk = await asyncio.to_thread(source.next_chunk, max_batches)
                 self._take_chunk_records(chunk)
                 if chunk.batches:
@@ -452,13 +609,28 @@ class ImportEngine:
                          committed: Future[None] | None) -> None:
         """Give `batches` to the senders once the journal holds them as queued."""
         if committed is not None:
-            await asyncio.wrap_future(committed)
+            await self._until_committed(committed)
         for batch in batches:
             if self._stop_event.is_set():
                 self._finish_batch(batch, BatchOutcome(
                     failures=not_sent_failures(batch, self._not_sent_reason())))
             else:
                 await queue.put(batch)
+
+    async def _until_committed(self, committed: Future[None]) -> None:
+        """Wait until the journal holds what was queued, or the import stops (the batches
+        are then not sent); should the journal never take it, stop."""
+        waiting = asyncio.wrap_future(committed)
+        if not waiting.done():
+            stopping = asyncio.ensure_future(self._stop_event.wait())
+            try:
+                await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopping.cancel()
+        if not waiting.done():
+            waiting.add_done_callback(lambda done: done.cancelled() or done.exception())
+        elif not waiting.cancelled() and waiting.exception() is not None:
+            self.cancel(str(waiting.exception()))
 
     def _take_chunk_records(self, chunk: SourceChunk) -> None:
         self._read += chunk.records_read
@@ -581,6 +753,8 @@ class ImportEngine:
         if self._writer_flush is not None:
             self._writer_flush.cancel()
             self._writer_flush = None
+        if self._results_lost:  # they are in _failure_batches: written again with the rest
+            self._unwritten_failures, self._unwritten_count = [], 0
         if self._unwritten_failures:
             groups, self._unwritten_failures = self._unwritten_failures, []
             self._unwritten_count = 0
@@ -609,15 +783,18 @@ class ImportEngine:
 
     def _start_writer(self, use_process: bool, retry_folder: Path | None = None) -> None:
         self._writer = ResultFileWriter(
-            Path(self.settings.output_dir), self.started_at,
+            self._results_dir, self.started_at,
             write_single_failures=self.settings.write_single_failures,
-            use_process=use_process, retry_folder=retry_folder)
+            use_process=use_process, retry_folder=retry_folder,
+            journal_dir=Path(self.settings.output_dir))
 
     def _write_in_background(self, method: str, *args: Any,
                              on_done: Callable[[Any], None] | None = None,
                              **kwargs: Any) -> None:
         """Call `ImportResultFiles.<method>` in the writer; `on_done(result)` then runs on
         the event loop."""
+        if self._results_lost:
+            return  # everything is written again once the disk allows (see _write_again)
         if self._writer is None:
             self._start_writer(use_process=False)
         assert self._writer is not None
@@ -639,11 +816,72 @@ class ImportEngine:
         if isinstance(exc, BrokenProcessPool):
             self._replace_broken_writer()
         elif exc is not None:
-            message = f"could not write a result file: {exc}"
-            self.summary.write_errors.append(message)
-            log.error(message)
+            self._result_write_failed(exc)
         elif on_done is not None:
             on_done(future.result())
+
+    def _result_write_failed(self, exc: BaseException) -> None:
+        """A result file could not be written: they are all written again later (every
+        outcome is in _failure_batches and the journal). A full disk or a folder that
+        refuses pauses the sending."""
+        self._results_lost = True
+        if isinstance(exc, OSError):
+            message = describe_write_problem(self._results_dir, exc)  # no file name: no data
+        else:
+            message = f"could not write a result file in {self._results_dir}: {exc}"
+        if message not in self.summary.write_errors:
+            self.summary.write_errors.append(message)
+            log.error(message)
+        if is_disk_problem(exc):
+            self._disk_problem(f"{message}; sending is paused")
+
+    def _disk_problem(self, reason: str) -> None:
+        """The disk of the results is full or refuses: stop writing results and sending;
+        give the import history the room kept for it."""
+        self._results_lost = True
+        # what the writer still holds would take the room the history needs now
+        for job in list(self._write_jobs):
+            job.cancel()
+        if self._reserve is not None and self._reserve.release():
+            log.warning("The room kept for the import history was given back to it")
+        self._pause_for(reason)
+
+    def _schedule_rewrite(self) -> None:
+        if self._results_lost and (self._rewrite is None or self._rewrite.done()) \
+                and self.state not in ("writing", "finished"):
+            self._rewrite = asyncio.ensure_future(self._write_again())
+
+    async def _write_again(self) -> None:
+        """After a failed result write: a new writer is given every failure again, in the
+        same retry folder (files of the same names are replaced, strays removed)."""
+        old = self._writer
+        folder: Path | None = None
+        if old is not None:
+            if old.output_dir == self._results_dir:
+                with contextlib.suppress(Exception):  # a dead process knows nothing more
+                    folder = await asyncio.wrap_future(old.submit("retry_folder"))
+            await asyncio.to_thread(old.stop)
+            if old.output_dir != self._results_dir:  # another folder: its files only
+                self.summary.retry_files.clear()
+                self._retry_paths_seen.clear()
+        self._results_lost = False
+        self._start_writer(use_process=old.in_process if old is not None else False,
+                           retry_folder=folder)
+        log.info("Writing the result files again in %s", self._results_dir)
+        if self._uncertain_ids:
+            self._write_in_background("note_uncertain", set(self._uncertain_ids))
+        self._unwritten_failures, self._unwritten_count = [], 0
+        if self._failure_batches:
+            self._write_in_background("add_failure_batches", list(self._failure_batches),
+                                      on_done=self._retry_files_written)
+
+    def _tell(self, message: str, *, keep: bool = True) -> None:
+        """Tell the user now, while the import goes on; `keep`: among the summary's notes."""
+        if keep:
+            self._note(message)
+        else:
+            log.warning("%s", message)
+        self.listener.note(message)
 
     def _replace_broken_writer(self) -> None:
         """The writer process died: write everything again from here, on a thread."""
@@ -700,7 +938,8 @@ class ImportEngine:
             retry_files=len(self.summary.retry_files), writes_pending=len(self._write_jobs),
             concurrency=self._sender.limit.current if self._sender else 0,
             concurrency_ceiling=max(1, self.settings.concurrency), updated=self._updated,
-            skipped_existing=self._skipped_existing)
+            skipped_existing=self._skipped_existing, pause_reason=self._halt or "",
+            requests_in_flight=len(self._sender.in_flight) if self._sender else 0)
         progress.eta_s = self._eta(progress)
         return progress
 
@@ -751,12 +990,17 @@ class ImportEngine:
         s.failed_by_file = Counter(self._failed_by_file)
         s.cancelled = self._stop_event.is_set() and self._fatal is None
         s.fatal_error = self._fatal
+        if s.cancelled and self._halt is not None:
+            s.error = self._halt  # stopped because nothing more could be recorded
+        s.output_dir = self._results_dir
         recorder = self._recorder
         if recorder is not None:
             self._write_counts()
             await asyncio.to_thread(recorder.close)  # all committed before the lists are made
             if recorder.error:
                 s.write_errors.append(recorder.error)
+        if self._reserve is not None:
+            self._reserve.release()  # the history is written: the room is the results' now
         totals = {"read": s.total, "succeeded": s.succeeded, "failed": s.failed,
                   "failedByResult": dict(s.failed_by_result), "updated": s.updated,
                   "skippedExisting": s.skipped_existing,
@@ -766,6 +1010,7 @@ class ImportEngine:
         report = await self._finish_writing(totals)
         self._retry_files_written(report.retry_files)
         s.write_errors.extend(report.errors)
+        s.result_files_complete = not self._results_lost and not report.errors
         for message in report.errors:
             log.error(message)
         for note in report.notes:
@@ -785,7 +1030,7 @@ class ImportEngine:
 
     def _write_error_report(self) -> None:
         """The refused rows, one line per reason, as a CSV beside the other results."""
-        folder = Path(self.settings.output_dir)
+        folder = self._results_dir
         stem = f"error_report_{self.started_at:%Y%m%d_%H%M%S}"
         if self.summary.job is not None:
             stem += f"_job{self.summary.job}"
@@ -813,7 +1058,8 @@ class ImportEngine:
         else:
             state = JobState.COMPLETED
         try:
-            journal = Journal.open(Path(self.settings.output_dir))
+            journal = Journal.open(Path(self.settings.output_dir),
+                                   busy_timeout_s=self.settings.journal_wait_s)
         except JournalError as exc:
             s.write_errors.append(str(exc))
             return
@@ -835,8 +1081,14 @@ class ImportEngine:
 
     async def _finish_writing(self, totals: dict[str, Any]) -> ResultFilesReport:
         """Wait for the writer's jobs, then have it write the summaries (once more on a
-        thread if its process died meanwhile)."""
+        thread if its process died meanwhile). Result files lost to a failed write are all
+        written again first (the disk may have room by now)."""
         self._hand_failures_to_writer()
+        if self._rewrite is not None:
+            await self._rewrite
+        if self._results_lost:
+            await self._write_again()
+        resumed = self._recorder is not None and self._recorder.plan.resumed
         for _attempt in range(2):
             while self._write_jobs:
                 await asyncio.gather(*list(self._write_jobs), return_exceptions=True)
@@ -848,7 +1100,8 @@ class ImportEngine:
                 return await asyncio.wrap_future(writer.submit(
                     "finish", totals, self.summary.files,
                     job_id=self._recorder.job_id if self._recorder is not None else None,
-                    lists_changed=bool(self._failed or self._resolved)))
+                    lists_changed=bool(self._failed or self._resolved or resumed),
+                    whole_job=resumed))
             except BrokenProcessPool:
                 self._replace_broken_writer()
             finally:

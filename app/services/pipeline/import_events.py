@@ -9,6 +9,8 @@ from typing import Any
 
 from platformdirs import user_documents_path
 
+from app.services.jobs.journal_writer import JOURNAL_WAIT_S
+
 
 def default_output_dir() -> Path:
     """Where result files go unless the user chooses: a folder under Documents, easy to find."""
@@ -54,6 +56,9 @@ class ImportSettings:
     assignment: dict[str, Any] = field(default_factory=dict)
     # a customer the service already has: "create" (a failure), "skip" or "update"
     on_existing: str = "create"
+    # how long the import history may stay unavailable (another program holding it, a
+    # full disk) before the import pauses sending, or, as it starts, gives up
+    journal_wait_s: float = JOURNAL_WAIT_S
 
 
 @dataclass(slots=True)
@@ -79,6 +84,10 @@ class ImportProgress:
     concurrency_ceiling: int = 0  # the user's setting, never exceeded
     updated: int = 0  # existing customers updated (duplicate strategy "update")
     skipped_existing: int = 0  # existing customers left as they are ("skip")
+    # paused by the import itself: why (a full disk, the import history held by another
+    # program); empty when the user paused it or it is not paused
+    pause_reason: str = ""
+    requests_in_flight: int = 0  # requests sent and not answered yet
 
     @property
     def done(self) -> int:
@@ -135,14 +144,21 @@ class ImportSummary:
     invalid: int = 0  # rows or entries refused before sending (INVALID failures)
     error_report: Path | None = None  # the CSV of refused rows, one line per reason
     dry_run: bool = False  # read and checked only, nothing sent
+    # why the import could not start, or stopped on its own: bad usage, a results folder
+    # that cannot be written or is full, an import history another program holds
+    error: str | None = None
+    # False when some result files could not be written (the journal still has every
+    # outcome: a resume, or the History tab's retry, writes them)
+    result_files_complete: bool = True
 
     @property
     def exit_code(self) -> int:
-        """3 stopped by auth/fatal API error; 2 a file could not be read; 1 customers failed
-        or the import was cancelled (a dry run: rows refused); 0 every customer imported."""
+        """3 stopped by auth/fatal API error; 2 a file or folder could not be read or
+        written; 1 customers failed or the import was cancelled (a dry run: rows refused);
+        0 every customer imported."""
         if self.fatal_error:
             return 3
-        if self.problems or self.refused:
+        if self.problems or self.refused or self.error:
             return 2
         if self.dry_run:
             return 1 if self.invalid else 0
@@ -188,6 +204,8 @@ class ImportSummary:
             "skipped": self.skipped_existing,
             "updated": self.updated,
             "dry_run": self.dry_run,
+            "error": self.error or self.refused,
+            "result_files_complete": self.result_files_complete,
         }
 
 
@@ -202,6 +220,15 @@ class ImportListener:
 
     def problem(self, message: str) -> None:
         """A file or line could not be read (the import goes on with the rest)."""
+
+    def note(self, message: str) -> None:
+        """Something to know now, while the import goes on (little free space, the import
+        history in use by another program and waited for)."""
+
+    def paused(self, reason: str) -> None:
+        """The import paused itself: it cannot record what it would send (a result file or
+        the import history cannot be written: a full disk, a folder that became read-only,
+        the history held by another program). `resume()` once that is fixed, or `cancel()`."""
 
     def retry_file_written(self, path: Path) -> None:
         """A retry batch file was written."""

@@ -32,6 +32,12 @@ class _SignalListener(ImportListener):
     def problem(self, message: str) -> None:
         self.runner.problemFound.emit(message)
 
+    def note(self, message: str) -> None:
+        self.runner.noteTold.emit(message)
+
+    def paused(self, reason: str) -> None:
+        self.runner.pausedItself.emit(reason)
+
     def retry_file_written(self, path: Path) -> None:
         self.runner.retryFileWritten.emit(str(path))
 
@@ -55,13 +61,18 @@ class ImportRunner(QObject):
     """Starts, pauses, resumes and cancels imports; one at a time.
 
     Signals: started(), progressChanged(ImportProgress), problemFound(str),
-    retryFileWritten(str), logMessage(int level, str), finished(ImportSummary),
-    crashed(str) when the import ended with an unexpected error.
+    noteTold(str) (worth knowing now; the import goes on), pausedItself(str reason) (a full
+    disk, a folder that refuses, the import history held by another program: `resume()`
+    once fixed, `move_results()`, or `cancel()`), retryFileWritten(str),
+    logMessage(int level, str), finished(ImportSummary), crashed(str) when the import
+    ended with an unexpected error.
     """
 
     started = Signal()
     progressChanged = Signal(object)
     problemFound = Signal(str)
+    noteTold = Signal(str)
+    pausedItself = Signal(str)
     retryFileWritten = Signal(str)
     logMessage = Signal(int, str)
     finished = Signal(object)
@@ -122,6 +133,13 @@ class ImportRunner(QObject):
     def resume(self) -> None:
         if self.engine is not None:
             self.engine.resume()
+
+    def move_results(self, folder: Path) -> str | None:
+        """The running import writes its result files into `folder` from now on (see
+        `ImportEngine.move_results`); why it cannot, or None."""
+        if self.engine is None or not self.running:
+            return "no import is running"
+        return self.engine.move_results(folder)
 
     def cancel(self, reason: str = "the import was cancelled") -> None:
         if self.engine is not None and self.running:

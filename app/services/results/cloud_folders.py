@@ -53,6 +53,9 @@ def cloud_folder_note(folder: PurePath | str, service: str) -> str:
     return (f"The results folder {folder} is inside {service}, which uploads every file "
             f"written there: an import with many failures writes one file per failed "
             f"customer (thousands on a large import), and {service} then syncs each one. "
+            f"The import history (import_history.sqlite, a database written at every "
+            f"batch) is there too: while {service} uploads or locks it the import waits, "
+            f"and copies of it changed on two computers cannot be merged. "
             f"Choose a results folder outside {service} if that is unwanted.")
 
 

@@ -157,6 +157,7 @@ def _describe(mark: Path) -> str:
 
 
 def _remove_mark(mark: Path) -> None:
-    for path in (mark, mark.with_suffix(".json")):
+    # .reserve: the room an import keeps for its history (see disk_space.SpaceReserve)
+    for path in (mark, mark.with_suffix(".json"), mark.with_suffix(".reserve")):
         with contextlib.suppress(OSError):
             path.unlink()

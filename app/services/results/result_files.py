@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from app.models.failure_store import FAILED_CUSTOMERS_FILE
-from app.models.records import FailureRecord, FailureRow
+from app.models.records import ROW_BATCH, ROW_KEY, FailureRecord, FailureRow
 from app.services.helper_processes import exit_when_parent_dies
 from app.services.jobs.journal import Journal, JournalError
 from app.services.results.failure_list_file import load_failure_list, write_failure_list
@@ -70,14 +70,17 @@ class ImportResultFiles:
     """Writes the result files of one import as its failures come in. One caller at a time.
 
     `pace` is called after each customer written (see `BackgroundPacer`); None in a
-    separate process, where nothing competes with the window.
+    separate process, where nothing competes with the window. `journal_dir` holds the
+    import history when the results go elsewhere (another folder chosen mid-import).
     """
 
     def __init__(self, output_dir: Path, started_at: datetime, *,
                  write_single_failures: bool = True,
                  pace: Callable[[], None] | None = None,
-                 retry_folder: Path | None = None) -> None:
+                 retry_folder: Path | None = None,
+                 journal_dir: Path | None = None) -> None:
         self.output_dir = Path(output_dir)
+        self.journal_dir = Path(journal_dir) if journal_dir is not None else self.output_dir
         self.write_single_failures = write_single_failures
         self._pace = pace
         self._retry = RetryFolderWriter(self.output_dir, started_at, retry_folder)
@@ -119,25 +122,68 @@ class ImportResultFiles:
         """Keep a failing batch's answer, redacted (see `ApiResponseWriter.add`)."""
         return self._responses.add(**details)
 
+    def retry_folder(self) -> Path | None:
+        """The retry folder made so far (None while nothing needed one)."""
+        return self._retry.folder
+
     def finish(self, totals: dict[str, Any], source_files: list[str], *,
-               job_id: int | None = None, lists_changed: bool = True) -> ResultFilesReport:
+               job_id: int | None = None, lists_changed: bool = True,
+               whole_job: bool = False) -> ResultFilesReport:
         """Write what is still pending, the summaries and `failed_customers.json`.
 
         With `job_id`, the lists every import of the folder shares (failed_customers.json,
         the single-failure summaries) are made again from the journal's open failures, and
         the files of customers this job resolved move to `failed_customers/resolved/`.
         `lists_changed` False: this import neither failed nor resolved anyone.
+        `whole_job` (a resumed job): the job's open failures of its earlier runs join this
+        run's retry files, and their missing single-failure files are written.
         """
         report = ResultFilesReport()
         try:
-            report.retry_files = self._retry.finish(totals, source_files)
+            if whole_job and job_id is not None:
+                report.retry_files.extend(self._add_earlier_failures(job_id, report))
+            report.retry_files.extend(self._retry.finish(totals, source_files))
             if self._failures or (job_id is not None and lists_changed):
                 self._write_shared_lists(report, job_id)
-        except OSError as exc:
-            report.errors.append(f"could not write result files in {self.output_dir}: {exc}")
+        except OSError as exc:  # the cause, not the file's name: it may name a customer
+            report.errors.append(f"could not write result files in {self.output_dir}: "
+                                 f"{exc.strerror or exc}")
         report.retry_dir = self._retry.folder
         report.retry_customers = self._retry.customers_written
         return report
+
+    def _add_earlier_failures(self, job_id: int, report: ResultFilesReport) -> list[Path]:
+        """A resumed job's failures of earlier runs, still open: into this run's retry
+        files, and their single-failure files where they are missing (an earlier run
+        stopped on a full disk, say). Returns the retry files written."""
+        try:
+            journal = Journal.open(self.journal_dir, create=False)
+        except JournalError as exc:
+            report.errors.append(f"{exc}; the retry files hold this run's failures only")
+            return []
+        this_run = {row[ROW_KEY] for row in self._failures}
+        groups: dict[int, list[FailureRow]] = {}
+        try:
+            for row in journal.failure_rows(state="open", job=job_id):
+                if row[ROW_KEY] not in this_run:
+                    groups.setdefault(row[ROW_BATCH], []).append(row)
+        finally:
+            journal.close()
+        written: list[Path] = []
+        for batch_number, rows in sorted(groups.items()):
+            self._failures.extend(rows)
+            failures = [FailureRecord.from_row(row) for row in rows]
+            if self.write_single_failures:
+                for failure in failures:
+                    path = self._single.path_for(
+                        failure.result, failure.customer_id, failure.username,
+                        failure.kind.value, failure.source_file, failure.record_number)
+                    if not path.exists():
+                        self._single.add(failure)
+                    if self._pace is not None:
+                        self._pace()
+            written.extend(self._retry.add_batch(batch_number, failures))
+        return written
 
     def _write_shared_lists(self, report: ResultFilesReport, job_id: int | None) -> None:
         """The lists every import of the folder shares, under the folder's lock.
@@ -167,7 +213,7 @@ class ImportResultFiles:
     def _from_journal(self, failed_file: Path, job_id: int,
                       report: ResultFilesReport) -> bool:
         try:
-            journal = Journal.open(self.output_dir, create=False)
+            journal = Journal.open(self.journal_dir, create=False)
         except JournalError as exc:
             report.errors.append(f"{exc}; failed_customers.json holds this import's failures "
                                  "merged by customer instead")
@@ -222,13 +268,14 @@ _process_files: ImportResultFiles | None = None
 
 
 def _start_writer_process(output_dir: Path, started_at: datetime,
-                          write_single_failures: bool, retry_folder: Path | None) -> None:
+                          write_single_failures: bool, retry_folder: Path | None,
+                          journal_dir: Path | None = None) -> None:
     global _process_files
     exit_when_parent_dies()
     lower_process_priority()
     _process_files = ImportResultFiles(output_dir, started_at,
                                        write_single_failures=write_single_failures,
-                                       retry_folder=retry_folder)
+                                       retry_folder=retry_folder, journal_dir=journal_dir)
 
 
 def _call_in_writer_process(method: str, args: tuple[Any, ...],
@@ -247,20 +294,22 @@ class ResultFileWriter:
 
     def __init__(self, output_dir: Path, started_at: datetime, *,
                  write_single_failures: bool = True, use_process: bool = False,
-                 retry_folder: Path | None = None) -> None:
+                 retry_folder: Path | None = None, journal_dir: Path | None = None) -> None:
         self.in_process = use_process
+        self.output_dir = Path(output_dir)
         self._files: ImportResultFiles | None = None
         self._executor: Executor
         if use_process:
             self._executor = ProcessPoolExecutor(
                 max_workers=1, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_writer_process,
-                initargs=(Path(output_dir), started_at, write_single_failures, retry_folder))
+                initargs=(Path(output_dir), started_at, write_single_failures, retry_folder,
+                          journal_dir))
         else:
             self._files = ImportResultFiles(output_dir, started_at,
                                             write_single_failures=write_single_failures,
                                             pace=BackgroundPacer().step,
-                                            retry_folder=retry_folder)
+                                            retry_folder=retry_folder, journal_dir=journal_dir)
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="result-writer")
 
     def submit(self, method: str, *args: Any, **kwargs: Any) -> Future[Any]:
@@ -276,3 +325,7 @@ class ResultFileWriter:
     def shutdown(self) -> None:
         """Let the thread or process end once the jobs already submitted are done."""
         self._executor.shutdown(wait=False)
+
+    def stop(self) -> None:
+        """Drop the jobs not started yet, wait for the one under way, end (blocks)."""
+        self._executor.shutdown(wait=True, cancel_futures=True)

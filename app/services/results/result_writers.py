@@ -19,6 +19,7 @@ background thread or in a separate process, so the event loop never waits on the
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -102,8 +103,9 @@ class RetryFolderWriter:
         self.output_dir = Path(output_dir)
         self.started_at = started_at
         # None: a new retry_batches_<stamp> folder once something fails; a folder given
-        # here is carried on (the files are numbered from 01 again)
+        # here is carried on (the files are numbered from 01 again, written anew)
         self.folder: Path | None = folder
+        self._carried = folder is not None
         self.files: list[dict[str, Any]] = []
         # as tuples until the summary is written: a dict per customer would be 100,000
         # objects for Python's garbage collector to walk again and again
@@ -145,7 +147,9 @@ class RetryFolderWriter:
             if group:
                 batches = sorted({n for n, _ in group})
                 written.extend(self._write([f for _, f in group], batches))
-        self._unsent.clear()
+                # per kind: should the next kind's write fail (a full disk), this one is
+                # not written twice
+                self._unsent = [(n, f) for n, f in self._unsent if f.kind is not kind]
         return written
 
     def _write(self, failures: list[FailureRecord], batches: list[int]) -> list[Path]:
@@ -197,7 +201,19 @@ class RetryFolderWriter:
         })
         atomic_write_text(folder / "RETRY_INSTRUCTIONS.md", _retry_instructions(
             folder.name, self.files, len(self._not_retried), len(self.uncertain_ids)))
+        if self._carried:
+            self._remove_strays(folder)
         return written
+
+    def _remove_strays(self, folder: Path) -> None:
+        """Retry files of this folder that the summary does not list: left by a writer of
+        this same import that stopped half-way (a full disk, a dead process), before
+        this one wrote everything again. Kept, they would be imported twice."""
+        listed = {entry["file"] for entry in self.files}
+        for path in folder.glob("retry_batch_*_failed.json"):
+            if path.name not in listed:
+                with contextlib.suppress(OSError):
+                    path.unlink()
 
     @property
     def not_retried(self) -> list[dict[str, Any]]:
