@@ -414,6 +414,9 @@ def test_the_window_refuses_start_when_the_results_folder_cannot_be_written(
     assert sandbox_thread.server.request_count == 0
 
 
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
+
+
 def test_the_window_offers_retry_when_the_disk_is_full(qtbot, qloop, gui_settings,
                                                        sandbox_thread, small_disk, tmp_path):
     from tests.test_main_window import connect_to, open_window
@@ -439,6 +442,9 @@ def test_the_window_offers_retry_when_the_disk_is_full(qtbot, qloop, gui_setting
         assert str(out) in reason and ("No space left" in reason or "disk is full" in reason)
         assert tab.pause_text.text().startswith(reason[:1].upper() + reason[1:])
         assert tab.pause_button.text() == "Resume"
+        SCREENSHOTS.mkdir(exist_ok=True)
+        window.tabs.setCurrentWidget(tab)
+        assert window.grab().save(str(SCREENSHOTS / "paused_for_a_full_disk.png"))
         make_room(small_disk)
         qtbot.mouseClick(tab.retry_button, Qt.MouseButton.LeftButton)
         assert not tab.pause_banner.isVisible()

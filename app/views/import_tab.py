@@ -307,6 +307,7 @@ class ImportTab(QWidget):
         self.progress_bar.setTextVisible(True)
         self.progress_bar.setFormat("")
         self.state_label = QLabel("Ready")
+        self.state_label.setWordWrap(True)  # a long state never widens the window
         self.done_value = QLabel("–")
         self.succeeded_value = QLabel("–")
         self.failed_value = QLabel("–")
@@ -567,7 +568,8 @@ class ImportTab(QWidget):
                   "starting": "Starting…"}
         state = states.get(p.state, p.state)
         if p.state == "paused" and p.pause_reason:
-            state = f"Paused: {p.pause_reason}"
+            # the reason, with a folder's whole path, is in the banner below
+            state = "Paused by the import itself: see below"
         elif p.state != "paused":
             self.hide_pause_problem()
         if p.state == "writing" and p.writes_pending:
