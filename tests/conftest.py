@@ -105,6 +105,19 @@ def qloop(qapp):
         asyncio.set_event_loop(None)
 
 
+async def until(condition, timeout: float = 30.0) -> bool:
+    """Wait (on the test's event loop) for `condition` to hold, checking every 20 ms."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
 async def wait_for_signal(signal, timeout: float = 30.0):
     """Await the next emission of a Qt signal (inside a running qasync loop)."""
     import asyncio

@@ -36,7 +36,7 @@ from app.services.results.network_folders import (
     parse_mounts,
 )
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
-from tests.conftest import RecordingListener, run_cli, wait_for_signal
+from tests.conftest import RecordingListener, run_cli, until, wait_for_signal
 
 LINUX_ROOT = sys.platform.startswith("linux") and hasattr(os, "geteuid") and os.geteuid() == 0
 
@@ -182,17 +182,6 @@ async def ended_in_any_case(engine, run: asyncio.Future):
                 await asyncio.wait_for(run, 60)
 
 
-async def until(condition, timeout: float = 30.0) -> bool:
-    """Wait for `condition` on the event loop, checking every 20 ms."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
-
-
 # -- 8. a full disk --------------------------------------------------------------------------
 
 
@@ -256,17 +245,23 @@ def test_a_full_disk_stops_the_command_line_and_a_resume_writes_what_is_missing(
     assert accounts["state"] == "completed_with_failures"
 
 
+def start_on_a_small_disk(make_engine, sandbox, source: Path, out: Path):
+    """An import of `source` into `out` (on the small disk), slow enough to fill it while
+    it runs; returns the engine, its running task and the listener that hears it pause."""
+    sandbox.config.latency_ms = 30
+    listener = PauseListener()
+    engine = make_engine([source], listener=listener, output_dir=out, batch_size=20,
+                         concurrency=2, max_retries=0, journal_wait_s=10)
+    return engine, asyncio.ensure_future(engine.run()), listener
+
+
 async def test_a_full_disk_pauses_sending_and_retry_writes_every_result_file(
         make_engine, sandbox, small_disk, tmp_path):
     customers, refused = 2_000, 667
     source = tmp_path / "in" / "kunder.json"
     write_customer_file(source, customers_with_refusals(customers))
     out = small_disk / "results"
-    sandbox.config.latency_ms = 30
-    listener = PauseListener()
-    engine = make_engine([source], listener=listener, output_dir=out, batch_size=20,
-                         concurrency=2, max_retries=0, journal_wait_s=10)
-    run = asyncio.ensure_future(engine.run())
+    engine, run, listener = start_on_a_small_disk(make_engine, sandbox, source, out)
     async with ended_in_any_case(engine, run):
         await asyncio.wait_for(listener.paused_event.wait(), 60)
         [reason] = listener.reasons  # the result files or the history: the first to fail
@@ -300,11 +295,7 @@ async def test_another_folder_chosen_on_a_full_disk_gets_every_result_file(
     source = tmp_path / "in" / "kunder.json"
     write_customer_file(source, customers_with_refusals(customers))
     out, elsewhere = small_disk / "results", tmp_path / "elsewhere"
-    sandbox.config.latency_ms = 30
-    listener = PauseListener()
-    engine = make_engine([source], listener=listener, output_dir=out, batch_size=20,
-                         concurrency=2, max_retries=0, journal_wait_s=10)
-    run = asyncio.ensure_future(engine.run())
+    engine, run, listener = start_on_a_small_disk(make_engine, sandbox, source, out)
     async with ended_in_any_case(engine, run):
         await asyncio.wait_for(listener.paused_event.wait(), 60)
         # a folder that cannot be used changes nothing (here: a file, not a folder)
@@ -331,11 +322,7 @@ async def test_result_files_lost_to_a_full_disk_are_never_claimed_complete(
     source = tmp_path / "in" / "kunder.json"
     write_customer_file(source, customers_with_refusals(1_500, every=1))  # all refused
     out = small_disk / "results"
-    sandbox.config.latency_ms = 30
-    listener = PauseListener()
-    engine = make_engine([source], listener=listener, output_dir=out, batch_size=20,
-                         concurrency=2, max_retries=0, journal_wait_s=10)
-    run = asyncio.ensure_future(engine.run())
+    engine, run, listener = start_on_a_small_disk(make_engine, sandbox, source, out)
     async with ended_in_any_case(engine, run):
         await asyncio.wait_for(listener.paused_event.wait(), 60)
         engine.cancel(listener.reasons[0])  # as the command line does: no room is made

@@ -18,7 +18,7 @@ from app.services.jobs.journal import JobState, Journal, JournalTooNew, journal_
 from app.services.jobs.journal_writer import GROUP_S
 from app.services.results.failure_list_file import load_failure_list
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT, run_cli, until
 from tests.test_helper_processes import wait_until
 
 
@@ -197,17 +197,6 @@ def test_an_earlier_failure_list_is_taken_into_the_history(tmp_path):
         assert any("taken over" in note for note in journal.notes)
     finally:
         journal.close()
-
-
-async def until(condition, timeout: float = 10.0) -> bool:
-    """Wait (on the test's event loop) for `condition` to hold."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
 
 
 async def test_job_states_follow_the_import(make_engine, sandbox, tmp_path):

@@ -868,12 +868,7 @@ class ImportEngine:
         self._start_writer(use_process=old.in_process if old is not None else False,
                            retry_folder=folder)
         log.info("Writing the result files again in %s", self._results_dir)
-        if self._uncertain_ids:
-            self._write_in_background("note_uncertain", set(self._uncertain_ids))
-        self._unwritten_failures, self._unwritten_count = [], 0
-        if self._failure_batches:
-            self._write_in_background("add_failure_batches", list(self._failure_batches),
-                                      on_done=self._retry_files_written)
+        self._give_new_writer_everything()
 
     def _tell(self, message: str, *, keep: bool = True) -> None:
         """Tell the user now, while the import goes on; `keep`: among the summary's notes."""
@@ -896,9 +891,12 @@ class ImportEngine:
         self._writer.shutdown()
         self._start_writer(use_process=False,
                            retry_folder=written.parent if written is not None else None)
+        self._give_new_writer_everything()
+
+    def _give_new_writer_everything(self) -> None:
+        """A new result writer gets every failure so far, those not handed over yet too."""
         if self._uncertain_ids:
             self._write_in_background("note_uncertain", set(self._uncertain_ids))
-        # all of them, those not handed over yet included
         self._unwritten_failures, self._unwritten_count = [], 0
         if self._failure_batches:
             self._write_in_background("add_failure_batches", list(self._failure_batches),
