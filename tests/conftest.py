@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import ssl
 import subprocess
 import sys
 
@@ -30,15 +32,24 @@ for _name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "NO_PROXY"):
     os.environ.pop(_name.lower(), None)
 
 
-@pytest.fixture
-async def sandbox() -> AsyncIterator[SandboxServer]:
-    """The project's own API server on a free loopback port, on the test's event loop."""
-    server = SandboxServer(SandboxConfig(seed=1))
-    await server.start("127.0.0.1", 0)
+@contextlib.asynccontextmanager
+async def running_sandbox(seed: int = 1, ssl_context: ssl.SSLContext | None = None
+                          ) -> AsyncIterator[SandboxServer]:
+    """The project's own API server on a free loopback port, on the running event loop
+    (HTTPS with `ssl_context`), stopped at the end."""
+    server = SandboxServer(SandboxConfig(seed=seed))
+    await server.start("127.0.0.1", 0, ssl_context)
     try:
         yield server
     finally:
         await server.stop()
+
+
+@pytest.fixture
+async def sandbox() -> AsyncIterator[SandboxServer]:
+    """The project's own API server on a free loopback port, on the test's event loop."""
+    async with running_sandbox() as server:
+        yield server
 
 
 class RecordingListener(ImportListener):

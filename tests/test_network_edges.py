@@ -37,8 +37,8 @@ from app.services.connection.network import Network, plain_http_warning, tls_pro
 from app.services.pipeline.import_engine import ImportEngine
 from app.services.pipeline.import_events import ImportSettings
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
-from app.services.sandbox.sandbox_server import SandboxConfig, SandboxServer
-from tests.conftest import RecordingListener, run_cli
+from app.services.sandbox.sandbox_server import SandboxServer
+from tests.conftest import RecordingListener, run_cli, running_sandbox
 from tests.local_proxy import LocalProxy
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "NO_PROXY", "ALL_PROXY",
@@ -76,30 +76,22 @@ def server_context(certificate: trustme.LeafCert) -> ssl.SSLContext:
     return context
 
 
-async def https_sandbox(certificate: trustme.LeafCert) -> SandboxServer:
-    server = SandboxServer(SandboxConfig(seed=1))
-    await server.start("127.0.0.1", 0, server_context(certificate))
-    return server
+def https_sandbox(certificate: trustme.LeafCert):
+    """The sandbox over HTTPS, showing `certificate`."""
+    return running_sandbox(ssl_context=server_context(certificate))
 
 
 @pytest.fixture
 async def tls_sandbox(ca: trustme.CA) -> AsyncIterator[SandboxServer]:
-    server = await https_sandbox(ca.issue_cert("127.0.0.1", "localhost"))
-    try:
+    async with https_sandbox(ca.issue_cert("127.0.0.1", "localhost")) as server:
         yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture
 async def other_host() -> AsyncIterator[SandboxServer]:
     """Where a redirect points: it must never see a request."""
-    server = SandboxServer(SandboxConfig(seed=2))
-    await server.start("127.0.0.1", 0)
-    try:
+    async with running_sandbox(seed=2) as server:
         yield server
-    finally:
-        await server.stop()
 
 
 @pytest.fixture
@@ -176,14 +168,11 @@ async def test_a_certificate_problem_stops_before_anything_is_sent(
                              not_after=past)
     else:
         leaf = ca.issue_cert("service.example.org")
-    server = await https_sandbox(leaf)
-    try:
+    async with https_sandbox(leaf) as server:
         summary = await engine_for(server, [customers], tmp_path / "out").run()
         check = await check_connection(server.customers_url("c4r"),
                                        StaticToken(server.static_token))
         requests = server.requests_seen
-    finally:
-        await server.stop()
     assert_nothing_imported(summary, 200)
     assert "secure connection to 127.0.0.1" in summary.fatal_error
     assert why in summary.fatal_error
@@ -194,16 +183,12 @@ async def test_a_certificate_problem_stops_before_anything_is_sent(
 
 @linux_only
 async def test_insecure_import_goes_through_and_warns_on_every_run(tmp_path, customers):
-    server = await https_sandbox(trustme.CA().issue_cert("127.0.0.1"))
-    try:
-        url = server.customers_url("c4r")
-        token = server.static_token
-        # the command line runs in its own process: the sandbox must not share this loop
-        done = await _run_cli_async("import", str(customers), "--url", url, "--token", token,
-                                    "--insecure", "--output-dir", str(tmp_path / "out"),
-                                    "--json")
-    finally:
-        await server.stop()
+    async with https_sandbox(trustme.CA().issue_cert("127.0.0.1")) as server:
+        # the command line runs in a thread's process, while this loop serves the sandbox
+        done = await _run_cli_async("import", str(customers), "--url",
+                                    server.customers_url("c4r"), "--token",
+                                    server.static_token, "--insecure", "--output-dir",
+                                    str(tmp_path / "out"), "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["succeeded"] == 200
     assert "warning: --insecure: TLS certificates are not verified" in done.stderr

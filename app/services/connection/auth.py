@@ -209,8 +209,7 @@ class PasswordGrant(TokenProvider):
                 status = response.status
                 location = response.headers.get("Location")
         except aiohttp.ClientHttpProxyError as exc:
-            raise AuthError(proxy_refusal(exc.status, network.route(s.token_url).describe())
-                            ) from None
+            raise AuthError(network.proxy_refusal(exc.status, s.token_url)) from None
         except (aiohttp.ClientError, TimeoutError) as exc:
             problem = tls_problem(exc, s.token_url)
             if problem is not None:
@@ -220,7 +219,7 @@ class PasswordGrant(TokenProvider):
         if status in REDIRECT_STATUSES:
             raise AuthError(redirect_message("token URL", status, location, s.token_url))
         if status == 407:
-            raise AuthError(proxy_refusal(status, network.route(s.token_url).describe()))
+            raise AuthError(network.proxy_refusal(status, s.token_url))
         if status != 200:
             raise AuthError(f"the token service answered HTTP {status}"
                             f"{_token_error_hint(status, body, bool(s.client_secret))}")
@@ -235,15 +234,6 @@ class PasswordGrant(TokenProvider):
         except (TypeError, ValueError):
             lifetime = None
         return str(token), lifetime
-
-
-def proxy_refusal(status: int, route: str) -> str:
-    """Why a proxy refused to pass a request on (407: it wants credentials)."""
-    if status == 407:
-        return (f"the proxy refused the request (HTTP 407 Proxy Authentication Required); "
-                f"the request went {route}: put the proxy's user and password in its address "
-                "(http://user:password@proxy:port)")
-    return f"the proxy answered HTTP {status}; the request went {route}"
 
 
 def _token_error_hint(status: int, body: bytes, has_secret: bool) -> str:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import aiohttp
 from PySide6.QtCore import QObject, Signal
 
-from app.services.connection.auth import AuthError, TokenProvider, proxy_refusal
+from app.services.connection.auth import AuthError, TokenProvider
 from app.services.connection.network import (
     REDIRECT_STATUSES,
     Network,
@@ -57,7 +57,8 @@ async def check_connection(customers_url: str, auth: TokenProvider,
             return ConnectionCheck(False, f"No answer within {timeout_s:g} s from the "
                                           f"service.{via}")
         except aiohttp.ClientHttpProxyError as exc:
-            return ConnectionCheck(False, _sentence(proxy_refusal(exc.status, route)))
+            refusal = network.proxy_refusal(exc.status, customers_url)
+            return ConnectionCheck(False, _sentence(refusal))
         except aiohttp.ClientConnectorError as exc:
             problem = tls_problem(exc, customers_url)
             if problem is not None:
@@ -79,7 +80,7 @@ async def check_connection(customers_url: str, auth: TokenProvider,
         return ConnectionCheck(False, _sentence(redirect_message(
             "customers URL", status, location, customers_url)))
     if status == 407:
-        return ConnectionCheck(False, _sentence(proxy_refusal(status, route)))
+        return ConnectionCheck(False, _sentence(network.proxy_refusal(status, customers_url)))
     if status == 401:
         return ConnectionCheck(False, f"The service refused the credentials (HTTP 401).{via}")
     if status == 403:

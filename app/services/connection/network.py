@@ -180,6 +180,16 @@ class Network:
                     options["headers"].update(route.headers)
         return options
 
+    def proxy_refusal(self, status: int, url: str | URL) -> str:
+        """Why the proxy on the way to `url` refused to pass a request on (407: it wants
+        credentials)."""
+        route = self.route(url).describe()
+        if status == 407:
+            return (f"the proxy refused the request (HTTP 407 Proxy Authentication Required); "
+                    f"the request went {route}: put the proxy's user and password in its "
+                    "address (http://user:password@proxy:port)")
+        return f"the proxy answered HTTP {status}; the request went {route}"
+
     def session(self, *, limit: int, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientSession:
         """The one session of an import: this network's TLS, no environment guessing of
         aiohttp's own (the proxy is chosen here, and `.netrc` never adds credentials)."""

@@ -34,7 +34,6 @@ from app.services.connection.auth import (
     AuthError,
     TokenProvider,
     households_url_for,
-    proxy_refusal,
 )
 from app.services.connection.network import (
     REDIRECT_STATUSES,
@@ -168,20 +167,8 @@ class BatchSender:
                 except AuthError as exc:
                     raise FatalImportError(str(exc)) from None
                 continue
-            if status in REDIRECT_STATUSES:
-                what = "households URL" if batch.kind is RecordKind.HOUSEHOLDS \
-                    else "customers URL"
-                raise FatalImportError(redirect_message(
-                    what, status, attempt.headers.get("Location"), self.url_for(batch)))
-            if status in WRONG_URL_STATUSES:
-                what = "households URL" if batch.kind is RecordKind.HOUSEHOLDS \
-                    else "customers URL"
-                raise FatalImportError(
-                    f"the {what} answers {WRONG_URL_STATUSES[status]}: check the tenant "
-                    "and the path in the connection settings")
-            if status == 407:
-                raise FatalImportError(proxy_refusal(
-                    status, self.network.route(self.url_for(batch)).describe()))
+            if status in REDIRECT_STATUSES or status in WRONG_URL_STATUSES or status == 407:
+                raise FatalImportError(self._wrong_address(batch, attempt))
             if status == 403:
                 raise FatalImportError("the service answered 403 Forbidden: these credentials "
                                        "may not import customers (or GK-Passport is missing)")
@@ -209,6 +196,18 @@ class BatchSender:
                 continue
             return self.whole_batch_failure(batch, attempt, Result.HTTP_ERROR,
                                             describe_attempt(attempt))
+
+    def _wrong_address(self, batch: Batch, attempt: Attempt) -> str:
+        """Why an answer that no retry can change (3xx, 404, 405, 407) stops the import."""
+        url = self.url_for(batch)
+        status = attempt.status or 0
+        if status == 407:
+            return self.network.proxy_refusal(status, url)
+        what = "households URL" if batch.kind is RecordKind.HOUSEHOLDS else "customers URL"
+        if status in WRONG_URL_STATUSES:
+            return (f"the {what} answers {WRONG_URL_STATUSES[status]}: check the tenant and "
+                    "the path in the connection settings")
+        return redirect_message(what, status, attempt.headers.get("Location"), url)
 
     async def _wait_resumed(self) -> None:
         stop = asyncio.ensure_future(self.stop_event.wait())
@@ -274,7 +273,7 @@ class BatchSender:
                            result_word=Result.TIMEOUT, outcome_unknown=True)
         except aiohttp.ClientHttpProxyError as exc:
             # the proxy refused to open the tunnel: nothing reached the service
-            return Attempt(fatal=proxy_refusal(exc.status, self.network.route(url).describe()))
+            return Attempt(fatal=self.network.proxy_refusal(exc.status, url))
         except (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch) as exc:
             problem = tls_problem(exc, url)
             return Attempt(fatal=problem or f"the secure connection to the service failed "
