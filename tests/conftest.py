@@ -100,6 +100,15 @@ def collect_garbage_on_the_gui_thread(qapp):
     collector.stop()
 
 
+@pytest.fixture(autouse=True)
+def background_work_ends_with_the_test():
+    """A test's work on the shared worker pools is done before the next test starts."""
+    yield
+    from app.services import worker_pools
+
+    worker_pools.wait_for_all(60_000)
+
+
 @pytest.fixture
 def qloop(qapp):
     """A qasync event loop on the test's QApplication: drive it with run_until_complete."""

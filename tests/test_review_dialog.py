@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 import shiboken6
-from PySide6.QtCore import QCoreApplication, QThreadPool
+from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QDialog, QFileDialog
 from pytestqt.qtbot import QtBot
 
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from app.services.sources.source_options import SourceOptions
+from app.services.worker_pools import spreadsheets
 from app.views.review_dialog import ReviewDialog
 from tests.excel_files import write_excel_like_workbook
 
@@ -181,10 +182,8 @@ def test_closing_the_review_never_waits_for_the_check(qtbot: QtBot, tmp_path: Pa
         release.wait(30)
         raise OSError("too late")
 
-    pool = QThreadPool()  # the window's: it outlives each review
-    pool.setMaxThreadCount(1)
     dialog = ReviewDialog([write_csv(tmp_path / "k.csv", GOOD)], SourceOptions(),
-                          report_path=None, validate=stubborn, pool=pool)
+                          report_path=None, validate=stubborn)
     dialog.open()
     dialog.start()
     assert started.wait(10)
@@ -193,5 +192,5 @@ def test_closing_the_review_never_waits_for_the_check(qtbot: QtBot, tmp_path: Pa
     shiboken6.delete(dialog)  # what deleteLater comes to
     took = time.perf_counter() - took
     release.set()
-    assert pool.waitForDone(10_000)
+    assert spreadsheets().waitForDone(10_000)  # the shared pool outlives each review
     assert took < 1.0  # with a pool of its own the dialog waited the whole 30 s here

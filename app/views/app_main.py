@@ -10,6 +10,7 @@ import qasync
 from PySide6.QtCore import QCoreApplication, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
+from app.services import worker_pools
 from app.services.sandbox.demo import DemoEnvironment
 from app.views.main_thread_gc import MainThreadGarbageCollector
 from app.views.main_window import APP_TITLE, MainWindow, app_icon
@@ -41,6 +42,9 @@ def run_gui(demo: bool = False) -> int:
         with loop:
             loop.run_until_complete(closed.wait())
     finally:
+        # the window's background work ends before the app does (queued tasks still run:
+        # a job deleted from the history just before closing is deleted)
+        worker_pools.wait_for_all()
         collector.stop()
         if environment is not None:
             environment.stop()

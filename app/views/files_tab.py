@@ -12,7 +12,6 @@ from PySide6.QtCore import (
     QMimeData,
     QPoint,
     Qt,
-    QThreadPool,
     Signal,
     Slot,
 )
@@ -138,9 +137,6 @@ class FilesTab(QWidget):
         self.proxy.setSourceModel(self.model)
 
         self.checker = FileChecker(self)
-        # the mapping step's reads: one at a time, in a pool that outlives each dialog
-        self._mapping_pool = QThreadPool(self)
-        self._mapping_pool.setMaxThreadCount(1)
         self.checker.filesFound.connect(self._on_files_found)
         self.checker.inspected.connect(self._apply_inspections)
         self.checker.progressChanged.connect(self._update_progress)
@@ -631,8 +627,7 @@ class FilesTab(QWidget):
                 mapping = Mapping.from_dict(entry.mapping)
             except MappingError:
                 mapping = None
-        dialog = MappingDialog(entry.path, sheet=entry.sheet, mapping=mapping, parent=self,
-                               pool=self._mapping_pool)
+        dialog = MappingDialog(entry.path, sheet=entry.sheet, mapping=mapping, parent=self)
         if adding and self._mapping_queue:
             dialog.setWindowTitle(f"{dialog.windowTitle()} ({len(self._mapping_queue):,} "
                                   "more waiting)")

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings, Qt, QThreadPool, QTimer, QUrl
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer, QUrl
 from PySide6.QtGui import (
     QAction,
     QCloseEvent,
@@ -81,9 +81,6 @@ class MainWindow(QMainWindow):
         self._import_files: list[Path] = []
         self._close_when_stopped = False
         self._prompts: list[QMessageBox] = []  # open non-modal prompts, kept alive
-        # the review's check: a pool that outlives each review, so Back never waits for it
-        self._review_pool = QThreadPool(self)
-        self._review_pool.setMaxThreadCount(1)
         self._cloud_folders_named: set[Path] = set()  # warned about once per window
         self.review_dialog: ReviewDialog | None = None  # the review before Start, when open
 
@@ -404,8 +401,7 @@ class MainWindow(QMainWindow):
             report: Path | None = folder / REVIEW_REPORT
         except OSError:
             report = None  # the review still runs; it has no report to offer
-        dialog = ReviewDialog(files, self._source_options(), report_path=report, parent=self,
-                              pool=self._review_pool)
+        dialog = ReviewDialog(files, self._source_options(), report_path=report, parent=self)
         self.review_dialog = dialog
 
         def answered(result: int) -> None:

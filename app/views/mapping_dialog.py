@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -46,6 +46,7 @@ from app.services.sources.spreadsheet_reader import (
 )
 from app.services.sources.table_source import XLSX_SUFFIXES, TableError
 from app.services.sources.xlsx_reader import list_sheets
+from app.services.worker_pools import spreadsheets
 from app.views.widget_setup import describe, when_yes
 
 NOT_IMPORTED = "— not imported —"
@@ -105,7 +106,7 @@ class MappingDialog(QDialog):
     previewUpdated = Signal()
 
     def __init__(self, path: Path, sheet: str | None = None, mapping: Mapping | None = None,
-                 parent: QWidget | None = None, pool: QThreadPool | None = None) -> None:
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("mappingDialog")
         self._path = Path(path)
@@ -122,12 +123,9 @@ class MappingDialog(QDialog):
         self._only_if_fits = False
         self._last_preview: list[PreviewRow] = []
         self._children: list[QDialog] = []  # open file dialogs and prompts, kept alive
-        # a pool that outlives the dialog (the Files tab's): closing it never waits for a
-        # workbook still loading; a late answer finds nobody (generations, RuntimeError)
-        if pool is None:
-            pool = QThreadPool(self)
-            pool.setMaxThreadCount(1)
-        self._pool = pool
+        # a shared pool that outlives the dialog: closing it never waits for a workbook
+        # still loading; a late answer finds nobody (generations, RuntimeError)
+        self._pool = spreadsheets()
         self._bridge = _Bridge(self)
         self._bridge.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
         self._preview_timer = QTimer(self)
@@ -395,7 +393,8 @@ class MappingDialog(QDialog):
             self.previewUpdated.emit()
 
     def wait(self, timeout_ms: int = 10_000) -> bool:
-        """Wait for the worker (tests, closing)."""
+        """Wait for the worker (tests, closing; the pool is shared: other owners' reads of
+        spreadsheets are waited for too)."""
         return self._pool.waitForDone(timeout_ms)
 
     # -- filling the tables ----------------------------------------------------------------

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QThreadPool, QUrl, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -50,7 +50,7 @@ class ReviewDialog(QDialog):
 
     def __init__(self, files: list[Path], options: SourceOptions, *,
                  report_path: Path | None, parent: QWidget | None = None,
-                 validate: Validate | None = None, pool: QThreadPool | None = None) -> None:
+                 validate: Validate | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("reviewDialog")
         self.setWindowTitle("Review before importing")
@@ -59,7 +59,7 @@ class ReviewDialog(QDialog):
         self._report_path = report_path
         self._result: Any = None
         self._children: list[QWidget] = []
-        self.tasks = ReviewTasks(self, validate=validate, pool=pool)
+        self.tasks = ReviewTasks(self, validate=validate)
         self.tasks.progress.connect(self._on_progress)
         self.tasks.finished.connect(self.show_result)
         self.tasks.failed.connect(self.show_failure)

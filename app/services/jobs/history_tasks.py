@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 
 from app.models.records import ROW_ORIGINAL, ROW_RETRIABLE, FailureRecord
 from app.services.jobs.history import running_check
@@ -25,6 +25,7 @@ from app.services.jobs.journal import (
 )
 from app.services.results.result_writers import RetryFolderWriter
 from app.services.worker_pacing import GilPacer
+from app.services.worker_pools import journal_reads
 
 
 def load_jobs(output_dir: Path) -> list[JobRecord]:
@@ -102,8 +103,7 @@ class HistoryTasks(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(1)  # in the order asked: a delete, then a reload
+        self._pool = journal_reads()  # one thread: in the order asked, a delete, then a reload
         self._bridge = _Bridge(self)
         self._bridge.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
 
@@ -121,6 +121,7 @@ class HistoryTasks(QObject):
                   job_id, (None, 0))
 
     def wait(self, timeout_ms: int = 30_000) -> bool:
+        """Wait for the journal's pool (shared: other owners' reads too)."""
         return self._pool.waitForDone(timeout_ms)
 
     def _run(self, name: str, work: Callable[[], Any], request: Any, fallback: Any) -> None:

@@ -19,6 +19,7 @@ from app.services.jobs.journal import Journal, JournalError, journal_path
 from app.services.results.failure_export import export_failures
 from app.services.results.failure_list_file import load_failure_list
 from app.services.worker_pacing import GilPacer
+from app.services.worker_pools import file_exports, journal_reads
 
 
 def journal_failure_rows(output_dir: Path, *, include_resolved: bool = False,
@@ -82,10 +83,10 @@ class FailureListTasks(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        # the pool is a child, created before the bridge: on destruction it waits for its
-        # workers while the bridge still exists (a worker never emits on a deleted object)
-        self._pool = QThreadPool(self)
-        self._pool.setMaxThreadCount(2)
+        # shared pools that outlive us: a worker done after we are gone finds nobody to
+        # tell (the RuntimeError of the deleted bridge); an export never waits for a load
+        self._load_pool = journal_reads()
+        self._export_pool = file_exports()
         self._bridge = _Bridge(self)
         self._bridge.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
 
@@ -104,16 +105,19 @@ class FailureListTasks(QObject):
             rows = load_failure_rows(folder, include_resolved=include_resolved, job=job)
             return (None if rows is None else store.replace_all(rows)), request
 
-        self._run("load", work, context=(None, request))
+        self._run("load", work, context=(None, request), pool=self._load_pool)
 
     def export(self, records: list[FailureRecord], path: Path, fmt: str) -> None:
         self._run("export", lambda: (export_failures(records, path, fmt), len(records)),
-                  context=(path, len(records)))
+                  context=(path, len(records)), pool=self._export_pool)
 
     def wait(self, timeout_ms: int = 30_000) -> bool:
-        return self._pool.waitForDone(timeout_ms)
+        """Wait for the pools of loads and exports (shared: other owners' work too)."""
+        loads_done = self._load_pool.waitForDone(timeout_ms)
+        return self._export_pool.waitForDone(timeout_ms) and loads_done
 
-    def _run(self, name: str, work: Callable[[], Any], context: Any) -> None:
+    def _run(self, name: str, work: Callable[[], Any], context: Any,
+             pool: QThreadPool) -> None:
         bridge = self._bridge
 
         def run() -> None:
@@ -125,7 +129,7 @@ class FailureListTasks(QObject):
             with contextlib.suppress(RuntimeError):
                 bridge.done.emit(name, result, error)
 
-        self._pool.start(run)
+        pool.start(run)
 
     def _on_done(self, name: str, result: Any, error: BaseException | None) -> None:
         message = "" if error is None else str(error)

@@ -13,7 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QRunnable, QTimer, Signal, Slot
 
 from app.models.file_inspection import FileInspection
 from app.models.file_list_model import path_key
@@ -21,11 +21,12 @@ from app.services.sources.customer_reader import ReadProblem
 from app.services.sources.file_inspector import InspectionCancelled, inspect_file
 from app.services.sources.file_search import SkippedFile, find_customer_files
 from app.services.worker_pacing import GilPacer
+from app.services.worker_pools import FILE_CHECK_THREADS, file_checks, folder_searches
 
 # The machine running this has two cores. Two threads overlap the disk waits of many small
 # files; counting is CPU work under the GIL, so two big files at once would only fight the
 # GUI thread for it (measured: GUI pauses of up to a second instead of <100 ms).
-INSPECT_THREADS = 2
+INSPECT_THREADS = FILE_CHECK_THREADS  # 2: the size of the shared file_checks() pool
 # Files at least this big are counted one at a time (about 10,000 customers, ~0.3 s).
 LARGE_FILE_BYTES = 4 * 1024 * 1024
 # Tasks handed to the pool at once; the rest wait in our own queue, so forgetting files
@@ -145,16 +146,15 @@ class FileChecker(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         # The signals object has no parent: the runnables hold Python references to it,
-        # so it outlives any task still running when the checker goes away.
+        # so it outlives any task still running when the checker goes away (the shared
+        # pools never wait for the checker's tasks when it is deleted).
         self._signals = _WorkerSignals()
         self._signals.searched.connect(self._on_searched)
         self._signals.inspected.connect(self._on_inspected)
-        self._inspect_pool = QThreadPool(self)
-        self._inspect_pool.setMaxThreadCount(INSPECT_THREADS)
+        self._inspect_pool = file_checks()
         # One thread for searches: they run in the order asked, so files appear in the
         # order they were dropped.
-        self._search_pool = QThreadPool(self)
-        self._search_pool.setMaxThreadCount(1)
+        self._search_pool = folder_searches()
         self._generation = 0
         self._token = _CancelToken()
         self._searches_pending = 0
@@ -225,7 +225,8 @@ class FileChecker(QObject):
         self.progressChanged.emit()
 
     def shutdown(self, wait_ms: int = 3000) -> None:
-        """Stop and wait for the worker threads (when the window closes)."""
+        """Stop and wait for the worker threads (when the window closes; the pools are
+        shared, so other owners' searches and counts are waited for too)."""
         self.cancel_all()
         self._timer.stop()
         self._search_pool.waitForDone(wait_ms)

@@ -9,10 +9,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, Qt, Signal
 
 from app.services.sources.source_options import SourceOptions
 from app.services.sources.validation_pass import validate_files
+from app.services.worker_pools import spreadsheets
 
 # Progress reaches the GUI thread at most this often (the pass may report every row).
 PROGRESS_INTERVAL_S = 0.1
@@ -53,17 +54,13 @@ class ReviewTasks(QObject):
     failed = Signal(str)
 
     def __init__(self, parent: QObject | None = None, *,
-                 validate: Validate | None = None, pool: QThreadPool | None = None) -> None:
+                 validate: Validate | None = None) -> None:
         super().__init__(parent)
         self._validate = validate
-        # Given a pool that outlives us (the window's), closing the review never waits for
-        # a check still under way: it runs on, and its answer finds nobody (run ids, and
-        # the RuntimeError of a deleted bridge). Our own pool is created before the bridge:
-        # on destruction it waits for its worker while the bridge still exists.
-        if pool is None:
-            pool = QThreadPool(self)
-            pool.setMaxThreadCount(1)
-        self._pool = pool
+        # A shared pool that outlives us: closing the review never waits for a check still
+        # under way: it runs on, and its answer finds nobody (run ids, and the RuntimeError
+        # of a deleted bridge).
+        self._pool = spreadsheets()
         self._bridge = _Bridge(self)
         self._bridge.progress.connect(self._on_progress, Qt.ConnectionType.QueuedConnection)
         self._bridge.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
@@ -113,7 +110,8 @@ class ReviewTasks(QObject):
         return self._token is not None
 
     def wait(self, timeout_ms: int = 30_000) -> bool:
-        """Wait for the worker (closing, tests)."""
+        """Wait for the worker (closing, tests; the pool is shared: other owners' reads
+        of spreadsheets are waited for too)."""
         return self._pool.waitForDone(timeout_ms)
 
     def _on_progress(self, run_id: int, rows: int) -> None:
