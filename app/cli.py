@@ -641,7 +641,8 @@ def fill_secrets_from_keychain(args: argparse.Namespace, settings: ConnectionSet
     store = SecretStore()
     user = settings.username.strip()
     lookups = (("token", "token", ""), ("password", "password", user),
-               ("client_secret", "client_secret", ""), ("passport", "passport", ""))
+               ("client_secret", "client_secret", ""), ("passport", "passport", ""),
+               ("proxy", "proxy", ""))
     for name, field, username in lookups:
         if not getattr(args, name, None):
             value = store.get(secret_name(settings.profile, field, username))

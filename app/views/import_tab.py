@@ -371,8 +371,11 @@ class ImportTab(QWidget):
         self.pause_banner = QFrame()
         self.pause_banner.setObjectName("pauseBanner")
         self.pause_banner.setFrameShape(QFrame.Shape.StyledPanel)
+        # a text colour of its own: a dark palette's light text on this light background
+        # could not be read
         self.pause_banner.setStyleSheet("#pauseBanner { background: #fff4e5; "
-                                        "border: 1px solid #e0a040; }")
+                                        "border: 1px solid #e0a040; } "
+                                        "#pauseBanner QLabel { color: #3d2a00; }")
         self.pause_text = QLabel()
         self.pause_text.setWordWrap(True)
         self.pause_text.setTextFormat(Qt.TextFormat.PlainText)
@@ -569,7 +572,7 @@ class ImportTab(QWidget):
         state = states.get(p.state, p.state)
         if p.state == "paused" and p.pause_reason:
             # the reason, with a folder's whole path, is in the banner below
-            state = "Paused by the import itself: see below"
+            state = "Paused: see why below"
         elif p.state != "paused":
             self.hide_pause_problem()
         if p.state == "writing" and p.writes_pending:

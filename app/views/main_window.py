@@ -497,8 +497,6 @@ class MainWindow(QMainWindow):
             self.import_tab.show_outcome("Nothing to import: every file listed was imported "
                                          "before and is skipped.")
             return
-        if self._results_folder_problem():
-            return
         import_settings, auth = self._import_settings()
         if self.demo is not None:
             self.demo.before_import(import_settings.max_retries, import_settings.concurrency)
@@ -627,6 +625,8 @@ class MainWindow(QMainWindow):
         return dialog
 
     def move_results(self, folder: Path) -> None:
+        if not self.runner.running:
+            return  # it ended while the folder was being chosen: nothing to move
         problem = self.runner.move_results(folder)
         if problem is not None:
             self.import_tab.show_pause_problem(problem)
@@ -649,10 +649,16 @@ class MainWindow(QMainWindow):
     def ask_cancel(self) -> None:
         if not self.runner.running:
             return
-        box = self._prompt("Cancel the import?",
-                           "Stop the import now? Batches under way get a few seconds to "
-                           "finish; every customer not sent yet goes to the retry files, so "
-                           "nothing is lost.", QMessageBox.Icon.Question)
+        if self.runner.pause_reason:
+            # the results folder may not take retry files now: the history keeps the rest
+            text = ("Stop the import now? The customers not sent yet stay in the import "
+                    "history: resume the job from the History tab once the problem is "
+                    "solved, and nothing is lost.")
+        else:
+            text = ("Stop the import now? Batches under way get a few seconds to finish; "
+                    "every customer not sent yet goes to the retry files, so nothing is "
+                    "lost.")
+        box = self._prompt("Cancel the import?", text, QMessageBox.Icon.Question)
         box.setObjectName("cancel_prompt")
         when_yes(box, lambda: self.runner.cancel("the import was cancelled"))
         box.open()

@@ -44,7 +44,7 @@ from app.services.sources.spreadsheet_reader import (
     column_samples,
     preview_entries,
 )
-from app.services.sources.table_source import XLSX_SUFFIXES, TableError
+from app.services.sources.table_source import XLSX_SUFFIXES, TableError, listed_columns
 from app.services.sources.xlsx_reader import list_sheets
 from app.services.worker_pools import spreadsheets
 from app.views.widget_setup import describe, when_yes
@@ -594,7 +594,7 @@ class MappingDialog(QDialog):
                                      "out")
         unmapped_names = self.unmapped_columns()
         self.unmapped_label.setText(
-            "Not imported: " + ", ".join(unmapped_names) if unmapped_names
+            "Not imported: " + listed_columns(unmapped_names) if unmapped_names
             else "Every column is imported.")
         self.unmapped_label.setStyleSheet("color: #c26a00;" if unmapped_names else "")
 

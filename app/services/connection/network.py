@@ -65,8 +65,12 @@ def parse_proxy(text: str, source: str = PROXY_BY_HAND) -> ProxyRoute:
         text = "http://" + text
     try:
         url = URL(text)
-    except ValueError as exc:
-        raise ProxyError(f"the proxy address {text!r} is not valid ({exc})") from None
+        url.port  # noqa: B018 (a port that is not a number raises here)
+    except ValueError:
+        # never repeat the text: it may hold the proxy's password
+        raise ProxyError("the proxy address is not valid: it should look like "
+                         "http://proxy.example.com:8080 (or http://user:password@host:port)"
+                         ) from None
     if url.scheme not in ("http", "https") or not url.host:
         raise ProxyError(f"the proxy address must look like http://proxy.example.com:8080, "
                          f"not {_without_credentials(url)}")
@@ -152,7 +156,8 @@ class Network:
     def _find_route(self, target: URL) -> ProxyRoute:
         if self._by_hand is not None:
             return self._by_hand
-        address = self._proxies.get(target.scheme)
+        # ALL_PROXY (or the system's "all") serves every scheme without one of its own
+        address = self._proxies.get(target.scheme) or self._proxies.get("all")
         if not address or not target.host:
             return ProxyRoute()
         if self._proxy_source == PROXY_FROM_SYSTEM and is_loopback_host(target.host):

@@ -94,6 +94,13 @@ class ImportRunner(QObject):
     def paused(self) -> bool:
         return self.engine is not None and self.engine.state == "paused"
 
+    @property
+    def pause_reason(self) -> str:
+        """Why the import paused itself (a full disk, a busy history); "" otherwise."""
+        if not self.paused or self.engine is None:
+            return ""
+        return self.engine.progress().pause_reason
+
     def start(self, paths: Sequence[Path], settings: ImportSettings, auth: TokenProvider,
               expected_total: int | None = None, *, resume_job: int | None = None,
               repeat: Repeat = Repeat.REST) -> asyncio.Task[ImportSummary]:
