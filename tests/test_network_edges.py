@@ -101,6 +101,14 @@ def customers(tmp_path: Path) -> Iterator[Path]:
     yield path
 
 
+@pytest.fixture
+def many_customers(tmp_path: Path) -> Iterator[Path]:
+    """60 batches of 50: an import that stops "at once" must send far fewer."""
+    path = tmp_path / "många_kunder.json"
+    write_customer_file(path, generate_customers(3000))
+    yield path
+
+
 def engine_for(server: SandboxServer, paths: list[Path], out: Path, *,
                auth: PasswordGrant | StaticToken | None = None,
                **settings: object) -> ImportEngine:
@@ -258,25 +266,26 @@ async def test_no_proxy_sends_directly(sandbox, customers, tmp_path, monkeypatch
 
 
 async def test_a_proxy_that_wants_credentials_gets_its_own_message(
-        sandbox, tls_sandbox, customers, tmp_path):
+        sandbox, tls_sandbox, many_customers, tmp_path):
     proxy = LocalProxy(credentials=("kontor", "hemligt"))
     await proxy.start()
     try:
-        summary = await engine_for(sandbox, [customers], tmp_path / "out",
+        summary = await engine_for(sandbox, [many_customers], tmp_path / "out",
                                    proxy=proxy.url).run()
-        tunnelled = await engine_for(tls_sandbox, [customers], tmp_path / "out2",
+        tunnelled = await engine_for(tls_sandbox, [many_customers], tmp_path / "out2",
                                      proxy=proxy.url).run()
         check = await check_connection(sandbox.customers_url("c4r"),
                                        StaticToken(sandbox.static_token), proxy=proxy.url)
     finally:
         await proxy.stop()
     for stopped in (summary, tunnelled):
-        assert_nothing_imported(stopped, 200)
+        assert_nothing_imported(stopped, 3000)
         assert "HTTP 407 Proxy Authentication Required" in stopped.fatal_error
         assert f"through the proxy {proxy.url}" in stopped.fatal_error
     assert sandbox.request_count == 0 and tls_sandbox.requests_seen == 0
     assert not check.ok and "407" in check.message
-    assert 1 <= proxy.counts.refused <= 2 * 7  # a handful per import, not one per batch
+    # the first requests of each import (concurrency 5) and the check: not 60 per import
+    assert 3 <= proxy.counts.refused <= 2 * 6 + 1
 
 
 def test_proxy_for_this_machine_from_the_system_settings_is_not_used():
@@ -293,16 +302,16 @@ def test_proxy_for_this_machine_from_the_system_settings_is_not_used():
 
 @pytest.mark.parametrize("status", [301, 302, 307, 308])
 async def test_a_redirecting_customers_url_stops_and_nothing_reaches_the_other_host(
-        sandbox, other_host, customers, tmp_path, status):
+        sandbox, other_host, many_customers, tmp_path, status):
     sandbox.config.redirect_to = other_host.base_url
     sandbox.config.redirect_status = status
-    summary = await engine_for(sandbox, [customers], tmp_path / "out",
+    summary = await engine_for(sandbox, [many_customers], tmp_path / "out",
                                extra_headers={"GK-Passport": "pass-123"}).run()
-    assert_nothing_imported(summary, 200)
+    assert_nothing_imported(summary, 3000)
     assert f"the customers URL redirects to {other_host.base_url}/" in summary.fatal_error
     assert "use that address" in summary.fatal_error
     assert other_host.requests_seen == 0
-    assert sandbox.fault_counts["redirect"] <= 5  # the first answers, not every batch
+    assert 1 <= sandbox.fault_counts["redirect"] <= 6  # the first answers, not 60 batches
 
 
 @pytest.mark.parametrize("status", [302, 307])
@@ -336,9 +345,9 @@ def test_plain_http_to_another_machine_with_credentials_is_warned_about():
 
 # -- 4. A wrong URL stops at once --------------------------------------------------------------
 
-async def test_a_wrong_tenant_stops_after_the_first_answers(sandbox, tmp_path):
-    source = tmp_path / "kunder.json"
-    write_customer_file(source, generate_customers(3000))
+async def test_a_wrong_tenant_stops_after_the_first_answers(sandbox, many_customers,
+                                                            tmp_path):
+    source = many_customers
     config = ImportSettings(customers_url=sandbox.customers_url("c4r").replace(
         "/tenants/demo/", "/tenants/fel-tenant/"), output_dir=tmp_path / "out",
         concurrency=5)
@@ -348,10 +357,7 @@ async def test_a_wrong_tenant_stops_after_the_first_answers(sandbox, tmp_path):
     assert "the customers URL answers 404 Not Found: check the tenant and the path" \
         in summary.fatal_error
     assert summary.failed_by_result == {"NOT_SENT": 3000}
-    assert sandbox.requests_seen <= 10  # not 60 batches
-    kept = list((tmp_path / "out" / "api_responses").glob("*")) \
-        if (tmp_path / "out" / "api_responses").exists() else []
-    assert len(kept) <= 10
+    assert 1 <= sandbox.requests_seen <= 6  # the first answers (concurrency 5), not 60
 
 
 # -- 5. Tokens that expire while batches wait ---------------------------------------------------
