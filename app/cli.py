@@ -441,7 +441,12 @@ async def run_import(args: argparse.Namespace, resume_job: int | None = None
         proxy=args.proxy or "", connection=_connection_info(args),
         keep_history=not args.no_history, journal_wait_s=history_wait_s(), **options)
     auth = make_token_provider(args)
-    _note_network(settings)
+    if settings.proxy:  # also one taken from the keychain for a resumed job
+        try:
+            parse_proxy(settings.proxy)
+        except ProxyError as exc:
+            raise UsageError(str(exc)) from None
+    _note_network(settings, auth.token_url)
     listener = TerminalProgress()
     engine = ImportEngine(args.paths, settings, auth,
                           listener=listener, resume_job=resume_job,
@@ -677,13 +682,15 @@ def history_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _note_network(settings: ImportSettings) -> None:
+def _note_network(settings: ImportSettings, token_url: str | None) -> None:
     """Warnings about the way to the service, on stderr (stdout may be the --json summary)."""
     if not settings.verify_tls:
         print("warning: --insecure: TLS certificates are not verified, so anyone on the way "
               "to the service can read the customers and the credentials", file=sys.stderr)
-    warning = plain_http_warning(settings.customers_url, sends_secret=True)
-    if warning:
+    # the password goes to the token URL, the token and the customers to the customers URL
+    warnings = {plain_http_warning(url, sends_secret=True)
+                for url in (settings.customers_url, token_url) if url}
+    for warning in sorted(w for w in warnings if w):
         print(f"warning: {warning}", file=sys.stderr)
 
 

@@ -14,12 +14,12 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QImage
 from PySide6.QtWidgets import QApplication, QFileDialog
 from pytestqt.qtbot import QtBot
 
+from app.models.display_text import human_size
 from app.models.file_list_model import (
     FileEntry,
     FileListModel,
     FileListProxy,
     FileStatus,
-    human_size,
 )
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from app.services.sources.file_inspector import (

@@ -38,3 +38,15 @@ def printable_text(text: str) -> str:
 def printable_path(path: str | os.PathLike[str]) -> str:
     """`path` (a file name or a whole path) safe to show: see `printable_text`."""
     return printable_text(os.fspath(path))
+
+
+def human_size(size: int) -> str:
+    """1536 -> "1.5 KB"; binary units, as Explorer and Finder's list view show them."""
+    if size < 1024:
+        return f"{size} B"
+    value = float(size)
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1024
+        if value < 1024 or unit == "TB":
+            return f"{value:,.0f} {unit}" if value >= 100 else f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")

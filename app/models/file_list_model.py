@@ -19,6 +19,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QIcon
 
+from app.models.display_text import human_size
 from app.models.file_inspection import FileInspection, is_spreadsheet
 from app.models.jobs import FileHistory
 
@@ -110,18 +111,6 @@ def path_key(path: str | Path) -> str:
     normcase makes C:\\A and c:\\a the same file on Windows.
     """
     return os.path.normcase(os.path.abspath(os.fspath(path)))
-
-
-def human_size(size: int) -> str:
-    """1536 -> "1.5 KB"; binary units, as Explorer and Finder's list view show them."""
-    if size < 1024:
-        return f"{size} B"
-    value = float(size)
-    for unit in ("KB", "MB", "GB", "TB"):
-        value /= 1024
-        if value < 1024 or unit == "TB":
-            return f"{value:,.0f} {unit}" if value >= 100 else f"{value:.1f} {unit}"
-    raise AssertionError("unreachable")
 
 
 def plural(count: int, word: str) -> str:

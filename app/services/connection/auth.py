@@ -138,6 +138,11 @@ class TokenProvider:
     def can_refresh(self) -> bool:
         return True
 
+    @property
+    def token_url(self) -> str | None:
+        """Where tokens come from (None: nowhere, the token is given)."""
+        return None
+
     async def _fetch(self, session: aiohttp.ClientSession) -> tuple[str, float | None]:
         raise NotImplementedError
 
@@ -184,6 +189,10 @@ class PasswordGrant(TokenProvider):
         self.settings = settings
         self.description = description
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
+
+    @property
+    def token_url(self) -> str | None:
+        return self.settings.token_url
 
     def known_secrets(self) -> list[str]:
         s = self.settings

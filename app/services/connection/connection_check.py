@@ -34,6 +34,7 @@ async def check_connection(customers_url: str, auth: TokenProvider,
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     try:
         network = Network(verify_tls=verify_tls, proxy=proxy or None)
+        await network.prepare([customers_url, auth.token_url])
         route = network.route(customers_url).describe()
     except (ProxyError, ValueError) as exc:
         return ConnectionCheck(False, f"{_sentence(str(exc))}")

@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ipaddress
 import ssl
@@ -45,7 +46,8 @@ class ProxyRoute:
 
     proxy: URL | None = None
     source: str = ""
-    headers: Mapping[str, str] = field(default_factory=dict)  # Proxy-Authorization
+    # Proxy-Authorization: the proxy's user and password, never shown
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def direct(self) -> bool:
@@ -152,6 +154,13 @@ class Network:
         if route is None:
             route = self._routes[key] = self._find_route(target)
         return route
+
+    async def prepare(self, urls: list[str | None]) -> None:
+        """Work out the routes to `urls` on a thread: the system's exceptions list may look
+        host names up (Windows' ProxyOverride, macOS's address ranges), which must not hold
+        up the event loop (the window)."""
+        wanted = [URL(u) for u in urls if u]
+        await asyncio.to_thread(lambda: [self.route(u) for u in wanted])
 
     def _find_route(self, target: URL) -> ProxyRoute:
         if self._by_hand is not None:

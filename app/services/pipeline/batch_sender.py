@@ -80,7 +80,7 @@ class Attempt:
     result_word: str = ""  # our result for a whole-batch failure of this kind
     outcome_unknown: bool = False
     fatal: str = ""  # a problem no retry can fix (certificate, proxy): stop the import
-    token: str = ""  # the token the request carried
+    token: str = field(default="", repr=False)  # the token the request carried
     sent_at: float = 0.0  # when it left (monotonic)
 
 
@@ -142,6 +142,8 @@ class BatchSender:
                 continue
             async with self.limit.slot() as slot:
                 attempt = await self._post_tracked(batch)
+                if attempt.sent_at:  # the answer's latency, not a token renewal's before it
+                    slot.sent_at = attempt.sent_at
                 await self.limit.observe(
                     slot, overloaded=(attempt.status in OVERLOAD_STATUSES
                                       or attempt.result_word == Result.TIMEOUT),

@@ -30,7 +30,7 @@ import orjson
 
 from app.models.failure_store import FailureStore
 from app.models.records import Batch, FailureRecord, FailureRow, Result
-from app.services.connection.auth import TokenProvider
+from app.services.connection.auth import TokenProvider, households_url_for
 from app.services.connection.network import Network
 from app.services.connection.redaction import SECRET_HEADER, Redactor
 from app.services.jobs.job_plan import (
@@ -290,7 +290,8 @@ class ImportEngine:
         if self._halt is not None:
             return  # paused already: the first cause is the one to fix
         self._halt = reason
-        self._halt_for_busy_journal = busy_journal
+        # it goes on by itself only where it paused itself: a user's Pause stays
+        self._halt_for_busy_journal = busy_journal and self.state == "running"
         if self.state == "running":
             self.pause()
         if self.state == "paused":
@@ -344,6 +345,10 @@ class ImportEngine:
                      "up to %d", len(files), self.summary.job or "?", self.settings.batch_size,
                      self.settings.concurrency)
             progress_task = asyncio.create_task(self._progress_loop())
+            s = self.settings
+            await self.network.prepare([s.customers_url, s.households_url
+                                        or households_url_for(s.customers_url),
+                                        self.auth.token_url])
             await self._send_everything()
         finally:
             if self._abort_handle is not None:

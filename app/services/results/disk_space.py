@@ -22,6 +22,7 @@ import os
 import shutil
 from pathlib import Path
 
+from app.models.display_text import human_size
 from app.services.results.atomic_files import make_private_folder
 
 #: errno values of a full disk (EDQUOT: a quota; not every system has it)
@@ -121,8 +122,8 @@ def space_note(folder: Path, input_bytes: int) -> str | None:
     needed = needed_bytes(input_bytes)
     if free is None or free >= needed:
         return None
-    return (f"the results folder {folder} has {size_text(free)} free; should many customers "
-            f"fail, this import may write up to {size_text(needed)} there (retry files, "
+    return (f"the results folder {folder} has {human_size(free)} free; should many customers "
+            f"fail, this import may write up to {human_size(needed)} there (retry files, "
             "failure records, the import history). Should the disk fill up, the import "
             "pauses (the command line stops) until there is room: free some space, or "
             "choose another results folder")
@@ -133,13 +134,6 @@ def reserve_bytes(batch_size: int, concurrency: int) -> int:
     those in flight, those waiting to be sent and those being read."""
     customers = 6 * max(1, concurrency) * max(1, batch_size)
     return max(RESERVE_MIN, min(RESERVE_MAX, customers * RESERVE_PER_CUSTOMER))
-
-
-def size_text(count: int) -> str:
-    for unit, size in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
-        if count >= size:
-            return f"{count / size:,.1f} {unit}"
-    return f"{count:,} bytes"
 
 
 class SpaceReserve:

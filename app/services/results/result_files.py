@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -148,6 +149,9 @@ class ImportResultFiles:
         except OSError as exc:  # the cause, not the file's name: it may name a customer
             report.errors.append(f"could not write result files in {self.output_dir}: "
                                  f"{exc.strerror or exc}")
+        except sqlite3.Error as exc:  # the history's earlier failures: this run's still go
+            report.errors.append(f"the import history could not be read ({exc}); the "
+                                 "result files hold this run's failures only")
         report.retry_dir = self._retry.folder
         report.retry_customers = self._retry.customers_written
         return report

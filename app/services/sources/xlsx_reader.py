@@ -25,7 +25,7 @@ from typing import Any
 
 import python_calamine
 
-from app.models.display_text import printable_text
+from app.models.display_text import human_size, printable_text
 from app.services.sources.table_source import MAX_CELL_CHARS, TableError, column_names
 from app.services.sources.value_conversion import cell_text
 
@@ -69,23 +69,16 @@ def check_unpacked_sizes(path: Path) -> None:
         name = printable_text(part.filename[:80])  # a name inside the file: anything goes
         if unpacked > MAX_UNPACKED_PART_BYTES:
             raise TableError(
-                f"the workbook's part {name} would unpack to {_size(unpacked)}, "
-                f"more than the {_size(MAX_UNPACKED_PART_BYTES)} a workbook part may hold "
-                "(a list of 1,000,000 customers needs under 1,000 MB); the workbook was not "
+                f"the workbook's part {name} would unpack to {human_size(unpacked)}, "
+                f"more than the {human_size(MAX_UNPACKED_PART_BYTES)} a workbook part may hold "
+                "(a list of 1,000,000 customers needs under 1 GB); the workbook was not "
                 "read: split it, or save it as CSV")
         if unpacked >= _RATIO_CHECKED_FROM_BYTES and unpacked > MAX_PACKING_RATIO * packed:
             raise TableError(
-                f"the workbook's part {name} would unpack from {_size(packed)} to "
-                f"{_size(unpacked)}, {unpacked // packed:,} times its packed size (a real "
+                f"the workbook's part {name} would unpack from {human_size(packed)} to "
+                f"{human_size(unpacked)}, {unpacked // packed:,} times its packed size (a real "
                 "sheet packs 5 to 20 times): the file is built to fill the memory, not a "
                 "customer list, and was not read")
-
-
-def _size(count: int) -> str:
-    """A byte count for people: "33 kB", "1.2 MB", "2,048 MB"."""
-    if count < _MB:
-        return f"{max(1, round(count / 1024)):,} kB"
-    return f"{count / _MB:,.1f} MB" if count < 10 * _MB else f"{count / _MB:,.0f} MB"
 
 
 def _open_workbook(path: Path) -> python_calamine.CalamineWorkbook:
