@@ -44,7 +44,8 @@ async def check_connection(customers_url: str, auth: TokenProvider,
         try:
             token = await auth.token(session)
         except AuthError as exc:
-            return ConnectionCheck(False, f"Sign-in failed: {exc}.{via}")
+            sign_in = network.route(auth.token_url or customers_url).describe()
+            return ConnectionCheck(False, f"Sign-in failed: {exc}. The request went {sign_in}.")
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
                    **(extra_headers or {})}
         try:
@@ -79,17 +80,17 @@ async def check_connection(customers_url: str, auth: TokenProvider,
                                      f"test batch (HTTP 400), which is expected.{via}")
     if status in REDIRECT_STATUSES:
         return ConnectionCheck(False, _sentence(redirect_message(
-            "customers URL", status, location, customers_url)))
+            "customers URL", status, location, customers_url)) + via)
     if status == 407:
         return ConnectionCheck(False, _sentence(network.proxy_refusal(status, customers_url)))
     if status == 401:
         return ConnectionCheck(False, f"The service refused the credentials (HTTP 401).{via}")
     if status == 403:
         return ConnectionCheck(False, "Signed in, but not allowed to import (HTTP 403). "
-                                      "Is a GK-Passport needed?")
+                                      f"Is a GK-Passport needed?{via}")
     if status in (404, 405):
         return ConnectionCheck(False, f"The import endpoint was not found (HTTP {status}): "
-                                      "check host, tenant or URL.")
+                                      f"check host, tenant or URL.{via}")
     return ConnectionCheck(False, f"The service answered HTTP {status}; try again later."
                                   f"{via}")
 
