@@ -71,6 +71,7 @@ class ConnectionPanel(QGroupBox):
         self.user_edit = QLineEdit()
         self.password_edit = self._masked("Password")
         self.client_id_edit = QLineEdit()
+        self.client_id_edit.setPlaceholderText("From your administrator")
         self.client_secret_edit = self._masked("Client secret")
         self.passport_edit = self._masked("GK-Passport (optional)")
         self.proxy_edit = QLineEdit()
@@ -108,8 +109,11 @@ class ConnectionPanel(QGroupBox):
         form.addRow("", self.keychain_label)
         row = QHBoxLayout()
         row.addWidget(self.test_button)
-        row.addWidget(self.test_result, 1)
+        row.addStretch(1)
         form.addRow(row)
+        # a row of its own: a long answer wraps to as many lines as it needs (beside the
+        # button, the row kept the button's height and cut the text off)
+        form.addRow(self.test_result)
         self.form = form
         self.host_label.setBuddy(self.host_edit)
 

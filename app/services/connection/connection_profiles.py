@@ -28,9 +28,8 @@ AUTH_MODES = {AUTH_TOKEN: "Bearer token", AUTH_C4R: "C4R user and password",
               AUTH_ENGAGE: "Engage user and password (Keycloak)"}
 # the proxy address is kept with the secrets: it may hold the proxy's user and password
 SECRET_FIELDS = ("token", "password", "client_secret", "passport", "proxy")
-CLIENT_ID_HELP = ("the OAuth client id comes from your administrator: in Keycloak's admin "
-                  "console it is listed under the realm's Clients; for C4R it comes with the "
-                  "client secret")
+CLIENT_ID_HELP = ("your administrator has it: Keycloak lists it under the realm's Clients, "
+                  "C4R gives it with the client secret")
 
 
 @dataclass(frozen=True, slots=True)
