@@ -482,6 +482,10 @@ class ImportTab(QWidget):
         dialog.fileSelected.connect(lambda path: self.output_edit.setText(path))
         dialog.open()
 
+    def output_dir(self) -> Path:
+        """The results folder named here (imports, history and failures live there)."""
+        return Path(self.run_settings()["output_dir"])  # type: ignore[arg-type]
+
     def run_settings(self) -> dict[str, object]:
         return {"batch_size": self.batch_spin.value(),
                 "concurrency": self.concurrency_spin.value(),

@@ -89,8 +89,10 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.files_tab = FilesTab()
         self.import_tab = ImportTab(self.secrets)
-        self.failed_tab = FailedCustomersTab(self.store, self.output_dir)
-        self.history_tab = HistoryTab(self.output_dir)
+        # the Import tab's own method: one of the window's would make a reference cycle
+        # (window -> tab -> window) that only the cycle collector could free
+        self.failed_tab = FailedCustomersTab(self.store, self.import_tab.output_dir)
+        self.history_tab = HistoryTab(self.import_tab.output_dir)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.files_tab, "&Files")
         self.tabs.addTab(self.import_tab, "&Import")
@@ -271,7 +273,7 @@ class MainWindow(QMainWindow):
 
     def output_dir(self) -> Path:
         """The results folder the Import tab names (imports, history and failures live there)."""
-        return Path(self.import_tab.run_settings()["output_dir"])
+        return self.import_tab.output_dir()
 
     def failed_file(self) -> Path:
         return self.output_dir() / FAILED_CUSTOMERS_FILE

@@ -131,7 +131,8 @@ class HistoryTasks(QObject):
             try:
                 result, error = work(), None
             except (OSError, JournalError) as exc:
-                result, error = fallback, exc
+                # without its traceback: that holds this frame, which holds the error
+                result, error = fallback, exc.with_traceback(None)
             with contextlib.suppress(RuntimeError):  # the window closed meanwhile
                 bridge.done.emit(name, result, error, request)
 

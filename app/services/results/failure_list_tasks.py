@@ -124,7 +124,8 @@ class FailureListTasks(QObject):
             try:
                 result, error = work(), None
             except (OSError, ValueError, JournalError) as exc:  # told to the user
-                result, error = context, exc
+                # without its traceback: that holds this frame, which holds the error
+                result, error = context, exc.with_traceback(None)
             # RuntimeError: the window was closed meanwhile, nobody to tell
             with contextlib.suppress(RuntimeError):
                 bridge.done.emit(name, result, error)

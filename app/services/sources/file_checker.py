@@ -88,7 +88,8 @@ class _SearchTask(QRunnable):
             problems = [ReadProblem(str(self._paths[0]) if self._paths else "",
                                     f"the folder could not be searched ({exc})",
                                     fatal_for_file=True)]
-        self._signals.searched.emit(self._generation, files, problems, skipped, sizes)
+        with contextlib.suppress(RuntimeError):  # the checker is gone: nobody to tell
+            self._signals.searched.emit(self._generation, files, problems, skipped, sizes)
 
 
 class _InspectTask(QRunnable):
@@ -121,7 +122,8 @@ class _InspectTask(QRunnable):
             except Exception as exc:  # never lose the result: the row would count forever
                 result = FileInspection(path, problem=f"the file could not be read "
                                         f"({type(exc).__name__}: {exc})")
-        self._signals.inspected.emit(self._job, result)
+        with contextlib.suppress(RuntimeError):  # the checker is gone: nobody to tell
+            self._signals.inspected.emit(self._job, result)
 
 
 class FileChecker(QObject):
@@ -145,10 +147,10 @@ class FileChecker(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        # The signals object has no parent: the runnables hold Python references to it,
-        # so it outlives any task still running when the checker goes away (the shared
-        # pools never wait for the checker's tasks when it is deleted).
-        self._signals = _WorkerSignals()
+        # A child of the checker, so it is destroyed with it on the GUI thread, never by
+        # the last task to let go of it on a pool thread; a task that finishes after the
+        # checker is gone finds it deleted (RuntimeError) and tells nobody.
+        self._signals = _WorkerSignals(self)
         self._signals.searched.connect(self._on_searched)
         self._signals.inspected.connect(self._on_inspected)
         self._inspect_pool = file_checks()
