@@ -59,11 +59,11 @@ from make_test_ca import (  # noqa: E402
     UNTRUSTED_KEY,
 )
 
-from app.services.pipeline.batch_source import is_large_import  # noqa: E402
 from app.services.sandbox.sample_customers import (  # noqa: E402
     generate_customers,
     write_customer_file,
 )
+from app.services.sources.batch_source import is_large_import  # noqa: E402
 
 DIST = ROOT / "dist"
 NAME = "bulk-customer-import"

@@ -104,7 +104,7 @@ def collect_garbage_on_the_gui_thread(qapp):
 def background_work_ends_with_the_test():
     """A test's work on the shared worker pools is done before the next test starts."""
     yield
-    from app.services import worker_pools
+    from app.util import worker_pools
 
     worker_pools.wait_for_all(60_000)
 

@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from app.models.records import CustomerRecord, FailureRecord
-from app.services.results.atomic_files import atomic_write_bytes
 from app.services.results.failure_export import export_failures, neutralise_cell
 from app.services.results.failure_list_file import load_failure_list, write_failure_list
-from app.services.results.file_names import safe_file_name, single_failure_file_name
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from app.services.sources.customer_reader import FileReader, InvalidEntry, ReadProblem
 from app.services.sources.file_search import find_customer_files
+from app.util.atomic_files import atomic_write_bytes
+from app.util.file_names import safe_file_name, single_failure_file_name
 
 
 @pytest.mark.parametrize(("customer_id", "username", "expected"), [
@@ -170,7 +170,7 @@ def test_atomic_write_leaves_old_file_when_writing_fails(tmp_path):
     class Boom(Exception):
         pass
 
-    from app.services.results.atomic_files import atomic_write
+    from app.util.atomic_files import atomic_write
 
     def explode(handle):
         handle.write(b"half")

@@ -13,8 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from app.services.pipeline.batch_source import ProcessBatchSource
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
+from app.services.sources.batch_source import ProcessBatchSource
 from tests.conftest import ROOT
 
 

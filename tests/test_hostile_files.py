@@ -85,7 +85,7 @@ cap = int(sys.argv[1])
 if sys.platform.startswith("linux"):
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
 
-from app.services.pipeline.batch_source import ProcessBatchSource
+from app.services.sources.batch_source import ProcessBatchSource
 from app.services.sources.customer_reader import FileReader, InvalidEntry, ReadProblem
 from app.services.sources.file_inspector import inspect_file
 

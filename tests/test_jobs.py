@@ -310,7 +310,7 @@ def test_record_ranges_cover_exactly_the_numbers_given():
 async def test_reloading_the_failures_after_an_import_changes_nothing_shown(
         make_engine, sandbox, tmp_path):
     from app.models.failure_store import FailureStore
-    from app.services.results.failure_list_tasks import journal_failure_rows
+    from app.services.jobs.failure_list_tasks import journal_failure_rows
 
     source = tmp_path / "kunder.json"
     write_customer_file(source, generate_customers(300, conflicts=20, refused=30, invalid=10))

@@ -15,7 +15,7 @@ from pytestqt.qtbot import QtBot
 
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from app.services.sources.source_options import SourceOptions
-from app.services.worker_pools import spreadsheets
+from app.util.worker_pools import spreadsheets
 from app.views.review_dialog import ReviewDialog
 from tests.excel_files import write_excel_like_workbook
 

@@ -10,8 +10,8 @@ from datetime import datetime
 from pathlib import Path
 
 from app.models.records import FailureRecord
+from app.services.jobs.result_files import ImportResultFiles
 from app.services.results.output_folder import ImportPresence, merging_results
-from app.services.results.result_files import ImportResultFiles
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from tests.conftest import ROOT
 from tests.test_helper_processes import wait_until

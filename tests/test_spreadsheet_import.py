@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 import pytest
 
-from app.services.pipeline.batch_source import BatchSource
 from app.services.pipeline.import_events import ImportSettings
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
+from app.services.sources.batch_source import BatchSource
 from app.services.sources.mapping_profiles import load_mapping
 from app.services.sources.source_options import Assignment, SourceOptions
 from app.services.sources.validation_pass import validate_files
@@ -362,7 +362,7 @@ def test_the_files_tab_count_of_a_spreadsheet_follows_its_mapping(tmp_path):
 
 
 def test_a_spreadsheet_counts_by_its_customers_when_choosing_helper_processes(tmp_path):
-    from app.services.pipeline.batch_source import PROCESS_READER_MIN_BYTES, is_large_import
+    from app.services.sources.batch_source import PROCESS_READER_MIN_BYTES, is_large_import
     row = "50000001234;Åsa;Öberg;1966-05-01;asa@example.se\n"
     rows = PROCESS_READER_MIN_BYTES // 3 // len(row.encode()) + 10
     source = tmp_path / "kunder.csv"

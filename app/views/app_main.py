@@ -10,8 +10,8 @@ import qasync
 from PySide6.QtCore import QCoreApplication, QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
-from app.services import worker_pools
 from app.services.sandbox.demo import DemoEnvironment
+from app.util import worker_pools
 from app.views.main_thread_gc import MainThreadGarbageCollector
 from app.views.main_window import APP_TITLE, MainWindow, app_icon
 from app.views.smoke_run import SmokeRun, smoke_run_requested

@@ -48,8 +48,8 @@ from app.models.failure_table_model import (
     FailureTableModel,
 )
 from app.models.records import FailureRecord
+from app.services.jobs.failure_list_tasks import FailureListTasks
 from app.services.results.failure_export import EXPORT_FORMATS
-from app.services.results.failure_list_tasks import FailureListTasks
 from app.views.failure_detail_dialog import FailureDetailDialog
 from app.views.growing_table_view import GrowingTableView
 from app.views.text_only_delegate import TextOnlyDelegate

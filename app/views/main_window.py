@@ -36,12 +36,12 @@ from app.services.jobs.job_plan import Repeat
 from app.services.pipeline.import_engine import retry_folder_strategy
 from app.services.pipeline.import_events import ImportSettings, ImportSummary
 from app.services.pipeline.qt_import_runner import ImportRunner
-from app.services.results.atomic_files import make_private_folder
 from app.services.results.cloud_folders import cloud_folder_note, cloud_sync_service
 from app.services.results.disk_space import folder_write_problem
 from app.services.sandbox.demo import DEMO_TOKEN, DemoEnvironment, demo_results_folder
 from app.services.sources.source_options import OnExisting, SourceOptions
 from app.services.sources.table_source import is_spreadsheet
+from app.util.atomic_files import make_private_folder
 from app.version import app_version, runtime_versions
 from app.views.failed_customers_tab import FailedCustomersTab
 from app.views.files_tab import FilesTab

@@ -46,7 +46,7 @@ from app.services.sources.spreadsheet_reader import (
 )
 from app.services.sources.table_source import XLSX_SUFFIXES, TableError, listed_columns
 from app.services.sources.xlsx_reader import list_sheets
-from app.services.worker_pools import spreadsheets
+from app.util.worker_pools import spreadsheets
 from app.views.widget_setup import describe, when_yes
 
 NOT_IMPORTED = "— not imported —"

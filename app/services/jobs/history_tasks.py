@@ -25,7 +25,7 @@ from app.services.jobs.journal import (
 )
 from app.services.results.result_writers import RetryFolderWriter
 from app.services.worker_pacing import GilPacer
-from app.services.worker_pools import journal_reads
+from app.util.worker_pools import journal_reads
 
 
 def load_jobs(output_dir: Path) -> list[JobRecord]:

@@ -232,7 +232,7 @@ class Journal:
         for attempt in range(2):
             try:
                 if create:
-                    from app.services.results.atomic_files import make_private_folder
+                    from app.util.atomic_files import make_private_folder
 
                     make_private_folder(Path(output_dir))
                 connection = connect(path, busy_timeout_s)

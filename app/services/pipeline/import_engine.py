@@ -55,19 +55,12 @@ from app.services.jobs.journal import (
     now_text,
 )
 from app.services.jobs.journal_writer import ATTEMPT_BUSY_S, JournalTrouble
+from app.services.jobs.result_files import ResultFilesReport, ResultFileWriter
 from app.services.pipeline.batch_sender import (
     BatchOutcome,
     BatchSender,
     FatalImportError,
     not_sent_failures,
-)
-from app.services.pipeline.batch_source import (
-    BatchSource,
-    ProcessBatchSource,
-    SkipPlan,
-    SourceChunk,
-    is_large_import,
-    open_batch_source,
 )
 from app.services.pipeline.import_events import (
     ImportListener,
@@ -85,8 +78,15 @@ from app.services.results.disk_space import (
     space_note,
 )
 from app.services.results.output_folder import ImportPresence
-from app.services.results.result_files import ResultFilesReport, ResultFileWriter
 from app.services.results.result_writers import new_unique_file
+from app.services.sources.batch_source import (
+    BatchSource,
+    ProcessBatchSource,
+    SkipPlan,
+    SourceChunk,
+    is_large_import,
+    open_batch_source,
+)
 from app.services.sources.error_report import ErrorLine, write_error_report
 from app.services.sources.file_search import find_customer_files, own_result_file
 from app.services.sources.source_options import OnExisting, SourceOptions

@@ -23,7 +23,7 @@ import shutil
 from pathlib import Path
 
 from app.models.display_text import human_size
-from app.services.results.atomic_files import make_private_folder
+from app.util.atomic_files import make_private_folder
 
 #: errno values of a full disk (EDQUOT: a quota; not every system has it)
 DISK_FULL_ERRNOS = frozenset(

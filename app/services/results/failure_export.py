@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app.models.records import FailureRecord
-from app.services.results.atomic_files import atomic_write_bytes, atomic_write_json
+from app.util.atomic_files import atomic_write_bytes, atomic_write_json
 
 CSV_COLUMNS = ("Customer ID", "Username", "Result", "Error", "Timestamp", "Batch Info",
                "Source File", "Record Number", "HTTP Status", "Original Data")

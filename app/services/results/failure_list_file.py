@@ -16,8 +16,8 @@ from typing import IO
 import orjson
 
 from app.models.records import FailureRecord, FailureRow
-from app.services.results.atomic_files import atomic_write
 from app.services.sources.customer_reader import iter_json_array
+from app.util.atomic_files import atomic_write
 
 _ONE_RECORD = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
 

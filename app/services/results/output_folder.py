@@ -21,7 +21,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from app.services.results.atomic_files import make_private_folder
+from app.util.atomic_files import make_private_folder
 
 MERGE_LOCK_NAME = ".bulk-import.lock"
 RUNNING_FOLDER = ".running"

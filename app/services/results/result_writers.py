@@ -47,7 +47,7 @@ from app.models.records import (
     Result,
 )
 from app.services.connection.redaction import GENERIC
-from app.services.results.atomic_files import (
+from app.util.atomic_files import (
     PRIVATE_FOLDER_MODE,
     atomic_write,
     atomic_write_json,
@@ -55,7 +55,7 @@ from app.services.results.atomic_files import (
     make_private_folder,
     replace_file,
 )
-from app.services.results.file_names import safe_name_part, single_failure_file_name
+from app.util.file_names import safe_name_part, single_failure_file_name
 
 NOT_SENT_FILE_CUSTOMERS = 1000  # unsent customers are grouped into files of about this size
 MAX_ERRORS_PER_FILE = 20

@@ -21,7 +21,7 @@ from app.services.sources.customer_reader import ReadProblem
 from app.services.sources.file_inspector import InspectionCancelled, inspect_file
 from app.services.sources.file_search import SkippedFile, find_customer_files
 from app.services.worker_pacing import GilPacer
-from app.services.worker_pools import FILE_CHECK_THREADS, file_checks, folder_searches
+from app.util.worker_pools import FILE_CHECK_THREADS, file_checks, folder_searches
 
 # The machine running this has two cores. Two threads overlap the disk waits of many small
 # files; counting is CPU work under the GIL, so two big files at once would only fight the

@@ -15,9 +15,9 @@ from pathlib import Path
 from platformdirs import user_config_path
 
 from app.models.display_text import printable_path
-from app.services.results.atomic_files import atomic_write_bytes
-from app.services.results.file_names import safe_file_name
 from app.services.sources.mapping import Mapping, MappingError
+from app.util.atomic_files import atomic_write_bytes
+from app.util.file_names import safe_file_name
 
 APP_NAME = "Bulk Customer Import"
 PROFILE_SUFFIX = ".json"

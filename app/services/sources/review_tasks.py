@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 
 from app.services.sources.source_options import SourceOptions
 from app.services.sources.validation_pass import validate_files
-from app.services.worker_pools import spreadsheets
+from app.util.worker_pools import spreadsheets
 
 # Progress reaches the GUI thread at most this often (the pass may report every row).
 PROGRESS_INTERVAL_S = 0.1

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.services.pipeline.batch_source import BatchSource
+from app.services.sources.batch_source import BatchSource
 from app.services.sources.customer_reader import ReadProblem
 from app.services.sources.error_report import ErrorLine, write_error_report
 from app.services.sources.source_options import SourceOptions

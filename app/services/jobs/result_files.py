@@ -23,7 +23,6 @@ from typing import Any
 
 from app.models.failure_store import FAILED_CUSTOMERS_FILE
 from app.models.records import ROW_BATCH, ROW_KEY, FailureRecord, FailureRow
-from app.services.helper_processes import exit_when_parent_dies
 from app.services.jobs.journal import Journal, JournalError
 from app.services.results.failure_list_file import load_failure_list, write_failure_list
 from app.services.results.output_folder import FolderBusy, merging_results
@@ -32,6 +31,7 @@ from app.services.results.result_writers import (
     RetryFolderWriter,
     SingleFailureWriter,
 )
+from app.util.helper_processes import exit_when_parent_dies
 
 
 class BackgroundPacer:

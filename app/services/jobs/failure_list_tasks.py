@@ -19,7 +19,7 @@ from app.services.jobs.journal import Journal, JournalError, journal_path
 from app.services.results.failure_export import export_failures
 from app.services.results.failure_list_file import load_failure_list
 from app.services.worker_pacing import GilPacer
-from app.services.worker_pools import file_exports, journal_reads
+from app.util.worker_pools import file_exports, journal_reads
 
 
 def journal_failure_rows(output_dir: Path, *, include_resolved: bool = False,

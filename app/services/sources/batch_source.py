@@ -27,7 +27,6 @@ from app.models.display_text import printable_path
 from app.models.entry_json import find_unsendable
 from app.models.record_ranges import RecordRanges
 from app.models.records import Batch, CustomerRecord, FailureRecord, RecordKind, Result
-from app.services.helper_processes import exit_when_parent_dies
 from app.services.sources.assignment_rule import AssignmentRule
 from app.services.sources.customer_reader import FileReader, InvalidEntry, ReadProblem
 from app.services.sources.error_report import ErrorLine, error_lines
@@ -36,6 +35,7 @@ from app.services.sources.row_validation import ImportValidator
 from app.services.sources.source_options import SourceOptions
 from app.services.sources.spreadsheet_reader import SpreadsheetReader
 from app.services.sources.table_source import is_spreadsheet
+from app.util.helper_processes import exit_when_parent_dies
 
 log = logging.getLogger("bulk_import")
 
