@@ -104,9 +104,10 @@ def collect_garbage_on_the_gui_thread(qapp):
 def background_work_ends_with_the_test():
     """A test's work on the shared worker pools is done before the next test starts."""
     yield
-    from app.util import worker_pools
+    from app.util import background, worker_pools
 
     worker_pools.wait_for_all(60_000)
+    background.wait_for_all(60_000)
 
 
 @pytest.fixture

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from app.models.records import CustomerRecord, FailureRecord
-from app.services.results.failure_export import export_failures, neutralise_cell
+from app.services.results.failure_export import export_failures
 from app.services.results.failure_list_file import load_failure_list, write_failure_list
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from app.services.sources.customer_reader import FileReader, InvalidEntry, ReadProblem
 from app.services.sources.file_search import find_customer_files
 from app.util.atomic_files import atomic_write_bytes
 from app.util.file_names import safe_file_name, single_failure_file_name
+from app.util.spreadsheet_cells import neutralise_cell
 
 
 @pytest.mark.parametrize(("customer_id", "username", "expected"), [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from enum import StrEnum
@@ -22,6 +21,7 @@ from PySide6.QtGui import QBrush, QColor, QIcon
 from app.models.display_text import human_size
 from app.models.file_inspection import FileInspection, is_spreadsheet
 from app.models.jobs import FileHistory
+from app.util.paths import path_key
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -102,20 +102,6 @@ class FileEntry:
 
 
 _ENTRY_FIELDS = frozenset(f.name for f in fields(FileEntry)) - {"path"}
-
-
-def path_key(path: str | Path) -> str:
-    """Identity of a path in the list, computed without touching the disk.
-
-    No resolve(): that would hit the file system (slow on network shares) on the GUI thread.
-    normcase makes C:\\A and c:\\a the same file on Windows.
-    """
-    return os.path.normcase(os.path.abspath(os.fspath(path)))
-
-
-def plural(count: int, word: str) -> str:
-    """plural(1, "file") -> "1 file"; plural(12345, "file") -> "12,345 files"."""
-    return f"{count:,} {word}" if count == 1 else f"{count:,} {word}s"
 
 
 def fields_for_inspection(inspection: FileInspection) -> dict[str, Any]:

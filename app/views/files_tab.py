@@ -45,8 +45,6 @@ from app.models.file_list_model import (
     FileListModel,
     FileListProxy,
     FileStatus,
-    path_key,
-    plural,
 )
 from app.models.jobs import FileHistory
 from app.services.jobs.history_tasks import HistoryTasks
@@ -55,6 +53,8 @@ from app.services.sources.file_checker import FileChecker
 from app.services.sources.file_search import SkippedFile
 from app.services.sources.mapping import Mapping, MappingError
 from app.services.sources.table_source import SPREADSHEET_SUFFIXES
+from app.util.paths import path_key
+from app.util.wording import plural
 from app.views.mapping_dialog import MappingDialog
 from app.views.widget_setup import setup_record_table
 

@@ -20,7 +20,7 @@ from PySide6.QtGui import (
 from PySide6.QtWidgets import QFileDialog, QMainWindow, QMessageBox, QTabWidget, QWidget
 
 from app.models.failure_store import FAILED_CUSTOMERS_FILE, FailureStore
-from app.models.file_list_model import FileEntry, plural
+from app.models.file_list_model import FileEntry
 from app.models.jobs import RESUMABLE, JobRecord, JobState, files_text
 from app.services.connection.auth import TokenProvider
 from app.services.connection.connection_profiles import (
@@ -42,6 +42,7 @@ from app.services.sandbox.demo import DEMO_TOKEN, DemoEnvironment, demo_results_
 from app.services.sources.source_options import OnExisting, SourceOptions
 from app.services.sources.table_source import is_spreadsheet
 from app.util.atomic_files import make_private_folder
+from app.util.wording import plural
 from app.version import app_version, runtime_versions
 from app.views.failed_customers_tab import FailedCustomersTab
 from app.views.files_tab import FilesTab

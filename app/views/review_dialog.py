@@ -25,12 +25,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.models.file_list_model import plural
 from app.services.sources.error_report import save_report_copy
 from app.services.sources.review_tasks import ReviewTasks, Validate
 from app.services.sources.source_options import SourceOptions
 from app.services.sources.table_source import listed_columns
 from app.services.sources.validation_pass import ValidationResult
+from app.util.wording import plural
 from app.views.widget_setup import describe, setup_record_table
 
 

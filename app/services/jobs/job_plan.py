@@ -9,8 +9,6 @@ were under way when it stopped are sent again as "outcome unknown".
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -24,8 +22,7 @@ from app.services.jobs.journal import (
     Journal,
     JournalError,
 )
-
-_HASH_CHUNK = 1 << 20
+from app.services.sources.file_fingerprint import fingerprint
 
 
 class Repeat(StrEnum):
@@ -74,16 +71,6 @@ class JobPlan:
     @property
     def files_to_read(self) -> list[PlannedFile]:
         return [f for f in self.files if not f.skipped_whole]
-
-
-def fingerprint(path: Path) -> FileFingerprint:
-    """Size, modification time and SHA-256 of a file, read in slices."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        stat = os.fstat(handle.fileno())
-        while chunk := handle.read(_HASH_CHUNK):
-            digest.update(chunk)
-    return FileFingerprint(str(path), stat.st_size, digest.hexdigest(), stat.st_mtime)
 
 
 def plan_new_job(journal: Journal, files: list[Path], *, settings: dict[str, Any],

@@ -38,7 +38,6 @@ from app.services.jobs.job_plan import (
     JobRefused,
     PlannedFile,
     Repeat,
-    fingerprint,
     plan_new_job,
     plan_resumed_job,
 )
@@ -88,6 +87,7 @@ from app.services.sources.batch_source import (
     open_batch_source,
 )
 from app.services.sources.error_report import ErrorLine, write_error_report
+from app.services.sources.file_fingerprint import fingerprint
 from app.services.sources.file_search import find_customer_files, own_result_file
 from app.services.sources.source_options import OnExisting, SourceOptions
 

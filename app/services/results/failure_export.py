@@ -4,39 +4,18 @@ from __future__ import annotations
 
 import csv
 import io
-import unicodedata
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 from app.models.records import FailureRecord
 from app.util.atomic_files import atomic_write_bytes, atomic_write_json
+from app.util.spreadsheet_cells import neutralise_cell
 
 CSV_COLUMNS = ("Customer ID", "Username", "Result", "Error", "Timestamp", "Batch Info",
                "Source File", "Record Number", "HTTP Status", "Original Data")
-# What spreadsheets take for the start of a formula (OWASP's CSV-injection guidance: = + -
-# @, tab, carriage return, NUL), with line feed and the full-width forms (＝ ＋ － ＠), which
-# NFKC folds to the ASCII ones.
-_FORMULA_CHARACTERS = frozenset("=+-@")
 EXPORT_FORMATS = {"csv": "CSV for Excel (*.csv)", "json": "JSON, complete (*.json)",
                   "txt": "Plain text (*.txt)"}
-
-
-def neutralise_cell(value: object) -> str:
-    """A cell Excel will show as text, never run: formula-like text gets a leading quote.
-
-    Formula-like: starting with a control character (tab, CR, LF, NUL, ...), or with
-    = + - @ (also in full width) once leading spaces are skipped.
-    """
-    text = "" if value is None else str(value)
-    if not text:
-        return text
-    if unicodedata.category(text[0]) == "Cc":
-        return "'" + text
-    first = unicodedata.normalize("NFKC", text.lstrip()[:1])
-    if first and first[0] in _FORMULA_CHARACTERS:
-        return "'" + text
-    return text
 
 
 def failures_to_csv(records: Sequence[FailureRecord]) -> bytes:

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from app.services.results.failure_export import neutralise_cell
 from app.services.sources.customer_reader import InvalidEntry, ReadProblem
 from app.services.sources.spreadsheet_reader import InvalidRow
 from app.util.atomic_files import atomic_write
+from app.util.spreadsheet_cells import neutralise_cell
 
 ERROR_REPORT_COLUMNS = ("file", "row", "column", "value", "message")
 

@@ -16,11 +16,11 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QRunnable, QTimer, Signal, Slot
 
 from app.models.file_inspection import FileInspection
-from app.models.file_list_model import path_key
 from app.services.sources.customer_reader import ReadProblem
 from app.services.sources.file_inspector import InspectionCancelled, inspect_file
 from app.services.sources.file_search import SkippedFile, find_customer_files
 from app.services.worker_pacing import GilPacer
+from app.util.paths import path_key
 from app.util.worker_pools import FILE_CHECK_THREADS, file_checks, folder_searches
 
 # The machine running this has two cores. Two threads overlap the disk waits of many small

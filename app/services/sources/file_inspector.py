@@ -13,8 +13,8 @@ from typing import Any
 
 from app.models.file_inspection import FileInspection, FileKind
 from app.models.records import RecordKind
-from app.services.jobs.job_plan import fingerprint
 from app.services.sources.customer_reader import FileReader, InvalidEntry, ReadProblem
+from app.services.sources.file_fingerprint import fingerprint
 from app.services.sources.mapping import Mapping, MappingError
 from app.services.sources.spreadsheet_reader import SpreadsheetReader
 from app.services.sources.table_source import is_spreadsheet
