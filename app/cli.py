@@ -21,15 +21,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from app.models.display_text import printable_path
-from app.services.connection.auth import (
-    PasswordGrant,
-    PasswordGrantSettings,
-    Secret,
-    StaticToken,
-    TokenProvider,
-    c4r_token_url,
-    engage_token_url,
-)
+from app.services.connection.auth import Secret, c4r_token_url, engage_token_url
 from app.services.connection.connection_profiles import (
     CLIENT_ID_HELP,
     PROFILES,
@@ -53,18 +45,26 @@ from app.services.pipeline.import_engine import (
     source_options,
 )
 from app.services.pipeline.import_events import (
+    ImportCounts,
     ImportListener,
     ImportProgress,
     ImportSettings,
+    ImportState,
     ImportSummary,
     default_output_dir,
 )
 from app.services.results.cloud_folders import cloud_folder_note, cloud_sync_service
 from app.services.results.result_writers import new_unique_file
+from app.services.session.import_options import (
+    ConnectionOptions,
+    RunOptions,
+    import_settings,
+    token_provider,
+)
 from app.services.sources.file_search import find_customer_files, path_problem
 from app.services.sources.mapping import MappingError
 from app.services.sources.mapping_profiles import load_mapping
-from app.services.sources.source_options import Assignment, OnExisting
+from app.services.sources.source_options import Assignment, OnExisting, SourceOptions
 from app.services.sources.table_source import listed_columns
 from app.services.sources.validation_pass import validate_files
 
@@ -216,15 +216,23 @@ def _proxy_address(text: str) -> str:
     return text
 
 
-def make_token_provider(args: argparse.Namespace) -> TokenProvider:
-    """The token provider the options ask for; raises UsageError when something is missing."""
+def connection_options(args: argparse.Namespace) -> ConnectionOptions:
+    """The connection the options ask for (secrets also from the environment, a password
+    asked for on a terminal); raises UsageError when something is missing."""
     env = os.environ
+    common: dict[str, Any] = {
+        "customers_url": args.url, "households_url": args.households_url or "",
+        "auth_mode": args.auth, "client_id": args.client_id or "",
+        "tenant": args.tenant or "", "headers": _headers(args),
+        "passport": Secret(args.passport or env.get("BULK_IMPORT_PASSPORT") or ""),
+        "proxy": Secret(args.proxy or ""), "verify_tls": not args.insecure}
     if args.auth == "token":
         token = args.token or env.get("BULK_IMPORT_TOKEN")
         if not token:
             raise UsageError("a token is needed: --token or the BULK_IMPORT_TOKEN variable "
                              "(or use --auth c4r/engage)")
-        return StaticToken(token)
+        return ConnectionOptions(token=Secret(token), username=args.username or "",
+                                 token_url=args.token_url or "", **common)
     username = args.username or env.get("BULK_IMPORT_USERNAME")
     if not username:
         raise UsageError(f"--auth {args.auth} needs --username")
@@ -247,12 +255,10 @@ def make_token_provider(args: argparse.Namespace) -> TokenProvider:
     secret = args.client_secret or env.get("BULK_IMPORT_CLIENT_SECRET")
     if args.auth == "c4r" and not secret:
         raise UsageError("--auth c4r needs --client-secret (or BULK_IMPORT_CLIENT_SECRET)")
-    settings = PasswordGrantSettings(
-        token_url=token_url, username=username, password=Secret(password),
-        client_id=args.client_id,
-        client_secret=Secret(secret) if args.auth == "c4r" and secret else None)
-    return PasswordGrant(settings, "C4R password grant" if args.auth == "c4r"
-                         else "Engage Keycloak grant", timeout_s=args.timeout)
+    return ConnectionOptions(username=username, password=Secret(password),
+                             token_url=token_url,
+                             client_secret=Secret(secret if args.auth == "c4r" and secret
+                                                  else ""), **common)
 
 
 def _tenant_from_url(url: str) -> str | None:
@@ -264,17 +270,56 @@ def _tenant_from_url(url: str) -> str | None:
     return None
 
 
-def _extra_headers(args: argparse.Namespace) -> dict[str, str]:
+def _headers(args: argparse.Namespace) -> tuple[tuple[str, str], ...]:
+    """--header NAME: VALUE, in order (a name given twice: the last value)."""
     headers: dict[str, str] = {}
     for item in args.header:
         name, sep, value = item.partition(":")
         if not sep or not name.strip():
             raise UsageError(f"--header must look like 'Name: value', not {item!r}")
         headers[name.strip()] = value.strip()
-    passport = args.passport or os.environ.get("BULK_IMPORT_PASSPORT")
-    if passport:
-        headers["GK-Passport"] = passport
-    return headers
+    return tuple(headers.items())
+
+
+def run_options(args: argparse.Namespace, on_existing: str = "") -> RunOptions:
+    """How the import runs, from the options (`on_existing` "": the default)."""
+    return RunOptions(batch_size=args.batch_size, concurrency=args.concurrency,
+                      max_retries=args.retries, timeout_s=args.timeout,
+                      output_dir=args.output_dir or default_output_dir(),
+                      on_existing=on_existing or OnExisting.CREATE.value,
+                      write_single_failures=not args.no_single_files,
+                      keep_history=not args.no_history, journal_wait_s=history_wait_s())
+
+
+def on_existing_choice(args: argparse.Namespace) -> str:
+    """--on-existing, else the strategy of the import whose retry files are imported."""
+    return args.on_existing or retry_folder_strategy(args.paths or []) or ""
+
+
+def source_options_of(args: argparse.Namespace) -> SourceOptions:
+    """--mapping, --sheet and --assign: how the files are read. Raises UsageError with a
+    message for the user."""
+    try:
+        mapping = load_mapping(args.mapping).to_dict() if args.mapping else None
+        assignment = Assignment.parse(args.assign).to_dict() if args.assign else {}
+    except MappingError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"--mapping {args.mapping}: {exc.strerror or exc}") from None
+    return SourceOptions(mapping=mapping, sheet=args.sheet or None, assignment=assignment)
+
+
+def command_line_settings(args: argparse.Namespace, resume_job: int | None = None
+                          ) -> tuple[ImportSettings, ConnectionOptions, RunOptions]:
+    """What the import runs with, built from the options as the window builds it from its
+    tabs; raises UsageError."""
+    connection = connection_options(args)
+    if resume_job is not None:
+        # a resumed job reads its files as it did the first time (its settings are kept)
+        run, sources = run_options(args), SourceOptions()
+    else:
+        run, sources = run_options(args, on_existing_choice(args)), source_options_of(args)
+    return import_settings(connection, run, sources), connection, run
 
 
 class TerminalProgress(ImportListener):
@@ -300,7 +345,8 @@ class TerminalProgress(ImportListener):
             self.stream.write("\r\x1b[2K" + line)
             self.stream.flush()
             self._bar_shown = True
-        elif p.elapsed_s - self._last_plain >= self.PLAIN_INTERVAL_S or p.state == "finished":
+        elif p.elapsed_s - self._last_plain >= self.PLAIN_INTERVAL_S \
+                or p.state == ImportState.FINISHED:
             self._last_plain = p.elapsed_s
             self.stream.write(line + "\n")
             self.stream.flush()
@@ -347,9 +393,10 @@ def format_progress(p: ImportProgress) -> str:
     filled = int(p.fraction * width)
     bar = "#" * filled + "-" * (width - filled)
     total = f"/{p.expected_total:,}" if p.expected_total else ""
-    state = "" if p.state in ("running", "finished") else f" [{p.state}]"
+    state = "" if p.state in (ImportState.RUNNING, ImportState.FINISHED) else f" [{p.state}]"
     at_once = (f"  {p.concurrency}/{p.concurrency_ceiling} at once"
-               if p.concurrency and p.state in ("running", "paused", "stopping") else "")
+               if p.concurrency and p.state in (ImportState.RUNNING, ImportState.PAUSED,
+                                                ImportState.STOPPING) else "")
     return (f"[{bar}] {p.fraction * 100:5.1f}%  {p.done:,}{total} done  "
             f"ok {p.succeeded:,}  failed {p.failed:,}  {p.rate:,.0f}/s{at_once}  "
             f"ETA {_duration(p.eta_s)}{state}")
@@ -397,50 +444,10 @@ def format_summary(s: ImportSummary) -> str:
     return "\n".join(lines)
 
 
-def _connection_info(args: argparse.Namespace) -> dict[str, str]:
-    """How the command line connected, without secrets: kept with the job for --resume."""
-    info = {"profile": "command line", "auth": args.auth, "client_id": args.client_id or ""}
-    for name in ("username", "tenant", "token_url"):
-        value = getattr(args, name, None)
-        if value:
-            info[name] = value
-    return info
-
-
-def reading_options(args: argparse.Namespace) -> dict[str, Any]:
-    """--mapping, --sheet, --assign and --on-existing as import settings. Raises
-    UsageError with a message for the user."""
-    options: dict[str, Any] = {}
-    try:
-        if args.mapping:
-            options["mapping"] = load_mapping(args.mapping).to_dict()
-        if args.assign:
-            options["assignment"] = Assignment.parse(args.assign).to_dict()
-    except MappingError as exc:
-        raise UsageError(str(exc)) from None
-    except OSError as exc:
-        raise UsageError(f"--mapping {args.mapping}: {exc.strerror or exc}") from None
-    if args.sheet:
-        options["sheet"] = args.sheet
-    strategy = args.on_existing or retry_folder_strategy(args.paths or [])
-    if strategy:
-        options["on_existing"] = strategy
-    return options
-
-
 async def run_import(args: argparse.Namespace, resume_job: int | None = None
                      ) -> ImportSummary:
-    # a resumed job reads its files as it did the first time (its settings are kept)
-    options = {} if resume_job is not None else reading_options(args)
-    settings = ImportSettings(
-        customers_url=args.url, households_url=args.households_url,
-        batch_size=args.batch_size, concurrency=args.concurrency, max_retries=args.retries,
-        timeout_s=args.timeout, extra_headers=_extra_headers(args),
-        output_dir=args.output_dir or default_output_dir(),
-        write_single_failures=not args.no_single_files, verify_tls=not args.insecure,
-        proxy=args.proxy or "", connection=_connection_info(args),
-        keep_history=not args.no_history, journal_wait_s=history_wait_s(), **options)
-    auth = make_token_provider(args)
+    settings, connection, run = command_line_settings(args, resume_job)
+    auth = token_provider(connection, run)
     if settings.proxy:  # also one taken from the keychain for a resumed job
         try:
             parse_proxy(settings.proxy)
@@ -527,7 +534,9 @@ def dry_run_command(args: argparse.Namespace) -> int:
     nothing."""
     output_dir = args.output_dir or default_output_dir()
     try:
-        settings = ImportSettings(customers_url="", **reading_options(args))
+        settings = import_settings(ConnectionOptions(),
+                                   run_options(args, on_existing_choice(args)),
+                                   source_options_of(args))
     except UsageError as exc:
         return refuse(args, str(exc), output_dir)
     started = time.monotonic()
@@ -542,14 +551,15 @@ def dry_run_command(args: argparse.Namespace) -> int:
     except OSError as exc:
         return refuse(args, f"the error report {report} could not be written "
                       f"({exc.strerror or exc})", output_dir)
-    summary = ImportSummary(total=result.rows, invalid=result.invalid, dry_run=True,
+    counts = ImportCounts(read=result.rows, invalid=result.invalid, failed=result.invalid,
+                          failed_by_result=Counter({"INVALID": result.invalid}
+                                                   if result.invalid else {}))
+    summary = ImportSummary(counts=counts, dry_run=True,
                             output_dir=output_dir, error_report=result.error_report,
                             files=[str(f) for f in search.files],
                             skipped_files=[str(s) for s in search.skipped],
                             problems=[str(p) for p in [*search.problems, *result.problems]],
                             duration_s=time.monotonic() - started)
-    summary.failed = result.invalid
-    summary.failed_by_result = Counter({"INVALID": result.invalid} if result.invalid else {})
     for path, columns in result.unmapped_columns.items():
         summary.notes.append(f"{printable_path(Path(path).name)}: columns not imported: "
                              f"{listed_columns(columns)}")

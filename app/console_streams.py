@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import Literal, TextIO
 
 LOG_NAME = "console.log"
 LOG_LIMIT_BYTES = 1024 * 1024
@@ -41,7 +41,7 @@ def ensure_standard_streams(log_folder: Path | None = None) -> Path | None:
         folder = default_log_folder() if log_folder is None else log_folder
         folder.mkdir(parents=True, exist_ok=True)
         log_file = folder / LOG_NAME
-        mode = "a"
+        mode: Literal["a", "w"] = "a"
         try:
             if log_file.stat().st_size > LOG_LIMIT_BYTES:
                 mode = "w"

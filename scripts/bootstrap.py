@@ -1,7 +1,8 @@
 """Set up a private Python environment in `.venv` and run the app or the tests.
 
     python scripts/bootstrap.py demo     # install, then open the app on the built-in demo
-    python scripts/bootstrap.py test     # install with test tools, then run every test
+    python scripts/bootstrap.py test     # install with test tools, then check and test:
+                                         # ruff, lint-imports (the layers), mypy, pytest
     python scripts/bootstrap.py run ...  # install, then `python main.py ...`
     python scripts/bootstrap.py package  # install with build tools, then build the package
                                          # and its archive into dist/ (packaging/build.py)
@@ -25,6 +26,13 @@ def venv_python() -> Path:
     if os.name == "nt":
         return VENV / "Scripts" / "python.exe"
     return VENV / "bin" / "python"
+
+
+def venv_script(name: str) -> Path:
+    """A command the environment installed (lint-imports, ...)."""
+    if os.name == "nt":
+        return VENV / "Scripts" / f"{name}.exe"
+    return VENV / "bin" / name
 
 
 def ensure_environment(extra: str | None = None) -> Path:
@@ -51,6 +59,10 @@ def main(argv: list[str]) -> int:
         env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM",
                                                                 "offscreen")}
         subprocess.run([str(python), "-m", "ruff", "check", "."], cwd=ROOT, check=True)
+        # the layers of app/ ([tool.importlinter] in pyproject.toml)
+        subprocess.run([str(venv_script("lint-imports"))], cwd=ROOT, check=True)
+        # the types of app/ ([tool.mypy] in pyproject.toml)
+        subprocess.run([str(python), "-m", "mypy"], cwd=ROOT, check=True)
         return subprocess.run([str(python), "-m", "pytest", *argv[1:]], cwd=ROOT,
                               env=env).returncode
     if command == "demo":

@@ -53,13 +53,15 @@ async def sandbox() -> AsyncIterator[SandboxServer]:
 
 
 class RecordingListener(ImportListener):
-    """Keeps every event an import reports, for assertions."""
+    """Keeps every event an import reports, for assertions; with a `store`, keeps it
+    current from the failure events, as the window's import session does."""
 
     def __init__(self) -> None:
         self.progress_reports = []
         self.problems: list[str] = []
         self.retry_files: list[Path] = []
         self.summary = None
+        self.store: FailureStore | None = None
 
     def progress(self, progress) -> None:  # type: ignore[override]
         self.progress_reports.append(progress)
@@ -73,40 +75,40 @@ class RecordingListener(ImportListener):
     def finished(self, summary) -> None:  # type: ignore[override]
         self.summary = summary
 
+    def failures_found(self, records) -> None:  # type: ignore[override]
+        if self.store is not None:
+            self.store.upsert(records)
+
+    def failures_resolved(self, keys: list[str], job_id: int, when: str) -> None:
+        if self.store is not None:
+            self.store.resolve(keys, job_id, when)
+
 
 @pytest.fixture
 def make_engine(sandbox: SandboxServer, tmp_path: Path) -> Callable[..., ImportEngine]:
     """Build an ImportEngine aimed at the sandbox, writing results under tmp_path/out."""
 
     def make(paths, *, token: str | None = None, store: FailureStore | None = None,
-             listener: ImportListener | None = None, **settings) -> ImportEngine:
+             listener: RecordingListener | None = None, **settings) -> ImportEngine:
+        """`store`: kept current from the import's failure events."""
         settings.setdefault("output_dir", tmp_path / "out")
         settings.setdefault("backoff_base_s", 0.01)
         settings.setdefault("backoff_max_s", 0.05)
         config = ImportSettings(customers_url=sandbox.customers_url("c4r"), **settings)
+        listener = listener or RecordingListener()
+        listener.store = store
         return ImportEngine(paths, config, StaticToken(token or sandbox.static_token),
-                            store=store, listener=listener or RecordingListener())
+                            listener=listener)
 
     return make
-
-
-@pytest.fixture(scope="session", autouse=True)
-def collect_garbage_on_the_gui_thread(qapp):
-    """As the app does: cycles holding Qt objects are freed on the GUI thread only."""
-    from app.views.main_thread_gc import MainThreadGarbageCollector
-
-    collector = MainThreadGarbageCollector()
-    yield collector
-    collector.stop()
 
 
 @pytest.fixture(autouse=True)
 def background_work_ends_with_the_test():
     """A test's work on the shared worker pools is done before the next test starts."""
     yield
-    from app.util import background, worker_pools
+    from app.util import background
 
-    worker_pools.wait_for_all(60_000)
     background.wait_for_all(60_000)
 
 
@@ -114,16 +116,29 @@ def background_work_ends_with_the_test():
 def qloop(qapp):
     """A qasync event loop on the test's QApplication: drive it with run_until_complete."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     import qasync
+    import shiboken6
+    from PySide6.QtCore import QObject
 
     loop = qasync.QEventLoop(qapp)
+    # plain threads for run_in_executor (aiohttp's name lookups): qasync's own executor is
+    # ten QThreads, which the closed loop would keep in a reference cycle
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=4, thread_name_prefix="qloop"))
     asyncio.set_event_loop(loop)
     try:
         yield loop
     finally:
         loop.close()
         asyncio.set_event_loop(None)
+        # The closed loop and its Qt objects (its timer, its signal carrier) are a reference
+        # cycle, freed only by the cycle collector in whichever thread it next runs: a Qt
+        # object with timers destroyed there crashes the app later. Deleted here instead, on
+        # the GUI thread; the cycle left holds no Qt object.
+        for value in list(vars(loop).values()):
+            if isinstance(value, QObject) and shiboken6.isValid(value):
+                shiboken6.delete(value)
 
 
 async def until(condition, timeout: float = 30.0) -> bool:

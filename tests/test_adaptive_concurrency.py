@@ -6,6 +6,7 @@ import asyncio
 import random
 
 from app.services.pipeline.concurrency_limit import AdaptiveLimit
+from app.services.pipeline.import_events import ImportState
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from tests.conftest import RecordingListener
 
@@ -29,7 +30,7 @@ async def test_concurrency_8_against_a_cap_of_2_gets_every_customer_through(
     assert engine._sender is not None and engine._sender.limit.current <= 3
     # and said so while it ran
     shown = [(p.concurrency, p.concurrency_ceiling) for p in listener.progress_reports
-             if p.state == "running"]
+             if p.state == ImportState.RUNNING]
     assert (2, 8) in shown and all(c <= 8 for c, _ in shown)
 
 
@@ -45,7 +46,7 @@ async def test_a_service_that_queues_gets_fewer_requests_at_once(make_engine, sa
     assert (summary.succeeded, summary.failed) == (2_000, 0)
     assert sandbox.fault_counts.total() == 0
     # after the first rounds it keeps near what the service works on (2), plus a few
-    shown = [p.concurrency for p in listener.progress_reports if p.state == "running"]
+    shown = [p.concurrency for p in listener.progress_reports if p.state == ImportState.RUNNING]
     later = shown[len(shown) // 3:]
     assert len(later) >= 5 and sum(later) / len(later) <= 5, shown
 

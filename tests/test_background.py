@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import pytest
+import shiboken6
 from PySide6.QtCore import QObject, QThread
 from PySide6.QtWidgets import QApplication
 
@@ -158,3 +160,88 @@ def test_run_async_awaits_the_result_and_the_error(qloop):
     assert name == "Ørjan"
     assert isinstance(error, OSError)
     assert str(error) == "disk full"
+
+
+def test_a_task_cancelled_before_it_starts_never_runs(qtbot):
+    started, release = threading.Event(), threading.Event()
+    ran: list[str] = []
+    first = run_task(Pool.SPREADSHEETS, lambda: (started.set(), release.wait(10)))
+    assert started.wait(10)  # the pool's one thread is busy: the next one waits in line
+    second = run_task(Pool.SPREADSHEETS, lambda: ran.append("second"),
+                      on_done=lambda _: ran.append("answered"))
+    second.cancel()
+    release.set()
+    qtbot.waitUntil(lambda: first.finished and second.finished)
+    follow_up: list[str] = []
+    run_task(Pool.SPREADSHEETS, lambda: "next", on_done=follow_up.append)
+    qtbot.waitUntil(lambda: bool(follow_up))
+    assert ran == []
+
+
+class _Witness:
+    """Records the thread it dies on."""
+
+    def __init__(self, deaths: list[bool]) -> None:
+        self._deaths = deaths
+
+    def __del__(self) -> None:
+        self._deaths.append(threading.current_thread() is threading.main_thread())
+
+
+@pytest.mark.parametrize("cancel", [False, True])
+def test_what_a_task_holds_dies_on_the_gui_thread(qtbot, cancel: bool):
+    # were it a widget, dying on a pool thread would crash the app
+    deaths: list[bool] = []
+    started, release = threading.Event(), threading.Event()
+    witness = _Witness(deaths)
+
+    def work() -> int:
+        started.set()
+        release.wait(10)
+        return 1
+
+    handle = run_task(Pool.FOLDER_SEARCHES, work, on_done=lambda _, w=witness: None)
+    del witness  # the task holds the only reference now
+    assert started.wait(10)
+    if cancel:
+        handle.cancel()
+    release.set()
+    qtbot.waitUntil(lambda: bool(deaths))
+    assert deaths == [True]
+
+
+def test_to_main_calls_nobody_once_the_owner_is_deleted(qtbot):
+    owner = QObject()
+    calls: list[int] = []
+    thread = threading.Thread(target=lambda: to_main(calls.append, 1, owner=owner))
+    thread.start()
+    thread.join()
+    shiboken6.delete(owner)  # before the GUI thread got to the posted call
+    to_main(calls.append, 2)
+    QApplication.processEvents()
+    assert calls == [2]
+
+
+def test_a_cancelled_await_cancels_the_work(qloop):
+    token = CancelToken()
+    stopped: list[bool] = []
+
+    async def cancel_it() -> bool:
+        loop, started = asyncio.get_running_loop(), asyncio.Event()
+
+        def work() -> None:
+            loop.call_soon_threadsafe(started.set)
+            stopped.append(token.wait(10))  # stops as soon as it is cancelled
+
+        task = asyncio.ensure_future(run_async(Pool.JOURNAL, work, token=token))
+        await started.wait()
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return True
+        return False
+
+    assert qloop.run_until_complete(cancel_it())
+    assert wait_for_all(10_000)
+    assert stopped == [True]

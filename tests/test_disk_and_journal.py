@@ -21,6 +21,7 @@ from PySide6.QtCore import QSettings, Qt
 
 from app.services.jobs.journal import Journal, JournalTooNew, journal_path
 from app.services.jobs.journal_writer import JournalUnavailable, JournalWriter
+from app.services.pipeline.import_events import ImportState
 from app.services.results.cloud_folders import cloud_folder_note
 from app.services.results.disk_space import (
     SpaceReserve,
@@ -229,7 +230,9 @@ def test_a_full_disk_stops_the_command_line_and_a_resume_writes_what_is_missing(
     assert resumed["result_files_complete"] is True
     assert (resumed["total"], resumed["succeeded"], resumed["failed"]) == (
         customers, customers - refused, refused)
-    assert len(server.customers) == customers - refused
+    # every customer was sent once: the resume sent nobody the first run had sent
+    assert server.state()["repeated_create_ids"] == []
+    assert server.state()["create_attempts_total"] == customers
     assert server.state()["duplicate_creations"] == []
     # every customer not imported is in failed_customers.json, the retry files (or their
     # not-retried list) and has a single-failure file: those the full disk lost included
@@ -266,7 +269,7 @@ async def test_a_full_disk_pauses_sending_and_retry_writes_every_result_file(
         await asyncio.wait_for(listener.paused_event.wait(), 60)
         [reason] = listener.reasons  # the result files or the history: the first to fail
         assert str(out) in reason and ("No space left" in reason or "disk is full" in reason)
-        assert engine.state == "paused" and engine.progress().pause_reason == reason
+        assert engine.state == ImportState.PAUSED and engine.progress().pause_reason == reason
         # the requests under way finish; then nothing more is sent while it is paused
         assert await until(lambda: engine.progress().requests_in_flight == 0)
         sent = sandbox.request_count
@@ -300,7 +303,7 @@ async def test_another_folder_chosen_on_a_full_disk_gets_every_result_file(
         await asyncio.wait_for(listener.paused_event.wait(), 60)
         # a folder that cannot be used changes nothing (here: a file, not a folder)
         assert engine.move_results(source) == folder_write_problem(source) is not None
-        assert engine.state == "paused"
+        assert engine.state == ImportState.PAUSED
         # the history stays on this disk: it needs a little room, the result files go
         make_room(small_disk, "6m")
         assert engine.move_results(elsewhere) is None  # the window's Choose Another Folder
@@ -527,7 +530,7 @@ async def test_a_journal_held_mid_import_pauses_sending_and_loses_no_batch(
         holder = await asyncio.to_thread(hold, journal_path(out))
         try:
             await asyncio.wait_for(listener.paused_event.wait(), 60)
-            assert engine.state == "paused"
+            assert engine.state == ImportState.PAUSED
             assert "has been in use by another program for over 1 s" in listener.reasons[0]
             assert any("in use by another program; waiting" in n for n in listener.notes)
             assert await until(lambda: engine.progress().requests_in_flight == 0)

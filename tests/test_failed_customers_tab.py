@@ -1,5 +1,5 @@
-"""The Failed Customers tab: model, filter proxy, live updates, sorting, refresh, clear,
-export, copy, detail window, accessibility and a screenshot."""
+"""The Failed Customers tab: model, live updates, sorting, filters, refresh, clear, export,
+copy, detail window, accessibility and a screenshot."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import csv
 import json
 import random
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from PySide6.QtCore import (
     QPoint,
     Qt,
 )
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QBrush, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -32,6 +32,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.models.failure_query import id_sort_key
 from app.models.failure_store import FailureStore
 from app.models.failure_table_model import (
     COL_BATCH,
@@ -41,15 +42,14 @@ from app.models.failure_table_model import (
     COL_TIMESTAMP,
     COL_USERNAME,
     COLUMNS,
-    SORT_KEY_SLICE,
-    FailureFilterProxy,
     FailureTableModel,
     display_timestamp,
     error_type,
     short_error,
     text_sort_key,
 )
-from app.models.records import ROW_KEY, ROW_RESOLVED_AT, ROW_RESOLVED_JOB, FailureRecord
+from app.models.records import FailureRecord
+from app.services.jobs.journal import Journal, journal_path, record_failures, resolve_failures
 from app.services.results.failure_export import EXPORT_FORMATS
 from app.services.results.failure_list_file import load_failure_list, write_failure_list
 from app.services.sandbox.sample_customers import FIRST_CUSTOMER_ID, generate_customers
@@ -91,14 +91,41 @@ def make_failures(count: int, *, start_id: int = FIRST_CUSTOMER_ID, seed: int = 
     return records
 
 
+def write_journal(folder: Path, records: list[FailureRecord], job: int = 1) -> None:
+    """Record these failures in the folder's journal, as an import's journal writer does."""
+    journal = Journal.open(folder)
+    try:
+        with journal.transaction() as db:
+            record_failures(db, job, [(*r.to_row()[:15], None, r.record_number)
+                                      for r in records])
+    finally:
+        journal.close()
+
+
+def resolve_in_journal(folder: Path, keys: list[str], job: int, when: str) -> None:
+    journal = Journal.open(folder)
+    try:
+        with journal.transaction() as db:
+            resolve_failures(db, job, keys, when)
+    finally:
+        journal.close()
+
+
 @pytest.fixture
-def store() -> FailureStore:
-    return FailureStore()
+def store() -> Iterator[FailureStore]:
+    store = FailureStore()
+    yield store
+    store.close()
 
 
 @pytest.fixture
 def failed_file(tmp_path: Path) -> Path:
     return tmp_path / "failed_customers" / "failed_customers.json"
+
+
+def settle(qtbot, model: FailureTableModel, timeout: int = 10_000) -> None:
+    """Wait until the model has shown the answer to every query asked of it."""
+    qtbot.waitUntil(lambda: not model.is_busy() and model.is_idle(), timeout=timeout)
 
 
 @pytest.fixture
@@ -111,6 +138,7 @@ def make_tab(qtbot, store: FailureStore, failed_file: Path) -> Callable[..., Fai
         tab.resize(1200, 650)
         tab.show()
         qtbot.waitExposed(tab)
+        settle(qtbot, tab.model)
         return tab
 
     return make
@@ -118,12 +146,12 @@ def make_tab(qtbot, store: FailureStore, failed_file: Path) -> Callable[..., Fai
 
 def column_values(tab: FailedCustomersTab, column: int,
                   role: Qt.ItemDataRole = Qt.ItemDataRole.DisplayRole) -> list:
-    proxy = tab.proxy
-    return [proxy.data(proxy.index(row, column), role) for row in range(proxy.rowCount())]
+    model = tab.model
+    return [model.data(model.index(row, column), role) for row in range(model.rowCount())]
 
 
 def shown_records(tab: FailedCustomersTab) -> list[FailureRecord]:
-    return column_values(tab, 0, FailureTableModel.RecordRole)
+    return tab.model.records()
 
 
 def visible_child(parent: QWidget, kind: type[QWidget]) -> QWidget | None:
@@ -138,34 +166,54 @@ def click_header(qtbot, tab: FailedCustomersTab, column: int) -> None:
     x = header.sectionViewportPosition(column) + header.sectionSize(column) // 2
     qtbot.mouseClick(header.viewport(), Qt.MouseButton.LeftButton,
                      pos=QPoint(x, header.height() // 2))
+    settle(qtbot, tab.model)
 
 
 # -- model ---------------------------------------------------------------------------------
 
 
-def test_model_and_proxy_pass_the_model_tester(qtmodeltester, store):
-    store.upsert(make_failures(60))
+def test_model_passes_the_model_tester_sorted_filtered_and_live(qtbot, qtmodeltester, store):
+    records = make_failures(10_000, shuffle=True)
+    store.upsert(records)
     model = FailureTableModel(store)
-    qtmodeltester.check(model)
-    proxy = FailureFilterProxy()
-    proxy.setSourceModel(model)
-    qtmodeltester.check(proxy)
-    proxy.set_search_text("ström")
-    assert 0 < proxy.rowCount() < 60
-    qtmodeltester.check(proxy)
-    proxy.set_result_filter("CONFLICT")
-    qtmodeltester.check(proxy)
-    model.sort(COL_USERNAME, Qt.SortOrder.DescendingOrder)
-    qtmodeltester.check(proxy)
+    settle(qtbot, model)
+    assert model.rowCount() == 10_000
+    qtmodeltester.check(model)  # stays attached: every change below is checked too
+    model.sort(COL_USERNAME, Qt.SortOrder.AscendingOrder)
+    settle(qtbot, model)
+    names = [model.data(model.index(r, COL_USERNAME)) for r in range(0, 10_000, 97)]
+    assert names == sorted(names, key=text_sort_key)
+    model.sort(COL_USERNAME, Qt.SortOrder.DescendingOrder)  # turned round at once
+    assert not model.is_busy()
+    model.set_search_text("ström")
+    settle(qtbot, model)
+    expected = sum("ström" in r.username.casefold() for r in records)
+    assert 0 < model.rowCount() == expected < 10_000
+    model.set_result_filter("CONFLICT")
+    settle(qtbot, model)
+    assert 0 < model.rowCount() < expected
+    assert set(model.data(model.index(r, COL_RESULT)) for r in range(model.rowCount())) == \
+        {"CONFLICT"}
+    store.resolve([records[0].customer_key], 3, "2026-01-02T10:00:00")
+    model.set_search_text("")
+    model.set_result_filter(None)
+    model.set_show_resolved(True)
+    model.sort(COL_ID, Qt.SortOrder.AscendingOrder)
+    settle(qtbot, model)
+    assert model.rowCount() == 10_000 and model.resolved_count() == 1
+    model.set_live_updates(True)
+    store.upsert(make_failures(5, start_id=70000000000))
+    qtbot.waitUntil(lambda: model.rowCount() == 10_005, timeout=5000)
     qtmodeltester.check(model)
 
 
-def test_model_columns_roles_and_display(store):
+def test_model_columns_roles_and_display(qtbot, store):
     records = make_failures(4)
     long_error = "Ä" * 30 + " " + "x" * 100 + "\nsecond line"
     records[1].error = long_error
     store.upsert(records)
     model = FailureTableModel(store)
+    settle(qtbot, model)
     assert [model.headerData(c, Qt.Orientation.Horizontal) for c in range(6)] == list(COLUMNS)
     assert model.rowCount() == 4 and model.columnCount() == 6
     assert model.rowCount(model.index(0, 0)) == 0 and model.columnCount(model.index(0, 0)) == 0
@@ -179,6 +227,8 @@ def test_model_columns_roles_and_display(store):
     assert model.data(model.index(0, COL_TIMESTAMP)) == "2025-01-07 10:30:45"
     assert model.data(model.index(2, 0), FailureTableModel.RecordRole) == records[2]
     assert model.data(model.index(0, COL_RESULT)) == "CONFLICT"
+    assert model.data(model.index(0, 0), Qt.ItemDataRole.ForegroundRole) is None
+    assert model.data(model.index(0, 0), FailureTableModel.ResolvedRole) is False
 
     assert short_error("kort fel") == "kort fel"
     assert short_error("första raden\nandra") == "första raden…"
@@ -188,110 +238,71 @@ def test_model_columns_roles_and_display(store):
 
 def test_new_records_arrive_as_one_coalesced_insert(qtbot, store):
     model = FailureTableModel(store)
+    settle(qtbot, model)
     inserts: list[tuple[int, int]] = []
     model.rowsInserted.connect(lambda _parent, first, last: inserts.append((first, last)))
     model.set_live_updates(True)
     for record in make_failures(5000):
         store.upsert([record])  # 5,000 listener calls: each only sets a flag
     assert model.rowCount() == 0  # nothing touched the model from the listener
-    qtbot.waitUntil(lambda: model.rowCount() == 5000, timeout=3000)
+    qtbot.waitUntil(lambda: model.rowCount() == 5000, timeout=5000)
     assert inserts == [(0, 4999)]
 
 
 def test_records_appended_from_a_worker_thread_are_batched(qtbot, store):
     model = FailureTableModel(store)
+    settle(qtbot, model)
     inserts: list[int] = []
     model.rowsInserted.connect(lambda _parent, first, last: inserts.append(last - first + 1))
     model.set_live_updates(True)
     records = make_failures(5000)
     worker = threading.Thread(target=lambda: [store.upsert([r]) for r in records])
     worker.start()
-    qtbot.waitUntil(lambda: model.rowCount() == 5000, timeout=5000)
+    qtbot.waitUntil(lambda: model.rowCount() == 5000, timeout=10_000)
     worker.join()
     assert sum(inserts) == 5000
-    assert len(inserts) <= 20  # one per timer tick, never one per record
+    assert len(inserts) <= 50  # one per timer tick, never one per record
     assert model.records() == records
 
 
 def test_store_clear_resets_the_model(qtbot, store):
     store.upsert(make_failures(10))
     model = FailureTableModel(store)
+    settle(qtbot, model)
     resets: list[bool] = []
     model.modelReset.connect(lambda: resets.append(True))
     model.set_live_updates(True)
     store.clear()
     store.upsert(make_failures(3, start_id=60000000000))
-    qtbot.waitUntil(lambda: model.rowCount() == 3, timeout=2000)
+    qtbot.waitUntil(lambda: model.rowCount() == 3, timeout=5000)
     assert resets
     assert [r.customer_id for r in model.records()] == [
         "60000000000", "60000000001", "60000000002"]
 
 
-def test_a_reload_holding_every_shown_customer_changes_rows_in_place(qtbot, store):
-    records = make_failures(2000)
-    store.upsert(records)
-    model = FailureTableModel(store)
-    model.pull_new_records()
-    model.sort(COL_USERNAME, Qt.SortOrder.AscendingOrder)
-    resets: list[bool] = []
-    model.modelReset.connect(lambda: resets.append(True))
-    watched = QPersistentModelIndex(model.index(10, 0))
-    watched_key = model.data(watched, FailureTableModel.RecordRole).customer_key
-    # the journal's list after an import: two resolved, one new customer failing
-    rows = [r.to_row() for r in records]
-    resolved = {records[3].customer_key, records[1500].customer_key}
-    rows = [(*row[:ROW_RESOLVED_JOB], 7, "2026-11-30T10:00:00", *row[ROW_RESOLVED_AT + 1:])
-            if row[ROW_KEY] in resolved else row for row in rows]
-    rows.append(make_failures(1, start_id=70000000000)[0].to_row())
-    random.Random(3).shuffle(rows)  # the journal's order is its own
-    generation = store.generation
-
-    assert store.reload(lambda: iter(rows)) == 2001
-    assert store.generation == generation  # positions still mean the same customers
-    model.pull_new_records(resort=True)
-    assert resets == []
-    assert model.rowCount() == 2001 and model.open_count() == 1999
-    assert model.data(watched, FailureTableModel.RecordRole).customer_key == watched_key
-    # in the store, every customer kept its place and the new one came last
-    assert [row[ROW_KEY] for row in store.snapshot()] == \
-        [r.customer_key for r in records] + ["customers:id:70000000000"]
-    fresh = FailureTableModel(store)  # and the table is sorted again, as a new one would be
-    fresh.pull_new_records()
-    fresh.sort(COL_USERNAME, Qt.SortOrder.AscendingOrder)
-    assert [r.customer_key for r in model.records()] == \
-        [r.customer_key for r in fresh.records()]
-
-    # a reload without some shown customer (another folder, a job filter): a new list
-    store.reload(lambda: iter(rows[:5]))
-    assert store.generation == generation + 1
-    model.pull_new_records()
-    assert resets == [True] and model.rowCount() == 5
-
-
-def test_sort_keys_prepared_in_idle_time_sort_like_keys_made_on_demand(qtbot, store):
-    records = make_failures(3 * SORT_KEY_SLICE + 17, shuffle=True)
-    store.upsert(records)
-    prepared = FailureTableModel(store)  # live updates off: keys are made while idle
-    assert not prepared.sort_keys_ready()
-    qtbot.waitUntil(prepared.sort_keys_ready, timeout=10_000)
-    on_demand = FailureTableModel(store)
-    on_demand.set_live_updates(True)  # no idle preparation while live
-    assert not on_demand.sort_keys_ready()
-    for column in range(len(COLUMNS)):
-        for order in (Qt.SortOrder.AscendingOrder, Qt.SortOrder.DescendingOrder):
-            prepared.sort(column, order)
-            on_demand.sort(column, order)
-            assert prepared.records() == on_demand.records(), (column, order)
-    store.upsert(make_failures(5, start_id=70000000000))
-    prepared.pull_new_records()
-    assert not prepared.sort_keys_ready()  # new rows get theirs in idle time too
-    qtbot.waitUntil(prepared.sort_keys_ready, timeout=5000)
+def test_rows_changed_during_an_import_are_repainted_greyed(qtbot, make_tab, store):
+    records = make_failures(20)
+    tab = make_tab(records)
+    changed: list[tuple[int, int]] = []
+    tab.model.dataChanged.connect(lambda first, last, _roles: changed.append(
+        (first.row(), last.row())))
+    assert tab.model.data(tab.model.index(3, 0)) == records[3].customer_id  # on screen
+    tab.set_import_running(True)
+    store.resolve([records[3].customer_key], 9, "2026-11-30T10:00:00")
+    qtbot.waitUntil(lambda: any(first <= 3 <= last for first, last in changed), timeout=5000)
+    brush = tab.model.data(tab.model.index(3, COL_ID), Qt.ItemDataRole.ForegroundRole)
+    assert isinstance(brush, QBrush) and brush.color().name() == "#808080"
+    assert tab.model.data(tab.model.index(3, COL_RESULT)) == "CONFLICT (resolved by job #9)"
+    assert tab.failure_count() == 19 and tab.model.rowCount() == 20  # greyed until refresh
+    assert changed == [(0, 19)]  # once, for the page on screen
 
 
 def test_swedish_sort_key():
-    names = ["ÖBERG", "ZORN", "ÅSTRÖM", "ÄNGEL", "ANDERSSON", "ÉMILE", "LINDÉN", "LINDBERG"]
+    names = ["ÖBERG", "ZORN", "ÅSTRÖM", "ÄNGEL", "ANDERSSON", "ÉMILE", "LINDÉN", "LINDBERG",
+             "Örjan", "åsa", "Élodie", "ŁUKASZ", "Lars", "SÆTHER", "LØVIK"]
     assert sorted(names, key=text_sort_key) == [
-        "ANDERSSON", "ÉMILE", "LINDBERG", "LINDÉN", "ZORN", "ÅSTRÖM", "ÄNGEL", "ÖBERG"]
+        "ANDERSSON", "Élodie", "ÉMILE", "Lars", "LINDBERG", "LINDÉN", "ŁUKASZ", "LØVIK",
+        "SÆTHER", "ZORN", "åsa", "ÅSTRÖM", "ÄNGEL", "ÖBERG", "Örjan"]
 
 
 # -- the tab: live updates, count, summary -------------------------------------------------
@@ -301,7 +312,7 @@ def test_empty_tab_says_no_failed_customers(make_tab):
     tab = make_tab()
     assert tab.count_label.text() == "No failed customers"
     assert tab.model.rowCount() == 0
-    assert tab.auto_refresh_check.isChecked()
+    assert tab.auto_refresh_check.isChecked() and tab.auto_refresh
     assert format_count(1234) == "1,234 failed customers"
     assert format_count(1) == "1 failed customer"
     assert format_count(1234, 12) == "1,234 failed customers (showing 12 of 1,234)"
@@ -316,35 +327,52 @@ def test_live_updates_follow_import_and_auto_refresh(qtbot, make_tab, store):
     tab.set_import_running(True)
     assert tab.model.live_updates()
     store.upsert(make_failures(40))
-    qtbot.waitUntil(lambda: tab.model.rowCount() == 40, timeout=2000)
-    assert tab.count_label.text() == "40 failed customers"
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 40, timeout=5000)
+    qtbot.waitUntil(lambda: tab.count_label.text() == "40 failed customers", timeout=5000)
     assert counts[-1] == 40
 
     tab.auto_refresh_check.setChecked(False)
     assert not tab.model.live_updates()
     store.upsert(make_failures(25, start_id=60000000000))
-    qtbot.wait(400)  # more than two timer intervals: still nothing pulled
-    assert tab.model.rowCount() == 40
-    qtbot.waitUntil(lambda: "25 new, press Refresh" in tab.count_label.text(), timeout=3000)
+    qtbot.waitUntil(lambda: "25 new, press Refresh" in tab.count_label.text(), timeout=5000)
+    assert tab.model.rowCount() == 40  # still nothing taken in
 
-    with qtbot.waitSignal(tab.refreshFinished, timeout=5000):
+    with qtbot.waitSignal(tab.refreshFinished, timeout=5000) as blocker:
         qtbot.mouseClick(tab.refresh_button, Qt.MouseButton.LeftButton)
+    assert blocker.args == [65]
     assert tab.model.rowCount() == 65
 
     tab.auto_refresh_check.setChecked(True)
     store.upsert(make_failures(5, start_id=70000000000))
-    qtbot.waitUntil(lambda: tab.model.rowCount() == 70, timeout=2000)
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 70, timeout=5000)
 
     tab.set_import_running(False)
     assert not tab.model.live_updates()
     store.upsert(make_failures(5, start_id=80000000000))
-    tab.import_finished()  # the final refresh
+    with qtbot.waitSignal(tab.refreshFinished, timeout=5000):
+        tab.import_finished()  # the final refresh
     assert tab.model.rowCount() == 75
     assert tab.count_label.text() == "75 failed customers"
 
 
+def test_an_import_s_new_journal_becomes_the_list(qtbot, make_tab, store, tmp_path):
+    tab = make_tab(make_failures(3, start_id=40000000000))
+    tab.set_import_running(True)
+    assert store.journal is None  # the folder has no journal yet
+    # the import makes it and writes its failures there; the store hears of them
+    records = make_failures(30)
+    write_journal(tmp_path, records, job=4)
+    store.upsert(records[:1])
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 30, timeout=5000)
+    assert store.journal == journal_path(tmp_path)
+    assert tab.model.source().journal
+    assert [r.customer_id for r in shown_records(tab)] == [r.customer_id for r in records]
+    tab.set_import_running(False)
+
+
 def test_summary_by_result_and_error_type(qtbot, make_tab, store):
     tab = make_tab(make_failures(30))
+    qtbot.waitUntil(lambda: "Top errors: 10×" in tab.summary_label.text(), timeout=5000)
     assert tab.summary_label.text().startswith("By result: CONFLICT 10 · FAILED 10 · INVALID 10")
     # a real example of each kind of error, never the "#" used to group them
     assert "10× Customer 50000001000 already exists with this ID" in tab.summary_label.text()
@@ -357,8 +385,11 @@ def test_summary_by_result_and_error_type(qtbot, make_tab, store):
     tab.set_import_running(True)
     store.upsert([FailureRecord("1", "ÅSA ÖBERG", "TIMEOUT", "no answer within 30 s",
                                 START.isoformat(), "Whole batch failed", {})])
-    qtbot.waitUntil(lambda: "TIMEOUT 1" in tab.summary_label.text(), timeout=3000)
+    qtbot.waitUntil(lambda: "TIMEOUT 1" in tab.summary_label.text(), timeout=5000)
     assert tab.result_combo.findData("TIMEOUT") > 0
+    qtbot.waitUntil(lambda: "1× no answer within 30 s" in tab.summary_label.toolTip(),
+                    timeout=10_000)
+    tab.set_import_running(False)
 
 
 # -- filtering -----------------------------------------------------------------------------
@@ -370,31 +401,63 @@ def test_search_and_result_filter(qtbot, make_tab):
     qtbot.keyClicks(tab.search_edit, "STRÖM")  # upper case: matches Ström, Åström, Ekström…
     expected = [r for r in records if "ström" in r.username.casefold()]
     assert expected
-    qtbot.waitUntil(lambda: tab.proxy.rowCount() == len(expected), timeout=2000)
+    qtbot.waitUntil(lambda: tab.model.search_text() == "ström", timeout=2000)
+    settle(qtbot, tab.model)
     assert shown_records(tab) == expected
     assert tab.count_label.text() == f"60 failed customers (showing {len(expected)} of 60)"
 
     tab.search_edit.clear()
-    qtbot.waitUntil(lambda: tab.proxy.rowCount() == 60, timeout=2000)
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 60, timeout=2000)
     tab.search_edit.setText(records[4].customer_id)  # by id
     qtbot.waitUntil(lambda: shown_records(tab) == [records[4]], timeout=2000)
-    tab.search_edit.setText("already exists")  # by error text
-    qtbot.waitUntil(lambda: tab.proxy.rowCount() == 20, timeout=2000)
+    tab.search_edit.setText("ALREADY exists")  # by error text, any case
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 20, timeout=2000)
     tab.search_edit.setText("västerås")  # by source file name
-    qtbot.waitUntil(lambda: tab.proxy.rowCount() == 60, timeout=2000)
+    qtbot.waitUntil(lambda: tab.model.search_text() == "västerås", timeout=2000)
+    settle(qtbot, tab.model)
+    assert tab.model.rowCount() == 60
+    tab.search_edit.setText("indata")  # the folder is not searched, only the file name
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 0, timeout=2000)
 
     tab.search_edit.setText("")
-    qtbot.waitUntil(lambda: not tab.proxy.is_filtered(), timeout=2000)
+    qtbot.waitUntil(lambda: not tab.model.is_filtered() and tab.model.rowCount() == 60,
+                    timeout=2000)
     tab.result_combo.setCurrentIndex(tab.result_combo.findData("INVALID"))
-    assert tab.proxy.rowCount() == 20
+    settle(qtbot, tab.model)
+    assert tab.model.rowCount() == 20
     assert set(column_values(tab, COL_RESULT)) == {"INVALID"}
     tab.search_edit.setText("record 1")  # INVALID and "record 1", "record 10", …
-    qtbot.waitUntil(lambda: tab.proxy.search_text() == "record 1", timeout=2000)
-    assert all("record 1" in e for e in column_values(tab, COL_ERROR))
+    qtbot.waitUntil(lambda: tab.model.search_text() == "record 1", timeout=2000)
+    settle(qtbot, tab.model)
+    assert shown_records(tab) == [r for r in records
+                                  if r.result == "INVALID" and "record 1" in r.error]
+    assert len(column_values(tab, COL_ERROR)) == 3  # records 12, 15 and 18
     tab.result_combo.setCurrentIndex(0)  # All results
     tab.search_edit.setText("")
-    qtbot.waitUntil(lambda: tab.proxy.rowCount() == 60, timeout=2000)
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 60, timeout=2000)
     assert tab.count_label.text() == "60 failed customers"
+
+
+def test_names_with_swedish_and_other_letters_search_and_sort(qtbot, make_tab):
+    records = make_failures(6)
+    names = ["ÖRJAN NILSSON", "ÅSA ÖBERG", "ÉLODIE DUBOIS", "ZOÉ LEFÈVRE", "ÄNGEL BERG",
+             "ŁUKASZ NOWAK"]
+    for record, name in zip(records, names, strict=True):
+        record.username = name
+    tab = make_tab(records)
+    tab.table.sortByColumn(COL_USERNAME, Qt.SortOrder.AscendingOrder)
+    settle(qtbot, tab.model)
+    assert column_values(tab, COL_USERNAME) == [
+        "ÉLODIE DUBOIS", "ŁUKASZ NOWAK", "ZOÉ LEFÈVRE", "ÅSA ÖBERG", "ÄNGEL BERG",
+        "ÖRJAN NILSSON"]
+    for needle, found in (("örjan", ["ÖRJAN NILSSON"]), ("élodie", ["ÉLODIE DUBOIS"]),
+                          ("łukasz", ["ŁUKASZ NOWAK"]), ("ÖBERG", ["ÅSA ÖBERG"]),
+                          ("zoé", ["ZOÉ LEFÈVRE"])):
+        tab.search_edit.setText(needle)
+        qtbot.waitUntil(lambda n=needle: tab.model.search_text() == n.casefold(),
+                        timeout=2000)
+        settle(qtbot, tab.model)
+        assert column_values(tab, COL_USERNAME) == found, needle
 
 
 # -- sorting -------------------------------------------------------------------------------
@@ -403,9 +466,9 @@ def test_search_and_result_filter(qtbot, make_tab):
 EXPECTED_KEYS: dict[int, Callable[[FailureRecord], object]] = {
     COL_ID: lambda r: int(r.customer_id),
     COL_USERNAME: lambda r: text_sort_key(r.username),  # Swedish: …Z Å Ä Ö (Ø as Ö)
-    COL_ERROR: lambda r: r.error.casefold(),
+    COL_ERROR: lambda r: text_sort_key(r.error[:100]),
     COL_TIMESTAMP: lambda r: r.timestamp,
-    COL_BATCH: lambda r: (r.batch_number, r.batch_info.casefold()),
+    COL_BATCH: lambda r: (r.batch_number, r.batch_info),
     COL_RESULT: lambda r: r.result,
 }
 
@@ -415,7 +478,7 @@ def test_header_click_sorts_by_column(qtbot, make_tab, column):
     records = make_failures(80, shuffle=True)
     tab = make_tab(records)
     header = tab.table.horizontalHeader()
-    assert shown_records(tab) == records  # arrival order until a header is clicked
+    assert shown_records(tab) == records  # the order they failed in, until a click
 
     click_header(qtbot, tab, column)
     assert header.sortIndicatorSection() == column
@@ -423,29 +486,36 @@ def test_header_click_sorts_by_column(qtbot, make_tab, column):
     key = EXPECTED_KEYS[column]
     ascending = sorted(records, key=key)
     shown = shown_records(tab)
-    # equal keys may come in any order (they keep their previous one): compare the keys
+    # equal keys may come in any order (the order they failed in): compare the keys
     assert [key(r) for r in shown] == [key(r) for r in ascending]
     if column in (COL_ID, COL_TIMESTAMP):  # unique: the exact order is known
         assert shown == ascending
-    assert tab.proxy.sortColumn() == -1  # the proxy never sorts itself
 
     click_header(qtbot, tab, column)
     assert header.sortIndicatorOrder() == Qt.SortOrder.DescendingOrder
     assert [key(r) for r in shown_records(tab)] == [key(r) for r in reversed(ascending)]
 
 
-def test_batch_and_id_sort_numerically(make_tab, store):
-    records = make_failures(3)
+def test_batch_and_id_sort_numerically(qtbot, make_tab):
+    records = make_failures(5)
     records[0].batch_number, records[0].batch_info = 10, "Found · batch 10"
     records[1].batch_number, records[1].batch_info = 2, "Found · batch 2"
     records[2].batch_number, records[2].batch_info = 9, "Found · batch 9"
-    records[0].customer_id, records[1].customer_id, records[2].customer_id = "100", "99", "abc"
+    records[3].batch_number, records[3].batch_info = 9, "Found · batch 9"
+    records[4].batch_number, records[4].batch_info = 100, "Found · batch 100"
+    ids = ["100", "99", "abc", "0098", "X-7"]
+    for record, customer_id in zip(records, ids, strict=True):
+        record.customer_id = customer_id
     tab = make_tab(records)
     tab.table.sortByColumn(COL_BATCH, Qt.SortOrder.AscendingOrder)
+    settle(qtbot, tab.model)
     assert column_values(tab, COL_BATCH) == ["Found · batch 2", "Found · batch 9",
-                                             "Found · batch 10"]
+                                             "Found · batch 9", "Found · batch 10",
+                                             "Found · batch 100"]
     tab.table.sortByColumn(COL_ID, Qt.SortOrder.AscendingOrder)
-    assert column_values(tab, COL_ID) == ["99", "100", "abc"]
+    settle(qtbot, tab.model)
+    assert column_values(tab, COL_ID) == ["0098", "99", "100", "abc", "X-7"]
+    assert sorted(ids, key=id_sort_key) == ["0098", "99", "100", "abc", "X-7"]
 
 
 def test_selection_follows_its_record_and_new_rows_wait_for_resort(qtbot, make_tab, store):
@@ -455,46 +525,166 @@ def test_selection_follows_its_record_and_new_rows_wait_for_resort(qtbot, make_t
     selected = tab.selected_records()
     assert selected == [records[7]]
     tab.table.sortByColumn(COL_USERNAME, Qt.SortOrder.DescendingOrder)
-    assert tab.selected_records() == selected  # persistent indexes were moved
+    settle(qtbot, tab.model)
+    assert tab.selected_records() == selected  # selected again where it went
+    assert tab.table.currentIndex().row() == tab.selected_rows()[0]  # the current row too
 
     tab.set_import_running(True)
     late = make_failures(5, start_id=40000000000)  # ids sort before all others
     store.upsert(late)
-    qtbot.waitUntil(lambda: tab.model.rowCount() == 55, timeout=2000)
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 55, timeout=5000)
     tab.table.sortByColumn(COL_ID, Qt.SortOrder.AscendingOrder)
+    settle(qtbot, tab.model)
     more = make_failures(3, start_id=30000000000)
     store.upsert(more)
-    qtbot.waitUntil(lambda: tab.model.rowCount() == 58, timeout=2000)
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 58, timeout=5000)
     assert shown_records(tab)[-3:] == more  # appended at the end while sorted
-    tab.import_finished()  # pulls with re-sort
+    with qtbot.waitSignal(tab.refreshFinished, timeout=5000):
+        tab.import_finished()  # lists them again, sorted
     ids = [int(v) for v in column_values(tab, COL_ID)]
-    assert ids == sorted(ids)
+    assert ids == sorted(ids) and len(ids) == 58
     assert tab.selected_records() == selected
 
 
 def test_large_selection_survives_a_sort(qtbot, make_tab):
     records = make_failures(3000, shuffle=True)
     tab = make_tab(records)
-    selection_model = tab.table.selectionModel()
+    model, selection_model = tab.model, tab.table.selectionModel()
     chosen = QItemSelection()
-    for row in range(0, 3000, 2):  # 1,500 scattered rows plus a block: over the threshold
-        chosen.select(tab.proxy.index(row, 0), tab.proxy.index(row, len(COLUMNS) - 1))
-    chosen.select(tab.proxy.index(1001, 0), tab.proxy.index(2001, len(COLUMNS) - 1))
+    for row in range(0, 3000, 2):  # 1,500 scattered rows plus a block
+        chosen.select(model.index(row, 0), model.index(row, len(COLUMNS) - 1))
+    chosen.select(model.index(1001, 0), model.index(2001, len(COLUMNS) - 1))
     selection_model.select(chosen, QItemSelectionModel.SelectionFlag.ClearAndSelect)
     before = {r.customer_key for r in tab.selected_records()}
-    assert len(before) > 2000
+    assert len(before) == 2001  # 1,500 even rows, and 501 odd ones of the block
     click_header(qtbot, tab, COL_USERNAME)
+    assert {r.customer_key for r in tab.selected_records()} == before
+    click_header(qtbot, tab, COL_USERNAME)  # turned round: still the same customers
     assert {r.customer_key for r in tab.selected_records()} == before
     tab.table.selectAll()
     tab.table.sortByColumn(COL_TIMESTAMP, Qt.SortOrder.DescendingOrder)
+    settle(qtbot, tab.model)
     assert len(tab.selected_records()) == 3000
 
 
-# -- refresh, clear ------------------------------------------------------------------------
+# -- refresh, journal, show resolved, jobs, clear -------------------------------------------
 
 
-def test_refresh_lists_the_folders_failures_once_per_customer(qtbot, make_tab, store,
-                                                                failed_file):
+def test_refresh_lists_the_folder_s_journal_and_keeps_the_selection(qtbot, make_tab, store,
+                                                                    tmp_path):
+    records = make_failures(2000, shuffle=True)
+    write_journal(tmp_path, records, job=1)
+    tab = make_tab()
+    with qtbot.waitSignal(tab.refreshFinished, timeout=10_000) as blocker:
+        tab.refresh()
+    assert blocker.args == [2000]
+    assert store.journal == journal_path(tmp_path)
+    tab.table.sortByColumn(COL_USERNAME, Qt.SortOrder.AscendingOrder)
+    settle(qtbot, tab.model)
+    tab.table.selectRow(10)
+    tab.table.selectionModel().select(
+        tab.model.index(1500, 0),
+        QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows)
+    selected = {r.customer_key for r in tab.selected_records()}
+    resets: list[bool] = []
+    tab.model.modelReset.connect(lambda: resets.append(True))
+    watched = QPersistentModelIndex(tab.model.index(20, 0))
+    watched_key = tab.model.data(watched, FailureTableModel.RecordRole).customer_key
+
+    # a later import: two customers resolved, one new customer failing
+    shown = shown_records(tab)
+    gone = [shown[3].customer_key, shown[1600].customer_key]
+    resolve_in_journal(tmp_path, gone, 2, "2026-11-30T10:00:00")
+    write_journal(tmp_path, make_failures(1, start_id=70000000000), job=2)
+    with qtbot.waitSignal(tab.refreshFinished, timeout=10_000) as blocker:
+        tab.refresh()
+    assert blocker.args == [1999]
+    assert resets == []  # the same list, read again: a layout change
+    assert {r.customer_key for r in tab.selected_records()} == selected
+    assert tab.model.data(watched, FailureTableModel.RecordRole).customer_key == watched_key
+    keys = [r.customer_key for r in shown_records(tab)]
+    assert not set(gone) & set(keys) and "customers:id:70000000000" in keys
+    names = column_values(tab, COL_USERNAME)
+    assert [text_sort_key(n) for n in names] == sorted(text_sort_key(n) for n in names)
+
+
+def test_a_refresh_that_changes_no_order_lays_nothing_out(qtbot, make_tab, tmp_path):
+    records = make_failures(50)
+    write_journal(tmp_path, records)
+    tab = make_tab()
+    tab.show_resolved_check.setChecked(True)
+    with qtbot.waitSignal(tab.refreshFinished, timeout=5000):
+        tab.refresh()
+    layouts: list[bool] = []
+    tab.model.layoutChanged.connect(lambda *_args: layouts.append(True))
+    changed: list[tuple[int, int]] = []
+    tab.model.dataChanged.connect(lambda first, last, _roles: changed.append(
+        (first.row(), last.row())))
+    QApplication.processEvents()  # painted: the first page is read
+    with qtbot.waitSignal(tab.refreshFinished, timeout=5000):
+        tab.refresh()
+    assert layouts == [] and changed == []
+    resolve_in_journal(tmp_path, [records[2].customer_key], 5, "2026-12-01T09:00:00")
+    with qtbot.waitSignal(tab.refreshFinished, timeout=5000):
+        tab.refresh()
+    assert layouts == [] and changed == [(0, 49)]  # the page on screen, painted again
+    assert tab.model.data(tab.model.index(2, COL_RESULT)) == "INVALID (resolved by job #5)"
+
+
+def test_show_resolved_greys_them_and_names_the_job(qtbot, make_tab, store, tmp_path):
+    records = make_failures(12)
+    write_journal(tmp_path, records, job=1)
+    resolve_in_journal(tmp_path, [records[2].customer_key, records[5].customer_key], 7,
+                       "2026-11-30T10:15:00")
+    tab = make_tab()
+    with qtbot.waitSignal(tab.refreshFinished, timeout=5000):
+        tab.refresh()
+    assert tab.model.rowCount() == 10 and tab.failure_count() == 10
+    assert tab.count_label.text() == "10 failed customers"
+
+    tab.show_resolved_check.setChecked(True)
+    settle(qtbot, tab.model)
+    assert tab.model.rowCount() == 12
+    assert tab.count_label.text() == \
+        "10 failed customers (showing 12 of 10) · 2 resolved"
+    model = tab.model
+    resolved = [r for r in range(12) if model.data(model.index(r, 0), model.ResolvedRole)]
+    assert [model.data(model.index(r, COL_ID)) for r in resolved] == \
+        [records[2].customer_id, records[5].customer_id]
+    for row in resolved:
+        brush = model.data(model.index(row, COL_USERNAME), Qt.ItemDataRole.ForegroundRole)
+        assert isinstance(brush, QBrush) and brush.color().name() == "#808080"
+        assert model.data(model.index(row, COL_RESULT)).endswith("(resolved by job #7)")
+        assert "imported by job #7 2026-11-30 10:15:00" in model.data(
+            model.index(row, COL_RESULT), Qt.ItemDataRole.ToolTipRole)
+    dialog = tab.open_details(model.index(resolved[0], 0))
+    assert dialog.field_labels["Resolved"].text() == "imported by job #7 2026-11-30 10:15:00"
+    dialog.close()
+    assert model.data(model.index(0, 0), Qt.ItemDataRole.ForegroundRole) is None
+
+    tab.show_resolved_check.setChecked(False)
+    settle(qtbot, tab.model)
+    assert tab.model.rowCount() == 10
+
+
+def test_a_job_s_failures(qtbot, make_tab, tmp_path):
+    first, second = make_failures(8), make_failures(4, start_id=60000000000)
+    write_journal(tmp_path, first, job=1)
+    write_journal(tmp_path, second, job=2)
+    tab = make_tab()
+    with qtbot.waitSignal(tab.refreshFinished, timeout=5000):
+        tab.show_job(2)
+    assert tab.job_filter() == 2 and tab.job_label.text() == "Job #2"
+    assert shown_records(tab) == [FailureRecord.from_row((*r.to_row()[:16], 2, None, None))
+                                  for r in second]
+    assert tab.failure_count() == 4
+    with qtbot.waitSignal(tab.refreshFinished, timeout=5000):
+        tab.show_all_jobs()
+    assert tab.model.rowCount() == 12 and tab.job_filter() is None
+
+
+def test_refresh_lists_an_earlier_version_s_list_once_per_customer(qtbot, make_tab, store,
+                                                                   failed_file):
     records = make_failures(15)
     again = FailureRecord.from_row(records[7].to_row())
     again.error = "a later attempt failed too"
@@ -514,6 +704,24 @@ def test_refresh_lists_the_folders_failures_once_per_customer(qtbot, make_tab, s
     assert twice[0].error == "a later attempt failed too"
     loaded = [r for r in shown_records(tab) if r.customer_id == records[12].customer_id]
     assert loaded[0].original_data == records[12].original_data
+    assert not (failed_file.parent.parent / "import_history.sqlite").exists()  # none made
+
+
+def test_another_folder_without_failures_lists_none(qtbot, store, tmp_path):
+    first, second = tmp_path / "first", tmp_path / "second"
+    write_journal(first, make_failures(5))
+    second.mkdir()
+    folder = [first]
+    tab = FailedCustomersTab(store, lambda: folder[0])
+    qtbot.addWidget(tab)
+    with qtbot.waitSignal(tab.refreshFinished, timeout=5000) as blocker:
+        tab.refresh()
+    assert blocker.args == [5]
+    folder[0] = second
+    with qtbot.waitSignal(tab.refreshFinished, timeout=5000) as blocker:
+        tab.refresh()
+    assert blocker.args == [0] and store.journal is None
+    assert tab.count_label.text() == "No failed customers"
 
 
 def test_refresh_reports_an_unreadable_file(qtbot, make_tab, failed_file):
@@ -545,11 +753,32 @@ def test_clear_asks_first_and_keeps_saved_files(qtbot, make_tab, store, failed_f
     tab.clear()
     box = visible_child(tab, QMessageBox)
     qtbot.mouseClick(box.button(QMessageBox.StandardButton.Yes), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: tab.model.rowCount() == 0, timeout=2000)
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 0, timeout=5000)
+    settle(qtbot, tab.model)
     assert len(store) == 0
-    assert tab.count_label.text() == "No failed customers"
-    assert tab.summary_label.text() == ""
+    qtbot.waitUntil(lambda: tab.count_label.text() == "No failed customers", timeout=2000)
+    qtbot.waitUntil(lambda: tab.summary_label.text() == "", timeout=2000)
     assert failed_file.exists() and len(load_failure_list(failed_file)) == 12
+
+
+def test_clear_during_an_import_lists_only_what_comes_after(qtbot, make_tab, store, tmp_path):
+    write_journal(tmp_path, make_failures(20), job=1)
+    tab = make_tab()
+    with qtbot.waitSignal(tab.refreshFinished, timeout=5000):
+        tab.refresh()
+    tab.set_import_running(True)
+    tab.clear()
+    box = visible_child(tab, QMessageBox)
+    assert "failures still to come will appear again" in box.informativeText()
+    qtbot.mouseClick(box.button(QMessageBox.StandardButton.Yes), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 0, timeout=5000)
+    later = make_failures(2, start_id=70000000000)
+    store.upsert(later)
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 2, timeout=5000)
+    assert shown_records(tab) == later
+    with qtbot.waitSignal(tab.refreshFinished, timeout=5000):
+        tab.import_finished()  # the folder's whole list again
+    assert tab.model.rowCount() == 20
 
 
 # -- export --------------------------------------------------------------------------------
@@ -580,6 +809,7 @@ def test_export_csv_json_txt_of_visible_rows(qtbot, make_tab, tmp_path):
     tab.statusMessage.connect(messages.append)
     tab.result_combo.setCurrentIndex(tab.result_combo.findData("CONFLICT"))
     tab.table.sortByColumn(COL_USERNAME, Qt.SortOrder.AscendingOrder)
+    settle(qtbot, tab.model)
     visible = shown_records(tab)
     assert len(visible) < 30 and records[0] in visible
 
@@ -628,7 +858,7 @@ def test_copy_selected_rows_and_ctrl_c(qtbot, make_tab):
     records = make_failures(10)
     tab = make_tab(records)
     tab.table.selectRow(1)
-    index = tab.proxy.index(3, 0)
+    index = tab.model.index(3, 0)
     tab.table.selectionModel().select(
         index, QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows)
     clipboard = QGuiApplication.clipboard()
@@ -649,10 +879,24 @@ def test_copy_selected_rows_and_ctrl_c(qtbot, make_tab):
     assert clipboard.text() == records_as_tsv([records[1], records[3]])
 
 
+def test_copying_many_rows_reads_them_off_the_gui_thread(qtbot, make_tab):
+    records = make_failures(1500)
+    tab = make_tab(records)
+    tab.table.selectAll()
+    clipboard = QGuiApplication.clipboard()
+    clipboard.setText("")
+    messages: list[str] = []
+    tab.statusMessage.connect(messages.append)
+    assert tab.copy_selected() == 1500
+    assert messages == ["Copying 1,500 failed customers…"]
+    qtbot.waitUntil(lambda: "Copied 1,500 failed customers" in messages, timeout=10_000)
+    assert clipboard.text() == records_as_tsv(records)
+
+
 def test_double_click_opens_non_modal_details(qtbot, make_tab):
     records = make_failures(8)
     tab = make_tab(records)
-    rect = tab.table.visualRect(tab.proxy.index(2, COL_USERNAME))
+    rect = tab.table.visualRect(tab.model.index(2, COL_USERNAME))
     # a real double-click starts with a press: the view only opens what was pressed
     qtbot.mouseClick(tab.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     qtbot.mouseDClick(tab.table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
@@ -668,6 +912,7 @@ def test_double_click_opens_non_modal_details(qtbot, make_tab):
     assert '\n  "person": {\n    "customerId"' in dialog.json_edit.toPlainText()
     assert records[2].error in dialog.error_edit.toPlainText()
     assert dialog.field_labels["Source"].text() == "kunder_västerås.json, record 3"
+    assert "Resolved" not in dialog.field_labels
 
     dialog.copy_all()
     copied = QGuiApplication.clipboard().text()
@@ -678,7 +923,7 @@ def test_double_click_opens_non_modal_details(qtbot, make_tab):
     qtbot.keyClicks(tab.search_edit, "x")
     assert tab.search_edit.text() == "x"
     tab.search_edit.clear()
-    second = tab.open_details(tab.proxy.index(5, 0))
+    second = tab.open_details(tab.model.index(5, 0))
     assert second is not None and second is not dialog
     assert len(tab.findChildren(FailureDetailDialog)) == 2
     dialog.close()
@@ -710,7 +955,7 @@ def test_accessible_names_tooltips_and_tab_order(make_tab):
 def test_table_setup(make_tab):
     tab = make_tab(make_failures(3))
     table = tab.table
-    assert table.model() is tab.proxy and tab.proxy.sourceModel() is tab.model
+    assert table.model() is tab.model
     assert table.isSortingEnabled() and table.alternatingRowColors()
     assert not table.wordWrap() and not table.verticalHeader().isVisible()
     assert table.selectionBehavior() == QAbstractItemView.SelectionBehavior.SelectRows
@@ -721,11 +966,12 @@ def test_table_setup(make_tab):
 
 
 class PaintCounter(QObject):
-    """Counts paint events of the widget it filters."""
+    """Counts paint events of the widget it filters (and is deleted with it)."""
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, widget: QWidget) -> None:
+        super().__init__(widget)
         self.paints = 0
+        widget.installEventFilter(self)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Paint:
@@ -738,8 +984,9 @@ def test_rows_arriving_below_the_visible_ones_repaint_only_the_scroll_bar(qtbot,
     tab = make_tab(make_failures(500))
     table, scroll_bar = tab.table, tab.table.verticalScrollBar()
     qtbot.waitUntil(lambda: scroll_bar.maximum() > 0)
-    counter = PaintCounter()
-    table.viewport().installEventFilter(counter)
+    # what follows the first load (the kinds of error, counted a moment later) is shown
+    qtbot.waitUntil(lambda: "×" in tab.summary_label.text(), timeout=5000)
+    counter = PaintCounter(table.viewport())
     QApplication.processEvents()
     counter.paints = 0
     before = scroll_bar.maximum()
@@ -751,10 +998,10 @@ def test_rows_arriving_below_the_visible_ones_repaint_only_the_scroll_bar(qtbot,
     # the new rows are there when scrolled to
     table.scrollToBottom()
     qtbot.waitUntil(lambda: counter.paints > 0)
-    last_row = tab.proxy.rowCount() - 1
+    last_row = tab.model.rowCount() - 1
     assert table.rowAt(table.viewport().height() - 1) == last_row
-    assert tab.proxy.index(last_row, 0).data() == "70000000299"
-    # anything else, such as rows inserted among the visible ones by a sort, repaints
+    assert tab.model.index(last_row, 0).data() == "70000000299"
+    # anything else, such as rows coming among the visible ones by a sort, repaints
     counter.paints = 0
     click_header(qtbot, tab, COL_USERNAME)
     qtbot.waitUntil(lambda: counter.paints > 0)
@@ -762,13 +1009,12 @@ def test_rows_arriving_below_the_visible_ones_repaint_only_the_scroll_bar(qtbot,
 
 def test_a_table_not_yet_full_repaints_the_rows_that_arrive(qtbot, make_tab, store):
     tab = make_tab(make_failures(3))
-    counter = PaintCounter()
-    tab.table.viewport().installEventFilter(counter)
+    counter = PaintCounter(tab.table.viewport())
     QApplication.processEvents()
     counter.paints = 0
     store.upsert(make_failures(2, start_id=70000000000))
     tab.model.pull_new_records()
-    qtbot.waitUntil(lambda: counter.paints > 0)
+    qtbot.waitUntil(lambda: counter.paints > 0 and tab.model.rowCount() == 5)
     assert tab.table.rowAt(tab.table.rowViewportPosition(4) + 1) == 4
 
 
@@ -807,16 +1053,17 @@ def test_hundred_thousand_failures_stay_responsive(qtbot, make_tab, store):
 
     worker = threading.Thread(target=import_thread)
     worker.start()
-    qtbot.waitUntil(lambda: tab.model.rowCount() == 100_000, timeout=30_000)
+    qtbot.waitUntil(lambda: tab.model.rowCount() == 100_000, timeout=60_000)
     worker.join()
-    tab.import_finished()
+    with qtbot.waitSignal(tab.refreshFinished, timeout=30_000):
+        tab.import_finished()
     assert len(inserts) < 100  # coalesced: never one insert per 1,000-record chunk
     assert tab.count_label.text() == "100,000 failed customers"
 
     timer = datetime.now()
     tab.table.sortByColumn(COL_USERNAME, Qt.SortOrder.AscendingOrder)
-    QApplication.processEvents()
+    settle(qtbot, tab.model)
     seconds = (datetime.now() - timer).total_seconds()
-    assert seconds < 2.0  # target 0.5 s (see bench/failure_table_sort.py); CI machines vary
+    assert seconds < 2.0  # target 0.5 s (see bench/gui_stall.py --million); machines vary
     names = column_values(tab, COL_USERNAME)[:2000]
     assert [text_sort_key(n) for n in names] == sorted(text_sort_key(n) for n in names)

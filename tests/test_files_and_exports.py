@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,6 +20,8 @@ from app.services.sources.file_search import find_customer_files
 from app.util.atomic_files import atomic_write_bytes
 from app.util.file_names import safe_file_name, single_failure_file_name
 from app.util.spreadsheet_cells import neutralise_cell
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize(("customer_id", "username", "expected"), [
@@ -37,8 +42,28 @@ def test_single_failure_names_never_share_a_file():
     without_id = {single_failure_file_name("", "", fallback_key=f"kunder.json#{n}")
                   for n in range(1, 4)}
     assert len(without_id) == 3 and all(n.startswith("customer_no-id~") for n in without_id)
-    # and the same customer always gets the same name: a new failure replaces the old file
-    assert single_failure_file_name("X/1234", "A") == single_failure_file_name("X/1234", "A")
+    # and the same customer gets the same name in every run of the app (another process,
+    # another hash seed): a new failure replaces the old file
+    code = ("import json, sys\n"
+            "from app.util.file_names import single_failure_file_name as name\n"
+            "print(json.dumps([name(i, 'ANNA BERG') for i in json.loads(sys.argv[1])]))")
+    for seed in ("1", "2"):
+        done = subprocess.run([sys.executable, "-c", code, json.dumps(ids)], cwd=ROOT,
+                              capture_output=True, text=True, encoding="utf-8", check=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed, "PYTHONUTF8": "1"})
+        assert json.loads(done.stdout) == names
+
+
+def test_a_new_failure_of_a_customer_replaces_the_file_of_the_old_one(tmp_path):
+    from app.services.results.result_writers import SingleFailureWriter
+
+    first = SingleFailureWriter(tmp_path).add(failure(1, customer_id="x/1234"))
+    again = SingleFailureWriter(tmp_path).add(failure(1, customer_id="x/1234",
+                                                      error="failed again"))
+    assert first is not None and again == first
+    assert [p.name for p in first.parent.iterdir()] == [first.name]
+    assert json.loads(first.read_text("utf-8"))["data"][0]["person"]["customerId"] == \
+        "60000000001"  # the original entry, as sent
 
 
 def test_reserved_and_long_names(tmp_path):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,12 +25,15 @@ from app.models.file_list_model import (
     FileStatus,
 )
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
+from app.services.sources import file_checker
+from app.services.sources.file_checker import FileChecker
 from app.services.sources.file_inspector import (
     NO_CUSTOMERS_FOUND,
     FileInspection,
-    InspectionCancelled,
     inspect_file,
 )
+from app.util.background import Cancelled, CancelToken, Pool, thread_pool
+from app.util.paths import path_key
 from app.views.files_tab import FilesTab
 
 COUNT_TIMEOUT_MS = 30_000
@@ -168,8 +174,10 @@ def test_inspect_missing_file_and_cancel(tmp_path: Path) -> None:
 
     big = tmp_path / "big.json"
     write_customer_file(big, generate_customers(2000))
-    with pytest.raises(InspectionCancelled):
-        inspect_file(big, cancelled=lambda: True)
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(Cancelled):
+        inspect_file(big, token=token)
 
 
 # -- the model -------------------------------------------------------------------------------
@@ -455,6 +463,77 @@ def test_clear_while_counting_ends_the_session(qtbot: QtBot, tab: FilesTab,
         tab.clear()
         assert not tab.is_counting()
     assert tab.model.rowCount() == 0
+
+
+def test_a_cancelled_count_stops_and_tells_nothing(qtbot: QtBot, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    big = tmp_path / "stor.json"
+    write_customer_file(big, generate_customers(20_000))
+    started = threading.Event()
+    outcomes: list[str] = []
+
+    def watched(path: Path, *, token: CancelToken) -> FileInspection:
+        started.set()
+        try:
+            result = inspect_file(path, token=token)
+        except Cancelled:
+            outcomes.append("stopped")
+            raise
+        outcomes.append("counted to the end")
+        return result
+
+    monkeypatch.setattr(file_checker, "inspect_file", watched)
+    checker = FileChecker()
+    counted: list[object] = []
+    checker.inspected.connect(counted.append)
+    checker.inspect([big], {})  # size unknown: counted on a thread of the pool
+    assert started.wait(10)
+    with qtbot.waitSignal(checker.finished, timeout=COUNT_TIMEOUT_MS):
+        checker.cancel_all()  # the user cleared the list
+    assert thread_pool(Pool.FILE_CHECKS).waitForDone(COUNT_TIMEOUT_MS)
+    QApplication.sendPostedEvents()  # an answer would be delivered now
+    assert outcomes == ["stopped"]
+    assert counted == [] and not checker.is_busy()
+
+
+def counting_helpers() -> list[multiprocessing.process.BaseProcess]:
+    return [p for p in multiprocessing.active_children() if p.name == "file-counter"]
+
+
+def test_a_big_file_is_counted_in_a_helper_process(qtbot: QtBot, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    big = tmp_path / "stor.json"
+    write_customer_file(big, generate_customers(12_000, invalid=3))
+    size = big.stat().st_size
+    assert size >= file_checker.LARGE_FILE_BYTES
+    # counted in this process, it would fail
+    monkeypatch.setattr(file_checker, "inspect_file", lambda *_a, **_k: pytest.fail("here"))
+    checker = FileChecker()
+    counted: list[FileInspection] = []
+    checker.inspected.connect(counted.extend)
+    with qtbot.waitSignal(checker.finished, timeout=COUNT_TIMEOUT_MS):
+        checker.inspect([big], {path_key(big): size})
+    assert len(counted) == 1
+    assert (counted[0].customers, counted[0].invalid, counted[0].problem) == (12_000, 3, None)
+    assert counted[0].size_bytes == size and len(counted[0].sha256) == 64
+
+
+def test_cancelling_a_big_count_ends_its_helper_process(qtbot: QtBot, tmp_path: Path) -> None:
+    big = tmp_path / "stor.json"
+    write_customer_file(big, generate_customers(60_000))
+    checker = FileChecker()
+    counted: list[object] = []
+    checker.inspected.connect(counted.append)
+    checker.inspect([big], {path_key(big): big.stat().st_size})
+    qtbot.waitUntil(lambda: len(counting_helpers()) == 1, timeout=COUNT_TIMEOUT_MS)
+    helper = counting_helpers()[0]
+    with qtbot.waitSignal(checker.finished, timeout=COUNT_TIMEOUT_MS):
+        checker.cancel_all()
+    assert thread_pool(Pool.FILE_CHECKS).waitForDone(COUNT_TIMEOUT_MS)
+    assert helper.exitcode == -signal.SIGKILL  # stopped, not done counting
+    assert counting_helpers() == []
+    QApplication.sendPostedEvents()
+    assert counted == []
 
 
 def test_load_retry_folder_lists_only_batch_files(qtbot: QtBot, tab: FilesTab,

@@ -11,8 +11,16 @@ from pathlib import Path
 import pytest
 
 from app.models.failure_store import FailureStore
+from app.services.pipeline.import_events import ImportState, ImportSummary
+from app.services.results.failure_list_file import load_failure_list
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from tests.conftest import RecordingListener
+
+
+def already_exists(summary: ImportSummary) -> set[str]:
+    """The ids of the failures the summary's failure list reports as ALREADY_EXISTS."""
+    return {r.customer_id for r in load_failure_list(summary.failed_file)
+            if r.result == "ALREADY_EXISTS"}
 
 
 def write_sample(path: Path, count: int, **kwargs) -> Path:
@@ -28,7 +36,7 @@ async def test_clean_import_imports_everyone(make_engine, sandbox, tmp_path):
     assert len(sandbox.customers) == 230
     assert summary.retry_dir is None and summary.exit_code == 0
     assert listener.summary is summary
-    assert listener.progress_reports[-1].state == "finished"
+    assert listener.progress_reports[-1].state == ImportState.FINISHED
 
 
 async def test_mixed_failures_are_accounted_exactly(make_engine, sandbox, tmp_path):
@@ -81,7 +89,10 @@ async def test_retry_files_reimport_to_full_success(make_engine, sandbox, tmp_pa
     second = await make_engine([first.retry_dir]).run()
     assert (second.total, second.succeeded, second.failed) == (300, 300, 0)
     assert len(sandbox.customers) == 300
-    assert max(sandbox.creations.values()) == 1
+    # the first run's requests were all refused unread: each customer reached the service
+    # once, with the retry
+    assert len(sandbox.create_attempts) == 300
+    assert max(sandbox.create_attempts.values()) == 1
 
 
 async def test_outcome_unknown_conflict_is_reported_as_already_exists(make_engine, sandbox,
@@ -96,7 +107,11 @@ async def test_outcome_unknown_conflict_is_reported_as_already_exists(make_engin
     assert set(summary.failed_by_result) <= {"ALREADY_EXISTS"}
     assert "CONFLICT" not in summary.failed_by_result
     assert len(sandbox.customers) == 100
-    assert max(sandbox.creations.values()) == 1
+    # sent again only where an answer was lost: each lost answer's 10 customers once more
+    assert len(sandbox.create_attempts) == 100
+    assert sandbox.create_attempts.total() == 100 + 10 * processed_then_500
+    resent = {c for c, n in sandbox.create_attempts.items() if n > 1}
+    assert resent == already_exists(summary)
 
 
 @pytest.mark.parametrize("fault", [
@@ -176,7 +191,7 @@ async def test_pause_holds_requests_until_resume(make_engine, sandbox, tmp_path)
     # proving that nothing happens takes some time: 20 latency periods
     for _ in range(20):
         await asyncio.sleep(0.01)
-        assert sandbox.request_count == settled and engine.state == "paused"
+        assert sandbox.request_count == settled and engine.state == ImportState.PAUSED
     assert not task.done()
     engine.resume()
     summary = await task
@@ -272,7 +287,12 @@ async def test_timeout_after_processing_is_retried_without_double_creation(
     assert summary.succeeded + summary.failed == 60
     assert set(summary.failed_by_result) <= {"ALREADY_EXISTS"}
     assert summary.failed_by_result["ALREADY_EXISTS"] > 0
-    assert len(sandbox.customers) == 60 and max(sandbox.creations.values()) == 1
+    assert len(sandbox.customers) == 60
+    # only the customers whose answer was lost were sent again; the others once
+    assert len(sandbox.create_attempts) == 60
+    resent = {c for c, n in sandbox.create_attempts.items() if n > 1}
+    assert len(resent) >= 10  # at least the batch of one lost answer
+    assert resent == already_exists(summary)
     # the uncertain ones are named in the retry summary for whoever re-imports them
     retry_summary = json.loads((summary.retry_dir / "retry_summary.json").read_text("utf-8"))
     assert len(retry_summary["uncertainCustomerIds"]) >= summary.failed
@@ -280,11 +300,12 @@ async def test_timeout_after_processing_is_retried_without_double_creation(
 
 async def test_connection_refused_is_retried_then_reported(tmp_path, make_engine):
     source = write_sample(tmp_path / "in" / "c.json", 20)
-    engine = make_engine([source], max_retries=2)
+    store = FailureStore()
+    engine = make_engine([source], max_retries=2, store=store)
     engine.settings.customers_url = "http://127.0.0.1:9/nothing-listens-here"
     summary = await engine.run()
     assert summary.failed_by_result == {"CONNECTION_ERROR": 20}
-    assert "cannot connect" in engine.store.records()[0].error
+    assert "cannot connect" in store.records()[0].error
 
 
 @pytest.mark.slow
@@ -365,7 +386,7 @@ async def test_cancel_while_the_result_files_are_written_changes_nothing(make_en
 
         def progress(self, progress) -> None:  # type: ignore[override]
             super().progress(progress)
-            if progress.state == "writing":
+            if progress.state == ImportState.WRITING:
                 self.engine.cancel()
 
     listener = CancelWhileWriting()
@@ -374,4 +395,5 @@ async def test_cancel_while_the_result_files_are_written_changes_nothing(make_en
     summary = await engine.run()
     assert not summary.cancelled and summary.failed == 10 and summary.retry_customers == 10
     states = [p.state for p in listener.progress_reports]
-    assert "writing" in states and "stopping" not in states and states[-1] == "finished"
+    assert ImportState.WRITING in states and ImportState.STOPPING not in states
+    assert states[-1] == ImportState.FINISHED

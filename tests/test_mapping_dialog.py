@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
+import shiboken6
+from PySide6.QtCore import QCoreApplication
 from PySide6.QtWidgets import QComboBox, QDialog
 from pytestqt.qtbot import QtBot
 
 from app.services.sources import mapping_profiles
 from app.services.sources.mapping import Mapping
+from app.util.background import Pool, run_task, thread_pool
+from app.views import mapping_dialog
 from app.views.mapping_dialog import NOT_IMPORTED, MappingDialog
 from tests.excel_files import write_excel_like_workbook
 
@@ -232,3 +237,48 @@ def test_ok_refuses_a_mapping_that_names_a_column_the_file_lacks(qtbot: QtBot,
     dialog.ok_button.click()
     assert dialog.isVisible() and dialog.mapping() is None
     assert "no column 'Släktnamn'" in dialog.error_label.text()
+
+
+def test_a_dialog_closed_while_its_workbook_loads_is_never_answered(
+        qtbot: QtBot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # the spreadsheet pool's one thread is busy with another read: the dialog's waits
+    started, release = threading.Event(), threading.Event()
+    busy = run_task(Pool.SPREADSHEETS, lambda: (started.set(), release.wait(30)))
+    assert started.wait(10)
+    samples: list[Path] = []
+    monkeypatch.setattr(mapping_dialog, "column_samples",
+                        lambda path, **_: samples.append(path) or [])
+    dialog = MappingDialog(write_workbook(tmp_path / "stor.xlsx"))
+    dialog.open()
+    assert dialog.is_reading()
+    dialog.reject()  # Cancel while the workbook loads: no waiting
+    assert not dialog.is_reading()
+    shiboken6.delete(dialog)
+    release.set()
+    qtbot.waitUntil(lambda: busy.finished)
+    assert thread_pool(Pool.SPREADSHEETS).waitForDone(10_000)
+    QCoreApplication.sendPostedEvents()  # an answer would be delivered now
+    assert samples == []  # a read cancelled before it started never runs
+
+
+def test_a_dialog_deleted_mid_read_hears_nothing(qtbot: QtBot, tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch):
+    started, release = threading.Event(), threading.Event()
+    answers: list[object] = []
+
+    def stubborn(path: Path, **_: object) -> list[object]:  # a big workbook loading
+        started.set()
+        release.wait(30)
+        return []
+
+    monkeypatch.setattr(mapping_dialog, "column_samples", stubborn)
+    monkeypatch.setattr(MappingDialog, "_columns_read",
+                        lambda _self, result, error="": answers.append(result))
+    dialog = MappingDialog(write_member_csv(tmp_path / "medlemmar.csv"))
+    dialog.open()
+    assert started.wait(10)
+    shiboken6.delete(dialog)  # its window closed, say: no done(), no cancel
+    release.set()
+    assert thread_pool(Pool.SPREADSHEETS).waitForDone(10_000)
+    QCoreApplication.sendPostedEvents()
+    assert answers == []

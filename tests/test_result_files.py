@@ -11,7 +11,7 @@ from pathlib import Path
 
 from app.models.records import FailureRecord, RecordKind
 from app.services.pipeline.import_engine import ImportEngine
-from app.services.pipeline.import_events import ImportSummary
+from app.services.pipeline.import_events import ImportState, ImportSummary
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from tests.conftest import RecordingListener
 
@@ -65,7 +65,8 @@ async def test_writer_process_writes_what_the_writer_thread_writes(
         in_process.retry_dir.glob("retry_batch_*_failed.json"))
     # the window can say what is going on while the last files are written
     states = [p.state for p in listener.progress_reports]
-    assert "writing" in states and states.index("writing") < states.index("finished")
+    assert ImportState.WRITING in states
+    assert states.index(ImportState.WRITING) < states.index(ImportState.FINISHED)
 
 
 async def test_a_writer_process_that_dies_is_replaced_and_nothing_is_lost(

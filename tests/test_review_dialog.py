@@ -15,7 +15,8 @@ from pytestqt.qtbot import QtBot
 
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from app.services.sources.source_options import SourceOptions
-from app.util.worker_pools import spreadsheets
+from app.services.sources.validation_pass import validate_files
+from app.util.background import Cancelled, Pool, thread_pool
 from app.views.review_dialog import ReviewDialog
 from tests.excel_files import write_excel_like_workbook
 
@@ -124,10 +125,10 @@ def test_unreadable_file_and_nothing_valid(qtbot: QtBot, tmp_path: Path):
 def test_the_pass_can_be_cancelled(qtbot: QtBot, tmp_path: Path):
     started = []
 
-    def slow_validate(files, options, *, report_path, cancelled, progress):
+    def slow_validate(files, options, *, report_path, token, progress):
         started.append(True)
         rows = 0
-        while not cancelled():
+        while not token.cancelled:
             rows += 1
             progress(rows)
         raise RuntimeError("cancelled")
@@ -192,5 +193,37 @@ def test_closing_the_review_never_waits_for_the_check(qtbot: QtBot, tmp_path: Pa
     shiboken6.delete(dialog)  # what deleteLater comes to
     took = time.perf_counter() - took
     release.set()
-    assert spreadsheets().waitForDone(10_000)  # the shared pool outlives each review
+    # the shared pool outlives each review
+    assert thread_pool(Pool.SPREADSHEETS).waitForDone(10_000)
     assert took < 1.0  # with a pool of its own the dialog waited the whole 30 s here
+
+
+def test_cancel_stops_a_real_pass_between_steps(qtbot: QtBot, tmp_path: Path):
+    rows = [f"{2000 + i};Åsa;Öberg;01.05.1966;asa{i}@example.se;S01" for i in range(30_000)]
+    path = write_csv(tmp_path / "stor.csv", rows)
+    outcomes: list[str] = []
+
+    def watched(files, options, *, report_path, token, progress):
+        def progress_then_hold(rows: int) -> None:
+            progress(rows)
+            token.wait(10)  # the pass goes on once Cancel was pressed (or 10 s passed)
+
+        try:
+            result = validate_files(files, options, report_path=report_path, token=token,
+                                    progress=progress_then_hold)
+        except Cancelled:
+            outcomes.append("stopped")
+            raise
+        outcomes.append("checked to the end")
+        return result
+
+    dialog = ReviewDialog([path], SourceOptions(), report_path=None, validate=watched)
+    qtbot.addWidget(dialog)
+    dialog.open()
+    dialog.start()
+    qtbot.waitUntil(lambda: dialog.rows_label.text().endswith("rows checked"),
+                    timeout=TIMEOUT_MS)
+    dialog.back_button.click()
+    assert thread_pool(Pool.SPREADSHEETS).waitForDone(TIMEOUT_MS)
+    assert outcomes == ["stopped"]
+    assert dialog.validation_result() is None

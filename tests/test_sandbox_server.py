@@ -435,6 +435,29 @@ async def test_error_after_processing_stores_but_answers_500(
     assert sandbox.creations["P-1"] == 1
 
 
+async def test_hang_first_requests_holds_them_unprocessed(
+        sandbox: SandboxServer, session: aiohttp.ClientSession) -> None:
+    sandbox.config.hang_first_requests = 2
+    sandbox.config.hang_s = 30
+    held = [asyncio.create_task(post_customers(session, sandbox, [item(person(f"H-{i}"))]))
+            for i in range(2)]
+    async with asyncio.timeout(5):
+        while sandbox.fault_counts["hang_first_requests"] < 2:
+            await asyncio.sleep(0.005)
+    # the two held ones are still under way while the third is answered
+    status, answer = await post_customers(session, sandbox, [item(person("H-2"))])
+    assert status == 200 and answer["data"][0]["result"] == "SUCCESS"
+    assert not any(task.done() for task in held)
+    assert sandbox.peak_in_flight == 3
+    assert set(sandbox.customers) == {"H-2"}  # nothing held was processed
+    assert sandbox.create_attempts == {"H-2": 1}
+    for task in held:
+        task.cancel()
+    for task in held:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 async def test_timeout_after_processing(sandbox: SandboxServer,
                                         session: aiohttp.ClientSession) -> None:
     sandbox.config.timeout_after_processing_rate = 1.0
@@ -520,7 +543,8 @@ async def test_sandbox_state_and_reset(sandbox: SandboxServer,
         state = await resp.json()
     assert state == {"customers": 2, "households": 0, "requests": 2,
                      "create_attempts_total": 3, "repeated_creates": 1,
-                     "duplicate_creations": [], "updates": 0, "faults": {}}
+                     "repeated_create_ids": ["I-1"], "duplicate_creations": [],
+                     "updates": 0, "faults": {}, "peak_in_flight": 1}
     async with session.get(f"{sandbox.base_url}/_sandbox/customers/missing") as resp:
         assert resp.status == 404
         assert (await resp.json())["createAttempts"] == 0
@@ -531,8 +555,27 @@ async def test_sandbox_state_and_reset(sandbox: SandboxServer,
     async with session.post(f"{sandbox.base_url}/_sandbox/reset") as resp:
         assert (await resp.json())["customers"] == 0
     assert sandbox.customers == {}
-    assert sandbox.request_count == 0
+    assert sandbox.request_count == 0 and sandbox.peak_in_flight == 0
     assert not sandbox.create_attempts
+
+
+async def test_create_attempts_count_every_create_sent(sandbox: SandboxServer,
+                                                       session: aiohttp.ClientSession) -> None:
+    # new, taken already, refused, and twice in one batch: each CREATE received counts;
+    # an UPDATE is not a create attempt, nor is a request refused before it is read
+    await post_customers(session, sandbox, [item(person("A-1")), item(person("A-2"))])
+    await post_customers(session, sandbox, [item(person("A-1")), item(person("A-3", last="")),
+                                            item(person("A-4")), item(person("A-4"))])
+    await post_customers(session, sandbox, [item(person("A-2"), "UPDATE")])
+    sandbox.config.fail_first_requests = sandbox.request_count + 1
+    status, _ = await post_customers(session, sandbox, [item(person("A-5"))])
+    assert status == 503
+    assert sandbox.create_attempts == {"A-1": 2, "A-2": 1, "A-3": 1, "A-4": 2}
+    assert sandbox.creations == {"A-1": 1, "A-2": 1, "A-4": 1}
+    state = sandbox.state()
+    assert (state["create_attempts_total"], state["repeated_creates"]) == (6, 2)
+    assert state["repeated_create_ids"] == ["A-1", "A-4"]
+    assert state["duplicate_creations"] == []
 
 
 async def test_sandbox_config(sandbox: SandboxServer, session: aiohttp.ClientSession) -> None:
@@ -598,7 +641,9 @@ def test_cli_arguments() -> None:
     parser = argparse.ArgumentParser()
     add_sandbox_arguments(parser)
     args = parser.parse_args(["--port", "0", "--error-rate", "0.5", "--shuffle-results",
-                              "--seed", "3", "--token", "abc", "--retry-after", "0.2"])
+                              "--seed", "3", "--token", "abc", "--retry-after", "0.2",
+                              "--hang-first-requests", "2"])
+    assert args.hang_first_requests == 2
     assert args.port == 0
     assert args.host == "127.0.0.1"
     assert args.error_rate == 0.5

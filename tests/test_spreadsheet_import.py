@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 import pytest
 
+from app.models.failure_store import FailureStore
 from app.services.pipeline.import_events import ImportSettings
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from app.services.sources.batch_source import BatchSource
@@ -80,7 +81,9 @@ async def test_refused_rows_become_invalid_failures_and_an_error_report(
             ("5", "9000590", "H5", "L5", "Per", "Olsson", "196408233235", "31.02.1970", "1"),
             ("6", "9000578", "H6", "L6", "Ann", "Dup", "NULL", "NULL", "1")]
     source = member_export(tmp_path / "medlemmar.csv", rows)
-    engine = make_engine([source], mapping=load_mapping("Member export").to_dict())
+    store = FailureStore()
+    engine = make_engine([source], mapping=load_mapping("Member export").to_dict(),
+                         store=store)
     summary = await engine.run()
     assert (summary.total, summary.succeeded, summary.invalid) == (4, 2, 2)
     assert summary.failed_by_result == {"INVALID": 2}
@@ -95,7 +98,7 @@ async def test_refused_rows_become_invalid_failures_and_an_error_report(
                                                 ("5", "MMID")]
     assert "already used in row 2" in lines[3][4]
     # the failures keep the row as it was, and the customer id of its mapped column
-    failures = sorted(engine.store.records(), key=lambda f: f.record_number)
+    failures = sorted(store.records(), key=lambda f: f.record_number)
     # (a row repeating an earlier row's id is a failure of its own: the earlier row's
     # customer went in, and must not take this row's failure with it)
     assert [(f.customer_id, f.record_number, f.result) for f in failures] == [
@@ -316,7 +319,10 @@ def test_a_header_without_required_fields_exits_2_naming_them(sandbox_thread, tm
     assert server.state()["requests"] == 0
 
 
-def test_skip_strategy_and_its_retry_folder(sandbox_thread, tmp_path):
+@pytest.mark.parametrize(("strategy", "skipped", "updated"), [("skip", 18, 0),
+                                                               ("update", 0, 18)])
+def test_skip_and_update_strategies_and_their_retry_folders(sandbox_thread, tmp_path, strategy,
+                                                            skipped, updated):
     server = sandbox_thread.server
     url, token = server.customers_url("c4r"), server.static_token
     source = tmp_path / "kunder.json"
@@ -325,16 +331,18 @@ def test_skip_strategy_and_its_retry_folder(sandbox_thread, tmp_path):
                     str(tmp_path / "a"), "--json")
     assert first.returncode == 1
     done = run_cli("import", str(source), "--url", url, "--token", token, "--output-dir",
-                   str(tmp_path / "b"), "--json", "--on-existing", "update")
+                   str(tmp_path / "b"), "--json", "--on-existing", strategy)
     summary = json.loads(done.stdout)
-    assert (summary["updated"], summary["failed"], summary["on_existing"]) == (18, 2, "update")
+    assert (summary["skipped"], summary["updated"], summary["failed"],
+            summary["on_existing"]) == (skipped, updated, 2, strategy)
+    assert server.state()["updates"] == updated  # skip leaves what the service holds alone
     retry_dir = Path(summary["retry_dir"])
     kept = json.loads((retry_dir / "retry_summary.json").read_text("utf-8"))
-    assert kept["onExisting"] == "update"
+    assert kept["onExisting"] == strategy
     # a retry of that folder runs with the same strategy without being told
     again = run_cli("import", str(retry_dir), "--url", url, "--token", token,
                     "--output-dir", str(tmp_path / "c"), "--json")
-    assert json.loads(again.stdout)["on_existing"] == "update"
+    assert json.loads(again.stdout)["on_existing"] == strategy
 
 
 def test_bad_mapping_and_assignment_are_usage_errors(tmp_path):

@@ -1,58 +1,180 @@
-"""Thread-safe store of failures: one row per customer, open or resolved."""
+"""The failure list's source: a results folder's journal, or a small database of its own."""
 
 from __future__ import annotations
 
+import contextlib
+import shutil
+import sqlite3
+import tempfile
 import threading
+import weakref
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-from app.models.records import (
-    ROW_ATTEMPTS,
-    ROW_KEY,
-    ROW_RESOLVED_AT,
-    ROW_RESOLVED_JOB,
-    FailureRecord,
-    FailureRow,
+from app.models.failure_query import (
+    FAILURE_COLUMNS,
+    LIST_COLUMNS_DDL,
+    LIST_INDEXES_DDL,
+    open_list_connection,
+    read_records,
 )
+from app.models.records import ROW_RESOLVED_JOB, FailureRecord, FailureRow
 
 FAILED_CUSTOMERS_FILE = Path("failed_customers") / "failed_customers.json"
 
 FailureListener = Callable[[int], None]
 
+# The journal's failures table, with an id that is never used again (rows are deleted when
+# the list is cleared or replaced, and a table may still be asking for old ones).
+_TABLE_DDL = """
+CREATE TABLE failures (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL UNIQUE,
+    state TEXT NOT NULL,
+    customer_id TEXT NOT NULL,
+    username TEXT NOT NULL,
+    result TEXT NOT NULL,
+    error TEXT NOT NULL,
+    timestamp TEXT NOT NULL,
+    batch_info TEXT NOT NULL,
+    original BLOB NOT NULL,
+    source_file TEXT NOT NULL,
+    record_number INTEGER NOT NULL,
+    batch_number INTEGER NOT NULL,
+    http_status INTEGER,
+    kind TEXT NOT NULL,
+    retriable INTEGER NOT NULL,
+    whole_batch INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 1,
+    last_job INTEGER NOT NULL,
+    resolved_job INTEGER,
+    resolved_at TEXT
+)"""
+_COLUMNS = ", ".join(FAILURE_COLUMNS)
+# a customer failing again replaces their row, attempts counted, and reopens it
+_UPSERT = (
+    f"INSERT INTO failures ({_COLUMNS}, state) VALUES ({', '.join('?' * len(FAILURE_COLUMNS))}, ?)"
+    " ON CONFLICT(key) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in FAILURE_COLUMNS
+                if c not in ("key", "attempts"))
+    + ", attempts = failures.attempts + excluded.attempts, state = excluded.state")
+_RESOLVE = ("UPDATE failures SET state = 'resolved', resolved_job = ?, resolved_at = ? "
+            "WHERE key = ? AND state = 'open'")
+
+
+@dataclass(frozen=True, slots=True)
+class FailureSource:
+    """Where the list is read: a SQLite database with a `failures` table.
+
+    `path` is None while there is nothing to list (a store not yet given a failure);
+    `generation` changes whenever the list is another one (rowids of an earlier generation
+    mean nothing); `journal` says whether it is a results folder's journal.
+    """
+
+    path: Path | None
+    generation: int
+    journal: bool
+
 
 class FailureStore:
-    """The failures the window shows: one row per customer (see `customer_key`).
+    """The failures the window lists: one per customer, open or resolved.
 
-    Rows are compact tuples (see `FailureRecord.to_row`), which Python's garbage collector
-    leaves alone however many there are. A customer who fails again replaces their row
-    (attempts counted); one imported later is marked resolved in place, so a table can
-    grey it out until the next reload. Appends and changes happen under a lock from any
-    thread; readers take cheap copies by position (`rows_from`) and ask which earlier
-    positions changed (`take_changed`). Listeners are called with the new length after
-    each change, from the changing thread: a GUI bridges that to its own thread.
+    What the import feeds it (`upsert`, `resolve`) goes where the list is read from:
+
+    * attached to a results folder's journal (`attach`), the journal is the list. The
+      running import's journal writer records the same failures there within moments, so
+      the store only tells its listeners that the list changed;
+    * otherwise it keeps them in a database of its own (a private temporary file, made
+      when the first failure arrives): a list loaded from an earlier version's
+      failed_customers.json (`replace_all`), one cleared during an import (`clear`), or
+      one no journal backs.
+
+    No failure is kept as a Python object: a table reads pages of rows when it shows them.
+    Changes may come from any thread; listeners are called after each one from the
+    changing thread, with how many failures it concerned (0: the list is another one; see
+    `source`). A GUI bridges that to its own thread.
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._rows: list[FailureRow] = []
-        self._positions: dict[str, int] = {}
-        self._changed: set[int] = set()
-        self._open = 0
+        self._lock = threading.RLock()  # for writes to the store's own database
         self._listeners: list[FailureListener] = []
-        self._generation = 0  # bumped when all rows are replaced: positions are stale
+        # replaced whole (one assignment) under the lock, read without it: a GUI thread
+        # asking where the list is never waits for another thread's write
+        self._source = FailureSource(None, 0, False)
+        self._db: sqlite3.Connection | None = None
+        self._path: Path | None = None
+        self._indexed = False
+        self._cleanup: weakref.finalize | None = None
 
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._rows)
+    # -- where the list is ------------------------------------------------------------------
+
+    @property
+    def source(self) -> FailureSource:
+        return self._source
 
     @property
     def generation(self) -> int:
-        return self._generation
+        return self._source.generation
 
     @property
-    def open_count(self) -> int:
-        """Customers whose failure is still open."""
-        return self._open
+    def journal(self) -> Path | None:
+        """The journal the list is read from (None: the store's own database)."""
+        source = self._source
+        return source.path if source.journal else None
+
+    def attach(self, journal: Path) -> None:
+        """Read the list from this journal (an import writing there keeps it current)."""
+        journal = Path(journal)
+        with self._lock:
+            if self._source.journal and self._source.path == journal:
+                return
+            self._source = FailureSource(journal, self._source.generation + 1, True)
+        self._notify(0)
+
+    def replace_all(self, rows: Iterable[FailureRow]) -> int:
+        """Hold exactly `rows` in the store's own database (no journal); returns how many."""
+        with self._lock:
+            db = self._database()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM failures")
+                db.executemany(_UPSERT, ((*row, _state_of(row)) for row in rows))
+                (count,) = db.execute("SELECT count(*) FROM failures").fetchone()
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self._source = FailureSource(self._path, self._source.generation + 1, False)
+        self._notify(0)
+        return int(count)
+
+    def clear(self) -> None:
+        """An empty list of the store's own (files and the journal are left alone): what
+        an import feeds from now on is listed, until the list is attached again."""
+        self.replace_all(())
+
+    def ensure_indexed(self) -> None:
+        """Give the store's own database the list's sort indexes (once; they cost every
+        write something, so a store nobody lists never has them)."""
+        with self._lock:
+            if self._indexed or self._db is None:
+                return
+            for statement in LIST_INDEXES_DDL:
+                self._db.execute(statement)
+            self._indexed = True
+
+    def close(self) -> None:
+        """Let go of the store's own database (and delete it)."""
+        with self._lock:
+            if self._cleanup is not None:
+                self._cleanup()
+            self._db = self._path = self._cleanup = None
+            self._indexed = False
+            if not self._source.journal:
+                self._source = FailureSource(None, self._source.generation + 1, False)
+
+    # -- listeners --------------------------------------------------------------------------
 
     def add_listener(self, listener: FailureListener) -> None:
         self._listeners.append(listener)
@@ -61,151 +183,115 @@ class FailureStore:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    def _notify(self, size: int) -> None:
+    def _notify(self, count: int) -> None:
         for listener in list(self._listeners):
-            listener(size)
+            listener(count)
 
-    # -- changes ----------------------------------------------------------------------------
+    # -- what an import feeds ---------------------------------------------------------------
 
     def upsert(self, records: Iterable[FailureRecord]) -> int:
-        """Add failures; one for a customer already listed replaces it. Returns how many
-        rows were added (rather than replaced)."""
-        added = changed = 0
+        """Customers failed; one already listed is replaced (its attempts counted, open
+        again). Returns how many failures were given."""
+        rows = [record.to_row() for record in records]
+        if not rows:
+            return 0
         with self._lock:
-            for record in records:
-                row = record.to_row()
-                key = row[ROW_KEY]
-                position = self._positions.get(key)
-                if position is None:
-                    self._positions[key] = len(self._rows)
-                    self._rows.append(row)
-                    self._open += 1
-                    added += 1
-                    continue
-                old = self._rows[position]
-                if old[ROW_RESOLVED_JOB] is not None:
-                    self._open += 1  # failing again reopens it
-                attempts = old[ROW_ATTEMPTS] + row[ROW_ATTEMPTS]
-                self._rows[position] = (*row[:ROW_ATTEMPTS], attempts, *row[ROW_ATTEMPTS + 1:])
-                self._changed.add(position)
-                changed += 1
-            size = len(self._rows)
-        if added or changed:
-            self._notify(size)
-        return added
+            if not self._source.journal:
+                db = self._database()
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.executemany(_UPSERT, ((*row, _state_of(row)) for row in rows))
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+        self._notify(len(rows))
+        return len(rows)
 
     def resolve(self, keys: Iterable[str], job: int, when: str) -> int:
-        """Mark the open failures of these customers resolved by `job`; returns how many."""
-        resolved = 0
+        """A later job (`job`, at `when`) imported these customers: their open failures are
+        resolved. Returns how many customers were given."""
+        keys = list(keys)
+        if not keys:
+            return 0
         with self._lock:
-            for key in keys:
-                position = self._positions.get(key)
-                if position is None:
-                    continue
-                row = self._rows[position]
-                if row[ROW_RESOLVED_JOB] is not None:
-                    continue
-                self._rows[position] = (*row[:ROW_RESOLVED_JOB], job, when,
-                                        *row[ROW_RESOLVED_AT + 1:])
-                self._changed.add(position)
-                self._open -= 1
-                resolved += 1
-            size = len(self._rows)
-        if resolved:
-            self._notify(size)
-        return resolved
+            if not self._source.journal and self._db is not None:
+                db = self._db
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    db.executemany(_RESOLVE, [(job, when, key) for key in keys])
+                    db.execute("COMMIT")
+                except BaseException:
+                    db.execute("ROLLBACK")
+                    raise
+        self._notify(len(keys))
+        return len(keys)
 
-    def replace_all(self, rows: Iterable[FailureRow]) -> int:
-        """Hold exactly `rows`; returns how many. Positions start over (`generation`)."""
-        new_rows = list(rows)
-        with self._lock:
-            self._rows = new_rows
-            self._positions = {row[ROW_KEY]: i for i, row in enumerate(new_rows)}
-            self._changed.clear()
-            self._open = sum(1 for row in new_rows if row[ROW_RESOLVED_JOB] is None)
-            self._generation += 1
-        self._notify(len(new_rows))
-        return len(new_rows)
+    # -- reading (tests, exports of everything) ---------------------------------------------
 
-    def reload(self, read_rows: Callable[[], Iterable[FailureRow]]) -> int:
-        """Hold exactly the rows `read_rows()` gives (the journal's); returns how many.
+    def __len__(self) -> int:
+        return self._count("")
 
-        Meant for a worker thread. When every customer held now is among them (the
-        reload after an import), rows keep their positions: changed ones are updated in
-        place, the others added at the end, so a table takes in a few changes instead of
-        starting over and keeps its selection. The rows are compared as they are read and
-        only changed or new ones kept: 100,000 fresh tuples alive at once would make the
-        next garbage collection on the GUI thread a long one. Otherwise (another folder,
-        a job's failures) the rows replace all others, read once more.
-        """
-        with self._lock:
-            generation = self._generation
-            positions = dict(self._positions)
-            held = list(self._rows)
-        if not held or len(positions) != len(held):
-            return self.replace_all(read_rows())
-        seen = bytearray(len(held))
-        changed: dict[int, FailureRow] = {}
-        added: dict[str, FailureRow] = {}
-        for row in read_rows():
-            position = positions.get(row[ROW_KEY])
-            if position is None:
-                added[row[ROW_KEY]] = row
-            elif seen[position]:
-                return self.replace_all(read_rows())  # a customer twice: no merging that
-            else:
-                seen[position] = 1
-                if row != held[position]:
-                    changed[position] = row
-        if seen.count(1) != len(held):
-            return self.replace_all(read_rows())  # some customer is not among them
-        with self._lock:
-            if self._generation != generation:
-                replaced = True
-            else:
-                replaced = False
-                for position, row in changed.items():
-                    self._rows[position] = row
-                    self._changed.add(position)
-                for key, row in added.items():
-                    if key not in self._positions:  # unless it arrived meanwhile
-                        self._positions[key] = len(self._rows)
-                        self._rows.append(row)
-                self._open = sum(1 for row in self._rows if row[ROW_RESOLVED_JOB] is None)
-                size = len(self._rows)
-        if replaced:
-            return self.replace_all(read_rows())
-        if changed or added:
-            self._notify(size)
-        return size
-
-    def clear(self) -> None:
-        """Forget the rows in memory; files and the journal are left alone."""
-        self.replace_all(())
-
-    # -- reading ----------------------------------------------------------------------------
-
-    def rows_from(self, start: int = 0) -> list[FailureRow]:
-        """A copy of the rows from position `start` on."""
-        with self._lock:
-            return self._rows[start:]
-
-    def snapshot(self) -> list[FailureRow]:
-        return self.rows_from(0)
-
-    def rows_at(self, positions: Iterable[int]) -> dict[int, FailureRow]:
-        with self._lock:
-            return {p: self._rows[p] for p in positions if p < len(self._rows)}
-
-    def take_changed(self, below: int) -> list[int]:
-        """Positions under `below` whose rows changed since the last call (sorted)."""
-        with self._lock:
-            taken = sorted(p for p in self._changed if p < below)
-            self._changed.difference_update(taken)
-        return taken
+    @property
+    def open_count(self) -> int:
+        """Customers whose failure is still open."""
+        return self._count(" WHERE state = 'open'")
 
     def records(self, *, open_only: bool = True) -> list[FailureRecord]:
-        """The failures as records (made on demand: for exports and summaries)."""
-        rows = self.snapshot()
-        return [FailureRecord.from_row(row) for row in rows
-                if not open_only or row[ROW_RESOLVED_JOB] is None]
+        """The failures as records, in the order they first happened (made now: meant for
+        small lists and tests; a table reads pages, an export slices)."""
+        path = self.source.path
+        if path is None or not path.exists():
+            return []
+        connection = open_list_connection(path)
+        try:
+            where = " WHERE state = 'open'" if open_only else ""
+            rowids = [r for (r,) in connection.execute(
+                f"SELECT rowid FROM failures{where} ORDER BY rowid")]
+            return [r for r in read_records(connection, rowids) if r is not None]
+        finally:
+            connection.close()
+
+    def _count(self, where: str) -> int:
+        path = self.source.path
+        if path is None or not path.exists():
+            return 0
+        connection = open_list_connection(path)
+        try:
+            return int(connection.execute(f"SELECT count(*) FROM failures{where}").fetchone()[0])
+        finally:
+            connection.close()
+
+    def _database(self) -> sqlite3.Connection:
+        """The store's own database, made when first needed (under the lock)."""
+        if self._db is None:
+            folder = Path(tempfile.mkdtemp(prefix="failure-list-"))  # private to the user
+            path = folder / "failures.sqlite"
+            db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+            try:
+                # readers (the table, its worker) never wait for writes, nor writes for them;
+                # a temporary list needs no flush to disk
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("PRAGMA synchronous = OFF")
+                db.execute(_TABLE_DDL)
+                for statement in LIST_COLUMNS_DDL:
+                    db.execute(statement)
+            except BaseException:
+                db.close()
+                shutil.rmtree(folder, ignore_errors=True)
+                raise
+            self._db, self._path = db, path
+            self._cleanup = weakref.finalize(self, _remove, db, folder)
+            if not self._source.journal:  # the same list (empty until now), with a database
+                self._source = FailureSource(path, self._source.generation, False)
+        return self._db
+
+
+def _state_of(row: FailureRow) -> str:
+    return "open" if row[ROW_RESOLVED_JOB] is None else "resolved"
+
+
+def _remove(db: sqlite3.Connection, folder: Path) -> None:
+    with contextlib.suppress(sqlite3.Error):
+        db.close()
+    shutil.rmtree(folder, ignore_errors=True)

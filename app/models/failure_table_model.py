@@ -1,61 +1,85 @@
-"""Qt models for the Failed Customers tab: a table over the FailureStore and its filter proxy.
+"""The Failed Customers table: the failure list read from SQLite, a page at a time.
 
-Built for 100,000+ rows arriving during an import:
+Built for a million failures, and for 100,000 arriving during an import while the table is
+on screen:
 
-* the store's listener (called from worker threads) only sets a `threading.Event`; a
-  QTimer on the GUI thread pulls whatever is new in ONE `beginInsertRows`/`endInsertRows`,
-  and the rows that changed in place (a customer failing again, or resolved by a later
-  job) with one `dataChanged` each;
-* rows are the store's compact tuples (see `FailureRecord.to_row`), which Python's garbage
-  collector leaves alone; a `FailureRecord` is made only for a row somebody opens or copies;
-* sorting is done here, in Python, on precomputed keys (one `list.sort`), instead of letting
-  QSortFilterProxyModel compare rows by calling back into Python per comparison;
-* summaries (counts by result and by error type, of the open failures) are computed
-  incrementally, and only when somebody asks for them (the tab asks on a throttle).
+* the model holds one number per listed failure, its rowid, in an `array` (no Python
+  object per failure, so the garbage collector has nothing to walk), plus a few pages of
+  the rows on screen;
+* which failures are listed, and in which order, is an SQL query over the indexes of
+  `app.models.failure_query`, run on the journal's worker thread (`Pool.JOURNAL`); the
+  GUI thread only takes in the result (a model reset, a layout change that keeps the
+  selection, or rows appended);
+* during an import the store's listener only sets a `threading.Event`; a timer on the GUI
+  thread then asks for the rows added since the last query (one insert) and for the rows
+  on screen again (a `dataChanged` for those that changed: failed again, resolved).
 """
 
 from __future__ import annotations
 
-import re
+import contextlib
+import sqlite3
 import threading
-from collections import Counter
+from array import array
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import (
     QAbstractItemModel,
     QAbstractTableModel,
+    QItemSelection,
+    QItemSelectionModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
-    QSortFilterProxyModel,
     Qt,
     QTimer,
     Signal,
 )
 from PySide6.QtGui import QBrush, QColor
 
-from app.models.failure_store import FailureStore
-from app.models.records import (
-    ROW_ATTEMPTS,
-    ROW_BATCH,
-    ROW_BATCH_INFO,
-    ROW_ERROR,
-    ROW_ID,
-    ROW_RESOLVED_AT,
-    ROW_RESOLVED_JOB,
-    ROW_RESULT,
-    ROW_SOURCE_FILE,
-    ROW_TIMESTAMP,
-    ROW_USERNAME,
-    FailureRecord,
-    FailureRow,
+from app.models.failure_query import (
+    COL_BATCH,
+    COL_ERROR,
+    COL_ID,
+    COL_RESULT,
+    COL_TIMESTAMP,
+    COL_USERNAME,
+    COLUMNS,
+    D_RESOLVED_JOB,
+    DisplayRow,
+    FailureCounts,
+    FailureQuery,
+    display_timestamp,
+    display_value,
+    error_type,
+    full_value,
+    last_rowid,
+    mark_of,
+    open_list_connection,
+    positions_of,
+    read_counts,
+    read_display_rows,
+    read_error_types,
+    read_mark,
+    read_order,
+    read_records,
+    short_error,
+    text_sort_key,
 )
+from app.models.failure_store import FailureSource, FailureStore
+from app.models.records import FailureRecord
+from app.util.background import Pool, run_task
+
+__all__ = ["COLUMNS", "COLUMN_TOOLTIPS", "COL_BATCH", "COL_ERROR", "COL_ID", "COL_RESULT",
+           "COL_TIMESTAMP", "COL_USERNAME", "FailureTableModel", "display_timestamp",
+           "error_type", "short_error", "text_sort_key"]
 
 ModelIndex = QModelIndex | QPersistentModelIndex
 
-COLUMNS: tuple[str, ...] = ("Customer ID", "Username", "Error", "Timestamp", "Batch Info",
-                            "Result")
 COLUMN_TOOLTIPS: tuple[str, ...] = (
     "The unique identifier of the failed customer",
     "The customer's username / name",
@@ -64,353 +88,672 @@ COLUMN_TOOLTIPS: tuple[str, ...] = (
     "How the failure was detected, and in which batch",
     "The result word: the API's own (e.g. CONFLICT, FAILED) or the importer's",
 )
-COL_ID, COL_USERNAME, COL_ERROR, COL_TIMESTAMP, COL_BATCH, COL_RESULT = range(len(COLUMNS))
 
-ERROR_DISPLAY_CHARS = 80
-DEFAULT_PULL_INTERVAL_MS = 150
-LIVE_PULL_LIMIT = 20_000  # most rows one timer tick takes in (~30 ms of proxy work)
-SORT_KEY_SLICE = 4_000  # records whose sort keys one idle step computes (a few ms)
-MANY_CHANGED_ROWS = 500  # more rows changed at once than this: one dataChanged for all
+PAGE_ROWS = 128  # rows read at once for the screen
+CACHED_PAGES = 16  # pages kept (about 2,000 rows): a screen, and where it was before
+FIRST_PAGES = 2  # read with each new order, on the worker thread: the first screen
+DEFAULT_LIVE_INTERVAL_MS = 250
+WATCHED_PAGES = 2  # pages read again while live: what a screen shows
+RETRY_UNREADABLE_MS = 250  # the database was locked for a page: ask again this much later
 
-# Swedish alphabetical order for the name/text columns without a per-comparison collator:
-# Å Ä Ö come after Z (Norwegian Æ Ø share the Ä Ö slots), other accents sort as their base
-# letter (é as e, ü as y as in Swedish dictionaries). Applied after casefold().
-_SORT_TRANSLATION = str.maketrans({
-    "å": "{", "ä": "|", "æ": "|", "ö": "}", "ø": "}",
-    "é": "e", "è": "e", "ê": "e", "ë": "e", "á": "a", "à": "a", "â": "a",
-    "í": "i", "ì": "i", "î": "i", "ï": "i", "ó": "o", "ò": "o", "ô": "o",
-    "ú": "u", "ù": "u", "û": "u", "ü": "y", "ç": "c", "ñ": "n",
-})
-_DIGITS = re.compile(r"\d+")
 _ITEM_FLAGS = (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
                | Qt.ItemFlag.ItemNeverHasChildren)
-# the layout signals' full signature, so the sort hint reaches views attached directly
+# the layout signals' full signature, so the hint reaches views attached directly
 _LAYOUT_SIGNATURE = ("QList<QPersistentModelIndex>", "QAbstractItemModel::LayoutChangeHint")
 _SORT_HINT = QAbstractItemModel.LayoutChangeHint.VerticalSortHint
-_ERROR_TYPE_CACHE_LIMIT = 50_000
+_NO_HINT = QAbstractItemModel.LayoutChangeHint.NoLayoutChangeHint
 _RESOLVED_COLOR = QColor(0x80, 0x80, 0x80)  # readable, but clearly not an open failure
 
-
-def text_sort_key(text: str) -> str:
-    """Case-insensitive key that puts Å Ä Ö after Z and accented letters by their base."""
-    key = text.casefold()
-    # translate() is slow per character; most error texts and many names are plain ASCII
-    return key if key.isascii() else key.translate(_SORT_TRANSLATION)
+_FULL, _NEW_ROWS, _PENDING, _SUMMARY = "full", "new rows", "pending", "summary"
+_ALL_SELECTED = "all"  # the whole list was selected
 
 
-# Sort keys are computed a column at a time for many records, as plain strings: string
-# comparisons in list.sort are far cheaper than tuple comparisons, and values that repeat
-# (names, batch texts) are converted once.
+class _Running:
+    """The query on the worker thread: which, and its connection (to interrupt it)."""
 
-def _text_keys(values: list[str]) -> list[str]:
-    # for columns whose values repeat (names): each distinct value is converted once
-    memo = {value: text_sort_key(value) for value in set(values)}
-    return list(map(memo.__getitem__, values))
+    def __init__(self, kind: str, serial: int, recount: bool = False) -> None:
+        self.kind = kind
+        self.serial = serial
+        self.recount = recount  # a list's query that counts too
+        self.superseded = False
+        self.connection: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
 
+    def use(self, connection: sqlite3.Connection | None) -> None:
+        with self._lock:
+            self.connection = connection
 
-def _id_keys(rows: Sequence[FailureRow]) -> list[str]:
-    # numeric ids in numeric order (zero-padded), anything else after them as text
-    keys = []
-    for row in rows:
-        value = row[ROW_ID]
-        keys.append("0" + value.zfill(24) if value.isdigit() else "1" + text_sort_key(value))
-    return keys
-
-
-def _batch_keys(rows: Sequence[FailureRow]) -> list[str]:
-    # by batch number first (batch 2 before batch 10), then by the text
-    memo: dict[tuple[int, str], str] = {}
-    keys = []
-    for row in rows:
-        pair = (row[ROW_BATCH], row[ROW_BATCH_INFO])
-        key = memo.get(pair)
-        if key is None:
-            key = memo[pair] = (f"{max(pair[0], 0):012d}\x00{text_sort_key(pair[1])}")
-        keys.append(key)
-    return keys
+    def interrupt(self) -> None:
+        """Stop the query now (from the GUI thread): its answer is not wanted."""
+        self.superseded = True
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            if self.connection is not None:
+                self.connection.interrupt()
 
 
-_COLUMN_KEYS: dict[int, Callable[[Sequence[FailureRow]], list[str]]] = {
-    COL_ID: _id_keys,
-    COL_USERNAME: lambda rows: _text_keys([r[ROW_USERNAME] for r in rows]),
-    # errors are nearly all distinct (they name the customer): hashing them for a memo
-    # would cost more than converting each
-    COL_ERROR: lambda rows: [text_sort_key(r[ROW_ERROR]) for r in rows],
-    COL_TIMESTAMP: lambda rows: [r[ROW_TIMESTAMP] for r in rows],  # ISO text sorts by time
-    COL_BATCH: _batch_keys,
-    COL_RESULT: lambda rows: [r[ROW_RESULT] for r in rows],
-}
+@dataclass(slots=True)
+class _Answer:
+    """What a query on the worker thread found."""
+
+    source: FailureSource
+    query: FailureQuery
+    order: array[int] = field(default_factory=lambda: array("q"))
+    top: int = 0  # the greatest rowid when it was read: later rows come after it
+    counts: FailureCounts | None = None
+    rows: dict[int, DisplayRow] = field(default_factory=dict)  # the first screen
+    marks: list[tuple[int, str]] = field(default_factory=list)  # (page, read_mark)
+    selected: array[int] | str | None = None  # where the selection went (see _ALL_SELECTED)
+    selection_serial: int = -1
+    pending: int = 0
+    error_types: list[tuple[str, int]] = field(default_factory=list)
 
 
-def short_error(error: str, limit: int = ERROR_DISPLAY_CHARS) -> str:
-    """First line of `error`, cut to `limit` characters with "…" when anything was left out."""
-    first, newline, _ = error.strip().partition("\n")
-    first = first.rstrip()
-    if len(first) > limit:
-        return first[:limit - 1].rstrip() + "…"
-    return first + "…" if newline else first
-
-
-def display_timestamp(timestamp: str) -> str:
-    """`YYYY-MM-DD HH:MM:SS` for an ISO timestamp; anything else is shown as it is."""
-    if len(timestamp) >= 19 and timestamp[10] in "T " and timestamp[4] == "-":
-        return timestamp[:10] + " " + timestamp[11:19]
-    return timestamp
-
-
-def error_type(error: str) -> str:
-    """The error with ids and numbers replaced by "#", so similar errors group together.
-
-    For grouping only: what a user reads is an example of each group (`error_type_summary`).
-    """
-    first = error.strip().partition("\n")[0]
-    return _DIGITS.sub("#", first)[:160] or "(no error text)"
-
-
-def _file_name(path: str) -> str:
-    # cheaper than Path(path).name, which matters when filtering 100,000 rows
-    return path.replace("\\", "/").rpartition("/")[2]
-
-
-def display_value(row: FailureRow, column: int) -> str:
-    """What the table shows in `column` for `row`."""
-    if column == COL_ID:
-        return row[ROW_ID]
-    if column == COL_USERNAME:
-        return row[ROW_USERNAME]
-    if column == COL_ERROR:
-        return short_error(row[ROW_ERROR])
-    if column == COL_TIMESTAMP:
-        return display_timestamp(row[ROW_TIMESTAMP])
-    if column == COL_BATCH:
-        return row[ROW_BATCH_INFO]
-    if column == COL_RESULT:
-        if row[ROW_RESOLVED_JOB] is not None:
-            return f"{row[ROW_RESULT]} (resolved)"
-        attempts = row[ROW_ATTEMPTS]
-        return f"{row[ROW_RESULT]} ×{attempts}" if attempts > 1 else row[ROW_RESULT]
-    return ""
-
-
-def full_value(row: FailureRow, column: int) -> str:
-    """The complete value of `column` (tooltips and copying)."""
-    if column == COL_ERROR:
-        return row[ROW_ERROR]
-    if column == COL_TIMESTAMP:
-        return row[ROW_TIMESTAMP]
-    if column == COL_RESULT:
-        text = row[ROW_RESULT]
-        if row[ROW_ATTEMPTS] > 1:
-            text += f" (failed {row[ROW_ATTEMPTS]} times)"
-        if row[ROW_RESOLVED_JOB] is not None:
-            when = display_timestamp(row[ROW_RESOLVED_AT] or "")
-            text += f"; resolved: imported by job #{row[ROW_RESOLVED_JOB]} {when}".rstrip()
-        return text
-    return display_value(row, column)
-
-
-def is_resolved(row: FailureRow) -> bool:
-    return row[ROW_RESOLVED_JOB] is not None
+def _read(store: FailureStore, source: FailureSource, running: _Running,
+          read: Callable[[sqlite3.Connection], None]) -> None:
+    """Run `read` on a connection to the list, in one read transaction (one snapshot)."""
+    if source.path is None or not source.path.exists():
+        return  # nothing listed yet (a journal an import is about to make)
+    if not source.journal:
+        store.ensure_indexed()
+    connection = open_list_connection(source.path)
+    running.use(connection)
+    try:
+        connection.execute("BEGIN")
+        read(connection)
+        connection.execute("COMMIT")
+    finally:
+        running.use(None)
+        connection.close()
 
 
 class FailureTableModel(QAbstractTableModel):
-    """Table of failure rows read from a FailureStore, for the Failed Customers tab.
+    """Table of the failures a `FailureStore` lists, for the Failed Customers tab.
 
-    Rows are pulled from the store in coalesced chunks (one insert per chunk) by a timer that
-    runs only while live updates are on, or on demand with `pull_new_records()`; rows that
-    changed in place in the store (failed again, resolved) are updated by the same pull.
-    Sorting is done here on precomputed keys (`sort()`); rows arriving while sorted are
-    appended at the end until `pull_new_records(resort=True)`. A store whose rows were all
-    replaced (new `generation`) resets the model. Resolved rows are shown greyed.
+    `set_search_text`, `set_result_filter`, `set_show_resolved`, `set_job_filter` and
+    `sort` change the query; `reload` runs it again. Its answer comes a moment later (see
+    `loaded`) as a model reset when the store lists another source, otherwise as a layout
+    change: the selection (see `set_selection_model`) and other persistent indexes follow
+    their failures. While live updates are on (`set_live_updates`), failures added to the
+    list are appended at the end (in the sort order among themselves, until the next
+    reload) and the rows on screen are read again, several times a second. Resolved
+    failures (listed with "Show resolved", or resolved during an import) are greyed.
 
-    Signals: `recordsPulled(int)` after new rows were added (how many); `rowsUpdated(list)`
-    with the arrival positions of rows that changed in place, before their `dataChanged`;
-    `sortStarting()` and `sortFinished()` around a sort that reorders rows (before
-    `layoutAboutToBeChanged`, after `layoutChanged`); plus the standard model signals.
+    Signals: `loaded(int serial)` once the answer to `reload()` number `serial` (or a
+    later one) is shown; `rowsArrived(int)` after live updates appended rows;
+    `countsChanged()` (open, resolved, per result, new rows waiting); `summaryChanged()`
+    (kinds of error); `storeChanged()` when the store told of changes (on the GUI thread,
+    at most once per timer tick); `queryFailed(str)` when the list could not be read;
+    plus the standard model signals.
     """
 
-    RecordRole = Qt.ItemDataRole.UserRole + 1  # a FailureRecord, made for the asking
+    RecordRole = Qt.ItemDataRole.UserRole + 1  # a FailureRecord, read for the asking
     ResolvedRole = Qt.ItemDataRole.UserRole + 2  # whether the row's failure is resolved
+    RowIdRole = Qt.ItemDataRole.UserRole + 3  # the failure's rowid in the list's database
 
-    recordsPulled = Signal(int)
-    rowsUpdated = Signal(object)
-    sortStarting = Signal()
-    sortFinished = Signal()
+    loaded = Signal(int)
+    rowsArrived = Signal(int)
+    countsChanged = Signal()
+    summaryChanged = Signal()
+    storeChanged = Signal()
+    queryFailed = Signal(str)
 
     def __init__(self, store: FailureStore, parent: QObject | None = None, *,
-                 pull_interval_ms: int = DEFAULT_PULL_INTERVAL_MS) -> None:
+                 live_interval_ms: int = DEFAULT_LIVE_INTERVAL_MS) -> None:
         super().__init__(parent)
         self._store = store
-        self._generation = store.generation
-        self._arrival: list[FailureRow] = []  # store order (mirror of the store's prefix)
-        self._order: list[int] = []  # display row -> index into _arrival
-        # column -> sort key of each row, aligned with _arrival; extended when needed, so
-        # sorting a column again (or the other way round) costs only the sort itself
-        self._key_cache: dict[int, list[str]] = {}
-        self._sort_column = -1  # -1: store (arrival) order
-        self._sort_order = Qt.SortOrder.AscendingOrder
-        self._summary_upto = 0  # how many of _arrival the summary counters include
-        self._result_counts: Counter[str] = Counter()
-        self._error_type_counts: Counter[str] = Counter()
-        self._error_type_examples: dict[str, str] = {}
-        self._error_type_cache: dict[str, str] = {}
-        self._open = 0
+        self._source = FailureSource(None, -1, False)  # what the rows are from
+        self._query = FailureQuery()
+        self._order: array[int] = array("q")  # display row -> rowid
+        self._exact = True  # the order is a query's answer (no rows appended since)
+        self._watermark = 0  # rows with a greater rowid came after the last query
+        self._counts = FailureCounts()
+        self._error_types: list[tuple[str, int]] = []
+        self._pending = 0
+        self._pages: OrderedDict[int, list[DisplayRow | None]] = OrderedDict()
+        self._reader: sqlite3.Connection | None = None  # GUI thread's, for the pages
+        self._reader_path: Any = None
+        self._running: _Running | None = None
+        # what runs on the worker thread for this model, so that its end can stop it
+        self._runs: list[_Running] = []
+        runs = self._runs
+        self._wanted: set[str] = set()
+        self._recount = True  # the next list's query counts too
+        self._requested = 0  # serial of the latest reload()
+        self._shown = 0  # serial of the answer shown
+        self._selection: QItemSelectionModel | None = None
+        self._selection_serial = 0
         # The store calls listeners from whichever thread changed it. Only this Event is
         # touched there (thread-safe, and it does not keep the model alive).
-        self._pending = threading.Event()
-        pending = self._pending
+        self._changed = threading.Event()
+        changed = self._changed
 
-        def on_store_changed(_size: int) -> None:
-            pending.set()
+        def on_store_changed(_count: int) -> None:
+            changed.set()
 
         self._listener = on_store_changed
         store.add_listener(on_store_changed)
-        # the store outlives models: stop being called once this one is gone
-        self.destroyed.connect(lambda *_args: store.remove_listener(on_store_changed))
-        self._timer = QTimer(self)
-        self._timer.setInterval(pull_interval_ms)
-        self._timer.timeout.connect(self._on_timer)
-        # computes sort keys a slice at a time while nothing else happens, so the first
-        # click on a header after a big import only has to sort
-        self._key_timer = QTimer(self)
-        self._key_timer.setInterval(0)
-        self._key_timer.timeout.connect(self._compute_sort_keys_slice)
-        self.pull_new_records()
+        # the store outlives models: stop being called once this one is gone, and stop
+        # the query that runs for it (a closing window does not wait for it)
+        def on_destroyed(*_args: object) -> None:
+            store.remove_listener(on_store_changed)
+            for run in runs:
+                run.interrupt()
 
-    # -- store access ----------------------------------------------------------------------
+        self.destroyed.connect(on_destroyed)
+        self._timer = QTimer(self)
+        self._timer.setInterval(live_interval_ms)
+        self._timer.timeout.connect(self._tick)
+        self._retry_timer = QTimer(self)
+        self._retry_timer.setSingleShot(True)
+        self._retry_timer.setInterval(RETRY_UNREADABLE_MS)
+        self._retry_timer.timeout.connect(self._read_screen_again)
+        self.reload()
+
+    # -- the store -------------------------------------------------------------------------
 
     @property
     def store(self) -> FailureStore:
         return self._store
 
+    def source(self) -> FailureSource:
+        """Where the rows shown are read from."""
+        return self._source
+
     def detach(self) -> None:
-        """Stop listening to the store (call before dropping the model for good)."""
+        """Stop listening to the store and reading (call before dropping the model)."""
         self._timer.stop()
-        self._key_timer.stop()
+        self._retry_timer.stop()
         self._store.remove_listener(self._listener)
+        if self._running is not None:
+            self._running.interrupt()
+        self._close_reader()
 
     def set_live_updates(self, enabled: bool) -> None:
-        """Pull new records every ~150 ms while enabled; nothing happens on its own otherwise.
-
-        Sort keys of new rows are prepared in idle time while live updates are off (during
-        an import the window has better things to do).
-        """
+        """Take in what the store gains several times a second while enabled."""
         if enabled and not self._timer.isActive():
             self._timer.start()
-            self._key_timer.stop()
-            self._pending.set()  # catch up on the next tick with what arrived meanwhile
+            self._changed.set()  # catch up on the next tick with what arrived meanwhile
         elif not enabled:
             self._timer.stop()
-            self._prepare_sort_keys()
 
     def live_updates(self) -> bool:
         return self._timer.isActive()
 
+    def pull_new_records(self) -> None:
+        """Take in what the store gained since the last query, now (not waiting for the
+        timer); `rowsArrived` or `countsChanged` tell when it is done."""
+        self._changed.clear()
+        self._request(_NEW_ROWS)
+
+    def check_pending(self) -> None:
+        """Count the failures added since the last query (see `pending_count`)."""
+        self._request(_PENDING)
+
     def pending_count(self) -> int:
-        """How many rows the store holds that this model has not taken in yet."""
-        if self._store.generation != self._generation:
-            return len(self._store)
-        return max(0, len(self._store) - len(self._arrival))
+        """Failures added to the list since the rows shown were read (see `check_pending`)."""
+        return self._pending
 
-    def _on_timer(self) -> None:
-        if self._pending.is_set() or self._store.generation != self._generation:
-            # bounded, so a sudden flood never blocks the GUI for long; the rest follows on
-            # the next ticks
-            self.pull_new_records(limit=LIVE_PULL_LIMIT)
+    def _tick(self) -> None:
+        if self._store.source.generation != self._source.generation:
+            self._request(_FULL)
+        elif self._changed.is_set():
+            self._changed.clear()
+            self.storeChanged.emit()
+            self._request(_NEW_ROWS)
 
-    def pull_new_records(self, resort: bool = False, limit: int | None = None) -> int:
-        """Take in what the store gained or changed since the last pull.
+    # -- the query -------------------------------------------------------------------------
 
-        New rows come as one row insert; rows changed in place as `dataChanged`. Resets the
-        model instead when the store's rows were replaced. With `resort`, the current sort
-        is applied again afterwards (new rows otherwise wait at the end). `limit` caps how
-        many new rows one call takes in (the live timer uses it). Returns how many rows were
-        added.
-        """
-        self._pending.clear()  # before reading, so a change racing with us re-arms it
-        if self._store.generation != self._generation:
-            added = self._reset_from_store()
-        else:
-            generation = self._generation
-            self._apply_changed_rows()
-            new = self._store.rows_from(len(self._arrival))
-            if limit is not None and len(new) > limit:
-                new = new[:limit]
-                self._pending.set()  # more to take on the next tick
-            if self._store.generation != generation:
-                # replaced while we read: those positions mean nothing any more
-                added = self._reset_from_store()
-            elif new:
-                first = len(self._order)
-                self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
-                start = len(self._arrival)
-                self._arrival.extend(new)
-                self._order.extend(range(start, start + len(new)))
-                self._open += sum(1 for row in new if row[ROW_RESOLVED_JOB] is None)
-                self.endInsertRows()
-                added = len(new)
-            else:
-                added = 0
-        if resort and self._sort_column >= 0:
-            self.sort(self._sort_column, self._sort_order)
-        if added:
-            self.recordsPulled.emit(added)
-            if not self._timer.isActive():
-                self._prepare_sort_keys()
-        return added
+    def query(self) -> FailureQuery:
+        return self._query
 
-    def _apply_changed_rows(self) -> None:
-        changed = self._store.take_changed(len(self._arrival))
-        if not changed:
+    def reload(self) -> int:
+        """Run the query again (the store's source as it is now); returns the serial that
+        `loaded` reports once the answer is shown."""
+        return self._reload(recount=True)
+
+    def _reload(self, *, recount: bool) -> int:
+        self._recount = self._recount or recount
+        self._requested += 1
+        running = self._running
+        if running is not None and running.kind in (_FULL, _SUMMARY):
+            # a list's answer would be out of date; the kinds of error (a whole scan of a
+            # big list) are counted again afterwards: what the user asked for comes first
+            running.interrupt()
+        self._request(_FULL)
+        return self._requested
+
+    def is_busy(self) -> bool:
+        """Whether the answer to the latest `reload()` is still to come."""
+        return self._shown < self._requested
+
+    def is_idle(self) -> bool:
+        """Whether no query runs and none waits to."""
+        return self._running is None and not self._wanted
+
+    def _set_query(self, query: FailureQuery) -> None:
+        if query != self._query:
+            # another order of the same failures needs no counting again
+            recount = not query.same_rows(self._query)
+            self._query = query
+            self._reload(recount=recount)
+
+    def set_search_text(self, text: str) -> None:
+        """List only failures whose customer id, username, error, result or source file
+        name contain `text` (case-insensitive); "" lists all."""
+        self._set_query(replace(self._query, search=text.strip().casefold()))
+
+    def search_text(self) -> str:
+        return self._query.search
+
+    def set_result_filter(self, result: str | None) -> None:
+        """List only failures with this result word; None (or "") lists all."""
+        self._set_query(replace(self._query, result=result or None))
+
+    def result_filter(self) -> str | None:
+        return self._query.result
+
+    def set_show_resolved(self, show: bool) -> None:
+        """List the failures a later import resolved too (greyed), or only open ones."""
+        self._set_query(replace(self._query, show_resolved=show))
+
+    def shows_resolved(self) -> bool:
+        return self._query.show_resolved
+
+    def set_job_filter(self, job: int | None) -> None:
+        """List the customers whose latest attempt was in `job` (None: every job)."""
+        self._set_query(replace(self._query, job=job))
+
+    def job_filter(self) -> int | None:
+        return self._query.job
+
+    def is_filtered(self) -> bool:
+        """Whether the user narrowed the list (search text or result)."""
+        return bool(self._query.search) or self._query.result is not None
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort by `column` (-1: the order the failures first happened in). Turning the
+        current order round is done at once; another column is a query."""
+        query = replace(self._query, sort_column=column if 0 <= column < len(COLUMNS) else -1,
+                        descending=order == Qt.SortOrder.DescendingOrder)
+        if query == self._query:
             return
-        rows = self._store.rows_at(changed)
-        for position, row in rows.items():
-            old = self._arrival[position]
-            self._open += (row[ROW_RESOLVED_JOB] is None) - (old[ROW_RESOLVED_JOB] is None)
-            self._arrival[position] = row
-        for column, keys in self._key_cache.items():
-            cached = [position for position in rows if position < len(keys)]
-            for position, key in zip(cached, _COLUMN_KEYS[column]([rows[p] for p in cached]),
-                                     strict=True):
-                keys[position] = key
-        # the summary counts what is open now: count again, from the start
-        self._summary_upto = 0
-        self._result_counts.clear()
-        self._error_type_counts.clear()
-        self._error_type_examples.clear()
-        self.rowsUpdated.emit(list(rows))
-        last = len(COLUMNS) - 1
-        if len(rows) > MANY_CHANGED_ROWS:
-            # one notice for the lot: a view repaints what it shows either way
-            self.dataChanged.emit(self.index(0, 0), self.index(len(self._order) - 1, last))
+        if self._exact and not self.is_busy() and query.ascending() == self._query.ascending():
+            self._query = query
+            self._reverse()
             return
-        display_row = {position: row for row, position in enumerate(self._order)} \
-            if len(rows) > 8 else None
-        for position in rows:
-            row = display_row[position] if display_row is not None else \
-                self._order.index(position)
-            self.dataChanged.emit(self.index(row, 0), self.index(row, last))
+        self._set_query(query)
 
-    def _reset_from_store(self) -> int:
-        self.beginResetModel()
-        while True:
-            generation = self._store.generation
-            rows = self._store.snapshot()
-            self._store.take_changed(len(rows))  # all of them are new to us anyway
-            if self._store.generation == generation:
+    def sort_column(self) -> int:
+        return self._query.sort_column
+
+    def sort_order(self) -> Qt.SortOrder:
+        return (Qt.SortOrder.DescendingOrder if self._query.descending
+                else Qt.SortOrder.AscendingOrder)
+
+    # -- running queries on the worker thread ---------------------------------------------
+
+    def _request(self, kind: str) -> None:
+        self._wanted.add(kind)
+        self._start_next()
+
+    def _start_next(self) -> None:
+        if self._running is not None:
+            return
+        source = self._store.source
+        if source.generation != self._source.generation:
+            self._wanted.add(_FULL)  # the store lists another source: nothing else counts
+        for kind in (_FULL, _NEW_ROWS, _PENDING, _SUMMARY):
+            if kind in self._wanted:
                 break
-        self._generation = generation
-        self._arrival = rows
-        self._key_cache.clear()
-        self._order = self._sorted_order(list(range(len(rows))), self._sort_column,
-                                         self._sort_order)
-        self._open = sum(1 for row in rows if row[ROW_RESOLVED_JOB] is None)
-        self._summary_upto = 0
-        self._result_counts.clear()
-        self._error_type_counts.clear()
-        self._error_type_examples.clear()
-        self.endResetModel()
-        return len(rows)
+        else:
+            return
+        self._wanted.discard(kind)
+        if kind == _NEW_ROWS:
+            self._wanted.discard(_PENDING)  # answered by this one too
+        recount = False
+        if kind == _FULL:
+            recount = self._recount or source.generation != self._source.generation
+            self._recount = False
+        running = self._running = _Running(kind, self._requested, recount)
+        self._runs[:] = [running]
+        store, query = self._store, self._query
+        if kind == _FULL:
+            selected, selection_serial = self._selection_for_worker()
+            work = _full(store, source, query, running, selected, selection_serial, recount)
+        elif kind == _NEW_ROWS:
+            work = _new_rows(store, source, query, running, self._watermark,
+                             self._watched_pages())
+        elif kind == _PENDING:
+            work = _pending(store, source, query, running, self._watermark)
+        else:
+            work = _summary(store, source, query, running)
+        run_task(Pool.JOURNAL, work, on_done=lambda answer: self._answered(running, answer),
+                 on_error=lambda error: self._failed(running, error), owner=self)
+
+    def _failed(self, running: _Running, error: BaseException) -> None:
+        self._running = None
+        if running.superseded:
+            self._wanted.add(running.kind)  # asked again, after what superseded it
+            self._recount = self._recount or running.recount
+        else:
+            if not isinstance(error, sqlite3.Error | OSError):
+                raise error
+            if running.kind == _FULL:
+                self._shown = max(self._shown, running.serial)  # answered, with nothing new
+                self.loaded.emit(self._shown)
+            self.queryFailed.emit(str(error))
+        self._start_next()
+
+    def _answered(self, running: _Running, answer: _Answer) -> None:
+        self._running = None
+        current = self._store.source.generation
+        if running.superseded or answer.source.generation != current:
+            self._wanted.add(_FULL if answer.source.generation != current else running.kind)
+            self._recount = self._recount or running.recount
+        elif running.kind == _FULL:
+            if answer.query == self._query:
+                self._show(answer, running.serial)
+            else:
+                self._wanted.add(_FULL)  # changed meanwhile
+                self._recount = self._recount or running.recount
+        elif answer.source.generation == self._source.generation \
+                and answer.query.same_rows(self._query):
+            if running.kind == _NEW_ROWS:
+                self._take_new_rows(answer)
+            elif running.kind == _PENDING:
+                self._set_counts(answer.counts, answer.pending)
+            else:
+                self._error_types = answer.error_types
+                self.summaryChanged.emit()
+        self._start_next()
+
+    def request_summary(self) -> None:
+        """Count the kinds of error again (see `error_type_summary`)."""
+        self._request(_SUMMARY)
+
+    # -- taking answers in -----------------------------------------------------------------
+
+    def _show(self, answer: _Answer, serial: int) -> None:
+        if answer.source.generation != self._source.generation or not self._order:
+            self.beginResetModel()
+            if answer.source.path != self._reader_path:
+                self._close_reader()
+            self._source = answer.source
+            self._order = answer.order
+            self._pages.clear()
+            self._seed_pages(answer.rows)
+            self.endResetModel()
+        else:
+            self._reorder(answer)
+        self._exact = True
+        self._watermark = answer.top
+        if answer.counts is not None:
+            self._set_counts(answer.counts, 0)
+        self._shown = max(self._shown, serial)
+        self.loaded.emit(self._shown)
+
+    def _reorder(self, answer: _Answer) -> None:
+        """The new order, as one layout change: persistent indexes (the current row, ...)
+        and the selection follow their failures; rows no longer listed are dropped."""
+        old, new = self._order, answer.order
+        if new == old:
+            # the same rows in the same order (a list followed live): no layout to redo,
+            # only the pages whose rows changed are read and painted again
+            self._refresh_pages(answer.rows)
+            return
+        selected = answer.selected
+        if answer.selection_serial != self._selection_serial:
+            # the selection changed while the query ran: place it now
+            selected = self._selected_after(new)
+        old_rows_of = old
+        self._apply_order(new, selected, lambda rows: _moved(old_rows_of, new, rows),
+                          same_rows=len(old) == len(new))
+        self._seed_pages(answer.rows)
+
+    def _reverse(self) -> None:
+        """The current order turned round (a click on the sorted column's header)."""
+        old = self._order
+        new = array("q", old)
+        new.reverse()
+        last = len(old) - 1
+        selected = self._selected_rows()
+        after: array[int] | str | None = selected
+        if isinstance(selected, array):
+            after = array("q", (last - row for row in reversed(selected)))
+        self._apply_order(new, after, lambda rows: [last - row for row in rows],
+                          same_rows=True)
+        self._shown = self._requested
+        self.loaded.emit(self._shown)
+
+    def _apply_order(self, order: array[int], selected: array[int] | str | None,
+                     new_rows: Callable[[list[int]], list[int]], *, same_rows: bool) -> None:
+        selection = self._live_selection()
+        if selection is not None and selected is not None:
+            # Qt would keep a selection by saving a persistent index per selected row and
+            # asking this model about each: the rows are selected again afterwards instead
+            selection.clearSelection()
+        hint = _SORT_HINT if same_rows else _NO_HINT
+        self.layoutAboutToBeChanged[_LAYOUT_SIGNATURE].emit([], hint)  # type: ignore[index]
+        persistent = self.persistentIndexList()
+        old_rows = [index.row() for index in persistent]
+        moved = new_rows(old_rows) if persistent else []
+        self._order = order
+        self._pages.clear()
+        if persistent:
+            self.changePersistentIndexList(
+                persistent, [self.index(row, index.column()) if row >= 0 else QModelIndex()
+                             for index, row in zip(persistent, moved, strict=True)])
+        self.layoutChanged[_LAYOUT_SIGNATURE].emit([], hint)  # type: ignore[index]
+        if selection is not None and selected is not None:
+            self._select(selection, selected)
+
+    def _take_new_rows(self, answer: _Answer) -> None:
+        if answer.source.path != self._source.path:
+            # the same list, now with a database (a store makes its own at its first failure)
+            self._source = answer.source
+            self._close_reader()
+        self._refresh_screen(answer.marks)
+        new = answer.order
+        if new:
+            first = len(self._order)
+            self.beginInsertRows(QModelIndex(), first, first + len(new) - 1)
+            self._pages.pop(first // PAGE_ROWS, None)  # the last page grows
+            self._order.extend(new)
+            self._exact = False
+            self.endInsertRows()
+        self._watermark = max(self._watermark, answer.top)
+        self._set_counts(answer.counts, 0)
+        if new:
+            self.rowsArrived.emit(len(new))
+
+    def _set_counts(self, counts: FailureCounts | None, pending: int) -> None:
+        if counts is None:
+            counts = FailureCounts()
+        if (counts, pending) != (self._counts, self._pending):
+            self._counts, self._pending = counts, pending
+            self.countsChanged.emit()
+
+    # -- the selection ---------------------------------------------------------------------
+
+    def set_selection_model(self, selection: QItemSelectionModel) -> None:
+        """Keep this selection (of a view showing this model) across new orders."""
+        self._selection = selection
+        selection.selectionChanged.connect(self._selection_changed)
+
+    def _selection_changed(self, *_args: object) -> None:
+        self._selection_serial += 1
+
+    def _live_selection(self) -> QItemSelectionModel | None:
+        selection = self._selection
+        if selection is None or not shiboken6.isValid(selection) \
+                or not selection.hasSelection():
+            return None
+        return selection
+
+    def _selected_rows(self) -> array[int] | str | None:
+        """The selected rows (sorted), _ALL_SELECTED, or None without a selection."""
+        selection = self._live_selection()
+        if selection is None:
+            return None
+        chosen = selection.selection()
+        ranges = sorted((chosen.at(i).top(), chosen.at(i).bottom())
+                        for i in range(chosen.size()))
+        count = len(self._order)
+        if ranges and ranges[0][0] <= 0 and self._covers_all(ranges, count):
+            return _ALL_SELECTED
+        rows: array[int] = array("q")
+        end = -1
+        for top, bottom in ranges:
+            top = max(top, end + 1)
+            if bottom >= top:
+                rows.extend(range(top, min(bottom, count - 1) + 1))
+                end = bottom
+        return rows
+
+    @staticmethod
+    def _covers_all(ranges: list[tuple[int, int]], count: int) -> bool:
+        end = -1
+        for top, bottom in ranges:
+            if top > end + 1:
+                return False
+            end = max(end, bottom)
+        return end >= count - 1
+
+    def _selection_for_worker(self) -> tuple[array[int] | str | None, int]:
+        """The selected rowids (or _ALL_SELECTED), for the worker to place in the new
+        order, with the selection's serial."""
+        rows = self._selected_rows()
+        if not isinstance(rows, array):
+            return rows, self._selection_serial
+        order = self._order
+        return array("q", (order[row] for row in rows)), self._selection_serial
+
+    def _selected_after(self, new: array[int]) -> array[int] | str | None:
+        rowids, _serial = self._selection_for_worker()
+        if not isinstance(rowids, array):
+            return rowids
+        return _rows_in(new, rowids)
+
+    def _select(self, selection: QItemSelectionModel, rows: array[int] | str) -> None:
+        last_column = len(COLUMNS) - 1
+        chosen = QItemSelection()
+        if rows is _ALL_SELECTED:
+            if self._order:
+                chosen.select(self.index(0, 0), self.index(len(self._order) - 1, last_column))
+        else:
+            start = previous = -2
+            for row in [*rows, -2]:  # -2 closes the last run
+                if row == previous + 1:
+                    previous = row
+                    continue
+                if start >= 0:
+                    chosen.select(self.index(start, 0), self.index(previous, last_column))
+                start = previous = row
+        if not chosen.isEmpty():
+            selection.select(chosen, QItemSelectionModel.SelectionFlag.Select)
+
+    # -- rows on screen --------------------------------------------------------------------
+
+    def _reader_connection(self) -> sqlite3.Connection | None:
+        path = self._source.path
+        if path is None:
+            return None
+        if self._reader is None or self._reader_path != path:
+            self._close_reader()
+            # short waits only: on the GUI thread a locked page is asked for again later
+            self._reader = open_list_connection(path, busy_timeout_s=0.05)
+            self._reader_path = path
+        return self._reader
+
+    def _close_reader(self) -> None:
+        if self._reader is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._reader.close()
+        self._reader = self._reader_path = None
+
+    def _page(self, number: int) -> list[DisplayRow | None]:
+        page = self._pages.get(number)
+        if page is not None:
+            self._pages.move_to_end(number)
+            return page
+        rowids = self._order[number * PAGE_ROWS:(number + 1) * PAGE_ROWS]
+        try:
+            reader = self._reader_connection()
+            found = read_display_rows(reader, rowids) if reader is not None else {}
+        except sqlite3.Error:
+            # locked by a writer (a network share's rollback journal): blank for a moment
+            self._retry_timer.start()
+            return [None] * len(rowids)
+        page = [found.get(rowid) for rowid in rowids]
+        self._pages[number] = page
+        while len(self._pages) > CACHED_PAGES:
+            self._pages.popitem(last=False)
+        return page
+
+    def _row(self, row: int) -> DisplayRow | None:
+        number, at = divmod(row, PAGE_ROWS)
+        page = self._page(number)
+        if at >= len(page):  # read when the list was shorter
+            self._pages.pop(number, None)
+            page = self._page(number)
+        return page[at] if at < len(page) else None
+
+    def _seed_pages(self, rows: dict[int, DisplayRow]) -> None:
+        """Pages of the first screen, read with the order on the worker thread."""
+        if not rows:
+            return
+        order = self._order
+        for number in range(FIRST_PAGES):
+            rowids = order[number * PAGE_ROWS:(number + 1) * PAGE_ROWS]
+            if not rowids or any(rowid not in rows for rowid in rowids):
+                break
+            self._pages[number] = [rows[rowid] for rowid in rowids]
+
+    def _watched_pages(self) -> list[tuple[int, array[int]]]:
+        """The pages last read (what views show), to check while live; the others are
+        forgotten (read again if shown again)."""
+        while len(self._pages) > WATCHED_PAGES:
+            self._pages.popitem(last=False)
+        order = self._order
+        return [(number, order[number * PAGE_ROWS:number * PAGE_ROWS + len(page)])
+                for number, page in self._pages.items()]
+
+    def _refresh_screen(self, marks: list[tuple[int, str]]) -> None:
+        """Pages checked again while live: views are told of those that changed."""
+        order = self._order
+        for number, mark in marks:
+            page = self._pages.get(number)
+            if page is None:
+                continue
+            base = number * PAGE_ROWS
+            rowids = order[base:base + len(page)]
+            if mark_of(zip(rowids, page, strict=True)) == mark:
+                continue
+            del self._pages[number]
+            self.dataChanged.emit(self.index(base, 0),
+                                  self.index(base + len(page) - 1, len(COLUMNS) - 1))
+
+    def _refresh_pages(self, rows: dict[int, DisplayRow]) -> None:
+        """Cached pages compared with rows read again (the first screen's): views are told
+        of those that changed; pages not read again are forgotten (read when shown)."""
+        order = self._order
+        for number, page in list(self._pages.items()):
+            base = number * PAGE_ROWS
+            fresh = [rows.get(rowid) for rowid in order[base:base + len(page)]]
+            if None not in fresh:
+                if fresh == page:
+                    continue
+                self._pages[number] = fresh
+            else:
+                del self._pages[number]
+            self.dataChanged.emit(self.index(base, 0),
+                                  self.index(base + len(page) - 1, len(COLUMNS) - 1))
+
+    def _read_screen_again(self) -> None:
+        self._pages.clear()
+        if self._order:
+            self.dataChanged.emit(self.index(0, 0),
+                                  self.index(len(self._order) - 1, len(COLUMNS) - 1))
 
     # -- Qt model interface ----------------------------------------------------------------
 
@@ -424,19 +767,23 @@ class FailureTableModel(QAbstractTableModel):
         if not index.isValid():
             return None
         position = index.row()
-        if position >= len(self._order):
+        if not 0 <= position < len(self._order):
             return None
-        row = self._arrival[self._order[position]]
+        if role == self.RowIdRole:
+            return self._order[position]
+        if role == self.RecordRole:
+            return self.record(position)
+        row = self._row(position)
+        if row is None:
+            return None
         if role == Qt.ItemDataRole.DisplayRole:
             return display_value(row, index.column())
         if role == Qt.ItemDataRole.ToolTipRole:
             return full_value(row, index.column()) or None
         if role == Qt.ItemDataRole.ForegroundRole:
-            return QBrush(_RESOLVED_COLOR) if row[ROW_RESOLVED_JOB] is not None else None
-        if role == self.RecordRole:
-            return FailureRecord.from_row(row)
+            return QBrush(_RESOLVED_COLOR) if row[D_RESOLVED_JOB] is not None else None
         if role == self.ResolvedRole:
-            return row[ROW_RESOLVED_JOB] is not None
+            return row[D_RESOLVED_JOB] is not None
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation,
@@ -455,320 +802,144 @@ class FailureTableModel(QAbstractTableModel):
         # a constant: selection models may ask for every selected cell
         return _ITEM_FLAGS if index.isValid() else Qt.ItemFlag.NoItemFlags
 
-    # -- sorting ---------------------------------------------------------------------------
+    # -- access for views, exports and summaries -------------------------------------------
 
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        """Sort all rows by `column` (-1: the order they arrived in) with one Python sort."""
-        self._sort_column = column if 0 <= column < len(COLUMNS) else -1
-        self._sort_order = order
-        if len(self._order) < 2:
-            return
-        old_order = self._order
-        new_order = self._sorted_order(old_order, self._sort_column, order)
-        if new_order == old_order:
-            return  # already in this order: no layout change for the views to process
-        self.sortStarting.emit()
-        self.layoutAboutToBeChanged[_LAYOUT_SIGNATURE].emit([], _SORT_HINT)
-        self._order = new_order
-        persistent = self.persistentIndexList()
-        if persistent:
-            # selection and current row follow their records to the new rows
-            row_of = [0] * len(self._arrival)
-            for row, position in enumerate(new_order):
-                row_of[position] = row
-            count = len(old_order)
-            self.changePersistentIndexList(
-                persistent,
-                [self.index(row_of[old_order[i.row()]], i.column())
-                 if i.isValid() and i.row() < count else QModelIndex() for i in persistent])
-        self.layoutChanged[_LAYOUT_SIGNATURE].emit([], _SORT_HINT)
-        self.sortFinished.emit()
-
-    def sort_column(self) -> int:
-        return self._sort_column
-
-    def sort_keys_ready(self) -> bool:
-        """Whether every column's sort keys are computed for every row."""
-        count = len(self._arrival)
-        return all(len(self._key_cache.get(column, ())) >= count for column in _COLUMN_KEYS)
-
-    def _prepare_sort_keys(self) -> None:
-        if not self.sort_keys_ready():
-            self._key_timer.start()
-
-    def _compute_sort_keys_slice(self) -> None:
-        for column, make_keys in _COLUMN_KEYS.items():
-            keys = self._key_cache.setdefault(column, [])
-            if len(keys) < len(self._arrival):
-                keys.extend(make_keys(self._arrival[len(keys):len(keys) + SORT_KEY_SLICE]))
-                return
-        self._key_timer.stop()
-
-    def sort_order(self) -> Qt.SortOrder:
-        return self._sort_order
-
-    def _sorted_order(self, order: list[int], column: int, sort_order: Qt.SortOrder
-                      ) -> list[int]:
-        if column < 0:
-            return sorted(order)
-        keys = self._key_cache.setdefault(column, [])
-        if len(keys) < len(self._arrival):
-            keys.extend(_COLUMN_KEYS[column](self._arrival[len(keys):]))
-        # stable, also with reverse=True: equal keys keep the previous order, so sorting by
-        # one column and then another gives a two-level order
-        return sorted(order, key=keys.__getitem__,
-                      reverse=sort_order == Qt.SortOrder.DescendingOrder)
-
-    # -- access for views, export and summaries --------------------------------------------
-
-    def open_count(self) -> int:
-        """Rows whose failure is still open (resolved ones are shown until the next reload)."""
-        return self._open
-
-    def record(self, row: int) -> FailureRecord:
-        """The failure shown at `row`, as a record."""
-        return FailureRecord.from_row(self._arrival[self._order[row]])
-
-    def records(self) -> list[FailureRecord]:
-        """All rows in display order, as records (made now: for exports)."""
-        arrival = self._arrival
-        return [FailureRecord.from_row(arrival[i]) for i in self._order]
-
-    def arrival_index(self, row: int) -> int:
-        """Position in arrival (store) order of the row shown at `row`."""
+    def rowid(self, row: int) -> int:
         return self._order[row]
 
-    def arrival_rows(self) -> list[FailureRow]:
-        """The rows in arrival order: the model's own list, do not modify it."""
-        return self._arrival
+    def order(self) -> array[int]:
+        """The rowids of the rows, in display order (a copy: for an export)."""
+        return array("q", self._order)
 
-    def display_order(self) -> list[int]:
-        """Arrival index of each row, in display order: the model's own list, do not modify."""
-        return self._order
+    def record(self, row: int) -> FailureRecord | None:
+        """The failure shown at `row`, complete (read now)."""
+        records = self.records_at([row])
+        return records[0] if records else None
 
-    def _update_summary(self) -> None:
-        # incremental: each row is counted once; error texts repeat a lot, so their
-        # normalised form is cached by text. Only open failures count.
-        new = self._arrival[self._summary_upto:]
-        if not new:
-            return
-        self._summary_upto = len(self._arrival)
-        open_rows = [row for row in new if row[ROW_RESOLVED_JOB] is None]
-        self._result_counts.update(row[ROW_RESULT] for row in open_rows)
-        cache = self._error_type_cache
-        if len(cache) > _ERROR_TYPE_CACHE_LIMIT:
-            cache.clear()
-        types = self._error_type_counts
-        examples = self._error_type_examples
-        for row in open_rows:
-            error = row[ROW_ERROR]
-            kind = cache.get(error)
-            if kind is None:
-                kind = cache[error] = error_type(error)
-            types[kind] += 1
-            if kind not in examples:
-                examples[kind] = short_error(error, 160) or "(no error text)"
+    def records_at(self, rows: Sequence[int]) -> list[FailureRecord]:
+        """The failures shown at `rows`, complete, read now on this thread: meant for a
+        few (details, copying a selection); more go through a worker (see `order`)."""
+        order = self._order
+        rowids = [order[row] for row in rows if 0 <= row < len(order)]
+        found: list[FailureRecord] = []
+        try:
+            reader = self._reader_connection()
+            if reader is None:
+                return []
+            for start in range(0, len(rowids), 500):
+                found += [r for r in read_records(reader, rowids[start:start + 500])
+                          if r is not None]
+        except sqlite3.Error as error:
+            self.queryFailed.emit(str(error))
+            return []
+        return found
+
+    def records(self) -> list[FailureRecord]:
+        """Every row, in display order, complete (read now: for small lists and tests)."""
+        return self.records_at(range(len(self._order)))
+
+    def open_count(self) -> int:
+        """Open failures in the list's scope (the job shown, or all), whatever the filter."""
+        return self._counts.open
+
+    def resolved_count(self) -> int:
+        """Resolved failures in the list's scope."""
+        return self._counts.resolved
 
     def result_counts(self) -> Counter[str]:
         """How many open failures have each result word (e.g. {"CONFLICT": 12})."""
-        self._update_summary()
-        return Counter(self._result_counts)
-
-    def error_type_counts(self) -> Counter[str]:
-        """How many open failures share each error text once ids and numbers are left out."""
-        self._update_summary()
-        return Counter(self._error_type_counts)
+        return Counter(self._counts.by_result)
 
     def error_type_summary(self, top: int = 5) -> list[tuple[str, int]]:
-        """The `top` most frequent kinds of error, each as a real example with its count."""
-        counts = self.error_type_counts()
-        return [(self._error_type_examples.get(kind, kind), n)
-                for kind, n in counts.most_common(top)]
+        """The `top` most frequent kinds of open error, each as a real example with its
+        count (as of the last `request_summary`)."""
+        return self._error_types[:top]
 
 
-def _matches(rows: Sequence[FailureRow], needle: str, result: str | None,
-             show_resolved: bool) -> list[bool]:
-    """For each row, whether it contains `needle` (casefolded), has `result`, and is open
-    (or resolved rows are shown)."""
-    matches = []
-    for r in rows:
-        if (result is not None and r[ROW_RESULT] != result) or (
-                not show_resolved and r[ROW_RESOLVED_JOB] is not None):
-            matches.append(False)
-        else:
-            matches.append(not needle
-                           or needle in r[ROW_ID].casefold()
-                           or needle in r[ROW_USERNAME].casefold()
-                           or needle in r[ROW_ERROR].casefold()
-                           or needle in r[ROW_RESULT].casefold()
-                           or needle in _file_name(r[ROW_SOURCE_FILE]).casefold())
-    return matches
+# -- the queries (run on the worker thread) --------------------------------------------------
 
 
-class FailureFilterProxy(QSortFilterProxyModel):
-    """Filters the failure table by search text, result type and whether resolved failures
-    are shown (they are not, at first); sorting goes to the source.
+def _moved(old: array[int], new: array[int], rows: list[int]) -> list[int]:
+    """Where the failures at `rows` of `old` are in `new` (-1: gone)."""
+    rowids = [old[row] if 0 <= row < len(old) else None for row in rows]
+    found = positions_of(new, [rowid for rowid in rowids if rowid is not None])
+    return [found.get(rowid, -1) if rowid is not None else -1 for rowid in rowids]
 
-    The proxy never sorts itself (its sort column stays -1, so it keeps the source's order);
-    `sort()` forwards to `FailureTableModel.sort`, which is fast at 100,000 rows. Whether a
-    record matches is computed once per filter and record (in bulk, cached by the record's
-    arrival index), so the refiltering a source sort causes costs no string searching.
 
-    Signals: `filterChanged()` after the search text or result filter changed.
-    """
+def _rows_in(order: array[int], rowids: Sequence[int]) -> array[int]:
+    """The rows of `order` holding these rowids, sorted."""
+    wanted = set(rowids)
+    return array("q", (row for row, rowid in enumerate(order) if rowid in wanted))
 
-    filterChanged = Signal()
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._needle = ""
-        self._result: str | None = None
-        self._show_resolved = False
-        self._source: FailureTableModel | None = None
-        self._matches: list[bool] = []  # by arrival index, for the current filter
+def _full(store: FailureStore, source: FailureSource, query: FailureQuery,
+          running: _Running, selected: array[int] | str | None, selection_serial: int,
+          recount: bool) -> Callable[[], _Answer]:
+    def work() -> _Answer:
+        answer = _Answer(source, query, selection_serial=selection_serial,
+                         counts=FailureCounts() if recount else None)
 
-    def setSourceModel(self, model: QAbstractItemModel) -> None:
-        if self._source is not None:
-            self._source.modelAboutToBeReset.disconnect(self._forget_matches)
-            self._source.rowsUpdated.disconnect(self._forget_updated)
-        self._source = model if isinstance(model, FailureTableModel) else None
-        self._matches = []
-        if self._source is not None:
-            # before the reset (or dataChanged) reaches the proxy's own handling, which
-            # refilters with what the matches say
-            self._source.modelAboutToBeReset.connect(self._forget_matches)
-            self._source.rowsUpdated.connect(self._forget_updated)
-        super().setSourceModel(model)
+        def read(connection: sqlite3.Connection) -> None:
+            answer.order = read_order(connection, query)
+            answer.top = last_rowid(connection)
+            if recount:
+                answer.counts = read_counts(connection, query.job)
+            answer.rows = read_display_rows(connection,
+                                            answer.order[:PAGE_ROWS * FIRST_PAGES])
 
-    def _forget_matches(self) -> None:
-        self._matches = []
+        _read(store, source, running, read)
+        # where the selection goes: worked out here, not on the GUI thread
+        answer.selected = (_rows_in(answer.order, selected) if isinstance(selected, array)
+                           else selected)
+        return answer
 
-    def _forget_updated(self, positions: list[int]) -> None:
-        if self._source is None:
-            return
-        rows = self._source.arrival_rows()
-        for position in positions:
-            if position < len(self._matches):
-                self._matches[position] = _matches(
-                    (rows[position],), self._needle, self._result, self._show_resolved)[0]
+    return work
 
-    # -- filter ----------------------------------------------------------------------------
 
-    def search_text(self) -> str:
-        return self._needle
+def _new_rows(store: FailureStore, source: FailureSource, query: FailureQuery,
+              running: _Running, after: int, watched: list[tuple[int, array[int]]]
+              ) -> Callable[[], _Answer]:
+    def work() -> _Answer:
+        answer = _Answer(source, query, top=after)
 
-    def result_filter(self) -> str | None:
-        return self._result
+        def read(connection: sqlite3.Connection) -> None:
+            answer.order = read_order(connection, query, after=after)
+            answer.top = last_rowid(connection)
+            answer.counts = read_counts(connection, query.job)
+            answer.marks = [(number, read_mark(connection, rowids))
+                            for number, rowids in watched]
 
-    def is_filtered(self) -> bool:
-        """Whether the user narrowed the list (search text or result)."""
-        return bool(self._needle) or self._result is not None
+        _read(store, source, running, read)
+        return answer
 
-    def _hides_rows(self) -> bool:
-        source = self._source
-        hides_resolved = (not self._show_resolved and source is not None
-                          and source.open_count() != source.rowCount())
-        return self.is_filtered() or hides_resolved
+    return work
 
-    def shows_resolved(self) -> bool:
-        return self._show_resolved
 
-    def set_show_resolved(self, show: bool) -> None:
-        """Show the failures a later import resolved (greyed), or only the open ones."""
-        if show == self._show_resolved:
-            return
-        self._show_resolved = show
-        self._matches = []
-        self.invalidate()
-        self.filterChanged.emit()
+def _pending(store: FailureStore, source: FailureSource, query: FailureQuery,
+             running: _Running, after: int) -> Callable[[], _Answer]:
+    def work() -> _Answer:
+        answer = _Answer(source, query)
 
-    def set_search_text(self, text: str) -> None:
-        """Show only rows whose id, username, error, result or source file name contain
-        `text` (case-insensitive); "" shows all."""
-        self._set_filter(text.strip().casefold(), self._result)
+        def read(connection: sqlite3.Connection) -> None:
+            (answer.pending,) = connection.execute(
+                "SELECT count(*) FROM failures WHERE rowid > ?", (after,)).fetchone()
+            answer.counts = read_counts(connection, query.job)
 
-    def set_result_filter(self, result: str | None) -> None:
-        """Show only rows with this result word; None (or "") shows all."""
-        self._set_filter(self._needle, result or None)
+        _read(store, source, running, read)
+        return answer
 
-    def _set_filter(self, needle: str, result: str | None) -> None:
-        if (needle, result) == (self._needle, self._result):
-            return
-        narrower = ((not self._needle or self._needle in needle)
-                    and (self._result is None or self._result == result))
-        if narrower:
-            # rows only disappear: Qt's incremental update is cheapest (and keeps selection)
-            self.beginFilterChange()
-            self._needle, self._result, self._matches = needle, result, []
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-        else:
-            # rows come back: the incremental update would announce every gap between shown
-            # rows as a separate insert; rebuilding the mapping at once is several times faster
-            self._needle, self._result, self._matches = needle, result, []
-            self.invalidate()
-        self.filterChanged.emit()
+    return work
 
-    def accepts(self, record: FailureRecord) -> bool:
-        """Whether `record` passes the current filter (the same test as filterAcceptsRow)."""
-        return _matches((record.to_row(),), self._needle, self._result,
-                        self._show_resolved)[0]
 
-    def _match_list(self) -> list[bool]:
-        source = self._source
-        assert source is not None
-        arrival = source.arrival_rows()
-        matches = self._matches
-        if len(matches) < len(arrival):
-            matches.extend(_matches(arrival[len(matches):], self._needle, self._result,
-                                    self._show_resolved))
-        return matches
+def _summary(store: FailureStore, source: FailureSource, query: FailureQuery,
+             running: _Running) -> Callable[[], _Answer]:
+    def work() -> _Answer:
+        answer = _Answer(source, query)
 
-    def filterAcceptsRow(self, source_row: int, source_parent: ModelIndex) -> bool:
-        # fast path: called once per source row whenever the mapping is rebuilt
-        if not self._hides_rows():
-            return True
-        source = self._source
-        if source is None:
-            return True
-        try:
-            position = source.arrival_index(source_row)
-        except IndexError:
-            return False
-        matches = self._matches
-        if position >= len(matches):
-            matches = self._match_list()  # new rows: decided in bulk
-        return matches[position]
+        def read(connection: sqlite3.Connection) -> None:
+            answer.error_types = read_error_types(connection, query.job)
 
-    def visible_positions(self) -> list[int]:
-        """Arrival index (see FailureTableModel.arrival_index) of each proxy row, in order."""
-        source = self._source
-        if source is None:
-            return []
-        order = source.display_order()
-        if not self._hides_rows():
-            return list(order)
-        # the proxy keeps source order (it never sorts), so filtering the source rows in
-        # order gives exactly the proxy's rows
-        matches = self._match_list()
-        return [position for position in order if matches[position]]
+        _read(store, source, running, read)
+        return answer
 
-    def visible_rows(self) -> list[FailureRow]:
-        """The rows the proxy shows, in view order, without a Python call per proxy row."""
-        source = self._source
-        if source is None:
-            return [self.data(self.index(r, 0), FailureTableModel.RecordRole).to_row()
-                    for r in range(self.rowCount())]
-        arrival = source.arrival_rows()
-        return [arrival[position] for position in self.visible_positions()]
-
-    def visible_records(self) -> list[FailureRecord]:
-        """The failures the proxy shows, in view order, as records (for exports)."""
-        return [FailureRecord.from_row(row) for row in self.visible_rows()]
-
-    # -- sorting ---------------------------------------------------------------------------
-
-    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
-        """Sort via the source model's fast sort; the proxy itself keeps source order."""
-        source = self.sourceModel()
-        if source is not None:
-            source.sort(column, order)
+    return work

@@ -467,9 +467,6 @@ class FileListModel(QAbstractTableModel):
     def invalid_count(self) -> int:
         return sum(1 for e in self._entries if e.status == FileStatus.INVALID)
 
-    def counting_count(self) -> int:
-        return sum(1 for e in self._entries if e.status == FileStatus.COUNTING)
-
     # -- updates ---------------------------------------------------------------------
 
     def update_entry(self, path: str | Path, **changes: Any) -> bool:

@@ -69,7 +69,9 @@ class HistoryModel(QAbstractTableModel):
         new_jobs = self._sorted(self._jobs)
         if [j.id for j in new_jobs] == [j.id for j in self._jobs]:
             return
-        self.layoutAboutToBeChanged[_LAYOUT_SIGNATURE].emit([], _SORT_HINT)
+        # PySide6's stubs have no SignalInstance.__getitem__ (picking an overload by signature)
+        self.layoutAboutToBeChanged[_LAYOUT_SIGNATURE].emit(  # type: ignore[index]
+            [], _SORT_HINT)
         persistent = self.persistentIndexList()
         row_of = {job.id: row for row, job in enumerate(new_jobs)}
         old_jobs, self._jobs = self._jobs, new_jobs
@@ -79,7 +81,7 @@ class HistoryModel(QAbstractTableModel):
                 [self.index(row_of[old_jobs[i.row()].id], i.column())
                  if i.isValid() and i.row() < len(old_jobs) else QModelIndex()
                  for i in persistent])
-        self.layoutChanged[_LAYOUT_SIGNATURE].emit([], _SORT_HINT)
+        self.layoutChanged[_LAYOUT_SIGNATURE].emit([], _SORT_HINT)  # type: ignore[index]
 
     def _sorted(self, jobs: list[JobRecord]) -> list[JobRecord]:
         column = self._sort_column

@@ -254,10 +254,6 @@ class FailureRecord:
         return (FailureRecord.from_row, (self.to_row(),))
 
     @property
-    def is_open(self) -> bool:
-        return self.resolved_job is None
-
-    @property
     def customer_key(self) -> str:
         """See `customer_key`; a card number is looked up only when there is no id."""
         card = "" if self.customer_id else _first_card(self.original_data)

@@ -62,7 +62,7 @@ def replace_file(source: Path, target: Path) -> None:
     os.replace(source, target)
 
 
-def atomic_write(path: Path, write: Callable[[IO[bytes]], None], *, durable: bool = True) -> Path:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], object], *, durable: bool = True) -> Path:
     """Call `write` with a binary file whose content replaces `path` only once complete.
 
     `durable=False` skips the fsync: still never half-written for readers, but cheaper for

@@ -7,7 +7,10 @@
 then called on the GUI thread, unless the task was cancelled (`handle.cancel()`), or
 `owner` (a QObject) was deleted meanwhile: a dialog closed while its workbook loads never
 hears back and never waits. `to_main(callback, *args)` calls back on the GUI thread from
-anywhere. `run_async(pool, work)` is the same for a coroutine on the qasync loop.
+anywhere (progress, say). `run_async(pool, work)` is the same for a coroutine on the qasync
+loop. Long work stops early by checking a `CancelToken` (`token.check()` raises
+`Cancelled`, which answers nobody); both live in `app.util.cancel_token`, which needs no
+Qt, so the readers and checks the command line shares with the window can take a token.
 
 The pools are few, named for what they do and shared by the whole process, so the number
 of threads the app runs is bounded whatever is open:
@@ -18,16 +21,20 @@ of threads the app runs is bounded whatever is open:
   then the reload that follows it).
 - `Pool.EXPORTS`: writing failures to a file the user chose. One thread, apart from the
   journal's: an export never waits behind a list still loading.
-- `Pool.FILE_CHECKS`: counting the customers in the files on the Files tab. Two threads.
+- `Pool.FILE_CHECKS`: counting the customers in the files on the Files tab. Two threads:
+  they overlap the disk waits of many small files; more would only fight the GUI thread
+  for Python's lock.
 - `Pool.FOLDER_SEARCHES`: searching dropped folders, one at a time, in the order given.
 - `Pool.SPREADSHEETS`: reading spreadsheets for the mapping step and the review before
   Start. One thread: a big workbook is loaded whole, two at once would double the memory.
 
 A pool is never cleared: that would drop other owners' queued work; an owner that no
-longer wants an answer cancels its handle. Errors cross to the GUI thread without their
-traceback, whose frames would keep the worker's locals (and any Qt object among them)
-alive until the collector found them. `wait_for_all` waits for every pool (at the end of
-the app, after each test).
+longer wants an answer cancels its handle (a task cancelled before it starts never runs).
+What a task holds (its work, its callbacks and through them their owner) is let go on the
+GUI thread, never on the pool's: the last reference to a widget must not die there. Errors
+cross to the GUI thread without their traceback, whose frames would keep the worker's
+locals (and any Qt object among them) alive until the collector found them.
+`wait_for_all` waits for every pool (at the end of the app, after each test).
 """
 
 from __future__ import annotations
@@ -42,6 +49,11 @@ from typing import Any, Generic, TypeVar
 
 import shiboken6
 from PySide6.QtCore import QCoreApplication, QObject, QThread, QThreadPool, Signal, Slot
+
+from app.util.cancel_token import Cancelled, CancelToken
+
+__all__ = ["THREADS", "CancelToken", "Cancelled", "Pool", "TaskHandle", "on_gui_thread",
+           "run_async", "run_task", "thread_pool", "to_main", "wait_for_all"]
 
 T = TypeVar("T")
 
@@ -65,31 +77,8 @@ THREADS: dict[Pool, int] = {
 }
 
 
-class Cancelled(Exception):
-    """Raised inside work that checks its token (`token.check()`) once it was cancelled."""
-
-
-class CancelToken:
-    """Set once, read from any thread: long work checks it between steps."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
-
-    def check(self) -> None:
-        """Raise `Cancelled` once cancelled (call it between steps of long work)."""
-        if self._event.is_set():
-            raise Cancelled
-
-
 class TaskHandle(Generic[T]):
-    """A task given to `run_task`: cancel it, or ask whether it is still to answer."""
+    """A task given to `run_task`: cancel it, or ask whether its work is over."""
 
     def __init__(self, pool: Pool, token: CancelToken) -> None:
         self.pool = pool
@@ -97,7 +86,8 @@ class TaskHandle(Generic[T]):
         self._finished = threading.Event()
 
     def cancel(self) -> None:
-        """Its answer is dropped; work that checks `token` stops early."""
+        """Its answer is dropped; work not started yet never runs; work that checks
+        `token` stops early."""
         self.token.cancel()
 
     @property
@@ -106,7 +96,8 @@ class TaskHandle(Generic[T]):
 
     @property
     def finished(self) -> bool:
-        """The work has returned or raised (its answer may still be on its way)."""
+        """The work has returned or raised (or was skipped, cancelled before it started);
+        its answer, if any, is already posted to the GUI thread."""
         return self._finished.is_set()
 
 
@@ -151,7 +142,7 @@ def thread_pool(pool: Pool) -> QThreadPool:
         with _lock:
             found = _pools.get(pool)
             if found is None:
-                found = QThreadPool()
+                found = QThreadPool()  # no parent: it lives as long as the process
                 found.setObjectName(pool.value)
                 found.setMaxThreadCount(THREADS[pool])
                 _pools[pool] = found
@@ -163,17 +154,89 @@ def on_gui_thread() -> bool:
     return app is not None and QThread.currentThread() is app.thread()
 
 
-def to_main(callback: Callable[..., Any], *args: Any) -> None:
-    """Call `callback(*args)` on the GUI thread: at once when already there, otherwise
-    as soon as the GUI thread's event loop gets to it (calls keep their order)."""
-    if on_gui_thread():
-        callback(*args)
-        return
-    _the_dispatcher().posted.emit(lambda: callback(*args))
-
-
 def _alive(owner: QObject | None) -> bool:
     return owner is None or shiboken6.isValid(owner)
+
+
+def to_main(callback: Callable[..., Any], *args: Any, owner: QObject | None = None) -> None:
+    """Call `callback(*args)` on the GUI thread: at once when already there, otherwise
+    as soon as the GUI thread's event loop gets to it (calls keep their order). Not at
+    all when `owner` was deleted by then."""
+    if on_gui_thread():
+        if _alive(owner):
+            callback(*args)
+        return
+
+    def call() -> None:
+        if _alive(owner):
+            callback(*args)
+
+    _the_dispatcher().posted.emit(call)
+
+
+def _without_tracebacks(error: BaseException) -> BaseException:
+    """`error` with no traceback, nor any on the errors it was raised from."""
+    seen: set[int] = set()
+    link: BaseException | None = error
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        link.__traceback__ = None
+        link = link.__cause__ or link.__context__
+    return error
+
+
+def _reraise(error: BaseException) -> None:
+    raise error
+
+
+class _Task:
+    """What one `run_task` holds. The worker only runs `work` and fills in the outcome;
+    `settle` (on the GUI thread) answers and lets go of everything."""
+
+    __slots__ = ("answered", "failed", "handle", "on_done", "on_error", "owner", "value",
+                 "work")
+
+    def __init__(self, handle: TaskHandle[Any], work: Callable[[], Any],
+                 on_done: Callable[[Any], Any] | None,
+                 on_error: Callable[[BaseException], Any] | None,
+                 owner: QObject | None) -> None:
+        self.handle = handle
+        self.work: Callable[[], Any] | None = work
+        self.on_done = on_done
+        self.on_error = on_error
+        self.owner = owner
+        self.answered = False  # the work returned or raised (not Cancelled, not skipped)
+        self.failed = False
+        self.value: Any = None
+
+    def run(self) -> None:
+        """On a pool thread."""
+        work = self.work
+        try:
+            if work is not None and not self.handle.cancelled:
+                self.value = work()
+                self.answered = True
+        except Cancelled:
+            pass
+        except BaseException as error:  # whatever it is, the GUI thread hears of it
+            self.value = _without_tracebacks(error)
+            self.failed = self.answered = True
+        finally:
+            del work
+            _the_dispatcher().posted.emit(self.settle)
+            self.handle._finished.set()
+
+    def settle(self) -> None:
+        """On the GUI thread."""
+        on_done, on_error, owner = self.on_done, self.on_error, self.owner
+        answered, failed, value = self.answered, self.failed, self.value
+        self.work = self.on_done = self.on_error = self.owner = self.value = None
+        if not answered or self.handle.cancelled or not _alive(owner):
+            return
+        if failed:
+            (on_error or _reraise)(value)
+        elif on_done is not None:
+            on_done(value)
 
 
 def run_task(pool: Pool, work: Callable[[], T], *,
@@ -183,42 +246,22 @@ def run_task(pool: Pool, work: Callable[[], T], *,
              token: CancelToken | None = None) -> TaskHandle[T]:
     """Run `work()` on a thread of `pool`; its result goes to `on_done`, an exception it
     raised to `on_error` (`Cancelled` to neither), both called on the GUI thread, unless
-    the handle was cancelled or `owner` deleted first. Without `on_error` an exception is
-    raised again on the GUI thread (where Qt's message handler reports it)."""
+    the handle (or `token`, which the handle shares) was cancelled or `owner` deleted
+    first. Without `on_error` an exception is raised again on the GUI thread (where Qt's
+    message handler reports it). Call it from the GUI thread."""
     handle: TaskHandle[T] = TaskHandle(pool, token or CancelToken())
-    dispatcher = _the_dispatcher()
-
-    def deliver(callback: Callable[[Any], Any] | None, value: Any) -> None:
-        if handle.cancelled or not _alive(owner) or callback is None:
-            return
-        callback(value)
-
-    def reraise(error: BaseException) -> None:
-        raise error
-
-    def run() -> None:
-        if handle.cancelled:
-            handle._finished.set()
-            return
-        try:
-            result = work()
-        except Cancelled:
-            handle._finished.set()
-            return
-        except BaseException as error:  # noqa: BLE001 - handed to the GUI thread
-            error = error.with_traceback(None)
-            handle._finished.set()
-            dispatcher.posted.emit(lambda: deliver(on_error or reraise, error))
-            return
-        handle._finished.set()
-        dispatcher.posted.emit(lambda: deliver(on_done, result))
-
-    thread_pool(pool).start(run)
+    _the_dispatcher()  # created on the GUI thread, before any worker needs it
+    task = _Task(handle, work, on_done, on_error, owner)
+    thread_pool(pool).start(task.run)
     return handle
 
 
-async def run_async(pool: Pool, work: Callable[[], T]) -> T:
-    """`await` the result of `work()` run on a thread of `pool` (from the qasync loop)."""
+async def run_async(pool: Pool, work: Callable[[], T], *,
+                    token: CancelToken | None = None) -> T:
+    """`await` the result of `work()` run on a thread of `pool` (from the qasync loop).
+
+    Should the awaiting coroutine be cancelled, `token` is cancelled too (work that checks
+    it stops early)."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[T] = loop.create_future()
 
@@ -234,13 +277,18 @@ async def run_async(pool: Pool, work: Callable[[], T]) -> T:
         try:
             result: T | None = work()
             error: BaseException | None = None
-        except BaseException as raised:  # noqa: BLE001 - handed to the awaiting coroutine
-            result, error = None, raised.with_traceback(None)
+        except BaseException as raised:  # handed to the awaiting coroutine
+            result, error = None, _without_tracebacks(raised)
         with contextlib.suppress(RuntimeError):  # the loop was closed meanwhile
             loop.call_soon_threadsafe(settle, result, error)
 
     thread_pool(pool).start(run)
-    return await future
+    try:
+        return await future
+    except asyncio.CancelledError:
+        if token is not None:
+            token.cancel()
+        raise
 
 
 def wait_for_all(timeout_ms: int = -1) -> bool:

@@ -7,12 +7,11 @@ import contextlib
 import sys
 
 import qasync
-from PySide6.QtCore import QCoreApplication, QSettings, QTimer
+from PySide6.QtCore import QCoreApplication, QSettings
 from PySide6.QtWidgets import QApplication
 
 from app.services.sandbox.demo import DemoEnvironment
-from app.util import worker_pools
-from app.views.main_thread_gc import MainThreadGarbageCollector
+from app.util import background
 from app.views.main_window import APP_TITLE, MainWindow, app_icon
 from app.views.smoke_run import SmokeRun, smoke_run_requested
 
@@ -22,9 +21,9 @@ def run_gui(demo: bool = False) -> int:
     QCoreApplication.setOrganizationName(APP_TITLE)
     QCoreApplication.setApplicationName(APP_TITLE)
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    app = QApplication.instance() or QApplication(sys.argv)
+    current = QApplication.instance()  # typed as QCoreApplication
+    app = current if isinstance(current, QApplication) else QApplication(sys.argv)
     app.setWindowIcon(app_icon())
-    collector = MainThreadGarbageCollector(app)
     loop = qasync.QEventLoop(app)
     asyncio.set_event_loop(loop)
     environment = DemoEnvironment() if demo else None
@@ -34,8 +33,6 @@ def run_gui(demo: bool = False) -> int:
     # smoke tests of built packages: the window runs itself, see smoke_run.py
     smoke_run = SmokeRun(window) if smoke_run_requested() else None
     window.show()
-    # once the first events are handled, everything built so far lives as long as the app
-    QTimer.singleShot(0, collector.freeze_startup_objects)
     closed = asyncio.Event()
     app.lastWindowClosed.connect(closed.set)
     try:
@@ -44,8 +41,7 @@ def run_gui(demo: bool = False) -> int:
     finally:
         # the window's background work ends before the app does (queued tasks still run:
         # a job deleted from the history just before closing is deleted)
-        worker_pools.wait_for_all()
-        collector.stop()
+        background.wait_for_all()
         if environment is not None:
             environment.stop()
         with contextlib.suppress(RuntimeError):

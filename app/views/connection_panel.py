@@ -15,7 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.services.connection.auth import Secret
+from app.services.connection.auth import Secret, make_token_provider
 from app.services.connection.connection_check import ConnectionTester
 from app.services.connection.connection_profiles import (
     AUTH_C4R,
@@ -25,18 +25,17 @@ from app.services.connection.connection_profiles import (
     ConnectionSecrets,
     ConnectionSettings,
     customers_url,
-    extra_headers,
     households_url,
-    make_token_provider,
     problems_with,
     url_warning,
 )
 from app.services.connection.secret_store import SecretStore, secret_name
+from app.services.session.import_options import ConnectionOptions
 from app.views.widget_setup import describe
 
 
 class ConnectionPanel(QGroupBox):
-    """Edits a `ConnectionSettings` plus its secrets.
+    """Edits a `ConnectionSettings` plus its secrets; `options()` is the whole connection.
 
     Signals: changed() whenever a field changes; tested(bool ok, str message) after Test
     Connection.
@@ -168,6 +167,19 @@ class ConnectionPanel(QGroupBox):
                                  passport=Secret(self.passport_edit.text().strip()),
                                  proxy=Secret(self.proxy_edit.text().strip()))
 
+    def options(self) -> ConnectionOptions:
+        """The connection as entered, secrets included."""
+        return ConnectionOptions.from_profile(self.settings(), self.secrets())
+
+    def set_options(self, options: ConnectionOptions) -> None:
+        """Show `options`: its profile's fields, and the secrets it holds (a secret it
+        leaves empty stays as kept for the profile)."""
+        self.set_settings(options.profile_settings())
+        for field, edit in self._secret_edits().items():
+            value = getattr(options, field)
+            if value:
+                edit.setText(value.reveal())
+
     def set_settings(self, settings: ConnectionSettings) -> None:
         self._loading = True
         try:
@@ -184,9 +196,6 @@ class ConnectionPanel(QGroupBox):
         finally:
             self._loading = False
         self._refresh_form()
-
-    def set_token(self, token: str) -> None:
-        self.token_edit.setText(token)
 
     def _secret_key(self, field: str, profile: str | None = None) -> str:
         user = self.user_edit.text().strip() if field == "password" else ""
@@ -268,9 +277,9 @@ class ConnectionPanel(QGroupBox):
             return
         self.test_button.setEnabled(False)
         self.test_result.setText("Testing…")
-        settings, secrets = self.settings(), self.secrets()
-        self.tester.start(customers_url(settings), make_token_provider(settings, secrets),
-                          extra_headers(secrets), proxy=secrets.proxy.reveal())
+        options = self.options()
+        self.tester.start(options.customers_url, make_token_provider(options.sign_in()),
+                          options.extra_headers(), proxy=options.proxy.reveal())
 
     def _test_finished(self, ok: bool, message: str) -> None:
         self.test_button.setEnabled(True)

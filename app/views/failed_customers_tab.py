@@ -10,7 +10,6 @@ from typing import Any
 
 from PySide6.QtCore import (
     QEvent,
-    QItemSelection,
     QItemSelectionModel,
     QModelIndex,
     QObject,
@@ -44,20 +43,21 @@ from app.models.failure_table_model import (
     COL_RESULT,
     COL_TIMESTAMP,
     COL_USERNAME,
-    FailureFilterProxy,
     FailureTableModel,
 )
 from app.models.records import FailureRecord
-from app.services.jobs.failure_list_tasks import FailureListTasks
+from app.services.jobs.failure_list_tasks import FailureListTasks, FolderList
+from app.services.jobs.journal import journal_path
 from app.services.results.failure_export import EXPORT_FORMATS
 from app.views.failure_detail_dialog import FailureDetailDialog
 from app.views.growing_table_view import GrowingTableView
 from app.views.text_only_delegate import TextOnlyDelegate
 from app.views.widget_setup import setup_record_table
 
-SUMMARY_INTERVAL_MS = 500  # summary and result list are recomputed at most this often
-LARGE_SELECTION_ROWS = 2000  # above this, the tab keeps the selection across a sort itself
-SEARCH_DELAY_MS = 200  # wait for a pause in typing before filtering 100,000 rows
+SUMMARY_INTERVAL_MS = 500  # the summary is counted again at most this often
+LIVE_SUMMARY_INTERVAL_MS = 5000  # ... and while an import adds failures (a whole scan)
+COPY_ON_WORKER_ROWS = 1000  # more selected rows than this are read off the GUI thread
+SEARCH_DELAY_MS = 200  # wait for a pause in typing before searching 100,000 rows
 PENDING_CHECK_MS = 1000  # how often "N new, press Refresh" is updated when not live
 COPY_COLUMNS = ("Customer ID", "Username", "Result", "Error", "Timestamp", "Batch Info")
 COLUMN_WIDTHS = {COL_ID: 110, COL_USERNAME: 180, COL_TIMESTAMP: 140, COL_BATCH: 190,
@@ -94,15 +94,18 @@ class FailedCustomersTab(QWidget):
     search, result filter, sortable table, summary by error type, "Show resolved", and
     Refresh / Export… / Copy selected / Clear… buttons.
 
-    During an import (`set_import_running(True)`) new failures appear every ~150 ms while
+    The list is the results folder's journal, read a page at a time (see
+    `FailureTableModel`): `refresh()` lists the folder's failures (an earlier version's
+    failed_customers.json when there is no journal yet). During an import
+    (`set_import_running(True)`) new failures appear several times a second while
     "Auto-refresh during import" is checked, and customers the import brings in are greyed
-    as resolved; `import_finished()` reloads the list from the results folder's journal.
-    `show_job(id)` lists one job's failures.
+    as resolved; `import_finished()` lists the folder's failures again. `show_job(id)`
+    lists one job's failures.
 
     Signals:
         countChanged(int): the number of open failures changed.
         statusMessage(str): a message for the main window's status bar.
-        refreshFinished(int): a Refresh finished; how many failures it loaded.
+        refreshFinished(int): a Refresh finished; how many failures it lists.
         exportFinished(str): an export finished; the file written, or "" when it failed.
     """
 
@@ -120,20 +123,20 @@ class FailedCustomersTab(QWidget):
         self._output_dir = output_dir
         self._import_running = False
         self._last_count = -1
-        self._refresh_running = False
+        self._preparing = False  # the folder's list is being made ready (off this thread)
         self._refresh_again = False
-        self._job_filter: int | None = None
+        self._refresh_serial = 0  # the model's answer a refresh waits for (0: none)
+        self._refresh_folder: Path | None = None
+        self._cleared = False  # the user cleared the list: it stays so until a refresh
         self._export_dir: Path | None = None
         self._export_dialog: QFileDialog | None = None
         self._detail_dialogs: list[FailureDetailDialog] = []
-        self._saved_selection: set[int] | None = None  # arrival indices, across a sort
         self.tasks = FailureListTasks(self)
-        self.tasks.loaded.connect(self._loaded)
+        self.tasks.prepared.connect(self._prepared)
         self.tasks.exported.connect(self._exported)
+        self.tasks.recordsRead.connect(self._copy_read_records)
 
         self.model = FailureTableModel(store, self)
-        self.proxy = FailureFilterProxy(self)
-        self.proxy.setSourceModel(self.model)
 
         self._build_widgets()
         self._build_layout()
@@ -187,7 +190,7 @@ class FailedCustomersTab(QWidget):
         self.count_label.setToolTip("Customers whose failure is still open")
 
         self.table = GrowingTableView()
-        self.table.setModel(self.proxy)
+        self.table.setModel(self.model)
         self.table.setAccessibleName("Failed customers table")
         self.table.setToolTip("Double-click a row (or press Enter) to see the customer's "
                               "complete details")
@@ -205,7 +208,7 @@ class FailedCustomersTab(QWidget):
         # model, which checks every selected row through the Python model: seconds on each
         # repaint with 100,000 rows selected. It gets its own (empty) selection model instead;
         # with sorting enabled it never selects anything itself.
-        self._header_selection = QItemSelectionModel(self.proxy, self.table)
+        self._header_selection = QItemSelectionModel(self.model, self.table)
         header.setSelectionModel(self._header_selection)
         header.setHighlightSections(False)
         header.setSectionsClickable(True)
@@ -263,6 +266,7 @@ class FailedCustomersTab(QWidget):
         self._summary_timer.setInterval(SUMMARY_INTERVAL_MS)
         self._pending_timer = QTimer(self)
         self._pending_timer.setInterval(PENDING_CHECK_MS)
+        self._pending_timer.timeout.connect(self._check_pending)
 
     def _build_layout(self) -> None:
         top = QHBoxLayout()
@@ -300,7 +304,7 @@ class FailedCustomersTab(QWidget):
         self._search_timer.timeout.connect(self._apply_search)
         self.result_combo.currentIndexChanged.connect(self._on_result_filter_changed)
         self.auto_refresh_check.toggled.connect(self._update_live_updates)
-        self.show_resolved_check.toggled.connect(self._on_show_resolved)
+        self.show_resolved_check.toggled.connect(self.model.set_show_resolved)
         self.all_jobs_button.clicked.connect(self.show_all_jobs)
         self.refresh_button.clicked.connect(self.refresh)
         self.export_button.clicked.connect(self.export)
@@ -311,14 +315,16 @@ class FailedCustomersTab(QWidget):
         self.table.doubleClicked.connect(self.open_details)
         self.table.installEventFilter(self)
 
-        self.model.sortStarting.connect(self._save_large_selection)
-        self.model.sortFinished.connect(self._restore_large_selection)
-        self.model.recordsPulled.connect(self._on_rows_changed)
-        self.model.modelReset.connect(self._on_rows_changed)
-        self.model.rowsUpdated.connect(self._on_rows_changed)
-        self.proxy.filterChanged.connect(self._update_count)
-        self._summary_timer.timeout.connect(self._update_summary)
-        self._pending_timer.timeout.connect(self._update_count)
+        self.model.set_selection_model(self.table.selectionModel())
+        self.model.loaded.connect(self._on_loaded)
+        self.model.rowsArrived.connect(self._on_rows_changed)
+        self.model.countsChanged.connect(self._on_rows_changed)
+        self.model.summaryChanged.connect(self._update_summary)
+        self.model.storeChanged.connect(self._follow_import)
+        self.model.queryFailed.connect(
+            lambda error: self.statusMessage.emit(f"Could not read the failed customers: "
+                                                  f"{error}"))
+        self._summary_timer.timeout.connect(self.model.request_summary)
 
     # -- public API for the main window ----------------------------------------------------
 
@@ -326,69 +332,102 @@ class FailedCustomersTab(QWidget):
         """Follow an import: live updates while it runs (if auto-refresh is checked)."""
         self._import_running = running
         self._update_live_updates()
+        if running:
+            self._follow_import()
 
     def import_running(self) -> bool:
         return self._import_running
 
+    @property
+    def auto_refresh(self) -> bool:
+        """Whether new failures are shown as they happen while an import runs."""
+        return self.auto_refresh_check.isChecked()
+
+    @auto_refresh.setter
+    def auto_refresh(self, on: bool) -> None:
+        self.auto_refresh_check.setChecked(on)
+
     def import_finished(self) -> None:
-        """After an import: take in everything, then load the folder's list again (the
-        customers the import brought in leave it)."""
+        """After an import: list the folder's failures again (the customers the import
+        brought in leave the list, the ones it resolved too)."""
         self.set_import_running(False)
-        self.model.pull_new_records(resort=True)
-        self._update_summary()
-        self._update_count()
         self.refresh()
 
     def show_job(self, job_id: int) -> None:
         """List the failures of one job (its customers whose latest attempt was in it)."""
-        self._job_filter = job_id
         self.job_label.setText(f"Job #{job_id}")
         self.job_label.setVisible(True)
         self.all_jobs_button.setVisible(True)
+        self.model.set_job_filter(job_id)
         self.refresh()
 
     @Slot()
     def show_all_jobs(self) -> None:
-        self._job_filter = None
         self.job_label.setVisible(False)
         self.all_jobs_button.setVisible(False)
+        self.model.set_job_filter(None)
         self.refresh()
 
     def job_filter(self) -> int | None:
-        return self._job_filter
-
-    def _on_show_resolved(self, show: bool) -> None:
-        self.proxy.set_show_resolved(show)
-        if show:
-            self.refresh()  # the resolved ones of earlier sessions too
+        return self.model.job_filter()
 
     @Slot()
     def refresh(self) -> None:
-        """Show what is new in memory now, then load the results folder's failures again
-        (off the GUI thread) and show them, sorted again. `refreshFinished` tells when it is
-        done. During an import only the first part happens."""
-        self.model.pull_new_records(resort=True)
+        """List the results folder's failures again, sorted again; `refreshFinished` tells
+        when they are shown. During an import the list is already the folder's journal:
+        it is only read again."""
+        self._cleared = False
         if self._import_running:
-            # the import's own changes are on the way: the reload follows its end
-            self._update_summary()
-            self._update_count()
-            self.refreshFinished.emit(0)
+            self._refresh_serial = self.model.reload()
             return
-        if self._refresh_running:
+        if self._preparing:
             self._refresh_again = True  # one more round once the current one is done
             return
-        self._refresh_running = True
-        self.tasks.load(Path(self._output_dir()), self._store,
-                        include_resolved=self.show_resolved_check.isChecked(),
-                        job=self._job_filter)
+        self._preparing = True
+        self._refresh_folder = Path(self._output_dir())
+        self.tasks.prepare(self._refresh_folder, self._store)
 
     def is_loading(self) -> bool:
         """True while the results folder's failures are being read (see `refresh`)."""
-        return self._refresh_running
+        return self._preparing or self._refresh_serial > 0
 
     def failure_count(self) -> int:
         """Customers whose failure is still open (the count users see everywhere)."""
         return self.model.open_count()
+
+    def _prepared(self, found: FolderList | None, error: str, folder: Path) -> None:
+        self._preparing = False
+        if error:
+            self.statusMessage.emit(f"Could not load the failures of {folder}: {error}")
+        elif found is not None and found.journal is not None and not self._cleared:
+            self._store.attach(found.journal)
+        elif found == FolderList() and self._store.journal is not None:
+            self._store.clear()  # a folder with no failures: not another folder's list
+        self._refresh_serial = self.model.reload()
+        if self._refresh_again:
+            self._refresh_again = False
+            self.refresh()
+
+    def _on_loaded(self, serial: int) -> None:
+        self._update_count()
+        self._request_summary()
+        if not self._refresh_serial or serial < self._refresh_serial or self._preparing:
+            return
+        self._refresh_serial = 0
+        job = self.model.job_filter()
+        scope = f"job #{job}: " if job is not None else ""
+        self.statusMessage.emit(f"Refreshed: {scope}{format_count(self.failure_count())}")
+        self.refreshFinished.emit(self.model.rowCount())
+
+    def _follow_import(self) -> None:
+        """While an import runs, the list is its results folder's journal, as soon as the
+        import made it (unless the user cleared the list)."""
+        if not self._import_running or self._cleared:
+            return
+        journal = journal_path(Path(self._output_dir()))
+        if self._store.journal != journal and journal.exists():
+            self._store.attach(journal)
+            self.model.reload()
 
     # -- live updates, count and summary ---------------------------------------------------
 
@@ -400,21 +439,32 @@ class FailedCustomersTab(QWidget):
             self._pending_timer.start()
         else:
             self._pending_timer.stop()
+        self._summary_timer.setInterval(LIVE_SUMMARY_INTERVAL_MS if live
+                                        else SUMMARY_INTERVAL_MS)
         self._update_count()
+
+    def _check_pending(self) -> None:
+        self._follow_import()
+        self.model.check_pending()
 
     def _on_rows_changed(self, *_args: Any) -> None:
         self._update_count()
-        if self.model.rowCount() == 0:
-            self._update_summary()  # cleared: say so at once
+        self._update_summary()  # the counts by result now, the kinds of error in a moment
+        self._request_summary()
+
+    def _request_summary(self) -> None:
+        if self.model.open_count() == 0:
+            self._summary_timer.stop()
+            self.model.request_summary()  # cleared: say so at once
         elif not self._summary_timer.isActive():
-            self._summary_timer.start()  # at most one recount per interval
+            self._summary_timer.start()  # at most one count per interval
 
     def _update_count(self) -> None:
         total = self.model.open_count()
-        shown = self.proxy.rowCount()
+        shown = self.model.rowCount()
         text = format_count(total, shown if shown != total else None)
-        resolved = self.model.rowCount() - total
-        if resolved and self.proxy.shows_resolved():
+        resolved = self.model.resolved_count()
+        if resolved and self.model.shows_resolved():
             text += f" · {resolved:,} resolved"
         if self._import_running and not self.model.live_updates():
             pending = self.model.pending_count()
@@ -422,13 +472,13 @@ class FailedCustomersTab(QWidget):
                 text += f" · {pending:,} new, press Refresh"
         self.count_label.setText(text)
         self.count_label.setAccessibleDescription(text)
+        self._update_result_combo(self.model.result_counts())
         if total != self._last_count:
             self._last_count = total
             self.countChanged.emit(total)
 
     def _update_summary(self) -> None:
         counts = self.model.result_counts()
-        self._update_result_combo(counts)
         if not counts:
             self.summary_label.setText("")
             self.summary_label.setToolTip("Failures by result and the most frequent error types")
@@ -471,80 +521,60 @@ class FailedCustomersTab(QWidget):
 
     def _apply_search(self) -> None:
         self._search_timer.stop()
-        self.proxy.set_search_text(self.search_edit.text())
+        self.model.set_search_text(self.search_edit.text())
 
     def _on_result_filter_changed(self, _index: int) -> None:
-        self.proxy.set_result_filter(self.result_combo.currentData())
-
-    # -- selection across sorts ------------------------------------------------------------
-
-    def _selected_rows(self) -> list[int]:
-        rows: set[int] = set()
-        for selected in self.table.selectionModel().selection():
-            rows.update(range(selected.top(), selected.bottom() + 1))
-        return sorted(rows)
-
-    def _save_large_selection(self) -> None:
-        # Qt keeps a selection across a sort by saving a persistent index per selected cell
-        # and asking the model about each (seconds for 100,000 selected rows): for large
-        # selections the tab remembers the records instead and selects them again after.
-        self._saved_selection = None
-        selection = self.table.selectionModel().selection()
-        count = sum(r.bottom() - r.top() + 1 for r in selection)
-        if count <= LARGE_SELECTION_ROWS:
-            return
-        positions = self.proxy.visible_positions()
-        self._saved_selection = {positions[row] for row in self._selected_rows()
-                                 if row < len(positions)}
-        self.table.selectionModel().clearSelection()
-
-    def _restore_large_selection(self) -> None:
-        saved, self._saved_selection = self._saved_selection, None
-        if not saved:
-            return
-        selection = QItemSelection()
-        last_column = self.proxy.columnCount() - 1
-        run_start = -1
-        positions = self.proxy.visible_positions()
-        for row, position in enumerate([*positions, -1]):  # -1: closes the last run
-            if position in saved:
-                if run_start < 0:
-                    run_start = row
-            elif run_start >= 0:
-                selection.select(self.proxy.index(run_start, 0),
-                                 self.proxy.index(row - 1, last_column))
-                run_start = -1
-        self.table.selectionModel().select(
-            selection, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        self.model.set_result_filter(self.result_combo.currentData())
 
     # -- copy, details ---------------------------------------------------------------------
 
+    def selected_rows(self) -> list[int]:
+        """The selected rows, in view order."""
+        rows: set[int] = set()
+        selection = self.table.selectionModel().selection()
+        for i in range(selection.size()):
+            rows.update(range(selection.at(i).top(), selection.at(i).bottom() + 1))
+        return sorted(rows)
+
     def selected_records(self) -> list[FailureRecord]:
-        """The selected rows' records, in view order."""
-        rows = self._selected_rows()
-        if len(rows) < 1000:
-            return [self.proxy.data(self.proxy.index(row, 0), FailureTableModel.RecordRole)
-                    for row in rows]
-        visible = self.proxy.visible_rows()  # one pass instead of a call per row
-        return [FailureRecord.from_row(visible[row]) for row in rows if row < len(visible)]
+        """The selected rows' records, in view order (read now)."""
+        return self.model.records_at(self.selected_rows())
 
     @Slot()
     def copy_selected(self) -> int:
-        """Copy the selected rows, with a header line, as tab-separated text."""
-        records = self.selected_records()
-        if not records:
+        """Copy the selected rows, with a header line, as tab-separated text; many rows are
+        read off the GUI thread first (a status message says when they are copied).
+        Returns how many rows are copied."""
+        rows = self.selected_rows()
+        if not rows:
             self.statusMessage.emit("No failed customers selected to copy")
             return 0
+        if len(rows) <= COPY_ON_WORKER_ROWS:
+            self._copy(self.model.records_at(rows))
+            return len(rows)
+        source = self.model.source()
+        if source.path is not None:
+            self.statusMessage.emit(f"Copying {len(rows):,} failed customers…")
+            self.tasks.read(source.path, [self.model.rowid(row) for row in rows], "copy")
+        return len(rows)
+
+    def _copy_read_records(self, records: list[FailureRecord], error: str,
+                           _request: Any) -> None:
+        if error:
+            self.statusMessage.emit(f"Could not copy the failed customers: {error}")
+            return
+        self._copy(records)
+
+    def _copy(self, records: list[FailureRecord]) -> None:
         QGuiApplication.clipboard().setText(records_as_tsv(records))
         n = len(records)
         self.statusMessage.emit(f"Copied {n:,} failed customer{'' if n == 1 else 's'}")
-        return n
 
     def open_details(self, index: QModelIndex) -> FailureDetailDialog | None:
-        """Open a (non-modal) detail window for the row at proxy `index`."""
+        """Open a (non-modal) detail window for the row at `index`."""
         if not index.isValid():
             return None
-        record = self.proxy.data(index, FailureTableModel.RecordRole)
+        record = self.model.record(index.row())
         if record is None:
             return None
         dialog = FailureDetailDialog(record, self)
@@ -579,7 +609,7 @@ class FailedCustomersTab(QWidget):
 
     @Slot()
     def clear(self) -> QMessageBox:
-        """Ask (without blocking) whether to forget the failures; Yes clears the store."""
+        """Ask (without blocking) whether to take the failures off the list; Yes does."""
         box = QMessageBox(QMessageBox.Icon.Question, "Clear failed customers",
                           "Clear the failed customers shown here?",
                           QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
@@ -597,8 +627,9 @@ class FailedCustomersTab(QWidget):
     def _on_clear_answer(self, box: QMessageBox) -> None:
         if box.standardButton(box.clickedButton()) != QMessageBox.StandardButton.Yes:
             return
+        self._cleared = True
         self._store.clear()
-        self.model.pull_new_records()  # sees the new generation: resets to empty
+        self.model.reload()
         self.statusMessage.emit("List cleared (the import history keeps the failures)")
 
     # -- export ----------------------------------------------------------------------------
@@ -662,30 +693,12 @@ class FailedCustomersTab(QWidget):
             fmt = self._format_for_filter(name_filter)
             path = path.with_name(f"{path.name}.{fmt}")
         self._export_dir = path.parent
-        records = self.proxy.visible_records()  # what the user sees, in that order
-        self.statusMessage.emit(f"Exporting {len(records):,} failed customers…")
-        self.tasks.export(records, path, fmt)
-
-    # -- background work -------------------------------------------------------------------
-
-    def _loaded(self, count: int | None, error: str, _request: Any) -> None:
-        self._refresh_running = False
-        added = 0
-        if error:
-            self.statusMessage.emit(f"Could not load the failures of "
-                                    f"{Path(self._output_dir())}: {error}")
-        elif count is not None:
-            added = count
-        self.model.pull_new_records(resort=True)
-        self._update_summary()
-        self._update_count()
-        if not error:
-            scope = f"job #{self._job_filter}: " if self._job_filter is not None else ""
-            self.statusMessage.emit(f"Refreshed: {scope}{format_count(self.failure_count())}")
-        self.refreshFinished.emit(added)
-        if self._refresh_again:
-            self._refresh_again = False
-            self.refresh()
+        source = self.model.source()
+        rowids = self.model.order()  # what the user sees, in that order
+        self.statusMessage.emit(f"Exporting {len(rowids):,} failed customers…")
+        if source.path is None:
+            rowids = rowids[:0]
+        self.tasks.export(source.path or Path(), rowids, path, fmt)
 
     def _exported(self, path: str, count: int, error: str) -> None:
         if error:

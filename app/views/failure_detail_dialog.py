@@ -32,18 +32,22 @@ def record_fields(record: FailureRecord) -> list[tuple[str, str]]:
     source = Path(record.source_file).name if record.source_file else ""
     if source and record.record_number:
         source = f"{source}, record {record.record_number:,}"
-    return [
+    fields = [
         ("Customer ID", record.customer_id or "(no id)"),
         ("Username", record.username or "(unknown)"),
-        ("Result", record.result),
+        ("Result", record.result if record.attempts < 2
+         else f"{record.result} (failed {record.attempts} times)"),
         ("Timestamp", record.timestamp),
         ("Batch info", record.batch_info),
         ("Source", source or "(unknown)"),
         ("Source file", record.source_file or "(unknown)"),
         ("HTTP status", "(none)" if record.http_status is None else str(record.http_status)),
         ("Kind", record.kind.value),
-        ("Error", record.error),
     ]
+    if record.resolved_job is not None:
+        when = (record.resolved_at or "").replace("T", " ")
+        fields.append(("Resolved", f"imported by job #{record.resolved_job} {when}".rstrip()))
+    return [*fields, ("Error", record.error)]
 
 
 class FailureDetailDialog(QDialog):

@@ -48,10 +48,12 @@ from app.models.file_list_model import (
 )
 from app.models.jobs import FileHistory
 from app.services.jobs.history_tasks import HistoryTasks
+from app.services.session.import_session import FileChoice
 from app.services.sources.customer_reader import ReadProblem
 from app.services.sources.file_checker import FileChecker
 from app.services.sources.file_search import SkippedFile
 from app.services.sources.mapping import Mapping, MappingError
+from app.services.sources.source_options import SourceOptions
 from app.services.sources.table_source import SPREADSHEET_SUFFIXES
 from app.util.paths import path_key
 from app.util.wording import plural
@@ -510,9 +512,6 @@ class FilesTab(QWidget):
         self.setAcceptDrops(not locked)
         self._update_buttons()
 
-    def is_locked(self) -> bool:
-        return self._locked
-
     def shutdown(self, wait_ms: int = 3000) -> None:
         """Stop counting and wait for worker threads; call from the main window's close."""
         self.checker.shutdown(wait_ms)
@@ -670,6 +669,20 @@ class FilesTab(QWidget):
         """The sheet chosen for each listed workbook that has one, by path."""
         return {str(e.path): e.sheet for e in self.model.entries()
                 if e.is_spreadsheet and e.sheet}
+
+    def source_options(self) -> SourceOptions:
+        """How the listed files are read: their mappings and sheets."""
+        return SourceOptions(file_mappings=self.file_mappings(), file_sheets=self.file_sheets())
+
+    def file_choice(self) -> FileChoice:
+        """What an import could take from the list (see FileChoice)."""
+        return FileChoice(ready=self.ready_files(),
+                          listed=[e.path for e in self.model.entries()],
+                          imported_before=self.imported_before(),
+                          customers=self.ready_customers())
+
+    def spreadsheet_count(self) -> int:
+        return self.model.spreadsheet_count()
 
     def spreadsheet_columns(self) -> list[str]:
         """Columns of the listed spreadsheets seen in their mapping step (suggestions)."""

@@ -166,6 +166,10 @@ class HistoryTab(QWidget):
                 return True
         return False
 
+    def jobs(self) -> list[JobRecord]:
+        """The jobs listed, as loaded."""
+        return self.model.jobs()
+
     def selected_job(self) -> JobRecord | None:
         rows = self.table.selectionModel().selectedRows()
         return self.proxy.job_at(rows[0].row()) if rows else None

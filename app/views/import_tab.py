@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
+import json
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QStringListModel, Qt, Signal
+from PySide6.QtCore import QSettings, QStringListModel, Qt, QTimer, Signal
 from PySide6.QtGui import QFont, QGuiApplication, QTextCursor
 from PySide6.QtWidgets import (
     QComboBox,
@@ -30,8 +31,11 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.jobs import duration_text
+from app.services.connection.connection_profiles import ConnectionSettings
 from app.services.connection.secret_store import SecretStore
-from app.services.pipeline.import_events import ImportProgress, default_output_dir
+from app.services.pipeline.import_events import ImportProgress, ImportState, default_output_dir
+from app.services.session.import_options import ConnectionOptions, RunOptions
+from app.services.session.import_session import ImportStart
 from app.services.sources.mapping import MappingError
 from app.services.sources.source_options import Assignment, AssignmentMode, OnExisting
 from app.views.connection_panel import ConnectionPanel
@@ -40,6 +44,17 @@ from app.views.widget_setup import describe
 LOG_LEVELS = {"All messages": logging.DEBUG, "Information": logging.INFO,
               "Warnings and errors": logging.WARNING, "Errors only": logging.ERROR}
 MAX_LOG_LINES = 5000
+_STATE_TEXTS = {
+    ImportState.STARTING: "Starting…",
+    ImportState.RUNNING: "Importing…",
+    ImportState.PAUSED: "Paused: batches under way finish, nothing new is sent",
+    ImportState.STOPPING: "Stopping…",
+    ImportState.WRITING: "Writing the result files…",
+    ImportState.FINISHED: "Finished",
+}
+# requests may be under way: how many at once is worth showing
+_SENDING_STATES = frozenset({ImportState.RUNNING, ImportState.PAUSED, ImportState.STOPPING})
+OUTPUT_DIR_SETTLE_MS = 400  # typing a folder name: say so once the typing pauses
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,14 +85,29 @@ def format_duration(seconds: float | None) -> str:
     return "–" if seconds is None else duration_text(seconds)
 
 
+def _saved(settings: QSettings, key: str) -> dict[str, object]:
+    """A JSON object saved under `key`; {} when there is none (or it cannot be read)."""
+    try:
+        value = json.loads(str(settings.value(key, "{}")))
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 class ImportTab(QWidget):
     """Collects what an import needs and shows how it goes.
 
+    Its options, typed: `connection_options()`, `run_options()` and
+    `assignment_settings()`; `set_run_options`, `set_connection_settings` and
+    `set_connection_options` fill it in, `set_run_settings` from a saved or partial
+    dict (`saved_settings()` is what is saved). `options_problem()` says why the customer
+    options (on existing customers, assignment) cannot be used.
+
     Signals: startRequested(), pauseToggled(), cancelRequested(); retryRequested() and
     otherFolderRequested() from the banner `show_pause_problem` shows when the import paused
-    itself (a full disk, the import history held by another program). The main window runs
-    the import and feeds `show_progress` / `append_log` back. `options_problem()` says why
-    the customer options (on existing customers, assignment) cannot be used.
+    itself (a full disk, the import history held by another program);
+    outputDirChanged(Path) once a new results folder is named (typing settled). The window
+    feeds `show_progress` / `append_log` back from the import.
     """
 
     startRequested = Signal()
@@ -85,6 +115,7 @@ class ImportTab(QWidget):
     cancelRequested = Signal()
     retryRequested = Signal()
     otherFolderRequested = Signal()
+    outputDirChanged = Signal(object)
 
     def __init__(self, secrets: SecretStore, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -159,6 +190,11 @@ class ImportTab(QWidget):
                      self.timeout_spin):
             spin.valueChanged.connect(self._spin_changed)
         self.output_button.clicked.connect(self._choose_output_dir)
+        self._output_timer = QTimer(self)
+        self._output_timer.setSingleShot(True)
+        self._output_timer.setInterval(OUTPUT_DIR_SETTLE_MS)
+        self._output_timer.timeout.connect(lambda: self.outputDirChanged.emit(self.output_dir()))
+        self.output_edit.textChanged.connect(lambda _text: self._output_timer.start())
 
     def _build_options(self) -> None:
         self.options_group = QGroupBox("Customers")
@@ -265,10 +301,12 @@ class ImportTab(QWidget):
         self.options_error.setText(problem or "")
         self.options_error.setVisible(problem is not None)
 
-    def _assignment_dict(self) -> dict[str, object]:
+    def assignment_settings(self) -> dict[str, object]:
+        """The assignment in Assignment.to_dict's form; as typed when it cannot be used
+        (kept so in the settings; Start refuses it with the reason)."""
         try:
             return self.assignment().to_dict()
-        except MappingError:  # kept as typed (settings); Start refuses it with the reason
+        except MappingError:
             return self._assignment_fields()
 
     def _set_assignment(self, data: object) -> None:
@@ -484,32 +522,79 @@ class ImportTab(QWidget):
 
     def output_dir(self) -> Path:
         """The results folder named here (imports, history and failures live there)."""
-        return Path(self.run_settings()["output_dir"])  # type: ignore[arg-type]
+        return Path(self.output_edit.text().strip() or default_output_dir())
 
-    def run_settings(self) -> dict[str, object]:
-        return {"batch_size": self.batch_spin.value(),
-                "concurrency": self.concurrency_spin.value(),
-                "max_retries": self.retries_spin.value(),
-                "timeout_s": float(self.timeout_spin.value()),
-                "output_dir": Path(self.output_edit.text().strip() or default_output_dir()),
-                "on_existing": str(self.on_existing_combo.currentData()),
-                "assignment": self._assignment_dict()}
+    def run_options(self) -> RunOptions:
+        """How the import runs, as set here (what has no control here keeps its default)."""
+        return RunOptions(batch_size=self.batch_spin.value(),
+                          concurrency=self.concurrency_spin.value(),
+                          max_retries=self.retries_spin.value(),
+                          timeout_s=float(self.timeout_spin.value()),
+                          output_dir=self.output_dir(),
+                          on_existing=str(self.on_existing_combo.currentData()))
 
-    def set_run_settings(self, values: dict[str, object]) -> None:
-        for spin, key in ((self.batch_spin, "batch_size"),
-                          (self.concurrency_spin, "concurrency"),
-                          (self.retries_spin, "max_retries"), (self.timeout_spin, "timeout_s")):
-            if key in values:
-                with contextlib.suppress(ValueError):
-                    spin.setValue(int(float(str(values[key]))))
-        if values.get("output_dir"):
-            self.output_edit.setText(str(values["output_dir"]))
-        if "on_existing" in values:
-            index = self.on_existing_combo.findData(str(values["on_existing"]))
-            if index >= 0:
-                self.on_existing_combo.setCurrentIndex(index)
+    def set_run_options(self, options: RunOptions) -> None:
+        for spin, value in ((self.batch_spin, options.batch_size),
+                            (self.concurrency_spin, options.concurrency),
+                            (self.retries_spin, options.max_retries),
+                            (self.timeout_spin, int(options.timeout_s))):
+            spin.setValue(value)
+        if self.output_edit.text() != str(options.output_dir):
+            self.output_edit.setText(str(options.output_dir))
+        index = self.on_existing_combo.findData(options.on_existing)
+        if index >= 0:
+            self.on_existing_combo.setCurrentIndex(index)
+
+    def saved_settings(self) -> dict[str, object]:
+        """The run options and the assignment, JSON-ready, for `set_run_settings`."""
+        return {**self.run_options().to_dict(), "assignment": self.assignment_settings()}
+
+    def set_run_settings(self, values: Mapping[str, object]) -> None:
+        """Take the options `values` names (saved settings, or some of them: see
+        RunOptions.updated); the others stay as they are."""
+        self.set_run_options(self.run_options().updated(values))
         if "assignment" in values:
             self._set_assignment(values["assignment"])
+
+    def restore_settings(self, settings: QSettings) -> None:
+        """The connection (its secrets from the keychain) and the run options as saved."""
+        connection = _saved(settings, "connection/settings")
+        if connection:
+            self.set_connection_settings(ConnectionSettings.from_dict(connection))
+        self.set_run_settings(_saved(settings, "import/settings"))
+
+    def save_settings(self, settings: QSettings) -> None:
+        """Save the connection (never its secrets) and the run options."""
+        settings.setValue("connection/settings", json.dumps(self.connection_settings().to_dict()))
+        settings.setValue("import/settings", json.dumps(self.saved_settings()))
+
+    # -- connection ----------------------------------------------------------------------
+
+    def connection_options(self) -> ConnectionOptions:
+        return self.connection.options()
+
+    def connection_settings(self) -> ConnectionSettings:
+        """The connection without its secrets (what is saved)."""
+        return self.connection.settings()
+
+    def set_connection_settings(self, settings: ConnectionSettings) -> None:
+        """A profile's fields; its secrets as kept for it this session or in the keychain."""
+        self.connection.set_settings(settings)
+
+    def set_connection_options(self, options: ConnectionOptions, *,
+                               remember_secrets: bool | None = None) -> None:
+        """A whole connection, secrets included; `remember_secrets` sets whether they go to
+        the keychain."""
+        self.connection.set_options(options)
+        if remember_secrets is not None:
+            self.connection.remember_check.setChecked(remember_secrets)
+
+    def save_secrets(self) -> None:
+        """Keep the secrets for this session (and in the keychain, when asked to)."""
+        self.connection.save_secrets()
+
+    def test_connection(self) -> None:
+        self.connection.start_test()
 
     # -- running -------------------------------------------------------------------------
 
@@ -542,6 +627,12 @@ class ImportTab(QWidget):
             self.pause_button.setText("Pause")
             self.hide_pause_problem()
 
+    def import_starting(self, start: ImportStart) -> None:
+        """An import starts: its secrets are kept, its progress shown from nothing."""
+        self.save_secrets()
+        self.reset_progress()
+        self.set_files_summary(len(start.files), start.customers, importing=True)
+
     def set_paused(self, paused: bool) -> None:
         self.pause_button.setText("Resume" if paused else "Pause")
 
@@ -565,26 +656,22 @@ class ImportTab(QWidget):
         self.rate_value.setText(f"{p.rate:,.0f}")
         self.eta_value.setText(format_duration(p.eta_s))
         self.elapsed_value.setText(format_duration(p.elapsed_s))
-        if p.concurrency and p.state in ("running", "paused", "stopping"):
+        if p.concurrency and p.state in _SENDING_STATES:
             self.at_once_value.setText(f"{p.concurrency} of {p.concurrency_ceiling}")
-        elif p.state == "finished":
+        elif p.state == ImportState.FINISHED:
             self.at_once_value.setText("–")
-        states = {"running": "Importing…", "paused": "Paused: batches under way finish, "
-                  "nothing new is sent", "stopping": "Stopping…", "finished": "Finished",
-                  "writing": "Writing the result files…",
-                  "starting": "Starting…"}
-        state = states.get(p.state, p.state)
-        if p.state == "paused" and p.pause_reason:
+        state = _STATE_TEXTS[p.state]
+        if p.state == ImportState.PAUSED and p.pause_reason:
             # the reason, with a folder's whole path, is in the banner below
             state = "Paused: see why below"
-        elif p.state != "paused":
+        elif p.state != ImportState.PAUSED:
             self.hide_pause_problem()
-        if p.state == "writing" and p.writes_pending:
+        if p.state == ImportState.WRITING and p.writes_pending:
             state = f"Writing the result files… ({p.writes_pending:,} batches of failures left)"
         self.state_label.setText(state)
-        if p.current_file and p.state != "finished":
+        if p.current_file and p.state != ImportState.FINISHED:
             self.file_value.setText(f"Reading {Path(p.current_file).name}")
-        elif p.state == "finished":
+        elif p.state == ImportState.FINISHED:
             self.file_value.clear()
 
     def show_outcome(self, text: str) -> None:

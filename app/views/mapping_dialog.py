@@ -6,11 +6,10 @@ from __future__ import annotations
 import contextlib
 import html
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -46,7 +45,7 @@ from app.services.sources.spreadsheet_reader import (
 )
 from app.services.sources.table_source import XLSX_SUFFIXES, TableError, listed_columns
 from app.services.sources.xlsx_reader import list_sheets
-from app.util.worker_pools import spreadsheets
+from app.util.background import Pool, TaskHandle, run_task, thread_pool
 from app.views.widget_setup import describe, when_yes
 
 NOT_IMPORTED = "— not imported —"
@@ -86,10 +85,11 @@ def constant_text(value: Any) -> str:
     return str(value)
 
 
-class _Bridge(QObject):
-    """Carries a worker's answer to the GUI thread (queued)."""
-
-    done = Signal(int, str, object, str)  # generation, what, result, error
+def _reason(error: BaseException) -> str:
+    """Why the file could not be read, as shown inline."""
+    if isinstance(error, TableError | MappingError | OSError | ValueError):
+        return str(error) or type(error).__name__
+    return f"{type(error).__name__}: {error}"  # a reader bug is shown, never a crash
 
 
 class MappingDialog(QDialog):
@@ -97,8 +97,9 @@ class MappingDialog(QDialog):
 
     Shown with `open()` (never `exec()`); on OK `mapping()` and `sheet()` hold the result
     and `mapping_label()` what the Files tab shows ("auto", a profile's name, "… (edited)").
-    Reading the file (columns, samples, preview) runs on a worker thread: a big workbook
-    is loaded whole before its first row comes out.
+    Reading the file (columns, samples, preview) runs on `Pool.SPREADSHEETS`: a big
+    workbook is loaded whole before its first row comes out. Closing never waits for it:
+    the answer of a closed (or deleted) dialog is dropped.
 
     Signals: previewUpdated() once the preview (or its error) is shown.
     """
@@ -117,17 +118,14 @@ class MappingDialog(QDialog):
         self._base_label = mapping.name if mapping is not None and mapping.name else AUTO_LABEL
         self._result: Mapping | None = None
         self._name = mapping.name if mapping is not None else ""
-        self._generation = 0
-        self._latest: dict[str, int] = {}  # the newest request of each kind
+        # the reads under way: a newer one of a kind replaces the older, whose answer is
+        # then dropped (and which never runs if it had not started yet)
+        self._columns_task: TaskHandle[tuple[list[str], list[ColumnSample]]] | None = None
+        self._preview_task: TaskHandle[list[PreviewRow]] | None = None
         self._filling = False
         self._only_if_fits = False
         self._last_preview: list[PreviewRow] = []
         self._children: list[QDialog] = []  # open file dialogs and prompts, kept alive
-        # a shared pool that outlives the dialog: closing it never waits for a workbook
-        # still loading; a late answer finds nobody (generations, RuntimeError)
-        self._pool = spreadsheets()
-        self._bridge = _Bridge(self)
-        self._bridge.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
         self._preview_timer = QTimer(self)
         self._preview_timer.setSingleShot(True)
         self._preview_timer.setInterval(PREVIEW_DELAY_MS)
@@ -315,25 +313,6 @@ class MappingDialog(QDialog):
 
     # -- reading the file (worker thread) --------------------------------------------------
 
-    def _run(self, what: str, work: Callable[[], Any]) -> None:
-        self._generation += 1
-        generation, bridge, latest = self._generation, self._bridge, self._latest
-        latest[what] = generation
-
-        def run() -> None:
-            if latest.get(what) != generation:
-                return  # a newer request of the same kind came meanwhile: skip this one
-            try:
-                result, error = work(), ""
-            except (TableError, MappingError, OSError, ValueError) as exc:
-                result, error = None, str(exc) or type(exc).__name__
-            except Exception as exc:  # a reader bug is shown, never a crash
-                result, error = None, f"{type(exc).__name__}: {exc}"
-            with contextlib.suppress(RuntimeError):  # the dialog is gone: nobody to tell
-                bridge.done.emit(generation, what, result, error)
-
-        self._pool.start(run)
-
     def _load_columns(self) -> None:
         path, sheet = self._path, self._sheet
         is_workbook = path.suffix.lower() in XLSX_SUFFIXES
@@ -344,7 +323,10 @@ class MappingDialog(QDialog):
                       if is_workbook else [])
             return sheets, column_samples(path, sheet=sheet)
 
-        self._run("columns", work)
+        self._cancel_reads()  # a preview of the other columns is of no use any more
+        self._columns_task = run_task(
+            Pool.SPREADSHEETS, work, on_done=self._columns_read,
+            on_error=lambda error: self._columns_read(None, _reason(error)), owner=self)
 
     def _start_preview(self) -> None:
         try:
@@ -357,45 +339,61 @@ class MappingDialog(QDialog):
             return
         path, sheet = self._path, self._sheet
         self.preview_summary.setText("Updating the preview…")
-        self._run("preview", lambda: preview_entries(path, mapping, sheet=sheet,
-                                                     count=PREVIEW_ROWS))
+        if self._preview_task is not None:
+            self._preview_task.cancel()
+        self._preview_task = run_task(
+            Pool.SPREADSHEETS,
+            lambda: preview_entries(path, mapping, sheet=sheet, count=PREVIEW_ROWS),
+            on_done=self._preview_read,
+            on_error=lambda error: self._preview_read(None, _reason(error)), owner=self)
 
-    def _on_done(self, generation: int, what: str, result: Any, error: str) -> None:
-        if generation != self._generation:
-            return  # a newer request is under way
-        if what == "columns":
-            if error:
-                self._show_error(f"{self._path.name} cannot be read: {error}")
-                self.preview_summary.setText("No preview: the file cannot be read.")
-                self.ok_button.setEnabled(False)
-                self.previewUpdated.emit()
-                return
-            sheets, columns = result
-            self._fill_sheets(sheets)
-            self._columns = columns
-            self.ok_button.setEnabled(True)
-            mapping = self._given
-            if mapping is not None and self._only_if_fits:
-                known = {column_key(c.name) for c in columns}
-                if any(column_key(col) not in known for col in mapping.fields.values()):
-                    mapping = None  # another layout: start from its header
-            self._only_if_fits = False
-            self._fill_from(mapping or self._auto_mapping())
-            self._start_preview()
-        elif what == "preview":
-            if error:
-                self._show_error(f"No preview: {error}")
-                self.preview_summary.setText("No preview.")
-                self.preview_view.clear()
-            else:
-                self._show_error("")
-                self._show_preview(result)
+    def _cancel_reads(self) -> None:
+        for task in (self._columns_task, self._preview_task):
+            if task is not None:
+                task.cancel()
+        self._columns_task = self._preview_task = None
+
+    def _columns_read(self, result: tuple[list[str], list[ColumnSample]] | None,
+                      error: str = "") -> None:
+        self._columns_task = None
+        if result is None:
+            self._show_error(f"{self._path.name} cannot be read: {error}")
+            self.preview_summary.setText("No preview: the file cannot be read.")
+            self.ok_button.setEnabled(False)
             self.previewUpdated.emit()
+            return
+        sheets, columns = result
+        self._fill_sheets(sheets)
+        self._columns = columns
+        self.ok_button.setEnabled(True)
+        mapping = self._given
+        if mapping is not None and self._only_if_fits:
+            known = {column_key(c.name) for c in columns}
+            if any(column_key(col) not in known for col in mapping.fields.values()):
+                mapping = None  # another layout: start from its header
+        self._only_if_fits = False
+        self._fill_from(mapping or self._auto_mapping())
+        self._start_preview()
+
+    def _preview_read(self, rows: list[PreviewRow] | None, error: str = "") -> None:
+        self._preview_task = None
+        if rows is None:
+            self._show_error(f"No preview: {error}")
+            self.preview_summary.setText("No preview.")
+            self.preview_view.clear()
+        else:
+            self._show_error("")
+            self._show_preview(rows)
+        self.previewUpdated.emit()
+
+    def is_reading(self) -> bool:
+        """A read of the file (columns or preview) is under way."""
+        return self._columns_task is not None or self._preview_task is not None
 
     def wait(self, timeout_ms: int = 10_000) -> bool:
-        """Wait for the worker (tests, closing; the pool is shared: other owners' reads of
+        """Wait for the worker (tests; the pool is shared: other owners' reads of
         spreadsheets are waited for too)."""
-        return self._pool.waitForDone(timeout_ms)
+        return thread_pool(Pool.SPREADSHEETS).waitForDone(timeout_ms)
 
     # -- filling the tables ----------------------------------------------------------------
 
@@ -496,7 +494,7 @@ class MappingDialog(QDialog):
         if not rows:
             self._show_error("Select a column first, then Map Column Again.")
             return
-        name = self.columns_table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole)
+        name = self._column_of_row(rows[0].row())
         sample = next((c for c in self._columns if c.name == name), ColumnSample(name))
         self._add_column_row(sample, "")
         self._update_unmapped()
@@ -511,7 +509,9 @@ class MappingDialog(QDialog):
         self._filling = was_filling
         if edit:
             self.constants_table.setCurrentCell(row, 0)
-            self.constants_table.editItem(self.constants_table.item(row, 0))
+            target_item = self.constants_table.item(row, 0)
+            if target_item is not None:
+                self.constants_table.editItem(target_item)
         self._changed()
 
     def remove_selected_constants(self) -> None:
@@ -523,6 +523,15 @@ class MappingDialog(QDialog):
 
     # -- the mapping -------------------------------------------------------------------------
 
+    def _name_item(self, row: int) -> QTableWidgetItem:
+        """The item naming the column of `row` (every row of the columns table has one)."""
+        item = self.columns_table.item(row, 0)
+        assert item is not None, f"row {row} of the columns table has no name"
+        return item
+
+    def _column_of_row(self, row: int) -> str:
+        return str(self._name_item(row).data(Qt.ItemDataRole.UserRole))
+
     def target_of_row(self, row: int) -> str:
         combo = self.columns_table.cellWidget(row, 2)
         text = combo.currentText().strip() if isinstance(combo, QComboBox) else ""
@@ -531,7 +540,7 @@ class MappingDialog(QDialog):
     def set_target(self, column: str, target: str) -> None:
         """Choose the target of `column` (its first row), as a user would."""
         for row in range(self.columns_table.rowCount()):
-            if self.columns_table.item(row, 0).data(Qt.ItemDataRole.UserRole) == column:
+            if self._column_of_row(row) == column:
                 combo = self.columns_table.cellWidget(row, 2)
                 assert isinstance(combo, QComboBox)
                 combo.setCurrentText(target or NOT_IMPORTED)
@@ -544,7 +553,7 @@ class MappingDialog(QDialog):
             target = self.target_of_row(row)
             if not target:
                 continue
-            column = self.columns_table.item(row, 0).data(Qt.ItemDataRole.UserRole)
+            column = self._column_of_row(row)
             if target in fields:
                 raise MappingError(f"{target} gets two columns ({fields[target]} and "
                                    f"{column}); choose one")
@@ -577,10 +586,9 @@ class MappingDialog(QDialog):
         mapped_columns: set[str] = set()
         for row in range(self.columns_table.rowCount()):
             if self.target_of_row(row):
-                mapped_columns.add(self.columns_table.item(row, 0).data(
-                    Qt.ItemDataRole.UserRole))
+                mapped_columns.add(self._column_of_row(row))
         for row in range(self.columns_table.rowCount()):
-            name_item = self.columns_table.item(row, 0)
+            name_item = self._name_item(row)
             name = name_item.data(Qt.ItemDataRole.UserRole)
             unmapped = name not in mapped_columns
             if name_item.foreground().color() != _ERROR_COLOR:
@@ -599,7 +607,7 @@ class MappingDialog(QDialog):
         self.unmapped_label.setStyleSheet("color: #c26a00;" if unmapped_names else "")
 
     def unmapped_columns(self) -> list[str]:
-        mapped = {self.columns_table.item(r, 0).data(Qt.ItemDataRole.UserRole)
+        mapped = {self._column_of_row(r)
                   for r in range(self.columns_table.rowCount()) if self.target_of_row(r)}
         return [c.name for c in self._columns if c.name not in mapped]
 
@@ -826,5 +834,5 @@ class MappingDialog(QDialog):
 
     def done(self, result: int) -> None:
         self._preview_timer.stop()
-        self._generation += 1  # answers still on their way are dropped
+        self._cancel_reads()  # answers still on their way are dropped
         super().done(result)

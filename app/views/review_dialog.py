@@ -211,10 +211,10 @@ class ReviewDialog(QDialog):
         self.problems_label.setVisible(bool(problems))
         # the error report's first lines: one per reason, with column and value (a file
         # that cannot be read at all is named above, with no row)
-        lines = [(e.file, e.row, e.column, e.value, e.message)
-                 for e in result.first_errors if e.row is not None]
-        self.invalid_table.setRowCount(len(lines))
-        for row, (name, number, column, value, reason) in enumerate(lines):
+        invalid_lines = [(e.file, e.row, e.column, e.value, e.message)
+                         for e in result.first_errors if e.row is not None]
+        self.invalid_table.setRowCount(len(invalid_lines))
+        for row, (name, number, column, value, reason) in enumerate(invalid_lines):
             for col, text in enumerate((name, "" if number is None else str(number), column,
                                         value, reason)):
                 item = QTableWidgetItem(text)
@@ -223,11 +223,11 @@ class ReviewDialog(QDialog):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight
                                           | Qt.AlignmentFlag.AlignVCenter)
                 self.invalid_table.setItem(row, col, item)
-        shown_rows = len({(n, r) for n, r, *_ in lines})
+        shown_rows = len({(n, r) for n, r, *_ in invalid_lines})
         self.invalid_title.setText(
             f"The first {plural(shown_rows, 'invalid row')}, with the reasons:"
             if shown_rows < invalid else "The invalid rows, with the reasons:")
-        has_table = bool(lines)
+        has_table = bool(invalid_lines)
         self.invalid_title.setVisible(has_table)
         self.invalid_table.setVisible(has_table)
         self._stretch.setVisible(not has_table)

@@ -20,7 +20,8 @@ class TextOnlyDelegate(QStyledItemDelegate):
 
     def initStyleOption(self, option: QStyleOptionViewItem,
                         index: QModelIndex | QPersistentModelIndex) -> None:
-        option.index = index
+        # PySide6 converts a persistent index to QModelIndex here; its stubs do not say so
+        option.index = index  # type: ignore[assignment]
         text = index.data(Qt.ItemDataRole.DisplayRole)
         if text:
             option.text = text

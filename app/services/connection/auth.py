@@ -16,7 +16,7 @@ import asyncio
 import base64
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 import aiohttp
@@ -47,6 +47,13 @@ class Secret:
 
     def __bool__(self) -> bool:
         return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        # by value: two sets of options with the same secrets are the same options
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
 
     def __repr__(self) -> str:
         return "Secret('***')"
@@ -243,6 +250,36 @@ class PasswordGrant(TokenProvider):
         except (TypeError, ValueError):
             lifetime = None
         return str(token), lifetime
+
+
+#: How each password grant describes itself (kept with a job; never a secret).
+GRANT_TITLES = {"c4r": "C4R password grant", "engage": "Engage Keycloak grant"}
+
+
+@dataclass(frozen=True, slots=True)
+class SignIn:
+    """How an import signs in: a bearer token (`mode` "token"), or a password grant at
+    `token_url`: "c4r" (the client secret goes along) or "engage" (Keycloak)."""
+
+    mode: str = "token"
+    token: Secret = field(default_factory=lambda: Secret(""))
+    token_url: str = ""
+    username: str = ""
+    password: Secret = field(default_factory=lambda: Secret(""))
+    client_id: str = ""
+    client_secret: Secret = field(default_factory=lambda: Secret(""))
+
+
+def make_token_provider(sign_in: SignIn, timeout_s: float = 30.0) -> TokenProvider:
+    """The token provider for `sign_in`: the window and the command line both use this."""
+    if sign_in.mode not in GRANT_TITLES:
+        return StaticToken(sign_in.token.reveal().strip())
+    grant = PasswordGrantSettings(
+        token_url=sign_in.token_url, username=sign_in.username.strip(),
+        password=sign_in.password, client_id=sign_in.client_id.strip(),
+        client_secret=sign_in.client_secret if sign_in.mode == "c4r" and sign_in.client_secret
+        else None)
+    return PasswordGrant(grant, GRANT_TITLES[sign_in.mode], timeout_s=timeout_s)
 
 
 def _token_error_hint(status: int, body: bytes, has_secret: bool) -> str:

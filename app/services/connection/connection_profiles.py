@@ -10,11 +10,7 @@ from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
 from app.services.connection.auth import (
-    PasswordGrant,
-    PasswordGrantSettings,
     Secret,
-    StaticToken,
-    TokenProvider,
     c4r_customers_url,
     c4r_token_url,
     engage_customers_url,
@@ -26,8 +22,6 @@ from app.services.connection.network import ProxyError, parse_proxy, plain_http_
 AUTH_TOKEN, AUTH_C4R, AUTH_ENGAGE = "token", "c4r", "engage"
 AUTH_MODES = {AUTH_TOKEN: "Bearer token", AUTH_C4R: "C4R user and password",
               AUTH_ENGAGE: "Engage user and password (Keycloak)"}
-# the proxy address is kept with the secrets: it may hold the proxy's user and password
-SECRET_FIELDS = ("token", "password", "client_secret", "passport", "proxy")
 CLIENT_ID_HELP = ("your administrator has it: Keycloak lists it under the realm's Clients, "
                   "C4R gives it with the client secret")
 
@@ -41,7 +35,6 @@ class Profile:
     host_label: str  # what the "host" field means for this profile
     default_host: str
     auth_mode: str
-    url_editable: bool = False
 
 
 PROFILES: dict[str, Profile] = {p.key: p for p in (
@@ -50,7 +43,7 @@ PROFILES: dict[str, Profile] = {p.key: p for p in (
     Profile("engage-prod", "Engage (prod)", "Environment", "prod", AUTH_ENGAGE),
     Profile("sandbox", "Sandbox (local test API)", "Sandbox address", "http://127.0.0.1:8765",
             AUTH_TOKEN),
-    Profile("custom", "Custom URL", "Customers URL", "", AUTH_TOKEN, url_editable=True),
+    Profile("custom", "Custom URL", "Customers URL", "", AUTH_TOKEN),
 )}
 
 
@@ -160,19 +153,3 @@ def problems_with(settings: ConnectionSettings, secrets: ConnectionSecrets) -> l
 def url_warning(settings: ConnectionSettings) -> str | None:
     """A warning for sending credentials unencrypted to another machine, else None."""
     return plain_http_warning(customers_url(settings), sends_secret=True)
-
-
-def make_token_provider(settings: ConnectionSettings, secrets: ConnectionSecrets,
-                        timeout_s: float = 30.0) -> TokenProvider:
-    if settings.auth_mode == AUTH_TOKEN:
-        return StaticToken(secrets.token.reveal().strip())
-    grant = PasswordGrantSettings(
-        token_url=token_url(settings), username=settings.username.strip(),
-        password=secrets.password, client_id=settings.client_id.strip(),
-        client_secret=secrets.client_secret if settings.auth_mode == AUTH_C4R else None)
-    return PasswordGrant(grant, AUTH_MODES[settings.auth_mode], timeout_s=timeout_s)
-
-
-def extra_headers(secrets: ConnectionSecrets) -> dict[str, str]:
-    passport = secrets.passport.reveal().strip()
-    return {"GK-Passport": passport} if passport else {}

@@ -216,7 +216,8 @@ def _bypassed(host: str, source: str) -> bool:
     """NO_PROXY (environment) or the system's exceptions list says: go direct."""
     try:
         if source == PROXY_FROM_ENVIRONMENT:
-            return bool(urllib.request.proxy_bypass_environment(host))
+            # in urllib.request on every system, but missing from typeshed
+            return bool(urllib.request.proxy_bypass_environment(host))  # type: ignore[attr-defined]
         return bool(urllib.request.proxy_bypass(host))
     except OSError:  # an unreadable system setting
         return False

@@ -1,56 +1,48 @@
-"""Loading the failure list of a results folder, and exporting failures, on worker threads.
+"""The Failed Customers tab's work off the GUI thread: preparing a results folder's list,
+exporting failures, reading a large selection.
 
-For the Failed Customers tab: reading 100,000 failures from the journal or writing them to
-a CSV takes a while, and the window must stay responsive meanwhile.
+A folder's list is its journal (see `FailureStore.attach`): preparing it only opens the
+journal once, which brings its schema (the list's indexes) up to this version. A folder an
+earlier version wrote (a failed_customers.json, no journal) has its list loaded into the
+store. Exports and large selections are read from the list's database a slice at a time.
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+import sqlite3
+from array import array
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, QThreadPool, Signal
+from PySide6.QtCore import QObject, Signal
 
+from app.models.failure_query import FailureRecords
 from app.models.failure_store import FAILED_CUSTOMERS_FILE, FailureStore
 from app.models.records import FailureRecord, FailureRow
 from app.services.jobs.journal import Journal, JournalError, journal_path
 from app.services.results.failure_export import export_failures
 from app.services.results.failure_list_file import load_failure_list
-from app.services.worker_pacing import GilPacer
-from app.util.worker_pools import file_exports, journal_reads
+from app.util.background import Pool, run_task, thread_pool
+
+#: What goes wrong that a user is told of (anything else is a bug, raised on the GUI thread)
+_TOLD = (OSError, ValueError, JournalError, sqlite3.Error)
 
 
-def journal_failure_rows(output_dir: Path, *, include_resolved: bool = False,
-                         job: int | None = None) -> Iterator[FailureRow]:
-    """The failures in the folder's journal, read as they are asked for."""
-    journal = Journal.open(output_dir, create=False)
-    journal.pace = GilPacer()  # read on a worker of the window: let it paint meanwhile
-    try:
-        yield from journal.failure_rows(state=None if include_resolved else "open", job=job)
-    finally:
-        journal.close()
+@dataclass(frozen=True, slots=True)
+class FolderList:
+    """Where a results folder's failure list is: its journal, or (an earlier version's
+    folder) `loaded` failures put into the store; neither when the folder holds none."""
+
+    journal: Path | None = None
+    loaded: int | None = None
 
 
-def load_failure_rows(output_dir: Path, *, include_resolved: bool = False,
-                      job: int | None = None) -> list[FailureRow] | None:
-    """The failures of a results folder as rows: the open ones (and the resolved ones).
-
-    From the folder's journal; from a `failed_customers.json` of an earlier version when
-    there is no journal yet (one row per customer, the latest); None when the folder holds
-    neither (nothing to load).
-    """
-    output_dir = Path(output_dir)
-    if journal_path(output_dir).exists():
-        journal = Journal.open(output_dir, create=False)
-        journal.pace = GilPacer()
-        try:
-            return list(journal.failure_rows(state=None if include_resolved else "open",
-                                             job=job))
-        finally:
-            journal.close()
-    failed_file = output_dir / FAILED_CUSTOMERS_FILE
+def legacy_failure_rows(output_dir: Path) -> list[FailureRow] | None:
+    """The failures of an earlier version's `failed_customers.json` (one row per customer,
+    the latest, attempts counted); None when the folder has none."""
+    failed_file = Path(output_dir) / FAILED_CUSTOMERS_FILE
     if not failed_file.exists():
         return None
     latest: dict[str, FailureRecord] = {}
@@ -62,81 +54,76 @@ def load_failure_rows(output_dir: Path, *, include_resolved: bool = False,
     return [record.to_row() for record in latest.values()]
 
 
-class _Bridge(QObject):
-    """Carries a worker's result back to the GUI thread (a queued signal)."""
+def prepare_folder_list(output_dir: Path, store: FailureStore) -> FolderList:
+    """Make the folder's list ready to read (on a worker thread): its journal, brought up to
+    this version's schema, or its earlier version's list, put into `store`."""
+    folder = Path(output_dir)
+    if journal_path(folder).exists():
+        Journal.open(folder, create=False).close()
+        return FolderList(journal=journal_path(folder))
+    rows = legacy_failure_rows(folder)
+    if rows is None:
+        return FolderList()
+    return FolderList(loaded=store.replace_all(rows))
 
-    done = Signal(str, object, object)  # task name, result, error (or None)
+
+def export_listed(database: Path, rowids: Sequence[int], path: Path, fmt: str
+                  ) -> tuple[Path, int]:
+    """Write the failures of `rowids` (in that order) from the list's database to `path`."""
+    records = FailureRecords(database, rowids)
+    return export_failures(records, path, fmt), len(records)
+
+
+def read_listed(database: Path, rowids: Sequence[int]) -> list[FailureRecord]:
+    """The failures of `rowids`, complete, in that order (a large selection)."""
+    return list(FailureRecords(database, rowids))
 
 
 class FailureListTasks(QObject):
-    """Runs loads and exports of failures off the GUI thread.
+    """Runs the failure list's folder preparation, exports and large reads off the GUI thread
+    (`Pool.JOURNAL` for reads, in the order asked; `Pool.EXPORTS` for files the user
+    chose). Answers come as signals, none once this object is deleted.
 
     Signals:
-        loaded(count, error, request): `count` the failures the store holds now (None:
-            nothing to load, the store is as it was), `error` a message or "", `request`
-            what `load` was given.
+        prepared(FolderList | None, error, output_dir): a folder's list is ready (None
+            and a message when it could not be read).
         exported(path, count, error): a file written with `count` failures, or the error.
+        recordsRead(records, error, request): the failures `read` was asked for.
     """
 
-    loaded = Signal(object, str, object)
+    prepared = Signal(object, str, object)
     exported = Signal(str, int, str)
+    recordsRead = Signal(object, str, object)
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        # shared pools that outlive us: a worker done after we are gone finds nobody to
-        # tell (the RuntimeError of the deleted bridge); an export never waits for a load
-        self._load_pool = journal_reads()
-        self._export_pool = file_exports()
-        self._bridge = _Bridge(self)
-        self._bridge.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
+    def prepare(self, output_dir: Path, store: FailureStore) -> None:
+        folder = Path(output_dir)
+        run_task(Pool.JOURNAL, lambda: prepare_folder_list(folder, store),
+                 on_done=lambda found: self.prepared.emit(found, "", folder),
+                 on_error=self._told(lambda error: self.prepared.emit(None, error, folder)),
+                 owner=self)
 
-    def load(self, output_dir: Path, store: FailureStore, *, include_resolved: bool = False,
-             job: int | None = None) -> None:
-        """Load the folder's failures into `store` (on a worker: comparing 100,000 rows
-        with those shown takes a moment); `loaded` tells how many it holds."""
-        request = {"output_dir": Path(output_dir), "include_resolved": include_resolved,
-                   "job": job}
+    def export(self, database: Path, rowids: array[int], path: Path, fmt: str) -> None:
+        run_task(Pool.EXPORTS, lambda: export_listed(database, rowids, path, fmt),
+                 on_done=lambda done: self.exported.emit(str(done[0]), done[1], ""),
+                 on_error=self._told(lambda error: self.exported.emit(str(path), 0, error)),
+                 owner=self)
 
-        def work() -> tuple[int | None, dict[str, Any]]:
-            folder = Path(output_dir)
-            if journal_path(folder).exists():
-                return store.reload(lambda: journal_failure_rows(
-                    folder, include_resolved=include_resolved, job=job)), request
-            rows = load_failure_rows(folder, include_resolved=include_resolved, job=job)
-            return (None if rows is None else store.replace_all(rows)), request
+    def read(self, database: Path, rowids: Sequence[int], request: Any = None) -> None:
+        run_task(Pool.JOURNAL, lambda: read_listed(database, rowids),
+                 on_done=lambda records: self.recordsRead.emit(records, "", request),
+                 on_error=self._told(lambda error: self.recordsRead.emit([], error, request)),
+                 owner=self)
 
-        self._run("load", work, context=(None, request), pool=self._load_pool)
+    @staticmethod
+    def _told(tell: Callable[[str], None]) -> Callable[[BaseException], None]:
+        def handle(error: BaseException) -> None:
+            if not isinstance(error, _TOLD):
+                raise error
+            tell(str(error))
 
-    def export(self, records: list[FailureRecord], path: Path, fmt: str) -> None:
-        self._run("export", lambda: (export_failures(records, path, fmt), len(records)),
-                  context=(path, len(records)), pool=self._export_pool)
+        return handle
 
     def wait(self, timeout_ms: int = 30_000) -> bool:
-        """Wait for the pools of loads and exports (shared: other owners' work too)."""
-        loads_done = self._load_pool.waitForDone(timeout_ms)
-        return self._export_pool.waitForDone(timeout_ms) and loads_done
-
-    def _run(self, name: str, work: Callable[[], Any], context: Any,
-             pool: QThreadPool) -> None:
-        bridge = self._bridge
-
-        def run() -> None:
-            try:
-                result, error = work(), None
-            except (OSError, ValueError, JournalError) as exc:  # told to the user
-                # without its traceback: that holds this frame, which holds the error
-                result, error = context, exc.with_traceback(None)
-            # RuntimeError: the window was closed meanwhile, nobody to tell
-            with contextlib.suppress(RuntimeError):
-                bridge.done.emit(name, result, error)
-
-        pool.start(run)
-
-    def _on_done(self, name: str, result: Any, error: BaseException | None) -> None:
-        message = "" if error is None else str(error)
-        if name == "load":
-            count, request = result
-            self.loaded.emit(count, message, request)
-        elif name == "export":
-            path, count = result
-            self.exported.emit(str(path), int(count), message)
+        """Wait for the pools of reads and exports (shared: other owners' work too)."""
+        reads_done = thread_pool(Pool.JOURNAL).waitForDone(timeout_ms)
+        return thread_pool(Pool.EXPORTS).waitForDone(timeout_ms) and reads_done

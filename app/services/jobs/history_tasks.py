@@ -6,13 +6,11 @@ Files tab, deleting a job from the history, and a retry file of a job's open fai
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Signal
 
 from app.models.records import ROW_ORIGINAL, ROW_RETRIABLE, FailureRecord
 from app.services.jobs.history import running_check
@@ -24,8 +22,7 @@ from app.services.jobs.journal import (
     journal_path,
 )
 from app.services.results.result_writers import RetryFolderWriter
-from app.services.worker_pacing import GilPacer
-from app.util.worker_pools import journal_reads
+from app.util.background import Pool, run_task, thread_pool
 
 
 def load_jobs(output_dir: Path) -> list[JobRecord]:
@@ -33,7 +30,6 @@ def load_jobs(output_dir: Path) -> list[JobRecord]:
     if not journal_path(output_dir).exists():
         return []
     journal = Journal.open(output_dir, create=False)
-    journal.pace = GilPacer()  # a worker of the window: let it paint meanwhile
     try:
         return journal.jobs(running_check(output_dir))
     finally:
@@ -45,7 +41,6 @@ def look_up_files(output_dir: Path, sha256s: list[str]) -> dict[str, FileHistory
     if not sha256s or not journal_path(output_dir).exists():
         return {}
     journal = Journal.open(output_dir, create=False)
-    journal.pace = GilPacer()
     try:
         return journal.file_history(sha256s)
     finally:
@@ -81,12 +76,22 @@ def write_open_failures_for_retry(output_dir: Path, job_id: int) -> tuple[Path |
     return writer.folder, writer.customers_written
 
 
-class _Bridge(QObject):
-    done = Signal(str, object, object, object)  # task, result, error, request
+def _reported(on_error: Callable[[str], None]) -> Callable[[BaseException], None]:
+    """An error handler that tells the user of a file or journal problem; anything else is
+    a bug, raised again on the GUI thread."""
+
+    def handle(error: BaseException) -> None:
+        if not isinstance(error, OSError | JournalError):
+            raise error
+        on_error(str(error))
+
+    return handle
 
 
 class HistoryTasks(QObject):
-    """Runs the window's history questions off the GUI thread.
+    """Runs the window's history questions off the GUI thread (`Pool.JOURNAL`: one thread,
+    so they run in the order asked, a delete, then the reload that follows it). Answers
+    come back as signals; none comes once this object is deleted.
 
     Signals:
         jobsLoaded(jobs, error, output_dir): the jobs of a folder, newest first.
@@ -101,52 +106,35 @@ class HistoryTasks(QObject):
     jobDeleted = Signal(int, str)
     retryWritten = Signal(str, int, str)
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._pool = journal_reads()  # one thread: in the order asked, a delete, then a reload
-        self._bridge = _Bridge(self)
-        self._bridge.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
-
     def load_jobs(self, output_dir: Path) -> None:
-        self._run("jobs", lambda: load_jobs(output_dir), output_dir, [])
+        run_task(Pool.JOURNAL, lambda: load_jobs(output_dir),
+                 on_done=lambda jobs: self.jobsLoaded.emit(jobs, "", output_dir),
+                 on_error=_reported(lambda error: self.jobsLoaded.emit([], error, output_dir)),
+                 owner=self)
 
     def look_up_files(self, output_dir: Path, sha256s: list[str]) -> None:
-        self._run("files", lambda: look_up_files(output_dir, sha256s), output_dir, {})
+        run_task(Pool.JOURNAL, lambda: look_up_files(output_dir, sha256s),
+                 on_done=lambda found: self.filesLookedUp.emit(found, "", output_dir),
+                 on_error=_reported(
+                     lambda error: self.filesLookedUp.emit({}, error, output_dir)),
+                 owner=self)
 
     def delete_job(self, output_dir: Path, job_id: int) -> None:
-        self._run("delete", lambda: delete_job(output_dir, job_id), job_id, None)
+        run_task(Pool.JOURNAL, lambda: delete_job(output_dir, job_id),
+                 on_done=lambda _: self.jobDeleted.emit(job_id, ""),
+                 on_error=_reported(lambda error: self.jobDeleted.emit(job_id, error)),
+                 owner=self)
 
     def retry_open_failures(self, output_dir: Path, job_id: int) -> None:
-        self._run("retry", lambda: write_open_failures_for_retry(output_dir, job_id),
-                  job_id, (None, 0))
+        def written(result: tuple[Path | None, int]) -> None:
+            folder, count = result
+            self.retryWritten.emit(str(folder) if folder else "", count, "")
+
+        run_task(Pool.JOURNAL, lambda: write_open_failures_for_retry(output_dir, job_id),
+                 on_done=written,
+                 on_error=_reported(lambda error: self.retryWritten.emit("", 0, error)),
+                 owner=self)
 
     def wait(self, timeout_ms: int = 30_000) -> bool:
         """Wait for the journal's pool (shared: other owners' reads too)."""
-        return self._pool.waitForDone(timeout_ms)
-
-    def _run(self, name: str, work: Callable[[], Any], request: Any, fallback: Any) -> None:
-        bridge = self._bridge
-
-        def run() -> None:
-            try:
-                result, error = work(), None
-            except (OSError, JournalError) as exc:
-                # without its traceback: that holds this frame, which holds the error
-                result, error = fallback, exc.with_traceback(None)
-            with contextlib.suppress(RuntimeError):  # the window closed meanwhile
-                bridge.done.emit(name, result, error, request)
-
-        self._pool.start(run)
-
-    def _on_done(self, name: str, result: Any, error: BaseException | None,
-                 request: Any) -> None:
-        message = "" if error is None else str(error)
-        if name == "jobs":
-            self.jobsLoaded.emit(result, message, request)
-        elif name == "files":
-            self.filesLookedUp.emit(result, message, request)
-        elif name == "delete":
-            self.jobDeleted.emit(int(request), message)
-        elif name == "retry":
-            folder, count = result
-            self.retryWritten.emit(str(folder) if folder else "", int(count), message)
+        return thread_pool(Pool.JOURNAL).waitForDone(timeout_ms)

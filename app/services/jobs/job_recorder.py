@@ -113,8 +113,14 @@ class JobRecorder:
         """Files read to their end: (the reader's file index, entries read)."""
         done = [(self._reading[i].index, records) for i, records in files]
         job = self.job_id
-        if done:
-            self._writer.write(lambda db: [ops.file_read(db, job, i, n) for i, n in done])
+        if not done:
+            return
+
+        def write(db: sqlite3.Connection) -> None:
+            for index, records in done:
+                ops.file_read(db, job, index, records)
+
+        self._writer.write(write)
 
     def counts(self, *, read: int, succeeded: int, failed: int, skipped: int) -> None:
         earlier = self.plan.earlier

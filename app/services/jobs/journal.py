@@ -23,16 +23,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from app.models.failure_query import LIST_COLUMNS_DDL, LIST_INDEXES_DDL
 from app.models.jobs import RESUMABLE, FileFingerprint, FileHistory, JobRecord, JobState
 from app.models.record_ranges import RecordRanges
 from app.services.results.network_folders import ShareCheck, network_share
-from app.services.worker_pacing import no_pacing, paced
 
 __all__ = ["RESUMABLE", "FileFingerprint", "FileHistory", "JobRecord", "JobState", "Journal",
            "JournalBusy", "JournalError", "JournalTooNew"]
 
 JOURNAL_FILE = "import_history.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: How long one statement waits for another program's lock before SQLite says "busy".
 BUSY_TIMEOUT_S = 30.0
 
@@ -91,12 +91,6 @@ def is_transient(exc: BaseException) -> bool:
     text = str(exc).lower()
     return any(word in text for word in ("disk is full", "readonly", "i/o error",
                                          "unable to open"))
-
-
-def is_full(exc: BaseException) -> bool:
-    """SQLite found the disk full ("database or disk is full")."""
-    return isinstance(exc, sqlite3.Error) and (
-        sqlite_code(exc) == _SQLITE_FULL or "disk is full" in str(exc).lower())
 
 
 _MIGRATIONS: dict[int, str] = {
@@ -175,6 +169,10 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE jobs ADD COLUMN skipped_existing INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE jobs ADD COLUMN error_report TEXT;
     """,
+    # the Failed Customers list reads the failures in SQL: sort keys (generated columns,
+    # no room taken) and an index per sort column, so a million of them sort in an index
+    # scan (see app.models.failure_query)
+    3: ";\n".join((*LIST_COLUMNS_DDL, *LIST_INDEXES_DDL)),
 }
 
 
@@ -208,8 +206,6 @@ class Journal:
         self.path = path
         self.connection = connection
         self.notes = notes or []
-        # called in long read loops; a worker thread of the window sets a GilPacer here
-        self.pace: Callable[[], None] = no_pacing
 
     # -- opening ----------------------------------------------------------------------------
 
@@ -426,15 +422,12 @@ class Journal:
             "SELECT job_id, path, size, sha256, mtime FROM job_files"
             + (" WHERE job_id = ?" if only is not None else "") + " ORDER BY job_id, file_index",
             args).fetchall()
-        pace = self.pace
         for job_id, path, size, sha, mtime in file_rows:
-            pace()
             files.setdefault(job_id, []).append(FileFingerprint(path, size, sha, mtime))
         result = []
         for (job_id, kind, state, started, finished, settings, read, succeeded, failed,
              skipped, duration, retry_dir, error, owner, updated, skipped_existing,
              error_report) in rows:
-            pace()
             job_state = JobState(state)
             if job_state in (JobState.RUNNING, JobState.PAUSED) and is_alive is not None \
                     and not (owner and is_alive(owner)):
@@ -482,11 +475,6 @@ class Journal:
         with self.transaction() as db:
             db.execute("UPDATE jobs SET hidden = 1 WHERE id = ?", (job_id,))
 
-    def last_job_id(self) -> int | None:
-        row = self.connection.execute(
-            "SELECT max(id) FROM jobs WHERE hidden = 0").fetchone()
-        return row[0] if row and row[0] is not None else None
-
     # -- what earlier jobs did ---------------------------------------------------------------
 
     def file_history(self, sha256s: Sequence[str]) -> dict[str, FileHistory]:
@@ -503,10 +491,9 @@ class Journal:
             records = 0
             last_job, last_when = 0, ""
             for job_id, file_index, counted, started in reads:
-                self.pace()
-                ranges = [RecordRanges.parse(text) for (text,) in paced(self.connection.execute(
+                ranges = [RecordRanges.parse(text) for (text,) in self.connection.execute(
                     "SELECT records FROM batches WHERE job_id = ? AND file_index = ? "
-                    "AND state = ?", (job_id, file_index, BATCH_DONE)), self.pace)]
+                    "AND state = ?", (job_id, file_index, BATCH_DONE))]
                 for part in ranges:
                     done = done | part
                 if counted:
@@ -522,9 +509,8 @@ class Journal:
     def _failure_records_of(self, sha: str) -> tuple[RecordRanges, RecordRanges]:
         resolved: list[int] = []
         still_open: list[int] = []
-        for state, record in paced(self.connection.execute(
-                "SELECT state, origin_record FROM failures WHERE origin_sha = ?", (sha,)),
-                self.pace):
+        for state, record in self.connection.execute(
+                "SELECT state, origin_record FROM failures WHERE origin_sha = ?", (sha,)):
             (still_open if state == "open" else resolved).append(record)
         return RecordRanges.of(resolved), RecordRanges.of(still_open)
 
@@ -580,14 +566,11 @@ class Journal:
         cursor = self.connection.execute(
             f"SELECT {', '.join(FAILURE_COLUMNS)} FROM failures {where} "
             "ORDER BY timestamp, key", args)
-        pace = self.pace
-        if pace is not no_pacing:
-            batch_size = min(batch_size, 64)  # a fetch holds Python's lock until it is done
         while True:
             rows = cursor.fetchmany(batch_size)
             if not rows:
                 return
-            yield from paced(rows, pace)
+            yield from rows
 
 
 #: Failure columns in the order of a failure row (see app.models.records ROW_ positions).

@@ -13,13 +13,12 @@ import multiprocessing
 import os
 import sqlite3
 import sys
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from app.models.failure_store import FAILED_CUSTOMERS_FILE
 from app.models.records import ROW_BATCH, ROW_KEY, FailureRecord, FailureRow
@@ -33,25 +32,8 @@ from app.services.results.result_writers import (
 )
 from app.util.helper_processes import exit_when_parent_dies
 
-
-class BackgroundPacer:
-    """Makes a background thread step aside now and then.
-
-    The GUI thread hands Python's global lock back and forth with a busy writer thread for
-    every call into Python while it paints; a short sleep every few milliseconds of writing
-    lets a repaint finish without waiting on the writer at each step.
-    """
-
-    def __init__(self, work_s: float = 0.002, rest_s: float = 0.001) -> None:
-        self.work_s = work_s
-        self.rest_s = rest_s
-        self._since = time.perf_counter()
-
-    def step(self) -> None:
-        now = time.perf_counter()
-        if now - self._since >= self.work_s:
-            time.sleep(self.rest_s)
-            self._since = time.perf_counter()
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 @dataclass(slots=True)
@@ -70,20 +52,17 @@ class ResultFilesReport:
 class ImportResultFiles:
     """Writes the result files of one import as its failures come in. One caller at a time.
 
-    `pace` is called after each customer written (see `BackgroundPacer`); None in a
-    separate process, where nothing competes with the window. `journal_dir` holds the
-    import history when the results go elsewhere (another folder chosen mid-import).
+    `journal_dir` holds the import history when the results go elsewhere (another folder
+    chosen mid-import).
     """
 
     def __init__(self, output_dir: Path, started_at: datetime, *,
                  write_single_failures: bool = True,
-                 pace: Callable[[], None] | None = None,
                  retry_folder: Path | None = None,
                  journal_dir: Path | None = None) -> None:
         self.output_dir = Path(output_dir)
         self.journal_dir = Path(journal_dir) if journal_dir is not None else self.output_dir
         self.write_single_failures = write_single_failures
-        self._pace = pace
         self._retry = RetryFolderWriter(self.output_dir, started_at, retry_folder)
         self._single = SingleFailureWriter(self.output_dir)
         self._responses = ApiResponseWriter(self.output_dir)
@@ -99,13 +78,11 @@ class ImportResultFiles:
         """
         rows = [f.to_row() if isinstance(f, FailureRecord) else f for f in failures]
         self._failures.extend(rows)
-        failures = [FailureRecord.from_row(row) for row in rows]
+        records = [FailureRecord.from_row(row) for row in rows]
         if self.write_single_failures:
-            for failure in failures:
-                self._single.add(failure)
-                if self._pace is not None:
-                    self._pace()
-        return self._retry.add_batch(batch_number, failures)
+            for record in records:
+                self._single.add(record)
+        return self._retry.add_batch(batch_number, records)
 
     def add_failure_batches(self, groups: Sequence[tuple[int, Sequence[FailureRow]]]
                             ) -> list[Path]:
@@ -119,9 +96,13 @@ class ImportResultFiles:
         """Customers sent in a request whose outcome is unknown (listed in the summary)."""
         self._retry.note_uncertain(ids)
 
-    def add_response(self, **details: Any) -> Path | None:
+    def add_response(self, *, batch_label: str, batch_number: int, status: int | None,
+                     headers: dict[str, str], body: bytes, customer_ids: list[str],
+                     note: str) -> Path | None:
         """Keep a failing batch's answer, redacted (see `ApiResponseWriter.add`)."""
-        return self._responses.add(**details)
+        return self._responses.add(batch_label=batch_label, batch_number=batch_number,
+                                   status=status, headers=headers, body=body,
+                                   customer_ids=customer_ids, note=note)
 
     def retry_folder(self) -> Path | None:
         """The retry folder made so far (None while nothing needed one)."""
@@ -184,8 +165,6 @@ class ImportResultFiles:
                         failure.kind.value, failure.source_file, failure.record_number)
                     if not path.exists():
                         self._single.add(failure)
-                    if self._pace is not None:
-                        self._pace()
             written.extend(self._retry.add_batch(batch_number, failures))
         return written
 
@@ -206,7 +185,7 @@ class ImportResultFiles:
         except FolderBusy as exc:
             stamp = datetime.now().strftime("%Y%m%d_%H%M%S")
             failed_file = failed_file.with_name(f"failed_customers_{stamp}.json")
-            write_failure_list(failed_file, self._failures, self._pace)
+            write_failure_list(failed_file, self._failures)
             report.errors.append(f"{exc}: this import's failures were saved apart in "
                                  f"{failed_file} instead of being added to "
                                  "failed_customers.json")
@@ -223,12 +202,11 @@ class ImportResultFiles:
                                  "merged by customer instead")
             return False
         try:
-            write_failure_list(failed_file, journal.failure_rows(state="open"), self._pace)
+            write_failure_list(failed_file, journal.failure_rows(state="open"))
             if self.write_single_failures:
                 moved = self._single.finish(journal.failure_rows(state="open"),
                                             journal.failure_rows(state="resolved",
-                                                                 resolved_by=job_id),
-                                            self._pace)
+                                                                 resolved_by=job_id))
                 if moved:
                     report.notes.append(f"{moved:,} single-failure files of customers this "
                                         "import brought in were moved to "
@@ -246,9 +224,9 @@ class ImportResultFiles:
             if earlier is not None:
                 record.attempts = earlier.attempts + 1
             merged[record.customer_key] = record
-        write_failure_list(failed_file, (r.to_row() for r in merged.values()), self._pace)
+        write_failure_list(failed_file, (r.to_row() for r in merged.values()))
         if self.write_single_failures:
-            self._single.finish((r.to_row() for r in merged.values()), (), self._pace)
+            self._single.finish((r.to_row() for r in merged.values()), ())
 
 
 def lower_process_priority() -> None:
@@ -267,7 +245,7 @@ def lower_process_priority() -> None:
         pass  # not allowed or not supported: same priority is merely less smooth
 
 
-# The writer process holds exactly one ImportResultFiles; jobs name the method to call.
+# The writer process holds exactly one ImportResultFiles; each job is one of its methods.
 _process_files: ImportResultFiles | None = None
 
 
@@ -282,18 +260,21 @@ def _start_writer_process(output_dir: Path, started_at: datetime,
                                        retry_folder=retry_folder, journal_dir=journal_dir)
 
 
-def _call_in_writer_process(method: str, args: tuple[Any, ...],
-                            kwargs: dict[str, Any]) -> Any:
+def _call_in_writer_process(method: Callable[..., _R], args: tuple[Any, ...],
+                            kwargs: dict[str, Any]) -> _R:
+    """`method` (of ImportResultFiles: pickled by its name) on the process's writer."""
     assert _process_files is not None, "the writer process was not started"
-    return getattr(_process_files, method)(*args, **kwargs)
+    return method(_process_files, *args, **kwargs)
 
 
 class ResultFileWriter:
     """Runs an `ImportResultFiles` on one background thread or in one separate process.
 
-    Jobs run one at a time in the order submitted; `submit` returns a concurrent Future
-    with the method's result. In a process, a crash makes pending and later jobs fail with
-    `concurrent.futures.process.BrokenProcessPool`; the caller decides how to recover.
+    Each method submits the `ImportResultFiles` method of the same name and returns a
+    concurrent Future with its result; jobs run one at a time in the order submitted. In a
+    process, a crash makes pending and later jobs fail with
+    `concurrent.futures.process.BrokenProcessPool` (and the methods raise it at once when
+    the process is known dead); the caller decides how to recover.
     """
 
     def __init__(self, output_dir: Path, started_at: datetime, *,
@@ -312,14 +293,42 @@ class ResultFileWriter:
         else:
             self._files = ImportResultFiles(output_dir, started_at,
                                             write_single_failures=write_single_failures,
-                                            pace=BackgroundPacer().step,
                                             retry_folder=retry_folder, journal_dir=journal_dir)
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="result-writer")
 
-    def submit(self, method: str, *args: Any, **kwargs: Any) -> Future[Any]:
-        """Call `ImportResultFiles.<method>(*args, **kwargs)` in the background."""
+    def add_failure_batches(self, groups: Sequence[tuple[int, Sequence[FailureRow]]]
+                            ) -> Future[list[Path]]:
+        """`ImportResultFiles.add_failure_batches`: the retry files written."""
+        return self._submit(ImportResultFiles.add_failure_batches, groups)
+
+    def note_uncertain(self, ids: set[str]) -> Future[None]:
+        """`ImportResultFiles.note_uncertain`."""
+        return self._submit(ImportResultFiles.note_uncertain, ids)
+
+    def add_response(self, *, batch_label: str, batch_number: int, status: int | None,
+                     headers: dict[str, str], body: bytes, customer_ids: list[str],
+                     note: str) -> Future[Path | None]:
+        """`ImportResultFiles.add_response`: the file written, if any."""
+        return self._submit(ImportResultFiles.add_response, batch_label=batch_label,
+                            batch_number=batch_number, status=status, headers=headers,
+                            body=body, customer_ids=customer_ids, note=note)
+
+    def retry_folder(self) -> Future[Path | None]:
+        """`ImportResultFiles.retry_folder`."""
+        return self._submit(ImportResultFiles.retry_folder)
+
+    def finish(self, totals: dict[str, Any], source_files: list[str], *,
+               job_id: int | None = None, lists_changed: bool = True,
+               whole_job: bool = False) -> Future[ResultFilesReport]:
+        """`ImportResultFiles.finish`: what it wrote."""
+        return self._submit(ImportResultFiles.finish, totals, source_files, job_id=job_id,
+                            lists_changed=lists_changed, whole_job=whole_job)
+
+    def _submit(self, method: Callable[Concatenate[ImportResultFiles, _P], _R],
+                *args: _P.args, **kwargs: _P.kwargs) -> Future[_R]:
+        """`method` of the ImportResultFiles on the writer's thread or in its process."""
         if self._files is not None:
-            return self._executor.submit(getattr(self._files, method), *args, **kwargs)
+            return self._executor.submit(method, self._files, *args, **kwargs)
         return self._executor.submit(_call_in_writer_process, method, args, kwargs)
 
     def process_id(self) -> Future[int]:

@@ -122,8 +122,6 @@ class BatchSender:
         self.limit = limit or AdaptiveLimit(settings.concurrency)
         self.on_existing = OnExisting(settings.on_existing)
         self.in_flight: set[asyncio.Task[Attempt]] = set()
-        self.retries = 0
-        self.requests = 0
 
     def url_for(self, batch: Batch) -> str:
         if batch.kind is RecordKind.HOUSEHOLDS:
@@ -193,7 +191,6 @@ class BatchSender:
                         batch, attempt, word,
                         f"{describe_attempt(attempt)}; gave up after "
                         f"{self.settings.max_retries} retries")
-                self.retries += 1
                 await self._sleep_unless_stopped(self.retry_delay(attempt, attempt_number))
                 continue
             return self.whole_batch_failure(batch, attempt, Result.HTTP_ERROR,
@@ -261,7 +258,6 @@ class BatchSender:
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json",
                    "Accept": "application/json", **self.settings.extra_headers}
         url = self.url_for(batch)
-        self.requests += 1
         sent_at = time.monotonic()
         try:
             async with self.session.post(url, data=batch.body,
@@ -430,12 +426,12 @@ class BatchSender:
                             f"customers; sending the other {len(rest)} again")
             return outcome
         for i, record in enumerate(batch.records):
-            reported = matched.get(i)
-            error = (reported.error if reported and reported.error else
+            named = matched.get(i)
+            error = (named.error if named and named.error else
                      f"the whole batch was rejected (HTTP 400): {general}")
             outcome.failures.append(self._failure(batch, record, attempt, Result.REJECTED,
                                                   error, "Batch rejected (HTTP 400)",
-                                                  whole_batch=reported is None))
+                                                  whole_batch=named is None))
         return outcome
 
     def whole_batch_failure(self, batch: Batch, attempt: Attempt, result: str,

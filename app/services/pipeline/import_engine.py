@@ -6,8 +6,8 @@ out; a resumed job sends only what it had not finished. One producer reads batch
 worker thread into a bounded queue; the journal holds each batch before it is sent;
 `concurrency` workers send them through one `aiohttp.ClientSession`. Every customer read
 ends either counted as imported (resolving an earlier failure of theirs) or as a
-`FailureRecord` (with its original data) in the journal, the failure store, the retry files
-and `failed_customers.json`, whatever stops the import.
+`FailureRecord` (with its original data) in the journal, the listener's `failures_found`,
+the retry files and `failed_customers.json`, whatever stops the import.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 import orjson
 
-from app.models.failure_store import FailureStore
 from app.models.records import Batch, FailureRecord, FailureRow, Result
 from app.services.connection.auth import TokenProvider, households_url_for
 from app.services.connection.network import Network
@@ -65,6 +65,7 @@ from app.services.pipeline.import_events import (
     ImportListener,
     ImportProgress,
     ImportSettings,
+    ImportState,
     ImportSummary,
 )
 from app.services.results.cloud_folders import cloud_sync_service
@@ -93,11 +94,15 @@ from app.services.sources.source_options import OnExisting, SourceOptions
 
 log = logging.getLogger("bulk_import")
 
+_T = TypeVar("_T")
+
 PROGRESS_INTERVAL_S = 0.2
 RATE_WINDOW_S = 5.0
 JOURNAL_COUNTS_INTERVAL_S = 1.0
 WRITER_GROUP_FAILURES = 2_000  # failures handed to the result writer in one job
 WRITER_GROUP_S = 0.25  # or after this long, whichever comes first
+# nothing is sent any more: the result files are written, or written already
+_WRITING_OR_FINISHED = frozenset({ImportState.WRITING, ImportState.FINISHED})
 
 
 def _chosen(setting: bool | None, large_import: bool) -> bool:
@@ -138,15 +143,14 @@ class ImportEngine:
     """Runs one import. Create it, `await run()`; `pause()`, `resume()`, `cancel()` any time.
 
     Reports to an `ImportListener` (progress, problems, retry files, finished) on the event
-    loop's thread, and keeps the `FailureStore` current as batches finish (new failures,
-    failures of earlier jobs resolved). `resume_job` continues an interrupted or cancelled
-    job (its files and settings; `paths` are then ignored); `repeat` says what to do with
-    customers an earlier job imported already.
+    loop's thread, failures too as batches finish (`failures_found`; `failures_resolved`
+    for failures of earlier jobs this import brought in). `resume_job` continues an
+    interrupted or cancelled job (its files and settings; `paths` are then ignored);
+    `repeat` says what to do with customers an earlier job imported already.
     """
 
     def __init__(self, paths: Sequence[str | Path], settings: ImportSettings,
-                 auth: TokenProvider, store: FailureStore | None = None,
-                 listener: ImportListener | None = None,
+                 auth: TokenProvider, listener: ImportListener | None = None,
                  expected_total: int | None = None, *, resume_job: int | None = None,
                  repeat: Repeat = Repeat.REST, job_kind: str = "import") -> None:
         self.paths = list(paths)
@@ -155,11 +159,10 @@ class ImportEngine:
         self.job_kind = job_kind
         self.settings = settings
         self.auth = auth
-        self.store = store if store is not None else FailureStore()
         self.listener = listener or ImportListener()
         self.expected_total = expected_total
         self.started_at = datetime.now()
-        self.state = "starting"
+        self.state: ImportState = ImportState.STARTING
         self.summary = ImportSummary(output_dir=Path(settings.output_dir),
                                      on_existing=OnExisting(settings.on_existing).value)
         self._stop_event = asyncio.Event()
@@ -167,20 +170,13 @@ class ImportEngine:
         self._resume_event.set()
         self._stop_reason = ""
         self._fatal: str | None = None
-        self._failed = 0
-        self._failed_by_result: Counter[str] = Counter()
-        self._failed_by_file: Counter[str] = Counter()
-        self._read = 0
-        self._skipped = 0
-        self._resolved = 0
+        # counted once, in the summary's counts (a resumed job's summary gets the whole
+        # job's counts at the end; this run's stay here, for its progress)
+        self._counts = self.summary.counts
         self._plan: JobPlan | None = None
         self._recorder: JobRecorder | None = None
         self._refused: str | None = None  # the job could not start (journal, resume)
         self._counts_written_at = 0.0
-        self._succeeded = 0
-        self._updated = 0  # existing customers updated (on_existing "update")
-        self._skipped_existing = 0  # existing customers left alone ("skip")
-        self._invalid = 0  # refused before sending
         self._error_lines: list[ErrorLine] = []  # the error report, written at the end
         self._in_flight_customers = 0
         self._t0 = time.monotonic()
@@ -235,9 +231,9 @@ class ImportEngine:
 
     def pause(self) -> None:
         """Send no new request until `resume()`; requests under way finish."""
-        if self.state == "running":
+        if self.state == ImportState.RUNNING:
             self._resume_event.clear()
-            self.state = "paused"
+            self.state = ImportState.PAUSED
             if self._recorder is not None:
                 self._recorder.state(JobState.PAUSED)
             log.info("Import paused")
@@ -247,11 +243,11 @@ class ImportEngine:
         """Send again after `pause()`, or after the import paused itself (the result files
         are then written again first, all of them)."""
         self._schedule_rewrite()
-        if self.state == "paused":
+        if self.state == ImportState.PAUSED:
             self._halt = None
             self._halt_for_busy_journal = False
             self._resume_event.set()
-            self.state = "running"
+            self.state = ImportState.RUNNING
             if self._recorder is not None:
                 self._recorder.state(JobState.RUNNING)
             log.info("Import resumed")
@@ -262,12 +258,12 @@ class ImportEngine:
 
         Every customer not yet imported ends as NOT_SENT in the retry files.
         """
-        if self._stop_event.is_set() or self.state in ("writing", "finished"):
+        if self._stop_event.is_set() or self.state in _WRITING_OR_FINISHED:
             return  # nothing left to send; result files are always written to the end
         self._stop_reason = reason
         self._stop_event.set()
         self._resume_event.set()  # wake paused workers so they can stop
-        self.state = "stopping"
+        self.state = ImportState.STOPPING
         log.warning("Stopping: %s", reason)
         loop = asyncio.get_running_loop()
         self._abort_handle = loop.call_later(self.settings.cancel_grace_s, self._abort_requests)
@@ -291,10 +287,10 @@ class ImportEngine:
             return  # paused already: the first cause is the one to fix
         self._halt = reason
         # it goes on by itself only where it paused itself: a user's Pause stays
-        self._halt_for_busy_journal = busy_journal and self.state == "running"
-        if self.state == "running":
+        self._halt_for_busy_journal = busy_journal and self.state == ImportState.RUNNING
+        if self.state == ImportState.RUNNING:
             self.pause()
-        if self.state == "paused":
+        if self.state == ImportState.PAUSED:
             log.warning("Sending paused: %s", reason)
             self.listener.paused(reason)
             self._report_progress()
@@ -310,7 +306,7 @@ class ImportEngine:
         """Import everything; returns the summary once every result file is written."""
         self._t0 = time.monotonic()
         self._loop = asyncio.get_running_loop()
-        self.state = "running"
+        self.state = ImportState.RUNNING
         others = await asyncio.to_thread(self._presence.enter)
         for other in others:
             self._note(f"{other[:1].upper()}{other[1:]} is writing into this results folder "
@@ -428,7 +424,7 @@ class ImportEngine:
         self.summary.job = plan.job_id
         self.summary.resumed = plan.resumed
         self.summary.files = [str(f.path) for f in plan.files]
-        self._skipped = plan.skipped_customers
+        self._counts.skipped = plan.skipped_customers
         for note in plan.notes:
             self._note(note)
         return plan.files_to_read
@@ -532,7 +528,7 @@ class ImportEngine:
             if self._journal_told is not None:
                 self._tell("the import history is written again", keep=False)
             self._journal_told = None
-            if self._halt_for_busy_journal and self.state == "paused":
+            if self._halt_for_busy_journal and self.state == ImportState.PAUSED:
                 self.resume()
             return
         if trouble.message != self._journal_told:
@@ -569,7 +565,7 @@ class ImportEngine:
         else:  # not a file that could not be read: the summary's error says it
             log.error("Not started: %s", message)
         self.summary.duration_s = time.monotonic() - self._t0
-        self.state = "finished"
+        self.state = ImportState.FINISHED
         self._report_progress()
         self.listener.finished(self.summary)
         return self.summary
@@ -628,8 +624,9 @@ class ImportEngine:
         waiting = asyncio.wrap_future(committed)
         if not waiting.done():
             stopping = asyncio.ensure_future(self._stop_event.wait())
+            either: set[asyncio.Future[Any]] = {waiting, stopping}
             try:
-                await asyncio.wait({waiting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
             finally:
                 stopping.cancel()
         if not waiting.done():
@@ -638,9 +635,9 @@ class ImportEngine:
             self.cancel(str(waiting.exception()))
 
     def _take_chunk_records(self, chunk: SourceChunk) -> None:
-        self._read += chunk.records_read
+        self._counts.read += chunk.records_read
         if self._plan is None or not self._plan.resumed:
-            self._skipped += chunk.skipped  # a resumed job's own earlier work is not that
+            self._counts.skipped += chunk.skipped  # a resumed job's own earlier work is not that
         self._duplicate_ids |= chunk.new_duplicate_ids
         for note in chunk.notes:
             log.warning("%s", note)
@@ -649,7 +646,7 @@ class ImportEngine:
         if self._recorder is not None and chunk.files_read:
             self._recorder.files_read(chunk.files_read)
         self._error_lines.extend(chunk.error_lines)
-        self._invalid += len(chunk.invalid)
+        self._counts.invalid += len(chunk.invalid)
         if chunk.invalid:
             if self._recorder is not None:
                 self._recorder.refused(chunk.invalid)
@@ -705,7 +702,8 @@ class ImportEngine:
             self._in_flight_customers -= len(batch)
         if batch.uncertain_ids:
             self._uncertain_ids |= batch.uncertain_ids
-            self._write_in_background("note_uncertain", set(batch.uncertain_ids))
+            uncertain = set(batch.uncertain_ids)
+            self._write_in_background(lambda writer: writer.note_uncertain(uncertain))
         total.created_before_interruption = created_before
         self._finish_batch(batch, total)
 
@@ -716,31 +714,30 @@ class ImportEngine:
             self.cancel(message)
 
     def _finish_batch(self, batch: Batch, outcome: BatchOutcome) -> None:
-        self._succeeded += outcome.succeeded
-        self._updated += outcome.updated
-        self._skipped_existing += outcome.skipped_existing
-        self.summary.created_before_interruption += outcome.created_before_interruption
+        counts = self._counts
+        counts.succeeded += outcome.succeeded
+        counts.updated += outcome.updated
+        counts.skipped_existing += outcome.skipped_existing
+        counts.created_before_interruption += outcome.created_before_interruption
         if self._recorder is not None:
             resolved = self._recorder.finished(batch, outcome.succeeded, outcome.failures)
             if resolved:
-                self._resolved += len(resolved)
-                self.store.resolve(resolved, self._recorder.job_id, now_text())
+                counts.resolved += len(resolved)
+                self.listener.failures_resolved(resolved, self._recorder.job_id, now_text())
         if outcome.failures:
             self._add_failures(outcome.failures, batch.number)
-            counts = Counter(f.result for f in outcome.failures)
-            if counts.keys() - {Result.NOT_SENT}:
+            by_result = Counter(f.result for f in outcome.failures)
+            if by_result.keys() - {Result.NOT_SENT}:
                 log.info("%s: %d of %d customers failed (%s)", batch.label,
                             len(outcome.failures), len(batch),
-                            ", ".join(f"{k} {v}" for k, v in counts.most_common()))
+                            ", ".join(f"{k} {v}" for k, v in by_result.most_common()))
 
     def _add_failures(self, failures: list[FailureRecord], batch_number: int) -> None:
-        self._failed += len(failures)
-        self._failed_by_file.update(f.source_file for f in failures)
-        self._failed_by_result.update(f.result for f in failures)
+        self._counts.add_failures(failures)
         if self._recorder is not None:
             for failure in failures:
                 failure.job = self._recorder.job_id
-        self.store.upsert(failures)
+        self.listener.failures_found(failures)
         rows = [f.to_row() for f in failures]
         self._failure_batches.append((batch_number, rows))
         # INVALID failures (batch 0) only go to the summary's notRetried list
@@ -763,7 +760,7 @@ class ImportEngine:
         if self._unwritten_failures:
             groups, self._unwritten_failures = self._unwritten_failures, []
             self._unwritten_count = 0
-            self._write_in_background("add_failure_batches", groups,
+            self._write_in_background(lambda writer: writer.add_failure_batches(groups),
                                       on_done=self._retry_files_written)
 
     def _retry_files_written(self, paths: list[Path]) -> None:
@@ -780,11 +777,11 @@ class ImportEngine:
         if attempt is None or not self.settings.save_api_responses:
             return
         redact = self.redactor
-        self._write_in_background(
-            "add_response", batch_label=batch.label, batch_number=batch.number,
-            status=attempt.status, headers=redact.headers(attempt.headers),
-            body=redact.body(attempt.body), customer_ids=list(batch.ids),
-            note=redact.text(attempt.error or f"{len(outcome.failures)} customers failed"))
+        headers, body = redact.headers(attempt.headers), redact.body(attempt.body)
+        note = redact.text(attempt.error or f"{len(outcome.failures)} customers failed")
+        self._write_in_background(lambda writer: writer.add_response(
+            batch_label=batch.label, batch_number=batch.number, status=attempt.status,
+            headers=headers, body=body, customer_ids=list(batch.ids), note=note))
 
     def _start_writer(self, use_process: bool, retry_folder: Path | None = None) -> None:
         self._writer = ResultFileWriter(
@@ -793,10 +790,9 @@ class ImportEngine:
             use_process=use_process, retry_folder=retry_folder,
             journal_dir=Path(self.settings.output_dir))
 
-    def _write_in_background(self, method: str, *args: Any,
-                             on_done: Callable[[Any], None] | None = None,
-                             **kwargs: Any) -> None:
-        """Call `ImportResultFiles.<method>` in the writer; `on_done(result)` then runs on
+    def _write_in_background(self, write: Callable[[ResultFileWriter], Future[_T]],
+                             on_done: Callable[[_T], None] | None = None) -> None:
+        """`write(writer)` hands a job to the result writer; `on_done(result)` then runs on
         the event loop."""
         if self._results_lost:
             return  # everything is written again once the disk allows (see _write_again)
@@ -804,7 +800,7 @@ class ImportEngine:
             self._start_writer(use_process=False)
         assert self._writer is not None
         try:
-            job: Future[Any] = self._writer.submit(method, *args, **kwargs)
+            job = write(self._writer)
         except BrokenProcessPool:
             self._replace_broken_writer()
             return  # the replacement was given everything, this included
@@ -812,8 +808,8 @@ class ImportEngine:
         self._write_jobs.add(future)
         future.add_done_callback(lambda done: self._write_done(done, on_done))
 
-    def _write_done(self, future: asyncio.Future[Any],
-                    on_done: Callable[[Any], None] | None) -> None:
+    def _write_done(self, future: asyncio.Future[_T],
+                    on_done: Callable[[_T], None] | None) -> None:
         self._write_jobs.discard(future)
         if future.cancelled():
             return
@@ -853,7 +849,7 @@ class ImportEngine:
 
     def _schedule_rewrite(self) -> None:
         if self._results_lost and (self._rewrite is None or self._rewrite.done()) \
-                and self.state not in ("writing", "finished"):
+                and self.state not in _WRITING_OR_FINISHED:
             self._rewrite = asyncio.ensure_future(self._write_again())
 
     async def _write_again(self) -> None:
@@ -864,7 +860,7 @@ class ImportEngine:
         if old is not None:
             if old.output_dir == self._results_dir:
                 with contextlib.suppress(Exception):  # a dead process knows nothing more
-                    folder = await asyncio.wrap_future(old.submit("retry_folder"))
+                    folder = await asyncio.wrap_future(old.retry_folder())
             await asyncio.to_thread(old.stop)
             if old.output_dir != self._results_dir:  # another folder: its files only
                 self.summary.retry_files.clear()
@@ -901,10 +897,12 @@ class ImportEngine:
     def _give_new_writer_everything(self) -> None:
         """A new result writer gets every failure so far, those not handed over yet too."""
         if self._uncertain_ids:
-            self._write_in_background("note_uncertain", set(self._uncertain_ids))
+            uncertain = set(self._uncertain_ids)
+            self._write_in_background(lambda writer: writer.note_uncertain(uncertain))
         self._unwritten_failures, self._unwritten_count = [], 0
         if self._failure_batches:
-            self._write_in_background("add_failure_batches", list(self._failure_batches),
+            groups = list(self._failure_batches)
+            self._write_in_background(lambda writer: writer.add_failure_batches(groups),
                                       on_done=self._retry_files_written)
 
     def _note(self, message: str) -> None:
@@ -921,33 +919,34 @@ class ImportEngine:
 
     def progress(self) -> ImportProgress:
         now = time.monotonic()
-        done = self._succeeded + self._failed + self._updated + self._skipped_existing
+        counts = self._counts
+        done = counts.done
         self._rate_samples.append((now, done))
         while len(self._rate_samples) > 2 and now - self._rate_samples[0][0] > RATE_WINDOW_S:
             self._rate_samples.popleft()
         first_t, first_done = self._rate_samples[0]
         rate = (done - first_done) / (now - first_t) if now - first_t > 0.3 else 0.0
-        if self.state in ("writing", "finished") and now > self._t0:
+        if self.state in _WRITING_OR_FINISHED and now > self._t0:
             rate = done / (now - self._t0)  # the final report shows the average
         source = self._source
         bytes_done = source.bytes_done if source else 0
         bytes_total = source.bytes_total if source else 0
         progress = ImportProgress(
-            state=self.state, read=self._read, succeeded=self._succeeded,
-            failed=self._failed, in_flight=self._in_flight_customers,
+            state=self.state, read=counts.read, succeeded=counts.succeeded,
+            failed=counts.failed, in_flight=self._in_flight_customers,
             bytes_done=bytes_done, bytes_total=bytes_total, elapsed_s=now - self._t0,
             rate=rate, current_file=source.current_file if source else "",
-            expected_total=self.expected_total, skipped=self._skipped,
+            expected_total=self.expected_total, skipped=counts.skipped,
             retry_files=len(self.summary.retry_files), writes_pending=len(self._write_jobs),
             concurrency=self._sender.limit.current if self._sender else 0,
-            concurrency_ceiling=max(1, self.settings.concurrency), updated=self._updated,
-            skipped_existing=self._skipped_existing, pause_reason=self._halt or "",
+            concurrency_ceiling=max(1, self.settings.concurrency), updated=counts.updated,
+            skipped_existing=counts.skipped_existing, pause_reason=self._halt or "",
             requests_in_flight=len(self._sender.in_flight) if self._sender else 0)
         progress.eta_s = self._eta(progress)
         return progress
 
     def _eta(self, p: ImportProgress) -> float | None:
-        if p.state != "running" or p.rate <= 0:
+        if p.state != ImportState.RUNNING or p.rate <= 0:
             return None
         if p.expected_total:
             return max(0.0, (p.expected_total - p.done - p.skipped) / p.rate)
@@ -971,26 +970,17 @@ class ImportEngine:
 
     def _write_counts(self) -> None:
         if self._recorder is not None:
-            self._recorder.counts(read=self._read, succeeded=self._succeeded,
-                                  failed=self._failed, skipped=self._skipped)
+            counts = self._counts
+            self._recorder.counts(read=counts.read, succeeded=counts.succeeded,
+                                  failed=counts.failed, skipped=counts.skipped)
 
     # -- the end ---------------------------------------------------------------------------
 
     async def _finish(self) -> None:
         """Write everything still pending, then the summaries; report `finished`."""
-        self.state = "writing"
+        self.state = ImportState.WRITING
         self._report_progress()
         s = self.summary
-        s.total = self._read
-        s.succeeded = self._succeeded
-        s.failed = self._failed
-        s.skipped_already_imported = self._skipped
-        s.resolved = self._resolved
-        s.updated = self._updated
-        s.skipped_existing = self._skipped_existing
-        s.invalid = self._invalid
-        s.failed_by_result = Counter(self._failed_by_result)
-        s.failed_by_file = Counter(self._failed_by_file)
         s.cancelled = self._stop_event.is_set() and self._fatal is None
         s.fatal_error = self._fatal
         if s.cancelled and self._halt is not None:
@@ -1025,7 +1015,7 @@ class ImportEngine:
         s.duration_s = time.monotonic() - self._t0
         if recorder is not None:
             await asyncio.to_thread(self._close_job, recorder)
-        self.state = "finished"
+        self.state = ImportState.FINISHED
         log.info("Import finished in %.1f s: %d read, %d imported, %d failed", s.duration_s,
                  s.total, s.succeeded, s.failed)
         self._report_progress()
@@ -1068,8 +1058,9 @@ class ImportEngine:
             return
         try:
             if recorder.plan.resumed:
-                s.total, s.succeeded, s.failed = journal.batch_totals(recorder.job_id)
-                s.skipped_already_imported = recorder.plan.earlier.get("skipped", 0)
+                read, succeeded, failed = journal.batch_totals(recorder.job_id)
+                s.counts = replace(s.counts, read=read, succeeded=succeeded, failed=failed,
+                                   skipped=recorder.plan.earlier.get("skipped", 0))
             journal.finish_job(recorder.job_id, state, duration_s=s.duration_s,
                                retry_dir=str(s.retry_dir) if s.retry_dir else None,
                                error=s.fatal_error, counts=(s.total, s.succeeded, s.failed,
@@ -1100,10 +1091,11 @@ class ImportEngine:
             writer = self._writer
             assert writer is not None
             try:
-                return await asyncio.wrap_future(writer.submit(
-                    "finish", totals, self.summary.files,
+                return await asyncio.wrap_future(writer.finish(
+                    totals, self.summary.files,
                     job_id=self._recorder.job_id if self._recorder is not None else None,
-                    lists_changed=bool(self._failed or self._resolved or resumed),
+                    lists_changed=bool(self._counts.failed or self._counts.resolved
+                                       or resumed),
                     whole_job=resumed))
             except BrokenProcessPool:
                 self._replace_broken_writer()

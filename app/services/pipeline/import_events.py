@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from platformdirs import user_documents_path
 
+from app.models.records import FailureRecord
 from app.services.jobs.journal_writer import JOURNAL_WAIT_S
 
 
@@ -61,11 +63,51 @@ class ImportSettings:
     journal_wait_s: float = JOURNAL_WAIT_S
 
 
+class ImportState(StrEnum):
+    """Where an import stands (`ImportEngine.state`, `ImportProgress.state`)."""
+
+    STARTING = "starting"  # created, `run()` not called yet
+    RUNNING = "running"
+    PAUSED = "paused"  # by the user, or by the import itself (see `pause_reason`)
+    STOPPING = "stopping"  # cancelled or stopped by an error: requests under way finish
+    WRITING = "writing"  # everything sent: the last result files are being written
+    FINISHED = "finished"
+
+
+@dataclass(slots=True)
+class ImportCounts:
+    """What became of an import's customers so far: the engine counts here, once; its
+    progress reports and its summary read these counts."""
+
+    read: int = 0  # entries read from the files (refused ones too)
+    succeeded: int = 0
+    failed: int = 0
+    updated: int = 0  # existing customers updated (on_existing "update")
+    skipped_existing: int = 0  # existing customers left as they are ("skip")
+    skipped: int = 0  # not sent: an earlier job imported them
+    resolved: int = 0  # open failures of earlier jobs this import resolved
+    invalid: int = 0  # rows or entries refused before sending (INVALID failures)
+    # resumed: customers the interrupted run had created already (the service said CONFLICT)
+    created_before_interruption: int = 0
+    failed_by_result: Counter[str] = field(default_factory=Counter)
+    failed_by_file: Counter[str] = field(default_factory=Counter)  # source file -> failures
+
+    @property
+    def done(self) -> int:
+        """Customers finished, whatever their outcome."""
+        return self.succeeded + self.failed + self.updated + self.skipped_existing
+
+    def add_failures(self, failures: list[FailureRecord]) -> None:
+        self.failed += len(failures)
+        self.failed_by_result.update(f.result for f in failures)
+        self.failed_by_file.update(f.source_file for f in failures)
+
+
 @dataclass(slots=True)
 class ImportProgress:
     """A snapshot of a running import, reported a few times a second."""
 
-    state: str  # "starting", "running", "paused", "stopping", "writing", "finished"
+    state: ImportState
     read: int = 0
     succeeded: int = 0
     failed: int = 0
@@ -96,7 +138,7 @@ class ImportProgress:
     @property
     def fraction(self) -> float:
         """0..1, by customers when the total is known, else by bytes read."""
-        if self.state == "finished":
+        if self.state == ImportState.FINISHED:
             return 1.0
         if self.expected_total:
             return min(1.0, (self.done + self.skipped) / self.expected_total)
@@ -109,12 +151,12 @@ class ImportProgress:
 
 @dataclass(slots=True)
 class ImportSummary:
-    """The outcome of one import run; `to_json()` is what `--json` prints."""
+    """The outcome of one import run; `to_json()` is what `--json` prints.
 
-    total: int = 0
-    succeeded: int = 0
-    failed: int = 0
-    failed_by_result: Counter[str] = field(default_factory=Counter)
+    Its customer counts are `counts` (a resumed job's: the whole job's, once it ended).
+    """
+
+    counts: ImportCounts = field(default_factory=ImportCounts)
     retry_dir: Path | None = None
     retry_files: list[Path] = field(default_factory=list)
     retry_customers: int = 0  # customers in the retry files, ready to import again
@@ -125,7 +167,6 @@ class ImportSummary:
     fatal_error: str | None = None
     problems: list[str] = field(default_factory=list)  # files or lines that could not be read
     files: list[str] = field(default_factory=list)
-    failed_by_file: Counter[str] = field(default_factory=Counter)  # source file -> failures
     single_failures_dir: Path | None = None
     write_errors: list[str] = field(default_factory=list)
     skipped_files: list[str] = field(default_factory=list)  # files this app wrote itself
@@ -133,15 +174,8 @@ class ImportSummary:
     job: int | None = None  # the job's id in the results folder's import history
     resumed: bool = False
     refused: str | None = None  # why the job could not start (nothing was sent)
-    skipped_already_imported: int = 0  # not sent: an earlier job imported them
-    resolved: int = 0  # open failures of earlier jobs this import resolved
-    # resumed: customers the interrupted run had created already (the service said CONFLICT)
-    created_before_interruption: int = 0
     open_failures: int | None = None  # in the results folder, after this import
     on_existing: str = "create"  # the duplicate strategy it ran with
-    updated: int = 0  # customers that existed and were updated instead
-    skipped_existing: int = 0  # customers that existed and were left alone
-    invalid: int = 0  # rows or entries refused before sending (INVALID failures)
     error_report: Path | None = None  # the CSV of refused rows, one line per reason
     dry_run: bool = False  # read and checked only, nothing sent
     # why the import could not start, or stopped on its own: bad usage, a results folder
@@ -150,6 +184,53 @@ class ImportSummary:
     # False when some result files could not be written (the journal still has every
     # outcome: a resume, or the History tab's retry, writes them)
     result_files_complete: bool = True
+
+    @property
+    def total(self) -> int:
+        """Entries read."""
+        return self.counts.read
+
+    @property
+    def succeeded(self) -> int:
+        return self.counts.succeeded
+
+    @property
+    def failed(self) -> int:
+        return self.counts.failed
+
+    @property
+    def failed_by_result(self) -> Counter[str]:
+        return self.counts.failed_by_result
+
+    @property
+    def failed_by_file(self) -> Counter[str]:
+        return self.counts.failed_by_file
+
+    @property
+    def skipped_already_imported(self) -> int:
+        return self.counts.skipped
+
+    @property
+    def resolved(self) -> int:
+        return self.counts.resolved
+
+    @property
+    def created_before_interruption(self) -> int:
+        return self.counts.created_before_interruption
+
+    @property
+    def updated(self) -> int:
+        """Customers that existed and were updated instead."""
+        return self.counts.updated
+
+    @property
+    def skipped_existing(self) -> int:
+        """Customers that existed and were left alone."""
+        return self.counts.skipped_existing
+
+    @property
+    def invalid(self) -> int:
+        return self.counts.invalid
 
     @property
     def exit_code(self) -> int:
@@ -212,7 +293,8 @@ class ImportSummary:
 class ImportListener:
     """Receives an import's events, always on the event loop's thread. Override what you need.
 
-    The GUI bridges these to Qt signals; the command line prints them.
+    The GUI bridges these to Qt signals (and keeps its failure list from the failures
+    reported); the command line prints them.
     """
 
     def progress(self, progress: ImportProgress) -> None:
@@ -232,6 +314,14 @@ class ImportListener:
 
     def retry_file_written(self, path: Path) -> None:
         """A retry batch file was written."""
+
+    def failures_found(self, records: list[FailureRecord]) -> None:
+        """Customers failed (refused before sending, or by the service, or not sent), each
+        record naming its job; as batches finish."""
+
+    def failures_resolved(self, keys: list[str], job_id: int, when: str) -> None:
+        """Open failures of earlier jobs (their customer keys) were imported by job
+        `job_id` at `when` (the journal's time text)."""
 
     def finished(self, summary: ImportSummary) -> None:
         """The import ended, whatever the reason; all result files are written."""

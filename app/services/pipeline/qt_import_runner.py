@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from app.models.failure_store import FailureStore
+from app.models.records import FailureRecord
 from app.services.connection.auth import TokenProvider
 from app.services.jobs.job_plan import Repeat
 from app.services.pipeline.import_engine import ImportEngine
@@ -18,43 +19,68 @@ from app.services.pipeline.import_events import (
     ImportListener,
     ImportProgress,
     ImportSettings,
+    ImportState,
     ImportSummary,
 )
 
 
 class _SignalListener(ImportListener):
+    """The engine's events as the runner's signals. It holds the runner weakly: the runner
+    holds the engine, which holds this; a cycle would leave the runner to the cycle
+    collector, which may run on any thread."""
+
     def __init__(self, runner: ImportRunner) -> None:
-        self.runner = runner
+        self._runner = weakref.ref(runner)
+
+    def _signals(self) -> ImportRunner | None:
+        return self._runner()
 
     def progress(self, progress: ImportProgress) -> None:
-        self.runner.progressChanged.emit(progress)
+        if runner := self._signals():
+            runner.progressChanged.emit(progress)
 
     def problem(self, message: str) -> None:
-        self.runner.problemFound.emit(message)
+        if runner := self._signals():
+            runner.problemFound.emit(message)
 
     def note(self, message: str) -> None:
-        self.runner.noteTold.emit(message)
+        if runner := self._signals():
+            runner.noteTold.emit(message)
 
     def paused(self, reason: str) -> None:
-        self.runner.pausedItself.emit(reason)
+        if runner := self._signals():
+            runner.pausedItself.emit(reason)
 
     def retry_file_written(self, path: Path) -> None:
-        self.runner.retryFileWritten.emit(str(path))
+        if runner := self._signals():
+            runner.retryFileWritten.emit(str(path))
+
+    def failures_found(self, records: list[FailureRecord]) -> None:
+        if runner := self._signals():
+            runner.failuresFound.emit(records)
+
+    def failures_resolved(self, keys: list[str], job_id: int, when: str) -> None:
+        if runner := self._signals():
+            runner.failuresResolved.emit(keys, job_id, when)
 
     def finished(self, summary: ImportSummary) -> None:
         pass  # emitted by the runner once the task is really done
 
 
 class _LogBridge(logging.Handler):
-    """Forwards the importer's log records to a signal (safe from any thread)."""
+    """Forwards the importer's log records to a signal (safe from any thread); holds the
+    runner weakly, as `_SignalListener` does."""
 
     def __init__(self, runner: ImportRunner) -> None:
         super().__init__(level=logging.INFO)
-        self.runner = runner
+        self._runner = weakref.ref(runner)
 
     def emit(self, record: logging.LogRecord) -> None:
+        runner = self._runner()
+        if runner is None:
+            return
         with contextlib.suppress(RuntimeError):  # the runner was deleted during shutdown
-            self.runner.logMessage.emit(record.levelno, record.getMessage())
+            runner.logMessage.emit(record.levelno, record.getMessage())
 
 
 class ImportRunner(QObject):
@@ -64,6 +90,8 @@ class ImportRunner(QObject):
     noteTold(str) (worth knowing now; the import goes on), pausedItself(str reason) (a full
     disk, a folder that refuses, the import history held by another program: `resume()`
     once fixed, `move_results()`, or `cancel()`), retryFileWritten(str),
+    failuresFound(list[FailureRecord]), failuresResolved(list[str] keys, int job, str when)
+    (see `ImportListener`; emitted on the loop's thread, which is the GUI thread),
     logMessage(int level, str), finished(ImportSummary), crashed(str) when the import
     ended with an unexpected error.
     """
@@ -74,13 +102,14 @@ class ImportRunner(QObject):
     noteTold = Signal(str)
     pausedItself = Signal(str)
     retryFileWritten = Signal(str)
+    failuresFound = Signal(object)
+    failuresResolved = Signal(object, int, str)
     logMessage = Signal(int, str)
     finished = Signal(object)
     crashed = Signal(str)
 
-    def __init__(self, store: FailureStore, parent: QObject | None = None) -> None:
+    def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.store = store
         self.engine: ImportEngine | None = None
         self._task: asyncio.Task[ImportSummary] | None = None
         self._log_bridge = _LogBridge(self)
@@ -92,7 +121,7 @@ class ImportRunner(QObject):
 
     @property
     def paused(self) -> bool:
-        return self.engine is not None and self.engine.state == "paused"
+        return self.engine is not None and self.engine.state == ImportState.PAUSED
 
     @property
     def pause_reason(self) -> str:
@@ -107,8 +136,7 @@ class ImportRunner(QObject):
         """Begin an import (or resume a job) on the running (qasync) loop; returns its task."""
         if self.running:
             raise RuntimeError("an import is already running")
-        self.engine = ImportEngine(paths, settings, auth, store=self.store,
-                                   listener=_SignalListener(self),
+        self.engine = ImportEngine(paths, settings, auth, listener=_SignalListener(self),
                                    expected_total=expected_total, resume_job=resume_job,
                                    repeat=repeat)
         logger = logging.getLogger("bulk_import")

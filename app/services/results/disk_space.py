@@ -136,6 +136,21 @@ def reserve_bytes(batch_size: int, concurrency: int) -> int:
     return max(RESERVE_MIN, min(RESERVE_MAX, customers * RESERVE_PER_CUSTOMER))
 
 
+def _allocate(handle: int, size: int) -> bool:
+    """Allocate `size` bytes to the open file; False where the system cannot (Windows and
+    macOS have no posix_fallocate, some file systems refuse it). A full disk raises."""
+    fallocate = getattr(os, "posix_fallocate", None)
+    if fallocate is None:
+        return False
+    try:
+        fallocate(handle, 0, size)
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise
+        return False
+    return True
+
+
 class SpaceReserve:
     """Room kept free on the results folder's disk for the import history.
 
@@ -160,11 +175,7 @@ class SpaceReserve:
             return False
         self.held = True
         try:
-            try:
-                os.posix_fallocate(handle, 0, self.size)  # type: ignore[attr-defined]
-            except (AttributeError, OSError) as exc:
-                if is_disk_full(exc):
-                    raise
+            if not _allocate(handle, self.size):
                 chunk = bytes(1 << 20)  # no fallocate here: written out
                 for start in range(0, self.size, len(chunk)):
                     os.write(handle, chunk[: self.size - start])

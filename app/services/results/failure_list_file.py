@@ -9,7 +9,7 @@ holds Python's global lock for long.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import IO
 
@@ -22,8 +22,7 @@ from app.util.atomic_files import atomic_write
 _ONE_RECORD = orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS
 
 
-def write_failure_list(path: Path, rows: Iterable[FailureRow],
-                       pace: Callable[[], None] | None = None) -> int:
+def write_failure_list(path: Path, rows: Iterable[FailureRow]) -> int:
     """Write the failures `rows` to `path` (atomically); returns how many were written."""
     count = 0
 
@@ -35,8 +34,6 @@ def write_failure_list(path: Path, rows: Iterable[FailureRow],
             handle.write((b",\n" if count else b"\n")
                          + orjson.dumps(record.to_dict(), option=_ONE_RECORD))
             count += 1
-            if pace is not None:
-                pace()
         handle.write(b"\n]\n")
 
     atomic_write(Path(path), write)

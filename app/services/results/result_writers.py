@@ -22,8 +22,9 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -230,21 +231,6 @@ def _summary_fields(failure: FailureRecord) -> tuple[Any, ...]:
             failure.timestamp, failure.source_file, failure.record_number)
 
 
-def _summary_entry(failure: FailureRecord, file_name: str | None = None) -> dict[str, Any]:
-    entry = {
-        "customerId": failure.customer_id,
-        "username": failure.username,
-        "result": failure.result,
-        "error": failure.error,
-        "timestamp": failure.timestamp,
-        "sourceFile": failure.source_file,
-        "recordNumber": failure.record_number,
-    }
-    if file_name:
-        entry["file"] = file_name
-    return entry
-
-
 def _retry_instructions(folder: str, files: list[dict[str, Any]], not_retried: int,
                         uncertain: int) -> str:
     lines = [
@@ -327,8 +313,8 @@ class SingleFailureWriter:
                                         fallback_key=f"{source_file}#{record_number}")
         return root / safe_name_part(result, fallback="UNKNOWN") / name
 
-    def finish(self, open_rows: Iterable[FailureRow], resolved_rows: Iterable[FailureRow],
-               pace: Callable[[], None] | None = None) -> int:
+    def finish(self, open_rows: Iterable[FailureRow], resolved_rows: Iterable[FailureRow]
+               ) -> int:
         """Summaries of the open failures, by result; resolved files moved aside.
 
         Returns how many files were moved.
@@ -357,8 +343,8 @@ class SingleFailureWriter:
             listed = entries.get(result, [])
             fields = {"result": result, "count": len(listed), "updatedAt": stamp}
             atomic_write(self.root / result / f"_SUMMARY_{result}.json",
-                         lambda handle, f=fields, e=listed: write_json_object(
-                             handle, f, "customers", e, pace))
+                         partial(write_json_object, fields=fields, list_key="customers",
+                                 items=listed))
         atomic_write_text(self.root / "README.md", _SINGLE_FAILURES_README)
         return moved
 
@@ -382,7 +368,7 @@ def _row_entry(row: FailureRow, file_name: str) -> dict[str, Any]:
 
 
 def write_json_object(handle: IO[bytes], fields: dict[str, Any], list_key: str,
-                      items: Iterable[Any], pace: Callable[[], None] | None = None) -> None:
+                      items: Iterable[Any]) -> None:
     """`{fields..., list_key: [items...]}`, one item per call to the encoder.
 
     One encoder call over a huge list would hold Python's global lock for its whole length
@@ -394,8 +380,6 @@ def write_json_object(handle: IO[bytes], fields: dict[str, Any], list_key: str,
     handle.write(b"  " + orjson.dumps(list_key) + b": [")
     for count, item in enumerate(items):
         handle.write((b",\n    " if count else b"\n    ") + orjson.dumps(item))
-        if pace is not None:
-            pace()
     handle.write(b"\n  ]\n}\n")
 
 

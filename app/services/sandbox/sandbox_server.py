@@ -97,6 +97,9 @@ class SandboxConfig:
     failures_only: bool = False
     errors_array: bool = False
     fail_first_requests: int = 0
+    # the first N import requests get no answer for `hang_s` (nothing is processed), then
+    # 504: a service too busy to answer in time
+    hang_first_requests: int = 0
     reject_invalid_batches: bool = False  # 400 for a whole batch naming its invalid customers
     echo_credentials: bool = False  # error texts repeat the request's credentials (a bad server)
     # import and token requests are answered `redirect_status` with Location
@@ -104,6 +107,11 @@ class SandboxConfig:
     redirect_to: str = ""
     redirect_status: int = 302
     seed: int | None = None
+
+
+def _gateway_timeout() -> web.Response:
+    return web.Response(body=b"<html><body><h1>504 Gateway Time-out</h1></body></html>",
+                        status=504, content_type=_HTML)
 
 
 def _json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None
@@ -186,9 +194,9 @@ def _check_override(name: str, value: Any) -> str | None:
         return f"unknown config field {name!r}"
     if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
         return f"{name} must be {' or '.join(t.__name__ for t in types)}"
-    if name == "users" and not all(
+    if name == "users" and not (isinstance(value, dict) and all(
         isinstance(k, str) and isinstance(v, str) for k, v in value.items()
-    ):
+    )):
         return "users must map user names to passwords"
     return None
 
@@ -247,10 +255,14 @@ class SandboxServer:
         self.base_url: str = ""
         self.customers = StoredRecords()
         self.households = StoredRecords()
+        # CREATEs received per customer id, whether the id was new, taken already (CONFLICT)
+        # or refused: a client that sends a customer twice shows here, where `creations`
+        # cannot (the store creates an id once whatever the client sends)
         self.create_attempts: Counter[str] = Counter()
         self.creations: Counter[str] = Counter()
         self.updates: Counter[str] = Counter()  # successful UPDATEs per customer
         self.request_count: int = 0
+        self.peak_in_flight: int = 0  # most import requests under way at once (held ones too)
         self.requests_seen: int = 0  # every request of any kind, to any path
         self.fault_counts: Counter[str] = Counter()
         # a fixed prefix: a token starting with "-" would read as an option on a command line
@@ -309,6 +321,7 @@ class SandboxServer:
         self.creations.clear()
         self.updates.clear()
         self.request_count = 0
+        self.peak_in_flight = 0
         self.requests_seen = 0
         self.fault_counts.clear()
         self._rng.seed(self.config.seed)
@@ -361,7 +374,9 @@ class SandboxServer:
         return app
 
     @web.middleware
-    async def _count_request(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def _count_request(
+            self, request: web.Request,
+            handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         self.requests_seen += 1
         return await handler(request)
 
@@ -461,6 +476,8 @@ class SandboxServer:
         cfg = self.config
         if self.request_count <= cfg.fail_first_requests:
             return "fail_first_requests"
+        if self.request_count <= cfg.hang_first_requests:
+            return "hang_first_requests"
         if cfg.max_concurrent > 0 and self._in_flight > cfg.max_concurrent:
             return "max_concurrent"
         # One draw against cumulative bands, so each rate is the real fraction of requests.
@@ -497,6 +514,7 @@ class SandboxServer:
                 return _error_response(403, "GK-Passport header required", "PASSPORT_REQUIRED")
             self.request_count += 1
             self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
             try:
                 return await self._handle_import(request, items_key, process)
             finally:
@@ -519,6 +537,9 @@ class SandboxServer:
 
         if fault == "fail_first_requests":
             return _error_response(503, "Service temporarily unavailable", "SERVICE_UNAVAILABLE")
+        if fault == "hang_first_requests":
+            await self._hold()
+            return _gateway_timeout()
         if fault in ("max_concurrent", "rate_limit"):
             return self._rate_limited()
         if fault == "error":
@@ -554,10 +575,8 @@ class SandboxServer:
         if fault == "error_after_processing":
             return _error_response(500, "Internal server error", "INTERNAL_ERROR")
         if fault == "timeout_after_processing":
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), cfg.hang_s)
-            return web.Response(body=b"<html><body><h1>504 Gateway Time-out</h1></body></html>",
-                                status=504, content_type=_HTML)
+            await self._hold()
+            return _gateway_timeout()
 
         if cfg.failures_only:
             results = [r for r in results if r["result"] != SUCCESS]
@@ -567,6 +586,11 @@ class SandboxServer:
         if cfg.errors_array and failures:
             answer["errors"] = failures
         return web.Response(body=orjson.dumps(answer), content_type=_JSON)
+
+    async def _hold(self) -> None:
+        """Keep a request without an answer for `hang_s` (released at once by `stop`)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), self.config.hang_s)
 
     def _worker(self) -> contextlib.AbstractAsyncContextManager[Any]:
         """A place among `config.workers` (a server that queues what it cannot take yet)."""
@@ -730,9 +754,11 @@ class SandboxServer:
             "requests": self.request_count,
             "create_attempts_total": self.create_attempts.total(),
             "repeated_creates": sum(1 for n in self.create_attempts.values() if n > 1),
+            "repeated_create_ids": sorted(c for c, n in self.create_attempts.items() if n > 1),
             "duplicate_creations": sorted(c for c, n in self.creations.items() if n > 1),
             "updates": self.updates.total(),
             "faults": dict(self.fault_counts),
+            "peak_in_flight": self.peak_in_flight,
         }
 
     async def _state(self, request: web.Request) -> web.Response:
@@ -921,6 +947,8 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
     a("--errors-array", action="store_true", help="repeat failures in a top-level errors array")
     a("--fail-first-requests", type=int, default=d.fail_first_requests,
       help="answer the first N import requests with 503")
+    a("--hang-first-requests", type=int, default=d.hang_first_requests,
+      help="hold the first N import requests --hang seconds unprocessed, then answer 504")
     a("--echo-credentials", action="store_true",
       help="repeat each request's credentials in error texts (a careless server)")
     a("--seed", type=int, default=None, help="random seed for fault decisions")
@@ -958,6 +986,7 @@ def _config_from_args(args: argparse.Namespace) -> SandboxConfig:
         failures_only=get("failures_only", False),
         errors_array=get("errors_array", False),
         fail_first_requests=get("fail_first_requests", 0),
+        hang_first_requests=get("hang_first_requests", 0),
         echo_credentials=get("echo_credentials", False),
         redirect_to=get("redirect_to", "") or "",
         seed=get("seed", None),

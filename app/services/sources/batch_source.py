@@ -33,7 +33,7 @@ from app.services.sources.error_report import ErrorLine, error_lines
 from app.services.sources.mapping import MappingError
 from app.services.sources.row_validation import ImportValidator
 from app.services.sources.source_options import SourceOptions
-from app.services.sources.spreadsheet_reader import SpreadsheetReader
+from app.services.sources.spreadsheet_reader import InvalidRow, SpreadsheetReader
 from app.services.sources.table_source import is_spreadsheet
 from app.util.helper_processes import exit_when_parent_dies
 
@@ -87,12 +87,13 @@ class SourceChunk:
 
 def invalid_failure(entry: InvalidEntry) -> FailureRecord:
     """The failure record of an entry refused before sending (file, record, field named)."""
+    row = entry if isinstance(entry, InvalidRow) else None  # a spreadsheet row
     failure = FailureRecord.for_record(entry.record, result=Result.INVALID,
                                        error=str(entry.problem),
                                        batch_info="Refused before sending (file check)",
-                                       username=getattr(entry, "display_name", ""))
-    if not failure.customer_id and getattr(entry, "customer_id", ""):
-        failure.customer_id = entry.customer_id  # a spreadsheet row: from its mapped column
+                                       username=row.display_name if row else "")
+    if row is not None and row.customer_id and not failure.customer_id:
+        failure.customer_id = row.customer_id  # from the row's mapped column
     return failure
 
 
@@ -137,7 +138,7 @@ class BatchSource:
         self._start = start
         self._first_file = start.file_index
         self._bytes_of_finished_files = sum(_size(f) for f in self.files[:start.file_index])
-        self._reader: FileReader | SpreadsheetReader | None = None
+        self._reader: _FileReading | None = None
         self._file_index = start.file_index
         self._next_number = start.next_batch
         self._open_batches: dict[RecordKind, list[CustomerRecord]] = {}
@@ -177,7 +178,8 @@ class BatchSource:
                 exempt=str(path) in self.options.unassigned_files)
             self._reader = reader = self._open_reader(path)
             self.current_file = str(path)
-            self._open_batches = open_batches = {}
+            open_batches: dict[RecordKind, list[CustomerRecord]] = {}
+            self._open_batches = open_batches
             try:
                 for item in reader:
                     if assign is not None and isinstance(item, CustomerRecord):
@@ -222,7 +224,7 @@ class BatchSource:
             self._reader = None
             self._file_index = index + 1
 
-    def _open_reader(self, path: Path) -> FileReader | SpreadsheetReader:
+    def _open_reader(self, path: Path) -> _FileReading:
         if not is_spreadsheet(path):
             return FileReader(path)
         options = self.options
@@ -477,7 +479,7 @@ def _work_per_byte(path: Path) -> int:
     return 3 if is_spreadsheet(path) else 1
 
 
-def _last_record(reader: FileReader | SpreadsheetReader | _RefusedFile) -> int:
+def _last_record(reader: _FileReading) -> int:
     """The number of the last record the reader yielded (a spreadsheet's numbers are its
     row numbers, which skip the header and empty rows)."""
     return getattr(reader, "last_record_number", reader.records_read)
@@ -494,6 +496,9 @@ class _RefusedFile:
 
     def __iter__(self) -> Iterator[ReadProblem]:
         yield ReadProblem(self.name, self.message, fatal_for_file=True)
+
+
+_FileReading = FileReader | SpreadsheetReader | _RefusedFile
 
 
 def _size(path: Path) -> int:

@@ -10,6 +10,7 @@ a row at a time, so memory stays flat however long the file is. Lines are read a
 
 from __future__ import annotations
 
+import _csv
 import csv
 import io
 from collections.abc import Iterable, Iterator
@@ -47,7 +48,8 @@ class CsvFormat:
         return f"CSV, {self.encoding.label}, {_DELIMITER_NAMES[self.delimiter]}"
 
 
-def _reader(stream: Iterable[str], delimiter: str) -> Iterator[list[str]]:
+def _reader(stream: Iterable[str], delimiter: str) -> _csv.Reader:
+    """A row iterator that also counts the lines read (`line_num`)."""
     # skipinitialspace: `a, "b, c"` is two cells, as a person writing it means
     return csv.reader(stream, delimiter=delimiter, quotechar='"', doublequote=True,
                       skipinitialspace=True, strict=False)

@@ -117,10 +117,10 @@ def _open_as_utf8(raw: IO[bytes]) -> tuple[IO[bytes], int]:
             if encoding == "utf-8":
                 return raw, len(bom)
             return io.BytesIO(raw.read().decode(encoding).encode("utf-8")), 0
-    encoding = _encoding_without_bom(head)
+    guessed = _encoding_without_bom(head)
     raw.seek(0)
-    if encoding is not None:
-        return io.BytesIO(raw.read().decode(encoding).encode("utf-8")), 0
+    if guessed is not None:
+        return io.BytesIO(raw.read().decode(guessed).encode("utf-8")), 0
     return raw, 0
 
 
@@ -713,8 +713,8 @@ def iter_json_array(path: Path) -> Iterator[Any]:
             yield from items[yielded:]
             return
         try:
-            items = _entries(exact_ijson.basic_parse(stream, use_float=True), "item")
-            for index, item in enumerate(items):
+            entries = _entries(exact_ijson.basic_parse(stream, use_float=True), "item")
+            for index, item in enumerate(entries):
                 if item.__class__ is _TooDeep:
                     raise ValueError(f"{shown}: item {index + 1} is nested more "
                                      f"than {MAX_READ_DEPTH} levels deep")

@@ -1,8 +1,10 @@
 """Finds and counts customer files on worker threads, for the Files tab.
 
 Folders are searched on one thread (in the order they were given), then each file is
-counted on a small pool; counts reach the GUI thread in batches, so a thousand files never
-freeze the window. The tab decides what to show; this service only finds and counts.
+counted on a small pool, a big one in a helper process (`inspect_file_in_helper`: counting
+it in a thread would hold Python's lock for seconds and the window would stutter); counts
+reach the GUI thread in batches, so a thousand files never freeze the window. The tab
+decides what to show; this service only finds and counts.
 """
 
 from __future__ import annotations
@@ -10,40 +12,40 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from app.models.file_inspection import FileInspection
 from app.services.sources.customer_reader import ReadProblem
-from app.services.sources.file_inspector import InspectionCancelled, inspect_file
+from app.services.sources.file_inspector import inspect_file, inspect_file_in_helper
 from app.services.sources.file_search import SkippedFile, find_customer_files
-from app.services.worker_pacing import GilPacer
+from app.util.background import (
+    THREADS,
+    Cancelled,
+    CancelToken,
+    Pool,
+    TaskHandle,
+    run_task,
+    thread_pool,
+)
 from app.util.paths import path_key
-from app.util.worker_pools import FILE_CHECK_THREADS, file_checks, folder_searches
 
 # The machine running this has two cores. Two threads overlap the disk waits of many small
-# files; counting is CPU work under the GIL, so two big files at once would only fight the
-# GUI thread for it (measured: GUI pauses of up to a second instead of <100 ms).
-INSPECT_THREADS = FILE_CHECK_THREADS  # 2: the size of the shared file_checks() pool
-# Files at least this big are counted one at a time (about 10,000 customers, ~0.3 s).
+# files (each counted in ~0.1 s at most, under Python's lock).
+INSPECT_THREADS = THREADS[Pool.FILE_CHECKS]  # 2
+# Files at least this big (about 10,000 customers, 0.1 s and up) are counted in a helper
+# process, one at a time: starting it costs ~0.2 s, and the two cores are shared with the
+# window and the other counts.
 LARGE_FILE_BYTES = 4 * 1024 * 1024
 # Tasks handed to the pool at once; the rest wait in our own queue, so forgetting files
-# drops them cheaply instead of cancelling thousands of queued runnables.
+# drops them cheaply instead of cancelling thousands of queued tasks.
 _IN_FLIGHT_LIMIT = INSPECT_THREADS * 2
 # Finished inspections are handed over in one go this often: 1,000 small files then cost
 # ~10-30 view updates instead of 1,000.
 APPLY_INTERVAL_MS = 100
-
-
-class _CancelToken:
-    """Shared with worker threads; set when their results are no longer wanted."""
-
-    __slots__ = ("cancelled",)
-
-    def __init__(self) -> None:
-        self.cancelled = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,75 +57,49 @@ class _Job:
     large: bool
 
 
-class _WorkerSignals(QObject):
-    """Carries worker results to the GUI thread (queued: it lives in the GUI thread)."""
+@dataclass(slots=True)
+class _Found:
+    """What a search found."""
 
-    # generation, files found, ReadProblems, skipped files, sizes by path_key
-    searched = Signal(int, object, object, object, object)
-    # _Job, FileInspection or None when cancelled
-    inspected = Signal(object, object)
-
-
-class _SearchTask(QRunnable):
-    """Expands files and folders (recursively) into customer files, and stats them."""
-
-    def __init__(self, paths: list[Path], generation: int, signals: _WorkerSignals) -> None:
-        super().__init__()
-        self._paths = paths
-        self._generation = generation
-        self._signals = signals  # a Python reference keeps the QObject alive meanwhile
-
-    def run(self) -> None:
-        sizes: dict[str, int] = {}
-        skipped: list[SkippedFile] = []
-        try:
-            search = find_customer_files(self._paths)
-            files, problems, skipped = search.files, search.problems, search.skipped
-            for path in files:
-                # an unreadable file's size stays unknown: its inspection says why
-                with contextlib.suppress(OSError):
-                    sizes[path_key(path)] = os.path.getsize(path)
-        except Exception as exc:  # e.g. a folder that cannot be listed
-            files = []
-            problems = [ReadProblem(str(self._paths[0]) if self._paths else "",
-                                    f"the folder could not be searched ({exc})",
-                                    fatal_for_file=True)]
-        with contextlib.suppress(RuntimeError):  # the checker is gone: nobody to tell
-            self._signals.searched.emit(self._generation, files, problems, skipped, sizes)
+    files: list[Path] = field(default_factory=list)
+    problems: list[ReadProblem] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)
+    sizes: dict[str, int] = field(default_factory=dict)  # by path_key
 
 
-class _InspectTask(QRunnable):
-    """Counts the customers in one file on a pool thread."""
+def search_files(paths: list[Path]) -> _Found:
+    """Expand files and folders (recursively) into customer files, and stat them."""
+    found = _Found()
+    try:
+        search = find_customer_files(paths)
+        found.files, found.problems, found.skipped = search.files, search.problems, \
+            search.skipped
+        for path in found.files:
+            # an unreadable file's size stays unknown: its inspection says why
+            with contextlib.suppress(OSError):
+                found.sizes[path_key(path)] = os.path.getsize(path)
+    except Exception as exc:  # e.g. a folder that cannot be listed
+        found = _Found(problems=[ReadProblem(str(paths[0]) if paths else "",
+                                             f"the folder could not be searched ({exc})",
+                                             fatal_for_file=True)])
+    return found
 
-    def __init__(self, job: _Job, token: _CancelToken, signals: _WorkerSignals) -> None:
-        super().__init__()
-        self._job = job
-        self._token = token
-        self._signals = signals
-        self._pace = GilPacer()
 
-    def _cancelled(self) -> bool:
-        """Polled by inspect_file every ~1 ms: stop when cancelled, and let the window
-        have Python's lock now and then (see worker_pacing)."""
-        self._pace()
-        return self._token.cancelled
-
-    def run(self) -> None:
-        result: FileInspection | None
-        path = self._job.path
-        if self._token.cancelled:
-            result = None
-        else:
-            try:
-                self._pace = GilPacer()
-                result = inspect_file(path, cancelled=self._cancelled)
-            except InspectionCancelled:
-                result = None
-            except Exception as exc:  # never lose the result: the row would count forever
-                result = FileInspection(path, problem=f"the file could not be read "
-                                        f"({type(exc).__name__}: {exc})")
-        with contextlib.suppress(RuntimeError):  # the checker is gone: nobody to tell
-            self._signals.inspected.emit(self._job, result)
+def count_file(path: Path, token: CancelToken, *, in_helper: bool = False
+               ) -> FileInspection | None:
+    """Count the customers in one file (`in_helper`: in a helper process); None once
+    `token` is cancelled."""
+    if token.cancelled:
+        return None
+    try:
+        if in_helper:
+            return inspect_file_in_helper(path, token=token)
+        return inspect_file(path, token=token)
+    except Cancelled:
+        return None
+    except Exception as exc:  # never lose the result: the row would count forever
+        return FileInspection(path, problem=f"the file could not be read "
+                              f"({type(exc).__name__}: {exc})")
 
 
 class FileChecker(QObject):
@@ -147,19 +123,12 @@ class FileChecker(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        # A child of the checker, so it is destroyed with it on the GUI thread, never by
-        # the last task to let go of it on a pool thread; a task that finishes after the
-        # checker is gone finds it deleted (RuntimeError) and tells nobody.
-        self._signals = _WorkerSignals(self)
-        self._signals.searched.connect(self._on_searched)
-        self._signals.inspected.connect(self._on_inspected)
-        self._inspect_pool = file_checks()
-        # One thread for searches: they run in the order asked, so files appear in the
-        # order they were dropped.
-        self._search_pool = folder_searches()
+        # Searches run on Pool.FOLDER_SEARCHES (one thread: in the order asked, so files
+        # appear in the order they were dropped), counts on Pool.FILE_CHECKS. Answers that
+        # come after the checker is gone find nobody (run_task's owner).
         self._generation = 0
-        self._token = _CancelToken()
-        self._searches_pending = 0
+        self._token = CancelToken()  # this generation's: cancel_all stops its counts
+        self._searches: list[TaskHandle[_Found]] = []
         # waiting to be handed to the pool; big files separately, as they go one at a time
         self._queue: deque[Path] = deque()
         self._queue_large: deque[Path] = deque()
@@ -179,8 +148,10 @@ class FileChecker(QObject):
     def search(self, paths: list[Path]) -> None:
         """Look for customer files in `paths`; answers with `filesFound`."""
         self._begin_session()
-        self._searches_pending += 1
-        self._search_pool.start(_SearchTask(list(paths), self._generation, self._signals))
+        paths = list(paths)
+        handle = run_task(Pool.FOLDER_SEARCHES, lambda: search_files(paths),
+                          on_done=lambda found: self._on_searched(handle, found), owner=self)
+        self._searches.append(handle)
         self.progressChanged.emit()
 
     def inspect(self, paths: list[Path], sizes: dict[str, int]) -> None:
@@ -215,11 +186,13 @@ class FileChecker(QObject):
         followed at once by a search is one session with one `finished`.
         """
         self._generation += 1
-        self._token.cancelled = True  # running inspections stop at their next check
-        self._token = _CancelToken()
+        self._token.cancel()  # running counts stop at their next check
+        self._token = CancelToken()
+        for search in self._searches:
+            search.cancel()  # never answers; one still waiting never runs
+        self._searches.clear()
         self._queue.clear()
         self._queue_large.clear()
-        self._searches_pending = 0
         self._outstanding = 0
         self._results.clear()
         self._session_total = 0
@@ -231,14 +204,14 @@ class FileChecker(QObject):
         shared, so other owners' searches and counts are waited for too)."""
         self.cancel_all()
         self._timer.stop()
-        self._search_pool.waitForDone(wait_ms)
-        self._inspect_pool.waitForDone(wait_ms)
+        thread_pool(Pool.FOLDER_SEARCHES).waitForDone(wait_ms)
+        thread_pool(Pool.FILE_CHECKS).waitForDone(wait_ms)
 
     # -- state ------------------------------------------------------------------------------
 
     def is_busy(self) -> bool:
         """True while folders are being searched or files counted."""
-        return bool(self._searches_pending or self._outstanding or self._results)
+        return bool(self._searches or self._outstanding or self._results)
 
     def progress(self) -> tuple[int, int]:
         """(files counted, files to count) of this session; (0, 0) while only searching."""
@@ -254,13 +227,10 @@ class FileChecker(QObject):
         if not self._timer.isActive():
             self._timer.start()
 
-    @Slot(int, object, object, object, object)
-    def _on_searched(self, generation: int, files: list[Path], problems: list[ReadProblem],
-                     skipped: list[SkippedFile], sizes: dict[str, int]) -> None:
-        if generation != self._generation:
-            return  # cancelled meanwhile
-        self._searches_pending -= 1
-        self.filesFound.emit(files, sizes, problems, skipped)  # the caller asks to inspect
+    def _on_searched(self, search: TaskHandle[_Found], found: _Found) -> None:
+        self._searches.remove(search)
+        # the caller asks to inspect
+        self.filesFound.emit(found.files, found.sizes, found.problems, found.skipped)
         self.progressChanged.emit()
         self._maybe_finish()
 
@@ -274,9 +244,12 @@ class FileChecker(QObject):
             else:
                 break
             self._running += 1
-            self._inspect_pool.start(_InspectTask(job, self._token, self._signals))
+            # Not cancelled with the generation's token: a count that stopped still
+            # answers (None), so that the in-flight bookkeeping stays right.
+            run_task(Pool.FILE_CHECKS,
+                     partial(count_file, job.path, self._token, in_helper=job.large),
+                     on_done=partial(self._on_inspected, job), owner=self)
 
-    @Slot(object, object)
     def _on_inspected(self, job: _Job, result: FileInspection | None) -> None:
         # bookkeeping only: results are handed over in batches by the timer
         self._running -= 1
@@ -288,7 +261,7 @@ class FileChecker(QObject):
             if result is not None:
                 self._results.append(result)
         self._feed()
-        if current and not self._outstanding and not self._searches_pending:
+        if current and not self._outstanding and not self._searches:
             self._hand_over()  # the last one: show it now, not at the next tick
 
     @Slot()

@@ -37,7 +37,6 @@ from app.services.sources.value_conversion import (
 # leaf ("slot", index into the values) / ("constant", value). In the generated code, None
 # stands for "no value from the row" (a constant is never None: mapping.py refuses it).
 Node = dict[str | int, Any]
-Leaf = tuple[str, Any]
 
 
 class _Source:

@@ -16,14 +16,11 @@ from app.services.sources.batch_source import BatchSource
 from app.services.sources.customer_reader import ReadProblem
 from app.services.sources.error_report import ErrorLine, write_error_report
 from app.services.sources.source_options import SourceOptions
+from app.util.cancel_token import CancelToken
 
 FIRST_INVALID_KEPT = 200  # refused rows shown in the review; the report has them all
 _BATCHES_PER_STEP = 50
 _BATCH_SIZE = 200
-
-
-class ValidationCancelled(Exception):
-    """The caller's `cancelled()` said stop."""
 
 
 @dataclass(slots=True)
@@ -49,21 +46,21 @@ class ValidationResult:
 
 def validate_files(files: list[Path], options: SourceOptions | None = None, *,
                    report_path: Path | None = None,
-                   cancelled: Callable[[], bool] | None = None,
+                   token: CancelToken | None = None,
                    progress: Callable[[int], None] | None = None) -> ValidationResult:
     """Read every file as an import would, count valid and refused rows, and write the
     error report to `report_path` (when given and anything was refused or unreadable).
 
-    `progress(rows)` is called now and then with the rows read so far; `cancelled()`
-    returning True stops the pass (ValidationCancelled).
+    `progress(rows)` is called now and then with the rows read so far; once `token` is
+    cancelled the pass stops (`Cancelled`) between steps.
     """
     options = options or SourceOptions()
     result = ValidationResult(files=len(files))
     source = BatchSource(list(files), _BATCH_SIZE, keep_records=False, options=options)
     lines: list[ErrorLine] = []
     while True:
-        if cancelled is not None and cancelled():
-            raise ValidationCancelled
+        if token is not None:
+            token.check()
         chunk = source.next_chunk(_BATCHES_PER_STEP)
         result.valid += sum(len(batch) for batch in chunk.batches)
         result.invalid += len(chunk.invalid)
