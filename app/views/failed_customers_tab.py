@@ -462,10 +462,15 @@ class FailedCustomersTab(QWidget):
     def _update_count(self) -> None:
         total = self.model.open_count()
         shown = self.model.rowCount()
-        text = format_count(total, shown if shown != total else None)
-        resolved = self.model.resolved_count()
-        if resolved and self.model.shows_resolved():
-            text += f" · {resolved:,} resolved"
+        resolved = self.model.resolved_count() if self.model.shows_resolved() else 0
+        if resolved:
+            # the rows shown include the resolved ones: count them apart from the open
+            listed = total + resolved
+            text = f"{format_count(total)} · {resolved:,} resolved shown too"
+            if shown != listed:
+                text += f" (showing {shown:,} of {listed:,})"
+        else:
+            text = format_count(total, shown if shown != total else None)
         if self._import_running and not self.model.live_updates():
             pending = self.model.pending_count()
             if pending:
