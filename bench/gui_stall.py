@@ -48,7 +48,6 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "bench")]
 
 import psutil  # noqa: E402
-import qasync  # noqa: E402
 from import_throughput import TOKEN, sandbox_call, start_sandbox  # noqa: E402
 from PySide6.QtCore import QElapsedTimer, QSettings, Qt, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
@@ -62,6 +61,7 @@ from app.services.sandbox.sample_customers import (  # noqa: E402
     write_customer_file,
 )
 from app.util import background  # noqa: E402
+from app.util.event_loop import GuiEventLoop  # noqa: E402
 from app.views.main_window import MainWindow  # noqa: E402
 
 TARGET_DURING_MS = 16.0
@@ -480,7 +480,7 @@ def main() -> int:
         try:
             current = QApplication.instance()
             app = current if isinstance(current, QApplication) else QApplication([])
-            loop = qasync.QEventLoop(app)
+            loop = GuiEventLoop(app)
             asyncio.set_event_loop(loop)
             window = MainWindow(settings=QSettings(str(work / "s.ini"),
                                                    QSettings.Format.IniFormat))

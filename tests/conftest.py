@@ -118,11 +118,12 @@ def qloop(qapp):
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
-    import qasync
     import shiboken6
     from PySide6.QtCore import QObject
 
-    loop = qasync.QEventLoop(qapp)
+    from app.util.event_loop import GuiEventLoop
+
+    loop = GuiEventLoop(qapp)
     # plain threads for run_in_executor (aiohttp's name lookups): qasync's own executor is
     # ten QThreads, which the closed loop would keep in a reference cycle
     loop.set_default_executor(ThreadPoolExecutor(max_workers=4, thread_name_prefix="qloop"))

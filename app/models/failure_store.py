@@ -8,9 +8,10 @@ import sqlite3
 import tempfile
 import threading
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from app.models.failure_query import (
     FAILURE_COLUMNS,
@@ -76,6 +77,17 @@ class FailureSource:
     generation: int
     journal: bool
 
+
+
+def _write_all(db: sqlite3.Connection, statement: str, rows: Iterable[Sequence[Any]]) -> None:
+    """Run `statement` for every row in one transaction: all of them or none."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        db.executemany(statement, rows)
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
 
 class FailureStore:
     """The failures the window lists: one per customer, open or resolved.
@@ -197,14 +209,8 @@ class FailureStore:
             return 0
         with self._lock:
             if not self._source.journal:
-                db = self._database()
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    db.executemany(_UPSERT, ((*row, _state_of(row)) for row in rows))
-                    db.execute("COMMIT")
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
+                _write_all(self._database(), _UPSERT,
+                           ((*row, _state_of(row)) for row in rows))
         self._notify(len(rows))
         return len(rows)
 
@@ -216,14 +222,7 @@ class FailureStore:
             return 0
         with self._lock:
             if not self._source.journal and self._db is not None:
-                db = self._db
-                db.execute("BEGIN IMMEDIATE")
-                try:
-                    db.executemany(_RESOLVE, [(job, when, key) for key in keys])
-                    db.execute("COMMIT")
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
+                _write_all(self._db, _RESOLVE, [(job, when, key) for key in keys])
         self._notify(len(keys))
         return len(keys)
 

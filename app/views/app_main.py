@@ -6,12 +6,12 @@ import asyncio
 import contextlib
 import sys
 
-import qasync
 from PySide6.QtCore import QCoreApplication, QSettings
 from PySide6.QtWidgets import QApplication
 
 from app.services.sandbox.demo import DemoEnvironment
 from app.util import background
+from app.util.event_loop import GuiEventLoop
 from app.views.main_window import APP_TITLE, MainWindow, app_icon
 from app.views.smoke_run import SmokeRun, smoke_run_requested
 
@@ -24,7 +24,7 @@ def run_gui(demo: bool = False) -> int:
     current = QApplication.instance()  # typed as QCoreApplication
     app = current if isinstance(current, QApplication) else QApplication(sys.argv)
     app.setWindowIcon(app_icon())
-    loop = qasync.QEventLoop(app)
+    loop = GuiEventLoop(app)
     asyncio.set_event_loop(loop)
     environment = DemoEnvironment() if demo else None
     if environment is not None:
