@@ -89,8 +89,10 @@ def make_engine(sandbox: SandboxServer, tmp_path: Path) -> Callable[..., ImportE
     """Build an ImportEngine aimed at the sandbox, writing results under tmp_path/out."""
 
     def make(paths, *, token: str | None = None, store: FailureStore | None = None,
-             listener: RecordingListener | None = None, **settings) -> ImportEngine:
-        """`store`: kept current from the import's failure events."""
+             listener: RecordingListener | None = None, resume_job: int | None = None,
+             **settings) -> ImportEngine:
+        """`store`: kept current from the import's failure events; `resume_job`: resume
+        that job of the folder (`paths` are then ignored)."""
         settings.setdefault("output_dir", tmp_path / "out")
         settings.setdefault("backoff_base_s", 0.01)
         settings.setdefault("backoff_max_s", 0.05)
@@ -98,7 +100,7 @@ def make_engine(sandbox: SandboxServer, tmp_path: Path) -> Callable[..., ImportE
         listener = listener or RecordingListener()
         listener.store = store
         return ImportEngine(paths, config, StaticToken(token or sandbox.static_token),
-                            listener=listener)
+                            listener=listener, resume_job=resume_job)
 
     return make
 

@@ -21,36 +21,18 @@ from PySide6.QtWidgets import QApplication
 
 from app.models.jobs import FileFingerprint, JobState
 from app.models.records import customer_key
-from app.services.connection.auth import StaticToken
 from app.services.connection.secret_store import SERVICE, SecretStore, secret_name
 from app.services.jobs.journal import _MIGRATIONS, SCHEMA_VERSION, Journal, journal_path
+from app.services.pipeline import concurrency_limit
 from app.services.pipeline.import_engine import ImportEngine
-from app.services.pipeline.import_events import ImportSettings, ImportSummary
+from app.services.pipeline.import_events import ImportSummary
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from app.services.sandbox.sandbox_server import SandboxServer, SandboxThread
 from app.services.sources.file_fingerprint import fingerprint
 from app.views.main_window import MainWindow
-from tests.conftest import RecordingListener, until, wait_for_signal
+from tests.conftest import until, wait_for_signal
 
 MakeEngine = Callable[..., ImportEngine]
-
-
-@pytest.fixture
-def make_engine(sandbox: SandboxServer, tmp_path: Path) -> MakeEngine:
-    """ImportEngines aimed at the sandbox, with results under tmp_path/out; `resume_job`
-    resumes that job of the folder (its paths are then ignored)."""
-
-    def make(paths: list[Path], *, resume_job: int | None = None,
-             **settings: object) -> ImportEngine:
-        settings.setdefault("output_dir", tmp_path / "out")
-        settings.setdefault("backoff_base_s", 0.01)
-        settings.setdefault("backoff_max_s", 0.05)
-        config = ImportSettings(customers_url=sandbox.customers_url("c4r"),
-                                **settings)  # type: ignore[arg-type]
-        return ImportEngine(paths, config, StaticToken(sandbox.static_token),
-                            listener=RecordingListener(), resume_job=resume_job)
-
-    return make
 
 
 # -- resume: the files' SHA-256 first; a cancelled job too --------------------------------
@@ -133,7 +115,10 @@ async def test_a_file_changed_since_the_job_read_it_stops_the_resume(
 
 
 async def test_503_answers_lower_the_requests_in_flight(
-        make_engine: MakeEngine, sandbox: SandboxServer, tmp_path: Path) -> None:
+        make_engine: MakeEngine, sandbox: SandboxServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # no second try at 2 at once during this import, however slow the machine
+    monkeypatch.setattr(concurrency_limit, "FIRST_PROBE_PAUSE_S", 600.0)
     source = tmp_path / "kunder.json"
     write_customer_file(source, generate_customers(150))
     sandbox.config.fail_first_requests = 2  # the first two requests (sent together): 503
@@ -143,14 +128,16 @@ async def test_503_answers_lower_the_requests_in_flight(
     assert (summary.succeeded, summary.failed) == (150, 0)
     assert sandbox.fault_counts["fail_first_requests"] == 2
     # it starts with 2 requests at once; refused at 2, it cut the number and tries 2 again
-    # only after a pause (2 s, longer than the rest of this import takes)
+    # only after a pause (longer than this import); without the cut it would go up to 8
     assert sandbox.request_count == 30 + 2
     assert sandbox.peak_in_flight <= 2
     assert max(sandbox.create_attempts.values()) == 1  # a 503 came before any processing
 
 
 async def test_timeouts_lower_the_requests_in_flight(
-        make_engine: MakeEngine, sandbox: SandboxServer, tmp_path: Path) -> None:
+        make_engine: MakeEngine, sandbox: SandboxServer, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(concurrency_limit, "FIRST_PROBE_PAUSE_S", 600.0)
     source = tmp_path / "kunder.json"
     write_customer_file(source, generate_customers(150))
     sandbox.config.hang_first_requests = 2  # the first two requests get no answer in time

@@ -23,7 +23,6 @@ def test_cancelled_timers_are_let_go_at_once(qloop):
     del handles, handle
     assert qloop.pending_timers == 0
     # the handles themselves (and the context each holds) are gone, not kept until due
-    assert len(handles_alive) == 1000
     assert sum(1 for ref in handles_alive if ref() is not None) == 0
     assert sum(1 for ref in alive if ref() is not None) == 0
 

@@ -1067,3 +1067,36 @@ def test_hundred_thousand_failures_stay_responsive(qtbot, make_tab, store):
     assert seconds < 2.0  # target 0.5 s (see bench/gui_stall.py --million); machines vary
     names = column_values(tab, COL_USERNAME)[:2000]
     assert [text_sort_key(n) for n in names] == sorted(text_sort_key(n) for n in names)
+
+
+def test_a_failure_reopened_during_an_import_is_listed_without_refresh(qtbot, store):
+    # new failures are taken by rowid; one that fails again keeps its row: the list must
+    # still show it (and then count it) without the user pressing Refresh
+    records = make_failures(3)
+    store.upsert(records)
+    store.resolve([records[1].customer_key], 2, "2026-01-01T12:00:00")
+    model = FailureTableModel(store)
+    model.set_live_updates(True)
+    settle(qtbot, model)
+    assert model.rowCount() == 2
+    store.upsert([records[1]])  # the same customer fails again in a later import
+    qtbot.waitUntil(lambda: model.rowCount() == 3 and model.open_count() == 3,
+                    timeout=5000)
+    assert {model.record(row).customer_key for row in range(3)} == {
+        r.customer_key for r in records}
+
+
+def test_the_new_failures_waiting_for_refresh_are_those_the_filter_shows(qtbot, store):
+    model = FailureTableModel(store)
+    settle(qtbot, model)
+    model.set_result_filter("CONFLICT")
+    settle(qtbot, model)
+    records = make_failures(20)
+    conflicts = sum(1 for r in records if r.result == "CONFLICT")
+    assert 0 < conflicts < len(records)
+    store.upsert(records)  # live updates off: counted, not listed
+    model.check_pending()  # as the tab does on its timer during an import
+    qtbot.waitUntil(lambda: model.pending_count() > 0, timeout=5000)
+    assert model.pending_count() == conflicts
+    assert model.rowCount() == 0
+

@@ -60,6 +60,7 @@ from app.models.failure_query import (
     last_rowid,
     mark_of,
     open_list_connection,
+    order_sql,
     positions_of,
     read_counts,
     read_display_rows,
@@ -349,9 +350,6 @@ class FailureTableModel(QAbstractTableModel):
         """List only failures with this result word; None (or "") lists all."""
         self._set_query(replace(self._query, result=result or None))
 
-    def result_filter(self) -> str | None:
-        return self._query.result
-
     def set_show_resolved(self, show: bool) -> None:
         """List the failures a later import resolved too (greyed), or only open ones."""
         self._set_query(replace(self._query, show_resolved=show))
@@ -382,13 +380,6 @@ class FailureTableModel(QAbstractTableModel):
             self._reverse()
             return
         self._set_query(query)
-
-    def sort_column(self) -> int:
-        return self._query.sort_column
-
-    def sort_order(self) -> Qt.SortOrder:
-        return (Qt.SortOrder.DescendingOrder if self._query.descending
-                else Qt.SortOrder.AscendingOrder)
 
     # -- running queries on the worker thread ---------------------------------------------
 
@@ -565,6 +556,18 @@ class FailureTableModel(QAbstractTableModel):
         self._set_counts(answer.counts, 0)
         if new:
             self.rowsArrived.emit(len(new))
+        if self._misses_reopened(answer.counts):
+            self.reload()
+
+    def _misses_reopened(self, counts: FailureCounts | None) -> bool:
+        """Whether the list lacks failures its counts hold. New rows are taken by rowid,
+        and a customer who fails again keeps theirs: a failure reopened (resolved before)
+        or an earlier job's customer failing in the job shown is only found by reading the
+        list again. Searches and result filters hide rows the counts hold: not known."""
+        if counts is None or self._query.search or self._query.result is not None:
+            return False
+        listed = counts.open + (counts.resolved if self._query.show_resolved else 0)
+        return len(self._order) < listed
 
     def _set_counts(self, counts: FailureCounts | None, pending: int) -> None:
         if counts is None:
@@ -921,8 +924,10 @@ def _pending(store: FailureStore, source: FailureSource, query: FailureQuery,
         answer = _Answer(source, query)
 
         def read(connection: sqlite3.Connection) -> None:
+            # the new failures this list would show after Refresh (its filters count)
+            sql, args = order_sql(query.ascending(), after=after)
             (answer.pending,) = connection.execute(
-                "SELECT count(*) FROM failures WHERE rowid > ?", (after,)).fetchone()
+                f"SELECT count(*) FROM ({sql})", args).fetchone()
             answer.counts = read_counts(connection, query.job)
 
         _read(store, source, running, read)

@@ -317,7 +317,7 @@ class FailedCustomersTab(QWidget):
 
         self.model.set_selection_model(self.table.selectionModel())
         self.model.loaded.connect(self._on_loaded)
-        self.model.rowsArrived.connect(self._on_rows_changed)
+        # new rows always change the counts: countsChanged alone updates the labels once
         self.model.countsChanged.connect(self._on_rows_changed)
         self.model.summaryChanged.connect(self._update_summary)
         self.model.storeChanged.connect(self._follow_import)

@@ -229,7 +229,7 @@ class ImportSession(QObject):
         self._results_dir: Path | None = None  # the history's folder of the running import
         self._close_when_stopped = False
         self._resume_offered: set[tuple[str, int]] = set()
-        self._cloud_folders_named: set[Path] = set()  # warned about once per session
+        self._cloud_folders_named: set[Path] = set()  # looked at (and warned about) once
         runner = self.runner
         runner.failuresFound.connect(self.store.upsert)
         runner.failuresResolved.connect(self.store.resolve)
@@ -363,10 +363,12 @@ class ImportSession(QObject):
     def _warn_if_cloud_folder(self, folder: Path) -> None:
         """Once per folder, without stopping the import: a sync client uploads every result
         file (the first one is written only once a customer fails)."""
-        service = cloud_sync_service(folder)
-        if service is None or folder in self._cloud_folders_named:
-            return
+        if folder in self._cloud_folders_named:
+            return  # looked at already (the look-up may read a sync client's files)
         self._cloud_folders_named.add(folder)
+        service = cloud_sync_service(folder)
+        if service is None:
+            return
         note = cloud_folder_note(folder, service)
         self.logMessage.emit(logging.WARNING, note)
         self.cloudFolderFound.emit(service, note)
@@ -468,20 +470,22 @@ class ImportSession(QObject):
         if self._close_when_stopped:
             self.closeReady.emit()
 
-    def load_retry_files(self, folder: Path) -> None:
+    def load_retry_files(self, folder: Path, what: str = "") -> bool:
         """Load a retry folder as the next import's files, with the duplicate strategy of
-        the import that wrote it."""
+        the import that wrote it; False (and nothing said) while an import runs. `what`
+        names what was loaded in the notice (default: the folder's retry files)."""
         if self.running:
-            return
+            return False
         strategy = retry_folder_strategy([folder]) or ""
         if strategy and self.inputs.request().run.on_existing == strategy:
             strategy = ""  # already so
         self.retryFilesChosen.emit(folder, strategy)
-        message = (f"Loaded retry files from {folder.name}: check the connection, then "
-                   "Start Import")
+        message = (f"{what or f'Loaded retry files from {folder.name}'}: check the "
+                   "connection, then Start Import")
         if strategy:
             message += f" (existing customers: {OnExisting(strategy).label.lower()})"
         self.notice.emit(Notice(status=message, page=Page.FILES))
+        return True
 
     def retry_job_failures(self, job_id: int) -> None:
         """Write a job's open failures that sending again may fix as retry files (off the
@@ -498,9 +502,9 @@ class ImportSession(QObject):
             self.notice.emit(Notice(status="Nothing to retry: those failures need their "
                                     "data corrected first (see the Failed Customers tab)"))
             return
-        self.load_retry_files(Path(folder))
-        self.notice.emit(Notice(status=f"{customers:,} open failures loaded as retry files: "
-                                "check the connection, then Start Import"))
+        # one notice, and only when they were loaded (an import may have started meanwhile)
+        self.load_retry_files(Path(folder),
+                              f"{customers:,} open failures loaded as retry files")
 
     def _retry_not_written(self, error: BaseException) -> None:
         if not isinstance(error, OSError | JournalError):
