@@ -206,6 +206,9 @@ class FailureTableModel(QAbstractTableModel):
         self._query = FailureQuery()
         self._order: array[int] = array("q")  # display row -> rowid
         self._exact = True  # the order is a query's answer (no rows appended since)
+        # the counts a reload for reopened failures was last asked for: never twice for
+        # the same, should counts and list ever disagree for good
+        self._reread_for: FailureCounts | None = None
         self._watermark = 0  # rows with a greater rowid came after the last query
         self._counts = FailureCounts()
         self._error_types: list[tuple[str, int]] = []
@@ -556,7 +559,8 @@ class FailureTableModel(QAbstractTableModel):
         self._set_counts(answer.counts, 0)
         if new:
             self.rowsArrived.emit(len(new))
-        if self._misses_reopened(answer.counts):
+        if self._misses_reopened(answer.counts) and answer.counts != self._reread_for:
+            self._reread_for = answer.counts
             self.reload()
 
     def _misses_reopened(self, counts: FailureCounts | None) -> bool:
