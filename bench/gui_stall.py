@@ -62,6 +62,7 @@ from app.services.sandbox.sample_customers import (  # noqa: E402
 )
 from app.util import background  # noqa: E402
 from app.util.event_loop import GuiEventLoop  # noqa: E402
+from app.util.helper_processes import HELPER_NICENESS  # noqa: E402
 from app.views.main_window import MainWindow  # noqa: E402
 
 TARGET_DURING_MS = 16.0
@@ -235,6 +236,8 @@ async def run_import(args: argparse.Namespace, work: Path, window: MainWindow,
     sampler = StackSampler(meter, threading.get_ident()) if args.stacks else None
     finished = asyncio.get_running_loop().create_future()
     window.runner.finished.connect(lambda s: finished.done() or finished.set_result(s))
+    window.runner.crashed.connect(
+        lambda why: finished.done() or finished.set_exception(RuntimeError(why)))
     shown = window.failed_tab if args.show == "failed" else window.import_tab
     held_before = _held() if args.promotions else None
     gc.callbacks.append(collections)
@@ -477,6 +480,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="gui-stall-") as tmp:
         work = Path(tmp)
         sandbox = None if args.list_failures else start_sandbox(work)
+        if sandbox is not None:
+            # the service stands in for one on another machine: it gives way to the window
+            # as the import's own helper processes do, instead of taking the window's core
+            psutil.Process(sandbox.process.pid).nice(HELPER_NICENESS)
         try:
             current = QApplication.instance()
             app = current if isinstance(current, QApplication) else QApplication([])

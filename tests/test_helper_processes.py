@@ -128,3 +128,17 @@ def test_a_reader_that_dies_twice_at_one_place_gives_up_only_that_file(tmp_path)
     finally:
         source.close()
     assert problems == [] and sorted(numbers) == list(range(1, 201))
+
+
+def test_a_reader_process_gives_way_to_the_window(tmp_path):
+    from tests.test_import_process import runs_below_normal
+
+    path = tmp_path / "kunder.json"
+    write_customer_file(path, generate_customers(2_000))
+    source = ProcessBatchSource([path], batch_size=50, max_batches=4)
+    try:
+        assert wait_until(lambda: runs_below_normal(source.process.pid), 10)
+        chunk = source.next_chunk(4)
+        assert len(chunk.batches) >= 1
+    finally:
+        source.close()

@@ -120,7 +120,8 @@ def test_import_through_the_window_then_retry_the_failures(qtbot, qloop, window,
     assert model.data(model.index(row, model.STATUS)) == "Imported, 56 failed"
 
     prompt = find_prompt(window, "retry_prompt")
-    assert prompt is not None and prompt.isVisible() and not prompt.isModal()
+    assert prompt is not None and not prompt.isModal()
+    qtbot.waitUntil(prompt.isVisible, timeout=2000)
     assert "load them now" in prompt.text()
     assert summary.retry_customers == 54 and "54 customers" in prompt.text()
     qtbot.mouseClick(prompt.button(QMessageBox.StandardButton.Yes), Qt.MouseButton.LeftButton)

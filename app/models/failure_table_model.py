@@ -103,7 +103,7 @@ _ITEM_FLAGS = (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 _LAYOUT_SIGNATURE = ("QList<QPersistentModelIndex>", "QAbstractItemModel::LayoutChangeHint")
 _SORT_HINT = QAbstractItemModel.LayoutChangeHint.VerticalSortHint
 _NO_HINT = QAbstractItemModel.LayoutChangeHint.NoLayoutChangeHint
-_RESOLVED_COLOR = QColor(0x80, 0x80, 0x80)  # readable, but clearly not an open failure
+RESOLVED_COLOR = QColor(0x80, 0x80, 0x80)  # readable, but clearly not an open failure
 
 _FULL, _NEW_ROWS, _PENDING, _SUMMARY = "full", "new rows", "pending", "summary"
 _ALL_SELECTED = "all"  # the whole list was selected
@@ -788,10 +788,20 @@ class FailureTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return full_value(row, index.column()) or None
         if role == Qt.ItemDataRole.ForegroundRole:
-            return QBrush(_RESOLVED_COLOR) if row[D_RESOLVED_JOB] is not None else None
+            return QBrush(RESOLVED_COLOR) if row[D_RESOLVED_JOB] is not None else None
         if role == self.ResolvedRole:
             return row[D_RESOLVED_JOB] is not None
         return None
+
+    def cell(self, row: int, column: int) -> tuple[str, bool]:
+        """What a cell shows and whether its failure is resolved, in one call: the
+        table's delegate paints from this (see `TextOnlyDelegate`)."""
+        if not 0 <= row < len(self._order):
+            return "", False
+        shown = self._row(row)
+        if shown is None:
+            return "", False
+        return display_value(shown, column), shown[D_RESOLVED_JOB] is not None
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:

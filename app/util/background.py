@@ -27,6 +27,9 @@ of threads the app runs is bounded whatever is open:
 - `Pool.FOLDER_SEARCHES`: searching dropped folders, one at a time, in the order given.
 - `Pool.SPREADSHEETS`: reading spreadsheets for the mapping step and the review before
   Start. One thread: a big workbook is loaded whole, two at once would double the memory.
+- `Pool.IMPORT_EVENTS`: listening to an import run in a helper process, for as long as
+  it runs: the thread waits on the process's pipe and hands each message to the GUI
+  thread. One thread: one import runs at a time.
 
 A pool is never cleared: that would drop other owners' queued work; an owner that no
 longer wants an answer cancels its handle (a task cancelled before it starts never runs).
@@ -66,6 +69,7 @@ class Pool(StrEnum):
     FILE_CHECKS = "file_checks"
     FOLDER_SEARCHES = "folder_searches"
     SPREADSHEETS = "spreadsheets"
+    IMPORT_EVENTS = "import_events"
 
 
 THREADS: dict[Pool, int] = {
@@ -74,6 +78,7 @@ THREADS: dict[Pool, int] = {
     Pool.FILE_CHECKS: 2,
     Pool.FOLDER_SEARCHES: 1,
     Pool.SPREADSHEETS: 1,
+    Pool.IMPORT_EVENTS: 1,
 }
 
 

@@ -43,6 +43,7 @@ from app.models.failure_table_model import (
     COL_RESULT,
     COL_TIMESTAMP,
     COL_USERNAME,
+    RESOLVED_COLOR,
     FailureTableModel,
 )
 from app.models.records import FailureRecord
@@ -58,6 +59,7 @@ SUMMARY_INTERVAL_MS = 500  # the summary is counted again at most this often
 LIVE_SUMMARY_INTERVAL_MS = 5000  # ... and while an import adds failures (a whole scan)
 COPY_ON_WORKER_ROWS = 1000  # more selected rows than this are read off the GUI thread
 SEARCH_DELAY_MS = 200  # wait for a pause in typing before searching 100,000 rows
+COUNT_INTERVAL_MS = 2000  # countChanged at most this often during an import
 PENDING_CHECK_MS = 1000  # how often "N new, press Refresh" is updated when not live
 COPY_COLUMNS = ("Customer ID", "Username", "Result", "Error", "Timestamp", "Batch Info")
 COLUMN_WIDTHS = {COL_ID: 110, COL_USERNAME: 180, COL_TIMESTAMP: 140, COL_BATCH: 190,
@@ -103,7 +105,8 @@ class FailedCustomersTab(QWidget):
     lists one job's failures.
 
     Signals:
-        countChanged(int): the number of open failures changed.
+        countChanged(int): the number of open failures changed (during an import at most
+            every COUNT_INTERVAL_MS; at its end at once).
         statusMessage(str): a message for the main window's status bar.
         refreshFinished(int): a Refresh finished; how many failures it lists.
         exportFinished(str): an export finished; the file written, or "" when it failed.
@@ -195,7 +198,7 @@ class FailedCustomersTab(QWidget):
         self.table.setToolTip("Double-click a row (or press Enter) to see the customer's "
                               "complete details")
         setup_record_table(self.table)
-        self.table.setItemDelegate(TextOnlyDelegate(self.table))
+        self.table.setItemDelegate(TextOnlyDelegate(self.table, self.model.cell, RESOLVED_COLOR))
         self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         # QTableView's version of "uniform row heights": one fixed height for every row,
         # so nothing is measured per row when 100,000 of them arrive
@@ -264,6 +267,10 @@ class FailedCustomersTab(QWidget):
         self._summary_timer = QTimer(self)
         self._summary_timer.setSingleShot(True)
         self._summary_timer.setInterval(SUMMARY_INTERVAL_MS)
+        self._count_timer = QTimer(self)
+        self._count_timer.setSingleShot(True)
+        self._count_timer.setInterval(COUNT_INTERVAL_MS)
+        self._count_timer.timeout.connect(lambda: self._tell_count(self.model.open_count()))
         self._pending_timer = QTimer(self)
         self._pending_timer.setInterval(PENDING_CHECK_MS)
         self._pending_timer.timeout.connect(self._check_pending)
@@ -320,7 +327,7 @@ class FailedCustomersTab(QWidget):
         # new rows always change the counts: countsChanged alone updates the labels once
         self.model.countsChanged.connect(self._on_rows_changed)
         self.model.summaryChanged.connect(self._update_summary)
-        self.model.storeChanged.connect(self._follow_import)
+        self.model.storeChanged.connect(self.follow_import)
         self.model.queryFailed.connect(
             lambda error: self.statusMessage.emit(f"Could not read the failed customers: "
                                                   f"{error}"))
@@ -331,9 +338,12 @@ class FailedCustomersTab(QWidget):
     def set_import_running(self, running: bool) -> None:
         """Follow an import: live updates while it runs (if auto-refresh is checked)."""
         self._import_running = running
+        if not running:
+            self._count_timer.stop()
+            self._tell_count(self.model.open_count())
         self._update_live_updates()
         if running:
-            self._follow_import()
+            self.follow_import()
 
     def import_running(self) -> bool:
         return self._import_running
@@ -419,9 +429,10 @@ class FailedCustomersTab(QWidget):
         self.statusMessage.emit(f"Refreshed: {scope}{format_count(self.failure_count())}")
         self.refreshFinished.emit(self.model.rowCount())
 
-    def _follow_import(self) -> None:
+    def follow_import(self) -> None:
         """While an import runs, the list is its results folder's journal, as soon as the
-        import made it (unless the user cleared the list)."""
+        import made it (unless the user cleared the list): called as the list changes and
+        as the import reports progress."""
         if not self._import_running or self._cleared:
             return
         journal = journal_path(Path(self._output_dir()))
@@ -444,7 +455,7 @@ class FailedCustomersTab(QWidget):
         self._update_count()
 
     def _check_pending(self) -> None:
-        self._follow_import()
+        self.follow_import()
         self.model.check_pending()
 
     def _on_rows_changed(self, *_args: Any) -> None:
@@ -478,9 +489,20 @@ class FailedCustomersTab(QWidget):
         self.count_label.setText(text)
         self.count_label.setAccessibleDescription(text)
         self._update_result_combo(self.model.result_counts())
-        if total != self._last_count:
-            self._last_count = total
-            self.countChanged.emit(total)
+        self._tell_count(total)
+
+    def _tell_count(self, total: int) -> None:
+        """countChanged, at most once per COUNT_INTERVAL_MS while an import runs: the
+        window shows the count in the tab's title, and a new title repaints the whole tab
+        (Qt lays the tab widget out again), too much for every few hundred failures."""
+        if total == self._last_count:
+            return
+        if self._import_running and self._count_timer.isActive():
+            return  # told when the timer runs out, or when the import ends
+        self._last_count = total
+        self.countChanged.emit(total)
+        if self._import_running:
+            self._count_timer.start()
 
     def _update_summary(self) -> None:
         counts = self.model.result_counts()

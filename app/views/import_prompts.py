@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import Qt, QTimer, QUrl
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QAbstractButton, QFileDialog, QMessageBox, QWidget
 
@@ -25,12 +25,13 @@ from app.views.review_dialog import ReviewDialog
 from app.views.widget_setup import when_yes
 
 MAX_FILES_NAMED = 8
+PROMPT_DELAY_MS = 50  # a question that leaves the window usable waits this long
 
 
 def ask(parent: QWidget, name: str, title: str, text: str, icon: QMessageBox.Icon,
         on_yes: Callable[[], object], *, modal: bool = True) -> QMessageBox:
     """A Yes/No question (No by default); `on_yes` runs once on Yes. Modal to the window
-    unless `modal` is False."""
+    unless `modal` is False (then shown PROMPT_DELAY_MS later)."""
     box = QMessageBox(icon, title, text,
                       QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, parent)
     box.setObjectName(name)
@@ -42,7 +43,10 @@ def ask(parent: QWidget, name: str, title: str, text: str, icon: QMessageBox.Ico
     else:
         box.setModal(False)
         box.setWindowModality(Qt.WindowModality.NonModal)
-        box.show()
+        # shown a moment later: the window first paints what led to it (an import's end,
+        # its list of failures), then repaints for the prompt taking the focus; both in
+        # one go would freeze it for twice as long
+        QTimer.singleShot(PROMPT_DELAY_MS, box, box.show)
     return box
 
 

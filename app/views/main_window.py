@@ -162,6 +162,9 @@ class MainWindow(QMainWindow):
                          self.failed_tab.set_import_running, self.history_tab.set_busy):
             s.runningChanged.connect(follower)
         s.progressChanged.connect(tab.show_progress)
+        # the list is the import's journal from the moment the import made it: its first
+        # failures are not copied into the list's own database first
+        s.progressChanged.connect(lambda _progress: self.failed_tab.follow_import())
         s.logMessage.connect(tab.append_log)
         s.pausedChanged.connect(tab.set_paused)
         s.pausedItself.connect(tab.show_pause_problem)

@@ -6,7 +6,9 @@ Nobody clicks in a build machine's window, so with this variable set the app
   test times the launch by it), and checks that the window has its icon;
 - with `--demo`: starts the import once the sample files are counted, answers Yes to the
   retry prompt (`retry_prompt`), imports the retry files, and checks that only the
-  customers with bad data failed again;
+  customers with bad data failed again. Both imports run in the import's own helper
+  process, as a big import does (the demo's would run in the window's): a build that
+  cannot start that process fails here;
 - then closes the window: the app's exit status is 0 when all went as expected, 1 if not.
 
 Each step follows a Qt signal (a paint, `countingFinished`, the runner's `finished`); there
@@ -49,6 +51,7 @@ class SmokeRun(QObject):
         self._painted = False
         self._imports: list[ImportSummary] = []
         window.installEventFilter(self)
+        window.runner.use_process = True
         window.runner.finished.connect(self._import_finished)
         window.runner.crashed.connect(lambda message: self._fail(f"import crashed: {message}"))
 

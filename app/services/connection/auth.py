@@ -17,6 +17,7 @@ import base64
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
@@ -80,6 +81,18 @@ class TokenProvider:
         self.network: Network | None = None  # set by the import; else found on first use
         # told each new token, so that it can be kept out of stored answers and logs
         self.on_new_token: Callable[[str], None] | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled (to start an import in a helper process) without what belongs to the
+        process it runs in: its lock, its network and whom it tells of new tokens."""
+        state = dict(self.__dict__)
+        del state["_lock"]
+        state["network"] = state["on_new_token"] = None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = asyncio.Lock()
 
     def known_secrets(self) -> list[str]:
         """Every secret this provider holds now (to be kept out of files and logs)."""

@@ -30,7 +30,7 @@ from app.services.results.result_writers import (
     RetryFolderWriter,
     SingleFailureWriter,
 )
-from app.util.helper_processes import exit_when_parent_dies
+from app.util.helper_processes import begin_helper_process
 
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
@@ -253,7 +253,7 @@ def _start_writer_process(output_dir: Path, started_at: datetime,
                           write_single_failures: bool, retry_folder: Path | None,
                           journal_dir: Path | None = None) -> None:
     global _process_files
-    exit_when_parent_dies()
+    begin_helper_process()
     lower_process_priority()
     _process_files = ImportResultFiles(output_dir, started_at,
                                        write_single_failures=write_single_failures,

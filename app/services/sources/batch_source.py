@@ -35,7 +35,7 @@ from app.services.sources.row_validation import ImportValidator
 from app.services.sources.source_options import SourceOptions
 from app.services.sources.spreadsheet_reader import InvalidRow, SpreadsheetReader
 from app.services.sources.table_source import is_spreadsheet
-from app.util.helper_processes import exit_when_parent_dies
+from app.util.helper_processes import begin_helper_process
 
 log = logging.getLogger("bulk_import")
 
@@ -317,7 +317,7 @@ def _read_in_process(files: list[Path], batch_size: int, max_batches: int,
     A sending thread keeps a few chunks ready while the next ones are read. When the
     import no longer wants chunks it closes its end, and sending fails: time to stop.
     """
-    exit_when_parent_dies()
+    begin_helper_process()
     ready: queue.Queue[SourceChunk] = queue.Queue(maxsize=_CHUNKS_AHEAD)
     unwanted = threading.Event()
 

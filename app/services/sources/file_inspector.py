@@ -22,7 +22,7 @@ from app.services.sources.mapping import Mapping, MappingError
 from app.services.sources.spreadsheet_reader import SpreadsheetReader
 from app.services.sources.table_source import is_spreadsheet
 from app.util.cancel_token import Cancelled, CancelToken
-from app.util.helper_processes import exit_when_parent_dies
+from app.util.helper_processes import begin_helper_process
 
 NO_CUSTOMERS_FOUND = "no customers found"
 
@@ -155,7 +155,7 @@ def inspect_file_in_helper(path: Path, *, token: CancelToken | None = None) -> F
 
 def _inspect_and_send(path: Path, connection: Any) -> None:
     """Entry point of the helper process of `inspect_file_in_helper`."""
-    exit_when_parent_dies()
+    begin_helper_process()
     connection.send(inspect_file(path))
     connection.close()
 
