@@ -22,7 +22,7 @@ from PySide6.QtCore import (
     QPoint,
     Qt,
 )
-from PySide6.QtGui import QBrush, QGuiApplication
+from PySide6.QtGui import QBrush, QColor, QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -355,6 +355,25 @@ def test_live_updates_follow_import_and_auto_refresh(qtbot, make_tab, store):
     assert tab.count_label.text() == "75 failed customers"
 
 
+def test_during_an_import_the_count_is_told_at_most_every_two_seconds(qtbot, make_tab, store):
+    # the window puts it in the tab's title, and a new title repaints the whole tab
+    tab = make_tab(make_failures(5))
+    counts: list[int] = []
+    tab.countChanged.connect(counts.append)
+    tab.set_import_running(True)
+    store.upsert(make_failures(3, start_id=60000000000))
+    qtbot.waitUntil(lambda: counts == [8], timeout=5000)
+    store.upsert(make_failures(4, start_id=70000000000))
+    qtbot.waitUntil(lambda: tab.count_label.text() == "12 failed customers", timeout=5000)
+    assert counts == [8]  # the label says it, the title waits
+    tab.set_import_running(False)
+    assert counts == [8, 12]  # at the end, at once
+    store.upsert(make_failures(1, start_id=80000000000))
+    with qtbot.waitSignal(tab.refreshFinished, timeout=5000):
+        tab.refresh()
+    assert counts == [8, 12, 13]  # no import: at once
+
+
 def test_an_import_s_new_journal_becomes_the_list(qtbot, make_tab, store, tmp_path):
     tab = make_tab(make_failures(3, start_id=40000000000))
     tab.set_import_running(True)
@@ -657,6 +676,19 @@ def test_show_resolved_greys_them_and_names_the_job(qtbot, make_tab, store, tmp_
         assert model.data(model.index(row, COL_RESULT)).endswith("(resolved by job #7)")
         assert "imported by job #7 2026-11-30 10:15:00" in model.data(
             model.index(row, COL_RESULT), Qt.ItemDataRole.ToolTipRole)
+    # and on screen: the table's delegate paints them grey, the open ones black
+    tab.table.clearSelection()
+    image = tab.table.viewport().grab().toImage()
+
+    def darkest_text(row: int) -> int:
+        rect = tab.table.visualRect(model.index(row, COL_USERNAME))
+        return min(QColor(image.pixel(x, y)).lightness()
+                   for x in range(rect.left(), rect.right())
+                   for y in range(rect.top(), rect.bottom()))
+
+    open_row = next(r for r in range(12) if r not in resolved)
+    assert darkest_text(open_row) < 60
+    assert all(100 < darkest_text(row) < 160 for row in resolved) and len(resolved) == 2
     dialog = tab.open_details(model.index(resolved[0], 0))
     assert dialog.field_labels["Resolved"].text() == "imported by job #7 2026-11-30 10:15:00"
     dialog.close()

@@ -215,3 +215,15 @@ def test_a_sign_in_crosses_to_the_import_process_without_its_lock_or_callbacks()
     assert copy.settings == grant.settings and copy.on_new_token is None
     assert copy.network is None and copy._lock is not grant._lock
     asyncio.run(asyncio.wait_for(copy._lock.acquire(), 1))  # a working lock of its own
+
+
+def test_failures_cross_packed_and_are_unpacked_only_when_read():
+    from app.services.pipeline.engine_process import PackedFailures
+    from tests.test_failed_customers_tab import make_failures
+
+    records = make_failures(3)
+    packed = pickle.loads(pickle.dumps(PackedFailures(records)))
+    assert len(packed) == 3
+    assert list(packed) == records and records[1] in packed
+    assert {r.username for r in packed} == {r.username for r in records}
+    assert any(ch in "".join(r.username for r in packed) for ch in "ÅÄÖÉ")

@@ -8,7 +8,7 @@ import sqlite3
 import tempfile
 import threading
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,18 +201,19 @@ class FailureStore:
 
     # -- what an import feeds ---------------------------------------------------------------
 
-    def upsert(self, records: Iterable[FailureRecord]) -> int:
+    def upsert(self, records: Collection[FailureRecord]) -> int:
         """Customers failed; one already listed is replaced (its attempts counted, open
-        again). Returns how many failures were given."""
-        rows = [record.to_row() for record in records]
-        if not rows:
+        again). Returns how many failures were given. Attached to a journal, the records
+        are only counted (the import's journal writer records them there)."""
+        count = len(records)
+        if not count:
             return 0
         with self._lock:
             if not self._source.journal:
-                _write_all(self._database(), _UPSERT,
-                           ((*row, _state_of(row)) for row in rows))
-        self._notify(len(rows))
-        return len(rows)
+                rows = (record.to_row() for record in records)
+                _write_all(self._database(), _UPSERT, ((*row, _state_of(row)) for row in rows))
+        self._notify(count)
+        return count
 
     def resolve(self, keys: Iterable[str], job: int, when: str) -> int:
         """A later job (`job`, at `when`) imported these customers: their open failures are

@@ -200,6 +200,9 @@ class FailedCustomersTab(QWidget):
         setup_record_table(self.table)
         self.table.setItemDelegate(TextOnlyDelegate(self.table, self.model.cell, RESOLVED_COLOR))
         self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        # the scroll bar's room is kept from the start: the first failures of an import
+        # would otherwise narrow the table as they arrive, and repaint it all twice
+        self.table.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
         # QTableView's version of "uniform row heights": one fixed height for every row,
         # so nothing is measured per row when 100,000 of them arrive
         vertical = self.table.verticalHeader()

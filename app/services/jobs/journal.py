@@ -491,14 +491,17 @@ class Journal:
             records = 0
             last_job, last_when = 0, ""
             for job_id, file_index, counted, started in reads:
-                ranges = [RecordRanges.parse(text) for (text,) in self.connection.execute(
-                    "SELECT records FROM batches WHERE job_id = ? AND file_index = ? "
-                    "AND state = ?", (job_id, file_index, BATCH_DONE))]
-                for part in ranges:
-                    done = done | part
+                # folded in one batch at a time: thousands of batches parsed into a list
+                # would live long enough to reach the collector's oldest generation
+                found = False
+                for (text,) in self.connection.execute(
+                        "SELECT records FROM batches WHERE job_id = ? AND file_index = ? "
+                        "AND state = ?", (job_id, file_index, BATCH_DONE)):
+                    done = done | RecordRanges.parse(text)
+                    found = True
                 if counted:
                     records = max(records, counted)
-                if ranges:
+                if found:
                     last_job, last_when = job_id, started
             resolved, still_open = self._failure_records_of(sha)
             imported = (done | resolved) - still_open

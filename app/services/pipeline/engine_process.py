@@ -27,7 +27,7 @@ import multiprocessing
 import multiprocessing.connection
 import pickle
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -87,6 +87,29 @@ class EngineRequest:
     expected_total: int | None = None
     resume_job: int | None = None
     repeat: Repeat = Repeat.REST
+
+
+class PackedFailures(Collection[FailureRecord]):
+    """Failure records as they cross from the import's process: one bytes object, unpacked
+    only when iterated. The window's failure list is the import's journal, so it only
+    counts them (`len`); hundreds of records unpacked at once on the GUI thread would live
+    through a collection or two and end among the collector's long-lived objects."""
+
+    __slots__ = ("_count", "_data")
+
+    def __init__(self, records: Collection[FailureRecord]) -> None:
+        self._count = len(records)
+        self._data = pickle.dumps(list(records), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[FailureRecord]:
+        records: list[FailureRecord] = pickle.loads(self._data)
+        return iter(records)
+
+    def __contains__(self, item: object) -> bool:
+        return any(record == item for record in self)
 
 
 def deliver(event: EngineEvent, args: tuple[Any, ...], listener: ImportListener,
@@ -231,8 +254,8 @@ class _OutboxListener(ImportListener):
     def retry_file_written(self, path: Path) -> None:
         self._outbox.put(EngineEvent.RETRY_FILE_WRITTEN, path)
 
-    def failures_found(self, records: list[FailureRecord]) -> None:
-        self._outbox.put(EngineEvent.FAILURES_FOUND, records)
+    def failures_found(self, records: Collection[FailureRecord]) -> None:
+        self._outbox.put(EngineEvent.FAILURES_FOUND, PackedFailures(records))
 
     def failures_resolved(self, keys: list[str], job_id: int, when: str) -> None:
         self._outbox.put(EngineEvent.FAILURES_RESOLVED, keys, job_id, when)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -315,9 +316,10 @@ class ImportListener:
     def retry_file_written(self, path: Path) -> None:
         """A retry batch file was written."""
 
-    def failures_found(self, records: list[FailureRecord]) -> None:
+    def failures_found(self, records: Collection[FailureRecord]) -> None:
         """Customers failed (refused before sending, or by the service, or not sent), each
-        record naming its job; as batches finish."""
+        record naming its job; as batches finish. (From an import in a helper process the
+        records are unpacked only when iterated: `len()` costs nothing.)"""
 
     def failures_resolved(self, keys: list[str], job_id: int, when: str) -> None:
         """Open failures of earlier jobs (their customer keys) were imported by job

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import weakref
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -70,7 +70,7 @@ class _SignalListener(ImportListener):
         if runner := self._signals():
             runner.retryFileWritten.emit(str(path))
 
-    def failures_found(self, records: list[FailureRecord]) -> None:
+    def failures_found(self, records: Collection[FailureRecord]) -> None:
         if runner := self._signals():
             runner.failuresFound.emit(records)
 
@@ -191,7 +191,7 @@ class ImportRunner(QObject):
     noteTold(str) (worth knowing now; the import goes on), pausedItself(str reason) (a full
     disk, a folder that refuses, the import history held by another program: `resume()`
     once fixed, `move_results()`, or `cancel()`), retryFileWritten(str),
-    failuresFound(list[FailureRecord]), failuresResolved(list[str] keys, int job, str when)
+    failuresFound(Collection[FailureRecord]), failuresResolved(list[str] keys, int job, str when)
     (see `ImportListener`; emitted on the GUI thread), logMessage(int level, str),
     finished(ImportSummary), crashed(str) when the import ended with an unexpected error
     (or its process ended without a word).
