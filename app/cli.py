@@ -67,6 +67,9 @@ from app.services.sources.mapping_profiles import load_mapping
 from app.services.sources.source_options import Assignment, OnExisting, SourceOptions
 from app.services.sources.table_source import listed_columns
 from app.services.sources.validation_pass import validate_files
+from app.util.console import use_utf8_output, write_utf8
+from app.util.csv_separator import parse_separator
+from app.util.keep_awake import KeepAwake
 
 EXIT_OK, EXIT_FAILURES, EXIT_USAGE, EXIT_FATAL = 0, 1, 2, 3
 #: Seconds the import history may stay in use by another program (default 60).
@@ -175,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--proxy", type=_proxy_address, metavar="URL",
                      help="send through this proxy (http://[user:password@]host:port); "
                      "default: HTTPS_PROXY/HTTP_PROXY/NO_PROXY, else the system's settings")
+    imp.add_argument("--delimiter", type=_csv_delimiter, metavar="';'|','|tab",
+                     help="what separates the cells of the error report (a CSV file); "
+                     "default: this computer's list separator, which Excel expects (';' "
+                     "where numbers are written with a decimal comma)")
     imp.add_argument("--json", action="store_true",
                      help="print a JSON summary on stdout at the end")
     imp.add_argument("-v", "--verbose", action="store_true", help="log each failing batch")
@@ -206,6 +213,13 @@ def _non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError("must be 0 or more")
     return value
+
+
+def _csv_delimiter(text: str) -> str:
+    try:
+        return parse_separator(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _proxy_address(text: str) -> str:
@@ -319,7 +333,9 @@ def command_line_settings(args: argparse.Namespace, resume_job: int | None = Non
         run, sources = run_options(args), SourceOptions()
     else:
         run, sources = run_options(args, on_existing_choice(args)), source_options_of(args)
-    return import_settings(connection, run, sources), connection, run
+    settings = import_settings(connection, run, sources)
+    settings.csv_delimiter = getattr(args, "delimiter", None)  # None: the system's
+    return settings, connection, run
 
 
 class TerminalProgress(ImportListener):
@@ -481,8 +497,8 @@ def history_wait_s() -> float:
 
 
 def _print_json(value: Any) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
-    sys.stdout.flush()
+    """`value` as JSON on stdout, in UTF-8 (see use_utf8_output)."""
+    write_utf8(orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n")
 
 
 def refuse(args: argparse.Namespace, message: str, output_dir: Path | None = None) -> int:
@@ -519,7 +535,8 @@ def _run_and_report(args: argparse.Namespace, resume_job: int | None = None) -> 
     output_dir = args.output_dir or default_output_dir()
     _note_cloud_folder(output_dir, args.no_single_files)
     try:
-        summary = asyncio.run(run_import(args, resume_job))
+        with KeepAwake():  # no idle sleep while it runs (this thread holds and releases)
+            summary = asyncio.run(run_import(args, resume_job))
     except UsageError as exc:
         return refuse(args, str(exc), output_dir)
     except (OSError, sqlite3.Error) as exc:  # a folder or the history that fails us
@@ -545,7 +562,8 @@ def dry_run_command(args: argparse.Namespace) -> int:
     report = output_dir / f"error_report_{datetime.now():%Y%m%d_%H%M%S}_dry_run.csv"
     try:
         report = new_unique_file(output_dir, report.stem, ".csv")
-        result = validate_files(search.files, options, report_path=report)
+        result = validate_files(search.files, options, report_path=report,
+                                delimiter=args.delimiter)
         if result.error_report is None:
             report.unlink()  # every row valid: no report
     except OSError as exc:
@@ -559,6 +577,7 @@ def dry_run_command(args: argparse.Namespace) -> int:
                             files=[str(f) for f in search.files],
                             skipped_files=[str(s) for s in search.skipped],
                             problems=[str(p) for p in [*search.problems, *result.problems]],
+                            notes=search.link_notes(),
                             duration_s=time.monotonic() - started)
     for path, columns in result.unmapped_columns.items():
         summary.notes.append(f"{printable_path(Path(path).name)}: columns not imported: "
@@ -723,6 +742,10 @@ def _note_cloud_folder(folder: Path, no_single_files: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # before anything is printed (usage, --version, the summary): a redirected stdout and
+    # stderr write UTF-8 even where the code page is cp1252 (Windows), so names such as
+    # Łódź or Čapek neither stop the program nor reach a script as other bytes
+    use_utf8_output()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "import":

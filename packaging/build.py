@@ -59,6 +59,27 @@ def archive_path() -> Path:
     return DIST / f"{NAME}-{distribution_version(NAME)}-{system_name()}-{machine_name()}{suffix}"
 
 
+def run_with_retries(command: list[str], *, attempts: int = 5, pause_s: float = 10.0
+                     ) -> None:
+    """Run `command`, and again after a pause (longer each time) while it fails, up to
+    `attempts` runs in all; raises CalledProcessError when the last one fails too.
+
+    For `hdiutil create`, which fails now and then with "Resource busy" on build machines
+    (a scanner such as XProtect or Spotlight still has the new image open) and succeeds
+    when tried again a little later.
+    """
+    for attempt in range(1, attempts + 1):
+        done = subprocess.run(command)
+        if done.returncode == 0:
+            return
+        if attempt == attempts:
+            raise subprocess.CalledProcessError(done.returncode, command)
+        wait = pause_s * attempt
+        print(f"{Path(command[0]).name} failed (exit status {done.returncode}); trying again "
+              f"in {wait:.0f} s ({attempt + 1} of {attempts})", flush=True)
+        time.sleep(wait)
+
+
 def folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
@@ -82,12 +103,13 @@ def build() -> dict[str, object]:
     if not (WINDOWS or MACOS):
         # the Linux folder carries its icon beside the executable, for a desktop entry
         shutil.copy2(icons["png"], built_app() / f"{NAME}.png")
+    unpacked = folder_size(built_app())
     figures = {"version": distribution_version(NAME), "system": system_name(),
                "machine": machine_name(), "icons_s": round(icons_s, 1),
                "pyinstaller_s": round(pyinstaller_s, 1),
-               "unpacked_bytes": folder_size(built_app()), "app": str(built_app())}
+               "unpacked_bytes": unpacked, "app": str(built_app())}
     print(f"Built {built_app()} in {pyinstaller_s:.1f} s (icons {icons_s:.1f} s): "
-          f"{figures['unpacked_bytes'] / MB:.1f} MB unpacked", flush=True)
+          f"{unpacked / MB:.1f} MB unpacked", flush=True)
     return figures
 
 
@@ -108,8 +130,8 @@ def make_archive() -> dict[str, object]:
             # the app and a link to Applications: drag one onto the other to install
             shutil.copytree(app, Path(staging) / app.name, symlinks=True)
             os.symlink("/Applications", Path(staging) / "Applications")
-            subprocess.run(["hdiutil", "create", "-volname", APP_TITLE, "-srcfolder", staging,
-                            "-format", "UDZO", "-ov", str(target)], check=True)
+            run_with_retries(["hdiutil", "create", "-volname", APP_TITLE, "-srcfolder",
+                              staging, "-format", "UDZO", "-ov", str(target)])
     else:
         with tarfile.open(target, "w:gz", compresslevel=6) as archive:
             archive.add(app, arcname=NAME)

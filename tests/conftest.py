@@ -183,8 +183,13 @@ def sandbox_thread():
 
 def run_cli(*args: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()
             ) -> subprocess.CompletedProcess:
-    """`python main.py ARGS` as a user runs it; `prefix` wraps the command (e.g. capsh)."""
-    full_env = {**os.environ, "PYTHONIOENCODING": "utf-8", **(env or {})}
+    """`python main.py ARGS` as a user runs it; `prefix` wraps the command (e.g. capsh).
+
+    Its output is read as UTF-8, which the command line writes whatever the code page: no
+    PYTHONIOENCODING or PYTHONUTF8 of the tests' environment chooses it instead."""
+    full_env = {name: value for name, value in os.environ.items()
+                if name not in ("PYTHONIOENCODING", "PYTHONUTF8")}
+    full_env.update(env or {})
     if env is None:
         full_env.pop("BULK_IMPORT_TOKEN", None)
     return subprocess.run([*prefix, sys.executable, str(ROOT / "main.py"), *args], cwd=ROOT,

@@ -49,6 +49,7 @@ from app.models.failure_table_model import (
     text_sort_key,
 )
 from app.models.records import FailureRecord
+from app.models.status_colours import status_colours
 from app.services.jobs.journal import Journal, journal_path, record_failures, resolve_failures
 from app.services.results.failure_export import EXPORT_FORMATS
 from app.services.results.failure_list_file import load_failure_list, write_failure_list
@@ -291,7 +292,7 @@ def test_rows_changed_during_an_import_are_repainted_greyed(qtbot, make_tab, sto
     store.resolve([records[3].customer_key], 9, "2026-11-30T10:00:00")
     qtbot.waitUntil(lambda: any(first <= 3 <= last for first, last in changed), timeout=5000)
     brush = tab.model.data(tab.model.index(3, COL_ID), Qt.ItemDataRole.ForegroundRole)
-    assert isinstance(brush, QBrush) and brush.color().name() == "#808080"
+    assert isinstance(brush, QBrush) and brush.color() == status_colours().dimmed
     assert tab.model.data(tab.model.index(3, COL_RESULT)) == "CONFLICT (resolved by job #9)"
     assert tab.failure_count() == 19 and tab.model.rowCount() == 20  # greyed until refresh
     assert changed == [(0, 19)]  # once, for the page on screen
@@ -672,7 +673,7 @@ def test_show_resolved_greys_them_and_names_the_job(qtbot, make_tab, store, tmp_
         [records[2].customer_id, records[5].customer_id]
     for row in resolved:
         brush = model.data(model.index(row, COL_USERNAME), Qt.ItemDataRole.ForegroundRole)
-        assert isinstance(brush, QBrush) and brush.color().name() == "#808080"
+        assert isinstance(brush, QBrush) and brush.color() == status_colours().dimmed
         assert model.data(model.index(row, COL_RESULT)).endswith("(resolved by job #7)")
         assert "imported by job #7 2026-11-30 10:15:00" in model.data(
             model.index(row, COL_RESULT), Qt.ItemDataRole.ToolTipRole)
@@ -820,7 +821,7 @@ def export_through_dialog(qtbot, tab: FailedCustomersTab, path: Path) -> str:
     qtbot.mouseClick(tab.export_button, Qt.MouseButton.LeftButton)
     dialog = tab.findChild(QFileDialog)
     assert dialog is not None and dialog.isVisible()
-    assert dialog.testOption(QFileDialog.Option.DontUseNativeDialog)
+    assert not dialog.testOption(QFileDialog.Option.DontUseNativeDialog)  # the system's
     assert dialog.nameFilters() == list(EXPORT_FORMATS.values())
     default_name = Path(dialog.selectedFiles()[0]).name
     assert default_name.startswith("failed_customers_") and default_name.endswith(".csv")
@@ -1132,3 +1133,31 @@ def test_the_new_failures_waiting_for_refresh_are_those_the_filter_shows(qtbot, 
     assert model.pending_count() == conflicts
     assert model.rowCount() == 0
 
+
+
+def test_another_results_folder_never_shows_the_previous_folder_s_list(qtbot, store,
+                                                                       tmp_path):
+    # a folder of an earlier version (failed_customers.json, no journal), then an empty one
+    earlier, empty = tmp_path / "tidigare", tmp_path / "tom mapp"
+    records = make_failures(7)
+    write_failure_list(earlier / "failed_customers" / "failed_customers.json",
+                       [r.to_row() for r in records])
+    empty.mkdir()
+    folder = [earlier]
+    tab = FailedCustomersTab(store, lambda: folder[0])
+    qtbot.addWidget(tab)
+    tab.show()
+    with qtbot.waitSignal(tab.refreshFinished, timeout=5000):
+        tab.refresh()
+    assert tab.model.rowCount() == 7 and tab.failure_count() == 7
+
+    folder[0] = empty
+    with qtbot.waitSignal(tab.refreshFinished, timeout=5000):
+        tab.refresh()
+    assert tab.model.rowCount() == 0 and tab.failure_count() == 0
+    assert tab.count_label.text() == "No failed customers"
+
+    folder[0] = earlier  # and back: its list again
+    with qtbot.waitSignal(tab.refreshFinished, timeout=5000):
+        tab.refresh()
+    assert tab.model.rowCount() == 7

@@ -395,7 +395,7 @@ def test_add_directory_through_dialog(qtbot: QtBot, tab: FilesTab,
     qtbot.mouseClick(tab.add_dir_button, Qt.MouseButton.LeftButton)
     dialog = tab.findChild(QFileDialog, "addDirectoryDialog")
     assert dialog is not None and dialog.isVisible()
-    assert dialog.testOption(QFileDialog.Option.DontUseNativeDialog)
+    assert not dialog.testOption(QFileDialog.Option.DontUseNativeDialog)  # the system's
     assert dialog.fileMode() == QFileDialog.FileMode.Directory
     dialog.setDirectory(str(customer_tree.parent))
     dialog.selectFile(str(customer_tree))
@@ -772,3 +772,28 @@ def test_edit_mapping_of_a_listed_spreadsheet(qtbot: QtBot, tab: FilesTab, tmp_p
     tab.set_locked(True)
     assert not tab.edit_mapping_button.isEnabled()
     assert tab.edit_mapping(csv_path) is None
+
+
+@pytest.mark.parametrize(("records", "imported", "failed", "invalid", "shown"), [
+    (240, 237, 3, 3, "Imported · 3 invalid"),  # a spreadsheet's refused rows
+    (400, 344, 56, 2, "Imported · 54 failed · 2 invalid"),
+    (6, 0, 6, 0, "6 failed"),  # a retry file whose customers all failed again
+    (100, 60, 0, 0, "Imported in part · 40 left"),  # stopped: the rest not sent yet
+    (50, 50, 0, 0, "Imported"),
+])
+def test_a_file_s_status_says_what_became_of_it(tmp_path, records, imported, failed, invalid,
+                                                shown):
+    from app.models.jobs import FileHistory
+    from app.models.record_ranges import RecordRanges
+
+    model = FileListModel()
+    path = tmp_path / "kunder_östra.csv"
+    model.add_paths([path])
+    model.update_entry(path, status=FileStatus.READY, sha256="abc", customers=records,
+                       invalid=invalid)
+    history = FileHistory("abc", records, RecordRanges([(1, imported)] if imported else []),
+                          failed, 3, "2026-12-08T10:00:00")
+    assert model.apply_histories({"abc": history}) == 1
+    row = model.row_of(path)
+    assert row is not None
+    assert model.data(model.index(row, FileListModel.STATUS)) == shown

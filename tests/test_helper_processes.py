@@ -58,8 +58,14 @@ def test_helpers_end_when_the_import_is_killed(sandbox_thread, large_file, tmp_p
         # the reader, the writer (and, on POSIX, multiprocessing's resource tracker)
         assert wait_until(lambda: len(python_children(importer.pid)) >= 2), \
             "the helper processes never started"
-        helpers = python_children(importer.pid)
-        importer.kill()  # kill -9 on POSIX, TerminateProcess on Windows
+        # on Windows a venv's python.exe is a launcher: the import is the interpreter it
+        # started, and its helpers are that one's children
+        from tests.child_processes import interpreter_process
+
+        interpreter = interpreter_process(importer)
+        helpers = [p for p in python_children(importer.pid) if p.pid != interpreter.pid]
+        interpreter.kill()  # kill -9 on POSIX, TerminateProcess on Windows
+        interpreter.wait(timeout=10)
         importer.wait(timeout=10)
         gone, alive = psutil.wait_procs(helpers, timeout=10)
         assert alive == [], f"helpers outlived the import: {alive}"

@@ -132,12 +132,18 @@ def test_history_tab_lists_jobs_and_shows_a_jobs_failures(qtbot, qloop, window,
     second_file = tmp_path / "in2" / "b.json"
     write_customer_file(second_file, generate_customers(30, start_id=80_000))
     connect(window, sandbox_thread)
+    # the first batch meets an outage (no retries): 50 a retry can fix, 4 refused
+    sandbox_thread.server.config.fail_first_requests = 1
+    summaries = []
     for source in (first_file, second_file):
         window.files_tab.clear()
         window.files_tab.add_paths([source])
         qtbot.waitUntil(lambda s=source: window.files_tab.ready_files() == [s]
                         and not window.files_tab.is_counting(), timeout=10_000)
-        start_and_wait(qtbot, qloop, window)
+        summaries.append(start_and_wait(qtbot, qloop, window))
+    first = summaries[0]
+    fixable = first.failed_by_result["HTTP_ERROR"]
+    assert fixable == 50 and first.failed == fixable + first.failed_by_result["FAILED"] > 50
     tab = window.history_tab
     qtbot.waitUntil(lambda: tab.model.rowCount() == 2, timeout=5000)
     assert [tab.proxy.job_at(r).id for r in range(2)] == [2, 1]  # newest first
@@ -148,16 +154,16 @@ def test_history_tab_lists_jobs_and_shows_a_jobs_failures(qtbot, qloop, window,
     assert window.tabs.currentWidget() is window.failed_tab
     assert window.failed_tab.job_filter() == 1
     # (a reload the import's end started may come in first: wait for the job's own)
-    qtbot.waitUntil(lambda: window.failed_tab.model.rowCount() == 4
+    qtbot.waitUntil(lambda: window.failed_tab.model.rowCount() == first.failed
                     and not window.failed_tab.is_loading(), timeout=5000)
 
-    # retry its open failures: they are loaded as retry files, ready to start
+    # retry its open failures: those a retry can fix are loaded as retry files
     tab.select_job(1)
     with qtbot.waitSignal(window.files_tab.countingFinished, timeout=10_000):
         qtbot.mouseClick(tab.retry_button, Qt.MouseButton.LeftButton)
     ready = window.files_tab.ready_files()
     assert len(ready) == 1 and ready[0].parent.name.startswith("retry_batches_")
-    assert window.files_tab.ready_customers() == 4
+    assert window.files_tab.ready_customers() == fixable
 
     # delete from the history: asks, and the result files stay
     tab.select_job(2)

@@ -138,7 +138,7 @@ def test_an_unreadable_folder_is_named_and_exits_2(sandbox_thread, tmp_path):
     locked_arg.chmod(0)
     try:
         done = subprocess.run(command, capture_output=True, text=True, encoding="utf-8",
-                              env={**os.environ, "PYTHONIOENCODING": "utf-8"}, timeout=180)
+                              timeout=180)
     finally:
         locked.chmod(0o755)
         locked_arg.chmod(0o755)

@@ -317,6 +317,7 @@ def test_a_200k_customer_file_is_streamed(tmp_path):
     import psutil
 
     from app.services.sandbox.sandbox_server import SandboxThread
+    from tests.child_processes import interpreter_process
 
     source = write_sample(tmp_path / "big.json", 200_000)
     assert source.stat().st_size > 80e6
@@ -328,7 +329,8 @@ def test_a_200k_customer_file_is_streamed(tmp_path):
              server.customers_url(), "--token", server.static_token, "--batch-size", "250",
              "--output-dir", str(tmp_path / "out"), "--json"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        watched = psutil.Process(child.pid)
+        # the importer's own process (on Windows, Popen's pid may be a launcher's)
+        watched = interpreter_process(child)
         peak = 0
         while True:
             with contextlib.suppress(psutil.NoSuchProcess):

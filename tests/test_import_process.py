@@ -84,9 +84,10 @@ def test_a_big_import_runs_in_a_process_and_the_window_hears_all_of_it(
     qtbot.waitUntil(lambda: failed_tab.model.rowCount() == 9, timeout=5000)
     assert window.tabs.tabText(2) == "Failed &Customers (9)"
     assert window.import_tab.succeeded_value.text() == "591"
-    prompt = find_prompt(window, "retry_prompt")
-    assert prompt is not None and "6 customers" in prompt.text()
-    qtbot.waitUntil(prompt.isVisible, timeout=2000)
+    # all 9 failed for their data: nothing for a retry, the state line says what to do
+    qtbot.waitUntil(lambda: "9 customers failed for their data: correct them" in
+                    window.import_tab.state_label.text(), timeout=5000)
+    assert find_prompt(window, "retry_prompt") is None
 
 
 def test_a_small_import_runs_here(qtbot, qloop, window, sandbox_thread, tmp_path):
@@ -143,10 +144,10 @@ def test_pause_resume_and_cancel_reach_the_import_in_its_process(
 def test_moving_the_results_reaches_the_import_in_its_process(
         qtbot, qloop, window, sandbox_thread, tmp_path):
     load_files(qtbot, window, tmp_path / "in" / "kunder.json",
-               generate_customers(1_000, refused=200))
+               generate_customers(3_000, refused=600))
     connect_to(window, sandbox_thread)
     window.import_tab.set_run_settings({"batch_size": 10, "concurrency": 2})
-    sandbox_thread.server.config.latency_ms = 10
+    sandbox_thread.server.config.latency_ms = 20
     window.runner.use_process = True
     elsewhere = tmp_path / "någon annanstans"
     elsewhere.mkdir()
@@ -155,13 +156,15 @@ def test_moving_the_results_reaches_the_import_in_its_process(
         qtbot.mouseClick(window.import_tab.start_button, Qt.MouseButton.LeftButton)
         await progress_until(window, lambda p: p.failed >= 20)
         window.session.toggle_pause()
+        await progress_until(window, lambda p: p.state == ImportState.PAUSED)
         window.session.move_results(elsewhere)
         assert not window.runner.paused  # moving resumes
         (summary,) = await wait_for_signal(window.runner.finished, 60)
         return summary
 
     summary = qloop.run_until_complete(scenario())
-    assert summary.failed == 200 and summary.retry_dir is not None
+    assert summary.failed == 600 and summary.retry_dir is not None
+    assert summary.result_files_complete
     assert summary.retry_dir.parent == elsewhere
     assert sum(1 for _ in summary.retry_dir.glob("retry_batch_*.json")) >= 1
 

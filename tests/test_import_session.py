@@ -106,7 +106,12 @@ def test_an_import_reports_its_failures_and_offers_the_retry_files(qloop, inputs
         (outcome,) = await wait_for_signal(session.importFinished, 60)
         return outcome
 
-    outcome = qloop.run_until_complete(import_once())
+    async def import_and_offer():
+        outcome = await import_once()
+        (offer,) = await wait_for_signal(session.retryOffered, 10)  # the history read first
+        return outcome, offer
+
+    outcome, offer = qloop.run_until_complete(import_and_offer())
     summary = outcome.summary
     assert (summary.succeeded, summary.failed_by_result) == (70, {"HTTP_ERROR": 50})
     assert len(session.store) == 50  # fed from the import's failure events
@@ -114,7 +119,7 @@ def test_an_import_reports_its_failures_and_offers_the_retry_files(qloop, inputs
     assert outcome.text.startswith("Finished in ") and "70 imported, 50 failed" in outcome.text
     assert [name for name in names(events) if name != "notice"] == [
         "importStarting", "runningChanged", "importEnded", "runningChanged", "importFinished",
-        "retryOffered"]
+        "retryOffered"]  # the offer once the job's open failures were counted
     said = notices(events)
     assert said[0] == Notice(page=Page.IMPORT)  # the Import tab shows it going
     assert any(n.status.startswith("Retry file written: retry_batch_") for n in said)
@@ -123,16 +128,23 @@ def test_an_import_reports_its_failures_and_offers_the_retry_files(qloop, inputs
     assert [args for name, args in events if name == "runningChanged"] == [(True,), (False,)]
     assert notices(events)[-1].outcome == outcome.text
     (offered,) = [args[0] for name, args in events if name == "retryOffered"]
-    assert offered.retry_customers == 50 and offered.retry_dir is not None
+    assert offered is offer and (offer.customers, offer.job) == (50, summary.job)
+    assert offer.to_correct == {}
 
-    # Yes, load them: the same duplicate strategy, so nothing to change
+    # Yes, load them: written from the history, with the same duplicate strategy
     events.clear()
-    session.load_retry_files(offered.retry_dir)
-    assert events[0] == ("retryFilesChosen", (offered.retry_dir, ""))
-    assert notices(events)[0].page is Page.FILES
-    assert f"Loaded retry files from {offered.retry_dir.name}" in notices(events)[0].status
 
-    inputs.files = FileChoice(ready=[offered.retry_dir], listed=[offered.retry_dir])
+    async def accept():
+        session.accept_retry(offer)
+        (folder, strategy) = await wait_for_signal(session.retryFilesChosen, 10)
+        return folder, strategy
+
+    folder, strategy = qloop.run_until_complete(accept())
+    assert strategy == "" and folder.name.startswith("retry_batches_")
+    assert notices(events)[-1].page is Page.FILES
+    assert "50 open failures loaded as retry files" in notices(events)[-1].status
+
+    inputs.files = FileChoice(ready=[folder], listed=[folder])
     retry = qloop.run_until_complete(import_once()).summary
     assert (retry.total, retry.succeeded, retry.failed) == (50, 50, 0)
     assert len(resolved) == 50 and len(set(resolved)) == 50  # the earlier 50 resolved

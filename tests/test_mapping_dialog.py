@@ -110,7 +110,7 @@ def test_preview_shows_entries_as_sent_and_refused_rows_with_reasons(
     assert '"firstName": "Åsa"' in text and '"lastName": "Åkesson"' in text
     assert "Row 3: not sent" in text and "31.02.1980 is not a real date" in text
     assert csv_dialog.preview_summary.text() == (
-        "First 3 rows: 2 will be sent, 1 refused (reasons below).")
+        "First 3 rows: 2 will be sent, 1 refused (the preview says why, in red).")
 
 
 def test_editing_a_target_and_a_constant_refreshes_the_preview(qtbot: QtBot,

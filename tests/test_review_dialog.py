@@ -76,6 +76,7 @@ def test_invalid_rows_with_reasons_and_the_error_report(qtbot: QtBot, tmp_path: 
     assert dialog.save_report_button.isVisibleTo(dialog)
     save = dialog.open_save_dialog()
     assert isinstance(save, QFileDialog)
+    assert not save.testOption(QFileDialog.Option.DontUseNativeDialog)  # the system's
     save.reject()
     copy = tmp_path / "kopia.csv"
     assert dialog.save_report(copy)

@@ -13,6 +13,7 @@ from app.models.records import FailureRecord
 from app.services.jobs.result_files import ImportResultFiles
 from app.services.results.output_folder import ImportPresence, merging_results
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
+from tests.child_processes import interpreter_process
 from tests.conftest import ROOT
 from tests.test_helper_processes import wait_until
 
@@ -65,6 +66,8 @@ def test_a_second_import_is_told_that_another_writes_into_the_folder(sandbox_thr
                              stderr=subprocess.PIPE, text=True, encoding="utf-8")
     try:
         assert wait_until(lambda: any((out / ".running").glob("import-*.lock")))
+        # the importer's own pid (on Windows, Popen's may be a launcher's)
+        first_pid = interpreter_process(first).pid
         second_file = tmp_path / "second.json"
         write_customer_file(second_file, generate_customers(5, start_id=70_000))
         second = subprocess.run([*command, str(second_file)], cwd=ROOT, capture_output=True,
@@ -72,7 +75,7 @@ def test_a_second_import_is_told_that_another_writes_into_the_folder(sandbox_thr
         assert second.returncode == 0, second.stderr
         notes = json.loads(second.stdout)["notes"]
         assert len(notes) == 1
-        assert f"by process {first.pid}" in notes[0]
+        assert f"by process {first_pid}" in notes[0]
         assert "is writing into this results folder too" in notes[0]
         assert "Note: An import started" in second.stderr
     finally:
@@ -80,6 +83,19 @@ def test_a_second_import_is_told_that_another_writes_into_the_folder(sandbox_thr
     assert json.loads(first_out)["succeeded"] == 1000
     # both gone: nobody is marked as running any more
     assert list((out / ".running").glob("import-*.lock")) == []
+
+
+def test_the_interpreter_of_a_child_is_the_process_that_runs_python():
+    """The pid the test above expects is the one the child's Python has."""
+    report_pid = "import os, sys; print(os.getpid(), flush=True); sys.stdin.read()"
+    child = subprocess.Popen([sys.executable, "-c", report_pid], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    try:
+        reported = int(child.stdout.readline())
+        assert interpreter_process(child).pid == reported
+    finally:
+        child.communicate("", timeout=30)
+    assert child.returncode == 0
 
 
 def test_a_mark_left_by_a_dead_import_is_not_reported(tmp_path):

@@ -31,7 +31,7 @@ from typing import Any, overload
 
 import orjson
 
-from app.models.records import FailureRecord
+from app.models.records import FailureRecord, Result
 
 COLUMNS: tuple[str, ...] = ("Customer ID", "Username", "Error", "Timestamp", "Batch Info",
                             "Result")
@@ -510,7 +510,10 @@ def display_value(row: DisplayRow, column: int) -> str:
         if row[D_RESOLVED_JOB] is not None:
             return f"{row[D_RESULT]} (resolved by job #{row[D_RESOLVED_JOB]})"
         attempts = row[D_ATTEMPTS]
-        return f"{row[D_RESULT]} ×{attempts}" if attempts > 1 else row[D_RESULT]
+        # "×2": sent twice, failed twice; a row refused before sending was never sent
+        if attempts > 1 and row[D_RESULT] != Result.INVALID:
+            return f"{row[D_RESULT]} ×{attempts}"
+        return row[D_RESULT]
     return ""
 
 

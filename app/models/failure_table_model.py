@@ -39,7 +39,7 @@ from PySide6.QtCore import (
     QTimer,
     Signal,
 )
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush
 
 from app.models.failure_query import (
     COL_BATCH,
@@ -73,6 +73,7 @@ from app.models.failure_query import (
 )
 from app.models.failure_store import FailureSource, FailureStore
 from app.models.records import FailureRecord
+from app.models.status_colours import status_colours
 from app.util.background import Pool, run_task
 
 __all__ = ["COLUMNS", "COLUMN_TOOLTIPS", "COL_BATCH", "COL_ERROR", "COL_ID", "COL_RESULT",
@@ -103,7 +104,6 @@ _ITEM_FLAGS = (Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable
 _LAYOUT_SIGNATURE = ("QList<QPersistentModelIndex>", "QAbstractItemModel::LayoutChangeHint")
 _SORT_HINT = QAbstractItemModel.LayoutChangeHint.VerticalSortHint
 _NO_HINT = QAbstractItemModel.LayoutChangeHint.NoLayoutChangeHint
-RESOLVED_COLOR = QColor(0x80, 0x80, 0x80)  # readable, but clearly not an open failure
 
 _FULL, _NEW_ROWS, _PENDING, _SUMMARY = "full", "new rows", "pending", "summary"
 _ALL_SELECTED = "all"  # the whole list was selected
@@ -788,7 +788,9 @@ class FailureTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.ToolTipRole:
             return full_value(row, index.column()) or None
         if role == Qt.ItemDataRole.ForegroundRole:
-            return QBrush(RESOLVED_COLOR) if row[D_RESOLVED_JOB] is not None else None
+            # dimmed for the palette in use: readable, but clearly not an open failure
+            resolved = row[D_RESOLVED_JOB] is not None
+            return QBrush(status_colours().dimmed) if resolved else None
         if role == self.ResolvedRole:
             return row[D_RESOLVED_JOB] is not None
         return None

@@ -16,14 +16,35 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtGui import QBrush, QColor, QIcon
+from PySide6.QtGui import QBrush, QIcon
 
 from app.models.display_text import human_size
 from app.models.file_inspection import FileInspection, is_spreadsheet
 from app.models.jobs import FileHistory
+from app.models.status_colours import status_colours
 from app.util.paths import path_key
 
 AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+def _partly_imported_text(entry: FileEntry) -> str:
+    """What became of a file imported in part, as its status: "Imported · 3 invalid",
+    "Imported · 56 failed", "6 failed" (none went in), "Imported in part · 40 left"."""
+    history = entry.history
+    assert history is not None
+    imported = len(history.imported)
+    failed = history.open_failures
+    left = max(0, history.records - imported)
+    if failed and left <= failed:
+        if not imported:
+            return f"{failed:,} failed"
+        # rows refused before sending are the file's own: said apart from the service's
+        invalid = min(entry.invalid, failed)
+        parts = [f"{failed - invalid:,} failed"] if failed > invalid else []
+        if invalid:
+            parts.append(f"{invalid:,} invalid")
+        return " · ".join(["Imported", *parts])
+    return f"Imported in part · {left:,} left"
 
 
 class FileStatus(StrEnum):
@@ -66,11 +87,6 @@ _KIND_TIPS = {
     "households": "Household entries, sent to the households endpoint",
     "mixed": "Both customers and households: each goes to its own endpoint",
 }
-
-# Readable on light and dark backgrounds alike.
-_ERROR_COLOR = QColor(0xD3, 0x2F, 0x2F)
-_WARNING_COLOR = QColor(0xC2, 0x6A, 0x00)
-
 
 @dataclass(slots=True)
 class FileEntry:
@@ -232,9 +248,9 @@ class FileListModel(QAbstractTableModel):
             return self._display(entry, column)
         if role == Qt.ItemDataRole.ForegroundRole:
             if entry.status in (FileStatus.INVALID, FileStatus.FAILED):
-                return QBrush(_ERROR_COLOR)
+                return QBrush(status_colours().error)  # for the palette in use
             if column == self.CUSTOMERS and entry.invalid:
-                return QBrush(_WARNING_COLOR)
+                return QBrush(status_colours().warning)
             return None
         if role == Qt.ItemDataRole.DecorationRole:
             if column == self.STATUS and entry.status in (FileStatus.INVALID,
@@ -264,11 +280,7 @@ class FileListModel(QAbstractTableModel):
         if column == self.SIZE:
             return human_size(entry.size_bytes)
         if entry.status == FileStatus.PARTLY_IMPORTED and entry.history is not None:
-            failed = entry.history.open_failures
-            left = max(0, entry.history.records - len(entry.history.imported))
-            if failed and left <= failed:
-                return f"Imported, {failed:,} failed"
-            return f"Imported in part, {left:,} left"
+            return _partly_imported_text(entry)
         return _STATUS_LABELS.get(entry.status, str(entry.status).capitalize())  # type: ignore[call-overload]
 
     def _tooltip(self, entry: FileEntry, column: int) -> str | None:

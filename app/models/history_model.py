@@ -13,20 +13,21 @@ from PySide6.QtCore import (
     QSortFilterProxyModel,
     Qt,
 )
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush
 
 from app.models.jobs import JobRecord, JobState, duration_text, files_text
+from app.models.status_colours import Tone, status_colours
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
 _LAYOUT_SIGNATURE = ("QList<QPersistentModelIndex>", "QAbstractItemModel::LayoutChangeHint")
 _SORT_HINT = QAbstractItemModel.LayoutChangeHint.VerticalSortHint
 
-_STATE_COLORS = {
-    JobState.INTERRUPTED: QColor(0xC2, 0x6A, 0x00),
-    JobState.FAILED: QColor(0xD3, 0x2F, 0x2F),
-    JobState.COMPLETED_WITH_FAILURES: QColor(0xB3, 0x26, 0x1E),
-    JobState.COMPLETED: QColor(0x1A, 0x7F, 0x37),
+_STATE_TONES = {
+    JobState.INTERRUPTED: Tone.WARNING,
+    JobState.FAILED: Tone.ERROR,
+    JobState.COMPLETED_WITH_FAILURES: Tone.ERROR,
+    JobState.COMPLETED: Tone.SUCCESS,
 }
 
 
@@ -140,8 +141,8 @@ class HistoryModel(QAbstractTableModel):
                 return "Its app stopped before it finished: it can be resumed"
             return None
         if role == Qt.ItemDataRole.ForegroundRole and column == self.STATE:
-            color = _STATE_COLORS.get(job.state)
-            return QBrush(color) if color is not None else None
+            tone = _STATE_TONES.get(job.state)  # coloured for the palette in use
+            return QBrush(status_colours().colour(tone)) if tone is not None else None
         if role == Qt.ItemDataRole.TextAlignmentRole and column in self._NUMBERS:
             return Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
         return None

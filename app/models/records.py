@@ -49,6 +49,19 @@ SUCCESS_WORDS = frozenset({"SUCCESS", "OK", "IMPORTED", "ACCEPTED", "CREATED", "
 #: probably there already), so they stay out of the retry batch files.
 NOT_RETRIABLE = frozenset({Result.ALREADY_EXISTS, Result.INVALID})
 
+#: Results a retry can fix: the customer got no answer of its own (the service was
+#: unavailable or slow, answered for the others only, or the import stopped first). The
+#: service's own refusals of a customer (FAILED, CONFLICT, ...) come back the same until
+#: the data (or, for an existing customer, the duplicate strategy) changes.
+RETRY_CAN_FIX = frozenset({Result.NOT_SENT, Result.NO_RESULT, Result.HTTP_ERROR,
+                           Result.TIMEOUT, Result.CONNECTION_ERROR,
+                           Result.UNREADABLE_RESPONSE})
+
+
+def retry_can_fix(result: str) -> bool:
+    """Whether sending a customer that failed with `result` again, unchanged, may work."""
+    return result in RETRY_CAN_FIX
+
 
 def is_success_word(result: str | None) -> bool:
     return result is not None and result.strip().upper() in SUCCESS_WORDS

@@ -62,6 +62,15 @@ def replace_file(source: Path, target: Path) -> None:
     os.replace(source, target)
 
 
+def temp_path(path: Path) -> Path:
+    """The temporary name `path` is written under first: `.NAME.<pid>-<n>.part` beside it.
+
+    Unique per process and call ("x" mode refuses to reuse a leftover name). At most
+    `file_names.TEMP_NAME_EXTRA` longer than the name: names are budgeted with that room.
+    """
+    return path.with_name(f".{path.name}.{os.getpid()}-{next(_temp_names)}.part")
+
+
 def atomic_write(path: Path, write: Callable[[IO[bytes]], object], *, durable: bool = True) -> Path:
     """Call `write` with a binary file whose content replaces `path` only once complete.
 
@@ -69,8 +78,7 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], object], *, durable: b
     the thousands of small per-customer files.
     """
     path = Path(path)
-    # unique per process and call; "x" mode refuses to reuse a leftover name
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{next(_temp_names)}.part")
+    tmp = temp_path(path)
     try:
         handle = _open_private(tmp)
     except FileNotFoundError:

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.models.status_colours import Tone
 from app.services.connection.auth import Secret, make_token_provider
 from app.services.connection.connection_check import ConnectionTester
 from app.services.connection.connection_profiles import (
@@ -31,6 +32,7 @@ from app.services.connection.connection_profiles import (
 )
 from app.services.connection.secret_store import SecretStore, secret_name
 from app.services.session.import_options import ConnectionOptions
+from app.views.desktop_look import show_tone
 from app.views.widget_setup import describe
 
 
@@ -62,7 +64,7 @@ class ConnectionPanel(QGroupBox):
         self.url_edit.setPlaceholderText("https://…/customers-import/v1/customers")
         self.households_label = QLabel()
         self.households_label.setWordWrap(True)
-        self.households_label.setStyleSheet("color: palette(mid);")
+        show_tone(self.households_label, Tone.DIMMED)
         self.auth_combo = QComboBox()
         for key, title in AUTH_MODES.items():
             self.auth_combo.addItem(title, key)
@@ -77,14 +79,14 @@ class ConnectionPanel(QGroupBox):
         self.proxy_edit.setPlaceholderText("Empty: the system's settings, or http://proxy:8080")
         self.url_warning = QLabel()
         self.url_warning.setWordWrap(True)
-        self.url_warning.setStyleSheet("color: #b3261e;")
+        show_tone(self.url_warning, Tone.ERROR)
         self.url_warning.setVisible(False)
         self.remember_check = QCheckBox("Remember secrets in the system keychain")
         self.remember_check.setChecked(secrets.available)
         self.remember_check.setEnabled(secrets.available)
-        self.keychain_label = QLabel(secrets.reason)
+        self.keychain_label = QLabel()
         self.keychain_label.setWordWrap(True)
-        self.keychain_label.setStyleSheet("color: palette(mid);")
+        self._show_keychain_state()
         self.test_button = QPushButton("Test Connection")
         self.test_result = QLabel()
         self.test_result.setWordWrap(True)
@@ -181,6 +183,11 @@ class ConnectionPanel(QGroupBox):
                 edit.setText(value.reveal())
 
     def set_settings(self, settings: ConnectionSettings) -> None:
+        """Show `settings`. Secrets come from the store; one typed for the same profile and
+        user, that the store does not hold (no keychain), stays as typed."""
+        typed = {field: edit.text() for field, edit in self._secret_edits().items()} \
+            if (self._secrets_profile, self.user_edit.text().strip()) \
+            == (settings.profile, settings.username.strip()) else {}
         self._loading = True
         try:
             self.profile_combo.setCurrentIndex(max(0, self.profile_combo.findData(
@@ -192,7 +199,7 @@ class ConnectionPanel(QGroupBox):
                 settings.auth_mode)))
             self.user_edit.setText(settings.username)
             self.client_id_edit.setText(settings.client_id)
-            self._load_secrets()
+            self._load_secrets(keep=typed)
         finally:
             self._loading = False
         self._refresh_form()
@@ -201,10 +208,14 @@ class ConnectionPanel(QGroupBox):
         user = self.user_edit.text().strip() if field == "password" else ""
         return secret_name(profile or self.profile_combo.currentData(), field, user)
 
-    def _load_secrets(self) -> None:
+    def _load_secrets(self, keep: dict[str, str] | None = None) -> None:
+        """The profile's secrets from the store; `keep`: typed values kept where the store
+        has none (never wipe what the user entered for this profile)."""
         self._secrets_profile = self.profile_combo.currentData()
         for field, edit in self._secret_edits().items():
-            edit.setText(self.secret_store.get(self._secret_key(field)))
+            stored = self.secret_store.get(self._secret_key(field))
+            edit.setText(stored or (keep or {}).get(field, ""))
+        self._show_keychain_state()
 
     def save_secrets(self, profile: str | None = None) -> None:
         """Keep the secrets for this session, and in the keychain if the user wants that."""
@@ -212,6 +223,14 @@ class ConnectionPanel(QGroupBox):
         for field, edit in self._secret_edits().items():
             self.secret_store.set(self._secret_key(field, profile), edit.text(),
                                   persist=remember)
+        self._show_keychain_state()
+
+    def _show_keychain_state(self) -> None:
+        """Where the secrets are kept; in red when the keychain refused one (it is then
+        kept until the app closes, and the user should know it will not come back)."""
+        self.keychain_label.setText(self.secret_store.note)
+        show_tone(self.keychain_label,
+                  Tone.ERROR if self.secret_store.problem else Tone.DIMMED)
 
     def _secret_edits(self) -> dict[str, QLineEdit]:
         return {"token": self.token_edit, "password": self.password_edit,
@@ -286,7 +305,6 @@ class ConnectionPanel(QGroupBox):
         self._show_test_result(ok, message)
 
     def _show_test_result(self, ok: bool, message: str) -> None:
-        color = "#1a7f37" if ok else "#b3261e"
-        self.test_result.setStyleSheet(f"color: {color};")
+        show_tone(self.test_result, Tone.SUCCESS if ok else Tone.ERROR)
         self.test_result.setText(message)
         self.tested.emit(ok, message)

@@ -11,6 +11,7 @@ from app.services.connection.auth import Secret
 from app.services.sandbox.demo import DEMO_TOKEN, DemoEnvironment, demo_results_folder
 from app.services.session.import_options import ConnectionOptions
 from app.services.session.import_session import ImportStart
+from app.views.desktop_look import START_IMPORT_KEYS, shortcut_text
 
 if TYPE_CHECKING:
     from app.views.main_window import MainWindow
@@ -48,8 +49,8 @@ class DemoAdapter(QObject):
         window.files_tab.add_paths(environment.files)
         window.tabs.setCurrentWidget(window.files_tab)
         window.statusBar().showMessage("Demo: sample customers are loaded and the local "
-                                       "sandbox API is selected. Press Ctrl+Enter to import.",
-                                       15000)
+                                       "sandbox API is selected. Press "
+                                       f"{shortcut_text(START_IMPORT_KEYS)} to import.", 15000)
 
     def _before_import(self, start: ImportStart) -> None:
         self.environment.before_import(start.settings.max_retries, start.settings.concurrency)

@@ -43,13 +43,14 @@ from app.models.failure_table_model import (
     COL_RESULT,
     COL_TIMESTAMP,
     COL_USERNAME,
-    RESOLVED_COLOR,
     FailureTableModel,
 )
 from app.models.records import FailureRecord
 from app.services.jobs.failure_list_tasks import FailureListTasks, FolderList
 from app.services.jobs.journal import journal_path
 from app.services.results.failure_export import EXPORT_FORMATS
+from app.util.csv_separator import SEPARATOR_NAMES, separator_name, system_separator
+from app.views.desktop_look import shortcut_text
 from app.views.failure_detail_dialog import FailureDetailDialog
 from app.views.growing_table_view import GrowingTableView
 from app.views.text_only_delegate import TextOnlyDelegate
@@ -94,7 +95,7 @@ def records_as_tsv(records: list[FailureRecord]) -> str:
 class FailedCustomersTab(QWidget):
     """Tab listing the customers whose failure is still open: one row per customer, with
     search, result filter, sortable table, summary by error type, "Show resolved", and
-    Refresh / Export… / Copy selected / Clear… buttons.
+    Refresh / Export… (with the CSV separator beside it) / Copy selected / Clear… buttons.
 
     The list is the results folder's journal, read a page at a time (see
     `FailureTableModel`): `refresh()` lists the folder's failures (an earlier version's
@@ -126,6 +127,8 @@ class FailedCustomersTab(QWidget):
         self._output_dir = output_dir
         self._import_running = False
         self._last_count = -1
+        # the results folder the list shown belongs to (None: not known yet)
+        self._list_folder: Path | None = None
         self._preparing = False  # the folder's list is being made ready (off this thread)
         self._refresh_again = False
         self._refresh_serial = 0  # the model's answer a refresh waits for (0: none)
@@ -198,7 +201,7 @@ class FailedCustomersTab(QWidget):
         self.table.setToolTip("Double-click a row (or press Enter) to see the customer's "
                               "complete details")
         setup_record_table(self.table)
-        self.table.setItemDelegate(TextOnlyDelegate(self.table, self.model.cell, RESOLVED_COLOR))
+        self.table.setItemDelegate(TextOnlyDelegate(self.table, self.model.cell))
         self.table.setHorizontalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
         # the scroll bar's room is kept from the start: the first failures of an import
         # would otherwise narrow the table as they arrive, and repaint it all twice
@@ -256,9 +259,27 @@ class FailedCustomersTab(QWidget):
         self.export_button.setAccessibleName("Export failed customers")
         self.export_button.setToolTip("Save the failures shown (after search and filter) as "
                                       "CSV for Excel, complete JSON, or plain text")
+        # Excel splits a CSV file at the computer's list separator (";" with Swedish,
+        # German, French settings): that one is the default, the others are for a file
+        # meant for another computer or program. Kept while the window is open.
+        self.separator_combo = QComboBox()
+        system = system_separator()
+        choices = dict(SEPARATOR_NAMES)
+        choices.setdefault(system, separator_name(system))  # another one set in Windows
+        for separator, name in choices.items():
+            self.separator_combo.addItem(
+                f"{name} (this computer's)" if separator == system else name, separator)
+        self.separator_combo.setCurrentIndex(self.separator_combo.findData(system))
+        self.separator_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.separator_combo.setAccessibleName("CSV separator")
+        self.separator_combo.setToolTip("What separates the cells of a CSV export; Excel "
+                                        "expects this computer's list separator")
+        self.separator_label = QLabel("CSV separator:")
+        self.separator_label.setBuddy(self.separator_combo)
         self.copy_button = QPushButton("Copy selected")
         self.copy_button.setAccessibleName("Copy selected failed customers")
-        self.copy_button.setToolTip("Copy the selected rows as tab-separated text (Ctrl+C)")
+        self.copy_button.setToolTip("Copy the selected rows as tab-separated text "
+                                    f"({shortcut_text(QKeySequence.StandardKey.Copy)})")
         self.clear_button = QPushButton("Clear…")
         self.clear_button.setAccessibleName("Clear failed customers")
         self.clear_button.setToolTip("Take the failures off this list (asks first; the import "
@@ -292,6 +313,8 @@ class FailedCustomersTab(QWidget):
         buttons = QHBoxLayout()
         buttons.addWidget(self.refresh_button)
         buttons.addWidget(self.export_button)
+        buttons.addWidget(self.separator_label)
+        buttons.addWidget(self.separator_combo)
         buttons.addWidget(self.copy_button)
         buttons.addStretch(1)
         buttons.addWidget(self.clear_button)  # apart from the others: it forgets data
@@ -304,7 +327,8 @@ class FailedCustomersTab(QWidget):
 
         order = [self.search_edit, self.result_combo, self.show_resolved_check,
                  self.auto_refresh_check, self.all_jobs_button, self.table,
-                 self.refresh_button, self.export_button, self.copy_button, self.clear_button]
+                 self.refresh_button, self.export_button, self.separator_combo,
+                 self.copy_button, self.clear_button]
         for first, second in itertools.pairwise(order):
             QWidget.setTabOrder(first, second)
 
@@ -341,6 +365,8 @@ class FailedCustomersTab(QWidget):
     def set_import_running(self, running: bool) -> None:
         """Follow an import: live updates while it runs (if auto-refresh is checked)."""
         self._import_running = running
+        if running:  # what it adds to a list of the store's own belongs to its folder
+            self._list_folder = Path(self._output_dir())
         if not running:
             self._count_timer.stop()
             self._tell_count(self.model.open_count())
@@ -414,8 +440,11 @@ class FailedCustomersTab(QWidget):
             self.statusMessage.emit(f"Could not load the failures of {folder}: {error}")
         elif found is not None and found.journal is not None and not self._cleared:
             self._store.attach(found.journal)
-        elif found == FolderList() and self._store.journal is not None:
+        elif found == FolderList() and (self._store.journal is not None
+                                        or self._list_folder != folder):
             self._store.clear()  # a folder with no failures: not another folder's list
+        if found is not None and not error:
+            self._list_folder = folder
         self._refresh_serial = self.model.reload()
         if self._refresh_again:
             self._refresh_again = False
@@ -666,12 +695,12 @@ class FailedCustomersTab(QWidget):
 
     @Slot()
     def export(self) -> QFileDialog:
-        """Ask (non-blocking, Qt's own dialog) where to save the rows shown, then save them."""
+        """Ask (non-blocking, the system's own dialog) where to save the rows shown, then
+        save them."""
         if self._export_dialog is not None and self._export_dialog.isVisible():
             self._export_dialog.raise_()
             return self._export_dialog
         dialog = QFileDialog(self, "Export failed customers")
-        dialog.setOption(QFileDialog.Option.DontUseNativeDialog)  # same everywhere, testable
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setFileMode(QFileDialog.FileMode.AnyFile)
         filters = list(EXPORT_FORMATS.values())
@@ -728,7 +757,11 @@ class FailedCustomersTab(QWidget):
         self.statusMessage.emit(f"Exporting {len(rowids):,} failed customers…")
         if source.path is None:
             rowids = rowids[:0]
-        self.tasks.export(source.path or Path(), rowids, path, fmt)
+        self.tasks.export(source.path or Path(), rowids, path, fmt, self.csv_separator())
+
+    def csv_separator(self) -> str:
+        """The separator chosen for CSV exports (at first this computer's list separator)."""
+        return str(self.separator_combo.currentData())
 
     def _exported(self, path: str, count: int, error: str) -> None:
         if error:

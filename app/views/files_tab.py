@@ -356,8 +356,6 @@ class FilesTab(QWidget):
         dialog = QFileDialog(self, caption, str(start))
         dialog.setObjectName(name)
         dialog.setAccessibleName(caption)
-        # Qt's own dialog: the same on every platform, and drivable by tests.
-        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
         dialog.finished.connect(lambda _result: self._dialog_closed(dialog))
         self._dialog = dialog
         return dialog

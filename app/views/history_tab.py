@@ -214,7 +214,13 @@ class HistoryTab(QWidget):
             self.statusMessage.emit("This job has no error report (any more)")
             self._update_buttons()
             return False
-        return QDesktopServices.openUrl(QUrl.fromLocalFile(str(report)))
+        if QDesktopServices.openUrl(QUrl.fromLocalFile(str(report))):
+            return True
+        # no program on this computer opens a .csv: say so, and offer to save it elsewhere
+        self.statusMessage.emit(f"No program on this computer opens {report.name}: save a "
+                                "copy and open it with Excel or a text editor")
+        self.open_save_report_dialog()
+        return False
 
     @Slot()
     def open_save_report_dialog(self) -> QFileDialog | None:
@@ -225,7 +231,6 @@ class HistoryTab(QWidget):
                              str(Path.home() / f"error_report_job_{job.id}.csv"),
                              "CSV files (*.csv)")
         dialog.setObjectName("save_error_report_dialog")
-        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setDefaultSuffix("csv")
         dialog.fileSelected.connect(lambda path: self.save_error_report(report, Path(path)))

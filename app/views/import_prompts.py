@@ -9,15 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, QUrl
+from PySide6.QtCore import Qt, QTimer, QUrl, SignalInstance
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QAbstractButton, QFileDialog, QMessageBox, QWidget
 
 from app.models.file_list_model import FileEntry
 from app.models.jobs import JobRecord, files_text
 from app.services.jobs.job_plan import Repeat
-from app.services.pipeline.import_events import ImportSummary
-from app.services.session.import_session import ReviewRequest
+from app.services.session.import_session import RetryOffer, ReviewRequest
 from app.util.atomic_files import make_private_folder
 from app.util.wording import plural
 from app.version import app_version, runtime_versions
@@ -26,6 +25,8 @@ from app.views.widget_setup import when_yes
 
 MAX_FILES_NAMED = 8
 PROMPT_DELAY_MS = 50  # a question that leaves the window usable waits this long
+# the service's words for a customer it has already (ALREADY_EXISTS: the importer's)
+EXISTING_RESULTS = frozenset({"CONFLICT", "ALREADY_EXISTS", "DUPLICATE", "EXISTS"})
 
 
 def ask(parent: QWidget, name: str, title: str, text: str, icon: QMessageBox.Icon,
@@ -101,27 +102,36 @@ def note(parent: QWidget, name: str, title: str, text: str) -> QMessageBox:
 
 def choose_folder(parent: QWidget, name: str, caption: str, start: Path,
                   chosen: Callable[[Path], object]) -> QFileDialog:
-    """A folder chooser (the app's own dialog, the same everywhere); `chosen` gets it."""
+    """A folder chooser (the system's own dialog); `chosen` gets the folder."""
     dialog = QFileDialog(parent, caption, str(start))
     dialog.setObjectName(name)
     dialog.setFileMode(QFileDialog.FileMode.Directory)
     dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
-    dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
     dialog.fileSelected.connect(lambda path: chosen(Path(path)))
     dialog.finished.connect(dialog.deleteLater)
     dialog.open()
     return dialog
 
 
-def offer_retry(parent: QWidget, summary: ImportSummary,
-                load: Callable[[Path], object]) -> QMessageBox:
-    """Retry files were written: load them now? (It leaves the window usable.)"""
-    folder = summary.retry_dir
-    assert folder is not None
-    return ask(parent, "retry_prompt", "Retry files created",
-               f"{summary.retry_customers:,} customers could not be imported and were saved, "
-               f"ready to import again, in\n{folder}\n\nRetry files created – load them now?",
-               QMessageBox.Icon.Information, lambda: load(folder), modal=False)
+def offer_retry(parent: QWidget, offer: RetryOffer,
+                accept: Callable[[RetryOffer], object]) -> QMessageBox:
+    """Customers a retry may fix: load them now? Names the others, which a retry cannot
+    fix. (It leaves the window usable.)"""
+    text = (f"{plural(offer.customers, 'customer')} could not be imported for reasons a "
+            "retry can fix: the service was unavailable or did not answer in time, or the "
+            "import stopped before sending them.")
+    if offer.to_correct:
+        count = sum(offer.to_correct.values())
+        results = ", ".join(f"{n:,} {result}" for result, n in offer.to_correct.most_common())
+        text += (f"\n\n{plural(count, 'other customer')} failed for their data "
+                 f"({results}): a retry would fail again. Correct them first (Failed "
+                 "Customers tab).")
+        if any(result in EXISTING_RESULTS for result in offer.to_correct):
+            text += (" Customers that exist already can be updated instead: import them "
+                     "again with \"On existing customers: Update\".")
+    text += "\n\nLoad the ones a retry can fix now?"
+    return ask(parent, "retry_prompt", "Import again?", text, QMessageBox.Icon.Information,
+               lambda: accept(offer), modal=False)
 
 
 def offer_resume(parent: QWidget, job: JobRecord,
@@ -133,15 +143,24 @@ def offer_resume(parent: QWidget, job: JobRecord,
                QMessageBox.Icon.Question, lambda: resume(job))
 
 
-def confirm_cancel(parent: QWidget, text: str, cancel: Callable[[], object]) -> QMessageBox:
-    return ask(parent, "cancel_prompt", "Cancel the import?", text, QMessageBox.Icon.Question,
-               cancel)
+def confirm_cancel(parent: QWidget, text: str, cancel: Callable[[], object],
+                   moot: SignalInstance) -> QMessageBox:
+    """Stop the import? The question closes itself when `moot` is emitted (the import
+    ended meanwhile): left open, it would sit under the next prompt and block it."""
+    box = ask(parent, "cancel_prompt", "Cancel the import?", text, QMessageBox.Icon.Question,
+              cancel)
+    moot.connect(box.reject)  # disconnected by Qt once the box is gone
+    return box
 
 
-def confirm_close(parent: QWidget, stop: Callable[[], object]) -> QMessageBox:
-    return ask(parent, "close_prompt", "Close during an import?",
-               "An import is running. Stop it and close? Customers not sent yet go to the "
-               "retry files.", QMessageBox.Icon.Warning, stop)
+def confirm_close(parent: QWidget, stop: Callable[[], object],
+                  moot: SignalInstance) -> QMessageBox:
+    """Stop the import and close? Closes itself when `moot` is emitted, as `confirm_cancel`."""
+    box = ask(parent, "close_prompt", "Close during an import?",
+              "An import is running. Stop it and close? Customers not sent yet go to the "
+              "retry files.", QMessageBox.Icon.Warning, stop)
+    moot.connect(box.reject)
+    return box
 
 
 def review(parent: QWidget, request: ReviewRequest,

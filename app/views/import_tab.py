@@ -31,6 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.models.jobs import duration_text
+from app.models.status_colours import StatusColours, Tone
 from app.services.connection.connection_profiles import ConnectionSettings
 from app.services.connection.secret_store import SecretStore
 from app.services.pipeline.import_events import ImportProgress, ImportState, default_output_dir
@@ -38,7 +39,15 @@ from app.services.session.import_options import ConnectionOptions, RunOptions
 from app.services.session.import_session import ImportStart
 from app.services.sources.mapping import MappingError
 from app.services.sources.source_options import Assignment, AssignmentMode, OnExisting
+from app.util.wording import plural
 from app.views.connection_panel import ConnectionPanel
+from app.views.desktop_look import (
+    PAUSE_KEYS,
+    START_IMPORT_KEYS,
+    follow_palette,
+    shortcut_text,
+    show_tone,
+)
 from app.views.widget_setup import describe
 
 LOG_LEVELS = {"All messages": logging.DEBUG, "Information": logging.INFO,
@@ -83,6 +92,13 @@ ASSIGNMENT_TARGETS = ("person.homeStore", "person.customerGroup", "person.status
 
 def format_duration(seconds: float | None) -> str:
     return "–" if seconds is None else duration_text(seconds)
+
+
+def _banner_style(banner: QWidget, colours: StatusColours) -> None:
+    banner.setStyleSheet(
+        f"#pauseBanner {{ background: {colours.warning_background.name()}; "
+        f"border: 1px solid {colours.warning.name()}; }} "
+        f"#pauseBanner QLabel {{ color: {colours.on_warning.name()}; }}")
 
 
 def _saved(settings: QSettings, key: str) -> dict[str, object]:
@@ -223,7 +239,7 @@ class ImportTab(QWidget):
         self.options_error.setObjectName("optionsError")
         self.options_error.setWordWrap(True)
         self.options_error.setTextFormat(Qt.TextFormat.PlainText)
-        self.options_error.setStyleSheet("color: #b3261e;")
+        show_tone(self.options_error, Tone.ERROR)
         self.options_error.setVisible(False)
         form = QFormLayout(self.options_group)
         form.addRow("On e&xisting customers", self.on_existing_combo)
@@ -365,8 +381,8 @@ class ImportTab(QWidget):
                       self.rate_value, self.eta_value, self.elapsed_value,
                       self.at_once_value):
             value.setFont(bold)
-        self.succeeded_value.setStyleSheet("color: #1a7f37;")
-        self.failed_value.setStyleSheet("color: #b3261e;")
+        show_tone(self.succeeded_value, Tone.SUCCESS)
+        show_tone(self.failed_value, Tone.ERROR)
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
@@ -394,9 +410,10 @@ class ImportTab(QWidget):
         layout.addLayout(grid)
         layout.addWidget(self.file_value)
         describe((
-                (self.start_button, "Start import", "Import every ready file (Ctrl+Enter)"),
+                (self.start_button, "Start import",
+                 f"Import every ready file ({shortcut_text(START_IMPORT_KEYS)})"),
                 (self.pause_button, "Pause or resume", "Stop sending new batches for now; "
-                 "batches under way finish (Ctrl+P)"),
+                 f"batches under way finish ({shortcut_text(PAUSE_KEYS)})"),
                 (self.cancel_button, "Cancel import", "Stop; customers not yet sent go to the "
                  "retry files"),
                 (self.progress_bar, "Import progress")))
@@ -409,11 +426,8 @@ class ImportTab(QWidget):
         self.pause_banner = QFrame()
         self.pause_banner.setObjectName("pauseBanner")
         self.pause_banner.setFrameShape(QFrame.Shape.StyledPanel)
-        # a text colour of its own: a dark palette's light text on this light background
-        # could not be read
-        self.pause_banner.setStyleSheet("#pauseBanner { background: #fff4e5; "
-                                        "border: 1px solid #e0a040; } "
-                                        "#pauseBanner QLabel { color: #3d2a00; }")
+        # a background and text colour of its own, for a light or a dark palette
+        follow_palette(self.pause_banner, _banner_style)
         self.pause_text = QLabel()
         self.pause_text.setWordWrap(True)
         self.pause_text.setTextFormat(Qt.TextFormat.PlainText)
@@ -516,7 +530,6 @@ class ImportTab(QWidget):
         dialog = QFileDialog(self, "Choose the results folder", self.output_edit.text())
         dialog.setFileMode(QFileDialog.FileMode.Directory)
         dialog.setOption(QFileDialog.Option.ShowDirsOnly, True)
-        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
         dialog.fileSelected.connect(lambda path: self.output_edit.setText(path))
         dialog.open()
 
@@ -599,23 +612,29 @@ class ImportTab(QWidget):
     # -- running -------------------------------------------------------------------------
 
     def set_files_summary(self, files: int, customers: int | None, *,
-                          importing: bool = False, spreadsheets: int = 0) -> None:
+                          importing: bool = False, spreadsheets: int = 0,
+                          listed: int = 0) -> None:
+        """What the next import takes: `files` ready of `listed` on the Files tab."""
+        ready = plural(files, "file")
         if importing:
-            counted = f" · {customers:,} customers" if customers is not None else ""
-            self.files_label.setText(f"Importing {files:,} file{'' if files == 1 else 's'}"
-                                     f"{counted}")
+            # customers not counted (spreadsheets are read as they go): not "0 customers"
+            counted = f" · {customers:,} customers" if customers else ""
+            self.files_label.setText(f"Importing {ready}{counted}")
+        elif not files and listed:
+            self.files_label.setText(f"Nothing new to import among the "
+                                     f"{plural(listed, 'file')} on the Files tab: add files "
+                                     "there")
         elif not files:
             self.files_label.setText("No files loaded: add files on the Files tab")
         elif customers is None:
-            self.files_label.setText(f"{files:,} files ready (still counting customers)")
+            self.files_label.setText(f"{ready} ready (still counting customers)")
         elif spreadsheets:
             counted = f" · {customers:,} customers in JSON files" if customers else ""
             self.files_label.setText(
-                f"{files:,} file{'' if files == 1 else 's'} ready{counted} · rows of "
-                f"{spreadsheets:,} spreadsheet{'' if spreadsheets == 1 else 's'} are checked "
-                "when you start")
+                f"{ready} ready{counted} · rows of "
+                f"{plural(spreadsheets, 'spreadsheet')} are checked when you start")
         else:
-            self.files_label.setText(f"{files:,} files ready · {customers:,} customers")
+            self.files_label.setText(f"{ready} ready · {plural(customers, 'customer')}")
 
     def set_running(self, running: bool) -> None:
         self.start_button.setEnabled(not running)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSettings
-from PySide6.QtGui import QAction, QCloseEvent, QDropEvent, QIcon, QKeySequence
+from PySide6.QtCore import QByteArray, QRect, QSettings, QSize
+from PySide6.QtGui import QAction, QCloseEvent, QDropEvent, QGuiApplication, QIcon, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QTabWidget, QWidget
 
 from app.models.failure_store import FailureStore
@@ -22,6 +22,18 @@ from app.services.session.import_session import (
 )
 from app.views import import_prompts as prompts
 from app.views.demo_adapter import DemoAdapter
+from app.views.desktop_look import (
+    ADD_DIRECTORY_KEYS,
+    CANCEL_KEYS,
+    LOAD_RETRY_KEYS,
+    OPEN_RESULTS_KEYS,
+    PAUSE_KEYS,
+    START_IMPORT_KEYS,
+    TAB_KEYS,
+    TEST_CONNECTION_KEYS,
+    fits_a_screen,
+    fitted_window_rect,
+)
 from app.views.failed_customers_tab import FailedCustomersTab
 from app.views.files_tab import FilesTab
 from app.views.history_tab import HistoryTab
@@ -31,6 +43,7 @@ from app.views.session_inputs import TabInputs
 
 APP_TITLE = "Bulk Customer Import"
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+PREFERRED_SIZE = QSize(1180, 780)  # the first window's size where the screen has room
 
 
 def app_icon() -> QIcon:
@@ -84,9 +97,10 @@ class MainWindow(QMainWindow):
         return self.session.runner
 
     def _action(self, menu: QMenu, text: str, slot: Callable[[], object],
-                shortcut: str | QKeySequence.StandardKey = "", tip: str = "") -> QAction:
+                shortcut: QKeySequence | QKeySequence.StandardKey | None = None,
+                tip: str = "") -> QAction:
         action = QAction(text, self)
-        if shortcut:
+        if shortcut is not None:
             action.setShortcut(QKeySequence(shortcut))
         action.setStatusTip(tip or text.replace("&", "").rstrip("…"))
         action.triggered.connect(slot)
@@ -100,23 +114,23 @@ class MainWindow(QMainWindow):
         self.add_files_action = a(menu, "Add &Files…", files.open_add_files_dialog,
                                   QKeySequence.StandardKey.Open)
         self.add_dir_action = a(menu, "Add &Directory…", files.open_add_directory_dialog,
-                                "Ctrl+Shift+O")
+                                ADD_DIRECTORY_KEYS)
         self.load_retry_action = a(menu, "&Load Retry Files…", self.choose_retry_folder,
-                                   "Ctrl+R", "Load a retry_batches folder to import the "
+                                   LOAD_RETRY_KEYS, "Load a retry_batches folder to import the "
                                    "failed customers again")
         self.open_results_action = a(menu, "Open &Results Folder", self.open_results_folder,
-                                     "Ctrl+Shift+R")
+                                     OPEN_RESULTS_KEYS)
         menu.addSeparator()
         self.quit_action = a(menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         menu = bar.addMenu("&Import")
-        self.start_action = a(menu, "&Start Import", self.start_import, "Ctrl+Return")
-        self.pause_action = a(menu, "&Pause / Resume", session.toggle_pause, "Ctrl+P")
-        self.cancel_action = a(menu, "&Cancel Import", session.ask_cancel, "Ctrl+.")
+        self.start_action = a(menu, "&Start Import", self.start_import, START_IMPORT_KEYS)
+        self.pause_action = a(menu, "&Pause / Resume", session.toggle_pause, PAUSE_KEYS)
+        self.cancel_action = a(menu, "&Cancel Import", session.ask_cancel, CANCEL_KEYS)
         menu.addSeparator()
         self.test_action = a(menu, "&Test Connection", self.import_tab.test_connection,
-                             "Ctrl+T")
+                             TEST_CONNECTION_KEYS)
         menu = bar.addMenu("&View")
-        self.view_actions = [a(menu, f"&{i + 1} {title}", self._show_tab(i), f"Ctrl+{i + 1}")
+        self.view_actions = [a(menu, f"&{i + 1} {title}", self._show_tab(i), TAB_KEYS[i])
                              for i, title in enumerate(("Files", "Import", "Failed Customers",
                                                         "History"))]
         self.about_action = a(bar.addMenu("&Help"), "&About", self.show_about)
@@ -176,19 +190,18 @@ class MainWindow(QMainWindow):
         s.importEnded.connect(self.failed_tab.import_finished)
         s.importFinished.connect(self._import_finished)
         s.importCrashed.connect(lambda message, paths: files.set_status(paths, "failed", message))
-        s.retryOffered.connect(lambda summary: prompts.offer_retry(
-            self, summary, self.session.load_retry_files))
+        s.retryOffered.connect(lambda offer: prompts.offer_retry(self, offer, s.accept_retry))
         s.retryFilesChosen.connect(self._load_retry_folder)
         s.resumeOffered.connect(lambda job: prompts.offer_resume(self, job, s.resume))
-        s.cancelAsked.connect(lambda text: prompts.confirm_cancel(self, text, s.cancel))
-        s.closeAsked.connect(lambda: prompts.confirm_close(self, self.session.stop_and_close))
+        s.cancelAsked.connect(lambda text: prompts.confirm_cancel(self, text, s.cancel,
+                                                                  s.importEnded))
+        s.closeAsked.connect(lambda: prompts.confirm_close(self, s.stop_and_close, s.importEnded))
         s.closeReady.connect(self.close)
 
     def _restore_settings(self) -> None:
         s = self.qsettings
         geometry, state = s.value("window/geometry"), s.value("window/state")
-        if not (isinstance(geometry, QByteArray | bytes) and self.restoreGeometry(geometry)):
-            self.resize(1180, 780)
+        self._restore_geometry(geometry, s.value("window/normal_rect"))
         if isinstance(state, QByteArray | bytes):
             self.restoreState(state)
         self.tabs.setCurrentIndex(int(str(s.value("window/tab", 0) or 0)))
@@ -198,9 +211,25 @@ class MainWindow(QMainWindow):
         if (auto := s.value("failed/auto_refresh")) is not None:
             self.failed_tab.auto_refresh = str(auto).lower() in ("true", "1")
 
+    def _restore_geometry(self, saved: object, normal_rect: object) -> None:
+        """The saved size and place if they fit on a screen present now (a second monitor
+        may be gone, or the scaling changed); else a size that fits this screen (also once
+        after settings saved without the rectangle).
+
+        The saved rectangle is checked, not what restoreGeometry makes of it: Qt squeezes a
+        window that no longer fits to nearly the whole screen instead."""
+        areas = [screen.availableGeometry() for screen in QGuiApplication.screens()]
+        if (isinstance(saved, QByteArray | bytes) and isinstance(normal_rect, QRect)
+                and fits_a_screen(normal_rect, areas) and self.restoreGeometry(saved)):
+            return
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        self.setGeometry(fitted_window_rect(screen.availableGeometry(), PREFERRED_SIZE,
+                                            self.minimumSizeHint()))
+
     def save_settings(self) -> None:
         s = self.qsettings
         s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/normal_rect", self.normalGeometry())  # checked before restoring
         s.setValue("window/state", self.saveState())
         s.setValue("window/tab", self.tabs.currentIndex())
         if not self.session.fixed_connection:
@@ -225,7 +254,8 @@ class MainWindow(QMainWindow):
         if not self.session.running:  # while it runs, the Import tab says what is imported
             files = self.files_tab
             self.import_tab.set_files_summary(len(files.ready_files()), files.total_customers(),
-                                              spreadsheets=files.spreadsheet_count())
+                                              spreadsheets=files.spreadsheet_count(),
+                                              listed=files.model.rowCount())
 
     def choose_retry_folder(self) -> None:
         prompts.choose_folder(self, "retry_folder_dialog", "Choose a retry_batches folder",
@@ -284,8 +314,8 @@ class MainWindow(QMainWindow):
 
     def _import_finished(self, outcome: ImportOutcome) -> None:
         self.files_tab.set_status(outcome.imported, "imported")
-        for path, count in outcome.failed:
-            self.files_tab.set_status([path], "failed", f"{count:,} customers failed")
+        for path, count in outcome.failed:  # the journal's word follows (refresh_history)
+            self.files_tab.set_status([path], "partly", f"{count:,} customers failed")
         self.files_tab.refresh_history()  # the journal's word on each file
 
     def closeEvent(self, event: QCloseEvent) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QBrush, QColor, QFont
+from PySide6.QtGui import QBrush, QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.models.status_colours import StatusColours, Tone, status_colours
 from app.services.sources import mapping_profiles
 from app.services.sources.auto_mapping import TARGET_OF_ROLE, auto_map
 from app.services.sources.mapping import DEFAULT_NULL_VALUES, Mapping, MappingError
@@ -46,6 +47,7 @@ from app.services.sources.spreadsheet_reader import (
 from app.services.sources.table_source import XLSX_SUFFIXES, TableError, listed_columns
 from app.services.sources.xlsx_reader import list_sheets
 from app.util.background import Pool, TaskHandle, run_task, thread_pool
+from app.views.desktop_look import follow_palette, show_tone, tone_name
 from app.views.widget_setup import describe, when_yes
 
 NOT_IMPORTED = "— not imported —"
@@ -65,9 +67,8 @@ KNOWN_TARGETS: tuple[str, ...] = (*TARGET_OF_ROLE.values(),
                                   "person.householdId", "changeType")
 DEFAULT_CONSTANTS: tuple[tuple[str, str], ...] = (("changeType", "CREATE"), ("type", "PERSON"))
 
-_ERROR_COLOR = QColor(0xB3, 0x26, 0x1E)
-_UNMAPPED_COLOR = QColor(0xC2, 0x6A, 0x00)
-_UNMAPPED_BACKGROUND = QColor(0xFF, 0xF3, 0xE0)
+_MISSING_ROLE = Qt.ItemDataRole.UserRole + 1  # a name item's column is not in this file
+_UNMAPPED_ROLE = Qt.ItemDataRole.UserRole + 2  # ... is not imported
 
 
 def constant_value(text: str) -> Any:
@@ -192,6 +193,7 @@ class MappingDialog(QDialog):
         header.resizeSection(2, char * 34)
         self.columns_table.verticalHeader().setDefaultSectionSize(
             self.fontMetrics().height() + 14)
+        follow_palette(self.columns_table, self._colour_column_names)
         self.unmapped_label = QLabel()
         self.unmapped_label.setWordWrap(True)
         self.add_target_button = QPushButton("Map Column Again")
@@ -270,7 +272,7 @@ class MappingDialog(QDialog):
         self.error_label.setObjectName("mappingError")
         self.error_label.setWordWrap(True)
         self.error_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.error_label.setStyleSheet("color: #b3261e;")
+        show_tone(self.error_label, Tone.ERROR)
         self.error_label.setVisible(False)
 
         self.buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
@@ -469,7 +471,8 @@ class MappingDialog(QDialog):
         name_item = QTableWidgetItem(sample.name)
         name_item.setData(Qt.ItemDataRole.UserRole, sample.name)
         if missing:
-            name_item.setForeground(QBrush(_ERROR_COLOR))
+            name_item.setData(_MISSING_ROLE, True)
+            name_item.setForeground(QBrush(status_colours(self.columns_table.palette()).error))
             name_item.setToolTip(f"{sample.name} is not a column of this file")
         samples = " · ".join(sample.samples) if sample.samples else ""
         samples_item = QTableWidgetItem(samples if not missing else "(not in this file)")
@@ -591,9 +594,7 @@ class MappingDialog(QDialog):
             name_item = self._name_item(row)
             name = name_item.data(Qt.ItemDataRole.UserRole)
             unmapped = name not in mapped_columns
-            if name_item.foreground().color() != _ERROR_COLOR:
-                name_item.setForeground(QBrush(_UNMAPPED_COLOR) if unmapped else QBrush())
-            name_item.setBackground(QBrush(_UNMAPPED_BACKGROUND) if unmapped else QBrush())
+            name_item.setData(_UNMAPPED_ROLE, unmapped)
             font = name_item.font()
             font.setItalic(unmapped)
             name_item.setFont(font)
@@ -604,7 +605,21 @@ class MappingDialog(QDialog):
         self.unmapped_label.setText(
             "Not imported: " + listed_columns(unmapped_names) if unmapped_names
             else "Every column is imported.")
-        self.unmapped_label.setStyleSheet("color: #c26a00;" if unmapped_names else "")
+        show_tone(self.unmapped_label, Tone.WARNING if unmapped_names else None)
+        self._colour_column_names(self.columns_table,
+                                  status_colours(self.columns_table.palette()))
+
+    def _colour_column_names(self, _table: QWidget, colours: StatusColours) -> None:
+        """Column names in the palette's colours: those not in the file as errors, those not
+        imported as warnings on a warning background."""
+        for row in range(self.columns_table.rowCount()):
+            item = self._name_item(row)
+            unmapped = bool(item.data(_UNMAPPED_ROLE))
+            if item.data(_MISSING_ROLE):
+                item.setForeground(QBrush(colours.error))
+            else:
+                item.setForeground(QBrush(colours.warning) if unmapped else QBrush())
+            item.setBackground(QBrush(colours.warning_background) if unmapped else QBrush())
 
     def unmapped_columns(self) -> list[str]:
         mapped = {self._column_of_row(r)
@@ -625,9 +640,11 @@ class MappingDialog(QDialog):
             self.preview_summary.setText("The file holds no rows below its header.")
         else:
             text = f"First {len(rows)} rows: {sent} will be sent"
-            text += f", {refused} refused (reasons below)." if refused else "."
+            text += (f", {refused} refused (the preview says why, in red)." if refused
+                     else ".")
             self.preview_summary.setText(text)
         parts: list[str] = []
+        red = tone_name(self.preview_view, Tone.ERROR)
         for row in rows:
             if row.entry is not None:
                 body = html.escape(json.dumps(row.entry, ensure_ascii=False, indent=2))
@@ -638,9 +655,9 @@ class MappingDialog(QDialog):
                     f"<li>{html.escape(issue.column or 'row')}"
                     + (f" ({html.escape(issue.value)})" if issue.value else "")
                     + f": {html.escape(issue.message)}</li>" for issue in row.issues)
-                parts.append(f"<p style='margin:0; color:#b3261e'><b>Row {row.row_number}: "
+                parts.append(f"<p style='margin:0; color:{red}'><b>Row {row.row_number}: "
                              f"not sent</b></p><ul style='margin:0 0 8px 0; "
-                             f"color:#b3261e'>{reasons}</ul>")
+                             f"color:{red}'>{reasons}</ul>")
         self.preview_view.setHtml("".join(parts))
 
     def preview_rows(self) -> list[PreviewRow]:
@@ -732,7 +749,6 @@ class MappingDialog(QDialog):
         dialog = QFileDialog(self, "Import a mapping file", str(self._path.parent),
                              "Mapping files (*.json);;All files (*)")
         dialog.setObjectName("importMappingDialog")
-        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
         dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
         dialog.fileSelected.connect(lambda path: self.import_mapping_file(Path(path)))
         self._keep(dialog)
@@ -765,7 +781,6 @@ class MappingDialog(QDialog):
         dialog = QFileDialog(self, "Export the mapping", str(self._path.parent / f"{name}.json"),
                              "Mapping files (*.json)")
         dialog.setObjectName("exportMappingDialog")
-        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setDefaultSuffix("json")
         dialog.fileSelected.connect(lambda path: self.export_mapping_file(Path(path)))

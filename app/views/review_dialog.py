@@ -25,12 +25,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.models.status_colours import Tone
 from app.services.sources.error_report import save_report_copy
 from app.services.sources.review_tasks import ReviewTasks, Validate
 from app.services.sources.source_options import SourceOptions
 from app.services.sources.table_source import listed_columns
 from app.services.sources.validation_pass import ValidationResult
 from app.util.wording import plural
+from app.views.desktop_look import show_tone
 from app.views.widget_setup import describe, setup_record_table
 
 
@@ -99,7 +101,7 @@ class ReviewDialog(QDialog):
         self.problems_label = QLabel()
         self.problems_label.setWordWrap(True)
         self.problems_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.problems_label.setStyleSheet("color: #b3261e;")
+        show_tone(self.problems_label, Tone.ERROR)
         self.invalid_title = QLabel()
         self.invalid_table = QTableWidget(0, 5)
         self.invalid_table.setHorizontalHeaderLabels(("File", "Row", "Column", "Value",
@@ -116,7 +118,7 @@ class ReviewDialog(QDialog):
         self.unmapped_label = QLabel()
         self.unmapped_label.setWordWrap(True)
         self.unmapped_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.unmapped_label.setStyleSheet("color: #c26a00;")
+        show_tone(self.unmapped_label, Tone.WARNING)
         self.open_report_button = QPushButton("Open Error Report")
         self.save_report_button = QPushButton("Save Error Report As…")
         self.open_report_button.clicked.connect(self.open_report)
@@ -192,11 +194,11 @@ class ReviewDialog(QDialog):
             self.summary_label.setText("The row is valid and ready to import." if valid == 1
                                        else f"All {valid:,} rows are valid and ready to "
                                        "import.")
-            self.summary_label.setStyleSheet("color: #1a7f37;")
+            show_tone(self.summary_label, Tone.SUCCESS)
             self.import_button.setText("Start Import")
         else:
             self.summary_label.setText(f"{valid:,} valid, {invalid:,} invalid")
-            self.summary_label.setStyleSheet("color: #b3261e;" if invalid else "")
+            show_tone(self.summary_label, Tone.ERROR if invalid else None)
             self.import_button.setText("Import Valid Rows Only")
         self.detail_label.setText(
             f"{plural(rows, 'row')} checked in {plural(files, 'file')}. "
@@ -253,7 +255,7 @@ class ReviewDialog(QDialog):
         self.pages.setCurrentIndex(1)
         self.back_button.setText("Back")
         self.summary_label.setText("The rows could not be checked before importing.")
-        self.summary_label.setStyleSheet("color: #b3261e;")
+        show_tone(self.summary_label, Tone.ERROR)
         self.detail_label.setText(f"{message[:1].upper()}{message[1:]}. The import still "
                                   "checks every row and sends none that is invalid.")
         for widget in (self.problems_label, self.invalid_title, self.invalid_table,
@@ -276,8 +278,9 @@ class ReviewDialog(QDialog):
 
     def open_report(self) -> None:
         report = self.error_report()
-        if report is not None:
-            QDesktopServices.openUrl(QUrl.fromLocalFile(str(report)))
+        if report is not None and not QDesktopServices.openUrl(QUrl.fromLocalFile(str(report))):
+            # no program on this computer opens a .csv: offer to save it where one can
+            self.open_save_dialog()
 
     def open_save_dialog(self) -> QFileDialog | None:
         report = self.error_report()
@@ -287,7 +290,6 @@ class ReviewDialog(QDialog):
         dialog = QFileDialog(self, "Save the error report", str(start / "error_report.csv"),
                              "CSV files (*.csv)")
         dialog.setObjectName("saveErrorReportDialog")
-        dialog.setOption(QFileDialog.Option.DontUseNativeDialog, True)
         dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
         dialog.setDefaultSuffix("csv")
         dialog.fileSelected.connect(lambda path: self.save_report(Path(path)))

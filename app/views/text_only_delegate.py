@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QModelIndex, QPersistentModelIndex
-from PySide6.QtGui import QColor, QPalette
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem, QWidget
+
+from app.models.status_colours import status_colours
 
 _HAS_DISPLAY = QStyleOptionViewItem.ViewItemFeature.HasDisplay
 _TEXT = QPalette.ColorRole.Text
@@ -15,7 +17,8 @@ Cell = Callable[[int, int], tuple[str, bool]]  # (row, column) -> (text, shown d
 
 
 class TextOnlyDelegate(QStyledItemDelegate):
-    """Paints a cell's text, dimmed where `cell` says so; asks the model nothing else.
+    """Paints a cell's text, dimmed where `cell` says so (in the dimmed colour of the
+    palette in use, light or dark); asks the model nothing else.
 
     The standard delegate asks the model for seven roles per cell (font, colours, check
     state, icon, ...), each a call from Qt into Python and back. This one makes one call
@@ -24,10 +27,9 @@ class TextOnlyDelegate(QStyledItemDelegate):
     the time.
     """
 
-    def __init__(self, parent: QWidget, cell: Cell, dimmed: QColor) -> None:
+    def __init__(self, parent: QWidget, cell: Cell) -> None:
         super().__init__(parent)
         self._cell = cell
-        self._dimmed = dimmed
 
     def initStyleOption(self, option: QStyleOptionViewItem,
                         index: QModelIndex | QPersistentModelIndex) -> None:
@@ -38,5 +40,5 @@ class TextOnlyDelegate(QStyledItemDelegate):
             option.text = text
             option.features |= _HAS_DISPLAY
         if dimmed:
-            option.palette.setColor(_TEXT, self._dimmed)
+            option.palette.setColor(_TEXT, status_colours(option.palette).dimmed)
 

@@ -67,11 +67,12 @@ def prepare_folder_list(output_dir: Path, store: FailureStore) -> FolderList:
     return FolderList(loaded=store.replace_all(rows))
 
 
-def export_listed(database: Path, rowids: Sequence[int], path: Path, fmt: str
-                  ) -> tuple[Path, int]:
-    """Write the failures of `rowids` (in that order) from the list's database to `path`."""
+def export_listed(database: Path, rowids: Sequence[int], path: Path, fmt: str,
+                  delimiter: str | None = None) -> tuple[Path, int]:
+    """Write the failures of `rowids` (in that order) from the list's database to `path`
+    (a CSV separated by `delimiter`; None: the system's list separator)."""
     records = FailureRecords(database, rowids)
-    return export_failures(records, path, fmt), len(records)
+    return export_failures(records, path, fmt, delimiter=delimiter), len(records)
 
 
 def read_listed(database: Path, rowids: Sequence[int]) -> list[FailureRecord]:
@@ -102,8 +103,9 @@ class FailureListTasks(QObject):
                  on_error=self._told(lambda error: self.prepared.emit(None, error, folder)),
                  owner=self)
 
-    def export(self, database: Path, rowids: array[int], path: Path, fmt: str) -> None:
-        run_task(Pool.EXPORTS, lambda: export_listed(database, rowids, path, fmt),
+    def export(self, database: Path, rowids: array[int], path: Path, fmt: str,
+               delimiter: str | None = None) -> None:
+        run_task(Pool.EXPORTS, lambda: export_listed(database, rowids, path, fmt, delimiter),
                  on_done=lambda done: self.exported.emit(str(done[0]), done[1], ""),
                  on_error=self._told(lambda error: self.exported.emit(str(path), 0, error)),
                  owner=self)

@@ -6,13 +6,21 @@ Files tab, deleting a job from the history, and a retry file of a job's open fai
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from app.models.records import ROW_ORIGINAL, ROW_RETRIABLE, FailureRecord
+from app.models.records import (
+    ROW_ORIGINAL,
+    ROW_RESULT,
+    ROW_RETRIABLE,
+    FailureRecord,
+    FailureRow,
+    retry_can_fix,
+)
 from app.services.jobs.history import running_check
 from app.services.jobs.journal import (
     FileHistory,
@@ -56,8 +64,30 @@ def delete_job(output_dir: Path, job_id: int) -> None:
         journal.close()
 
 
+def _retry_fixes(row: FailureRow) -> bool:
+    return bool(row[ROW_RETRIABLE]) and retry_can_fix(row[ROW_RESULT]) \
+        and row[ROW_ORIGINAL][:1] == b"{"
+
+
+def open_failures_of_job(output_dir: Path, job_id: int) -> tuple[int, Counter[str]]:
+    """A job's open failures: how many a retry may fix, and the others by result (those
+    need their data corrected first)."""
+    journal = Journal.open(output_dir, create=False)
+    try:
+        fixable, to_correct = 0, Counter[str]()
+        for row in journal.failure_rows(job=job_id):
+            if _retry_fixes(row):
+                fixable += 1
+            else:
+                to_correct[row[ROW_RESULT]] += 1
+        return fixable, to_correct
+    finally:
+        journal.close()
+
+
 def write_open_failures_for_retry(output_dir: Path, job_id: int) -> tuple[Path | None, int]:
-    """A retry folder with the open failures of a job that sending again may fix.
+    """A retry folder with the open failures of a job that sending again may fix (see
+    `retry_can_fix`; a resumed job's from before the interruption too).
 
     Returns the folder (None when there is nothing to retry) and how many customers it
     holds.
@@ -65,7 +95,7 @@ def write_open_failures_for_retry(output_dir: Path, job_id: int) -> tuple[Path |
     journal = Journal.open(output_dir, create=False)
     try:
         records = [FailureRecord.from_row(row) for row in journal.failure_rows(job=job_id)
-                   if row[ROW_RETRIABLE] and row[ROW_ORIGINAL][:1] == b"{"]
+                   if _retry_fixes(row)]
     finally:
         journal.close()
     if not records:

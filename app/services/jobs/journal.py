@@ -425,6 +425,7 @@ class Journal:
         for job_id, path, size, sha, mtime in file_rows:
             files.setdefault(job_id, []).append(FileFingerprint(path, size, sha, mtime))
         result = []
+        recorded: dict[int, tuple[int, int]] | None = None
         for (job_id, kind, state, started, finished, settings, read, succeeded, failed,
              skipped, duration, retry_dir, error, owner, updated, skipped_existing,
              error_report) in rows:
@@ -432,6 +433,15 @@ class Journal:
             if job_state in (JobState.RUNNING, JobState.PAUSED) and is_alive is not None \
                     and not (owner and is_alive(owner)):
                 job_state = JobState.INTERRUPTED
+            if job_state in (JobState.RUNNING, JobState.PAUSED, JobState.INTERRUPTED):
+                # its counters are written once a second; its batches with each commit:
+                # an interrupted job imported what its finished batches say
+                if recorded is None:
+                    recorded = {job: (ok, bad) for job, ok, bad in self.connection.execute(
+                        "SELECT job_id, sum(succeeded), sum(failed) FROM batches "
+                        "GROUP BY job_id")}
+                in_batches = recorded.get(job_id, (0, 0))
+                succeeded, failed = max(succeeded, in_batches[0]), max(failed, in_batches[1])
             result.append(JobRecord(
                 job_id, kind, job_state, started, finished, _json(settings), read,
                 succeeded, failed, skipped, open_by_job.get(job_id, 0), duration,

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import sqlite3
 import sys
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,6 +33,7 @@ from app.services.results.result_writers import (
 )
 from app.util.helper_processes import begin_helper_process
 
+_CAUSES_SHOWN = 3  # causes of unwritten files named in a message
 _P = ParamSpec("_P")
 _R = TypeVar("_R")
 
@@ -74,15 +76,18 @@ class ImportResultFiles:
 
         The engine passes rows (see `FailureRecord.to_row`): they wait in its queue to the
         writer, and tuples of plain values cost the garbage collector nothing there.
-        Returns the retry files this wrote.
+        Returns the retry files this wrote. The retry file first: it holds the whole batch,
+        and a single-failure file that cannot be written is counted, not raised (see
+        `SingleFailureWriter.add`), so the rest of the group is written all the same.
         """
         rows = [f.to_row() if isinstance(f, FailureRecord) else f for f in failures]
         self._failures.extend(rows)
         records = [FailureRecord.from_row(row) for row in rows]
+        written = self._retry.add_batch(batch_number, records)
         if self.write_single_failures:
             for record in records:
                 self._single.add(record)
-        return self._retry.add_batch(batch_number, records)
+        return written
 
     def add_failure_batches(self, groups: Sequence[tuple[int, Sequence[FailureRow]]]
                             ) -> list[Path]:
@@ -133,9 +138,29 @@ class ImportResultFiles:
         except sqlite3.Error as exc:  # the history's earlier failures: this run's still go
             report.errors.append(f"the import history could not be read ({exc}); the "
                                  "result files hold this run's failures only")
+        self._report_single_failure_problems(report)
         report.retry_dir = self._retry.folder
         report.retry_customers = self._retry.customers_written
         return report
+
+    def _report_single_failure_problems(self, report: ResultFilesReport) -> None:
+        """Single-failure files not written, or not moved aside: how many and why (the
+        causes only; a file's name holds the customer's id and name)."""
+        unwritten = self._single.unwritten
+        if unwritten:
+            count = unwritten.total()
+            report.errors.append(
+                f"{count:,} single-failure file{'s' if count != 1 else ''} could not be "
+                f"written in {self._single.root} ({_causes(unwritten)}); those customers "
+                "are in failed_customers.json, and the retry files hold the ones that can "
+                "be sent again as they are")
+        unmoved = self._single.unmoved
+        if unmoved:
+            count = unmoved.total()
+            report.notes.append(
+                f"{count:,} single-failure file{'s' if count != 1 else ''} of customers "
+                "this import brought in could not be moved to failed_customers/resolved "
+                f"({_causes(unmoved)}); they were left where they are")
 
     def _add_earlier_failures(self, job_id: int, report: ResultFilesReport) -> list[Path]:
         """A resumed job's failures of earlier runs, still open: into this run's retry
@@ -158,6 +183,7 @@ class ImportResultFiles:
         for batch_number, rows in sorted(groups.items()):
             self._failures.extend(rows)
             failures = [FailureRecord.from_row(row) for row in rows]
+            written.extend(self._retry.add_batch(batch_number, failures))
             if self.write_single_failures:
                 for failure in failures:
                     path = self._single.path_for(
@@ -165,7 +191,6 @@ class ImportResultFiles:
                         failure.kind.value, failure.source_file, failure.record_number)
                     if not path.exists():
                         self._single.add(failure)
-            written.extend(self._retry.add_batch(batch_number, failures))
         return written
 
     def _write_shared_lists(self, report: ResultFilesReport, job_id: int | None) -> None:
@@ -227,6 +252,15 @@ class ImportResultFiles:
         write_failure_list(failed_file, (r.to_row() for r in merged.values()))
         if self.write_single_failures:
             self._single.finish((r.to_row() for r in merged.values()), ())
+
+
+def _causes(counts: Counter[str]) -> str:
+    """`cause: n` for the most common causes, `; `-separated."""
+    shown = counts.most_common(_CAUSES_SHOWN)
+    text = "; ".join(f"{cause}: {count:,}" for cause, count in shown)
+    if len(counts) > len(shown):
+        text += "; other causes"
+    return text
 
 
 def lower_process_priority() -> None:

@@ -41,6 +41,7 @@ from app.services.pipeline.import_events import (
     ImportListener,
     ImportProgress,
     ImportSettings,
+    ImportState,
     ImportSummary,
 )
 from app.util.helper_processes import begin_helper_process
@@ -340,7 +341,9 @@ def _carry_out(engine: ImportEngine, outbox: _Outbox, number: int, command: Comm
             engine.cancel(*args)
         case Command.MOVE_RESULTS:
             problem = engine.move_results(*args)
-            if problem is not None:  # the parent found the folder usable a moment ago
-                outbox.put(EngineEvent.PAUSED, problem)
+            if problem is not None:  # the parent found it possible a moment ago
+                # still paused: the pause panel shows why again; else it is news only
+                paused = engine.state == ImportState.PAUSED
+                outbox.put(EngineEvent.PAUSED if paused else EngineEvent.NOTE, problem)
     outbox.applied = number
     engine.listener.progress(engine.progress())  # the state the command left

@@ -273,6 +273,11 @@ class ImportEngine:
         """Write this import's result files into `folder` from now on (all of them, again;
         the import history stays where it is), and resume. Returns why `folder` cannot be
         used (nothing changes then), None when it is used."""
+        if self.state in _WRITING_OR_FINISHED:
+            # its last files are being written where they were: moving now would leave
+            # them half here, half there
+            return (f"the import is writing its last result files in {self._results_dir}; "
+                    "they stay there")
         problem = folder_write_problem(Path(folder))
         if problem is not None:
             return problem
@@ -399,6 +404,8 @@ class ImportEngine:
                             "; ".join(str(s) for s in search.skipped[:10]))
             for problem in search.problems:
                 self._problem(str(problem))
+            for note in search.link_notes():  # folder links (Windows' "My Music"...)
+                self._note(note)
             self._known_uncertain = await asyncio.to_thread(load_uncertain_ids, self.paths)
         if not self.settings.keep_history:
             return self._without_history(files)
@@ -728,9 +735,10 @@ class ImportEngine:
             self._add_failures(outcome.failures, batch.number)
             by_result = Counter(f.result for f in outcome.failures)
             if by_result.keys() - {Result.NOT_SENT}:
-                log.info("%s: %d of %d customers failed (%s)", batch.label,
-                            len(outcome.failures), len(batch),
-                            ", ".join(f"{k} {v}" for k, v in by_result.most_common()))
+                # "50 HTTP_ERROR", not "HTTP_ERROR 50", which reads like a status code
+                log.info("%s: %d of %d customers failed: %s", batch.label,
+                         len(outcome.failures), len(batch),
+                         ", ".join(f"{v} {k}" for k, v in by_result.most_common()))
 
     def _add_failures(self, failures: list[FailureRecord], batch_number: int) -> None:
         self._counts.add_failures(failures)
@@ -1030,7 +1038,7 @@ class ImportEngine:
         path = folder / f"{stem}.csv"
         try:
             path = new_unique_file(folder, stem, ".csv")
-            write_error_report(path, self._error_lines)
+            write_error_report(path, self._error_lines, delimiter=self.settings.csv_delimiter)
         except OSError as exc:
             message = f"the error report {path} could not be written ({exc.strerror or exc})"
             log.error(message)

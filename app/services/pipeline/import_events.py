@@ -62,6 +62,9 @@ class ImportSettings:
     # how long the import history may stay unavailable (another program holding it, a
     # full disk) before the import pauses sending, or, as it starts, gives up
     journal_wait_s: float = JOURNAL_WAIT_S
+    # the cell separator of the error report (a CSV for Excel); None: the system's list
+    # separator (`;` where numbers have a decimal comma)
+    csv_delimiter: str | None = None
 
 
 class ImportState(StrEnum):

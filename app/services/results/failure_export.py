@@ -1,4 +1,8 @@
-"""Export failure records to CSV (for Excel), JSON (complete) or plain text."""
+"""Export failure records to CSV (for Excel), JSON (complete) or plain text.
+
+The CSV is separated by the computer's list separator unless another is asked for (see
+app/util/csv_separator.py): Excel with Swedish, German or French settings splits at `;`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from pathlib import Path
 
 from app.models.records import FailureRecord
 from app.util.atomic_files import atomic_write_bytes, atomic_write_json
+from app.util.csv_separator import checked_separator
 from app.util.spreadsheet_cells import neutralise_cell
 
 CSV_COLUMNS = ("Customer ID", "Username", "Result", "Error", "Timestamp", "Batch Info",
@@ -18,10 +23,11 @@ EXPORT_FORMATS = {"csv": "CSV for Excel (*.csv)", "json": "JSON, complete (*.jso
                   "txt": "Plain text (*.txt)"}
 
 
-def failures_to_csv(records: Sequence[FailureRecord]) -> bytes:
-    """UTF-8 with BOM (so Excel shows Å Ä Ö), CRLF line ends, every cell neutralised."""
+def failures_to_csv(records: Sequence[FailureRecord], delimiter: str | None = None) -> bytes:
+    """UTF-8 with BOM (so Excel shows Å Ä Ö), CRLF line ends, every cell neutralised; cells
+    separated by `delimiter` (None: the system's list separator)."""
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv.writer(buffer, delimiter=checked_separator(delimiter), lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for r in records:
         original = r.original_json.decode("utf-8")
@@ -48,13 +54,14 @@ def failures_to_text(records: Sequence[FailureRecord]) -> str:
     return "\n".join(lines)
 
 
-def export_failures(records: Sequence[FailureRecord], path: Path, fmt: str | None = None
-                    ) -> Path:
-    """Write `records` to `path` atomically; the format comes from `fmt` or the suffix."""
+def export_failures(records: Sequence[FailureRecord], path: Path, fmt: str | None = None,
+                    *, delimiter: str | None = None) -> Path:
+    """Write `records` to `path` atomically; the format comes from `fmt` or the suffix. A CSV
+    is separated by `delimiter` (None: the system's list separator)."""
     path = Path(path)
     fmt = (fmt or path.suffix.lstrip(".") or "json").lower()
     if fmt == "csv":
-        return atomic_write_bytes(path, failures_to_csv(records))
+        return atomic_write_bytes(path, failures_to_csv(records, delimiter))
     if fmt == "txt":
         return atomic_write_bytes(path, failures_to_text(records).encode("utf-8-sig"))
     if fmt == "json":

@@ -9,17 +9,21 @@ Layout inside the output folder (the seeds' layout, which users already rely on)
     failed_customers/
         failed_customers.json          every failure record, kept across runs
         single_failures/<RESULT>/customer_<ID>_<USERNAME>.json   {"data": [original]}
+                                       (shortened to fit a deep folder: see file_names)
         single_failures/<RESULT>/_SUMMARY_<RESULT>.json
         single_failures/README.md
     api_responses/                     answers to failing batches, secrets redacted
 
 All writers are plain synchronous code; `result_files.ResultFileWriter` runs them on a
 background thread or in a separate process, so the event loop never waits on the disk.
+A single-failure file that cannot be written is counted (`SingleFailureWriter.unwritten`)
+and the others still go; only a full disk stops the writer, as it stops the import.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 from collections import Counter
 from collections.abc import Iterable
@@ -48,6 +52,7 @@ from app.models.records import (
     Result,
 )
 from app.services.connection.redaction import GENERIC
+from app.services.results.disk_space import is_disk_full
 from app.util.atomic_files import (
     PRIVATE_FOLDER_MODE,
     atomic_write,
@@ -56,7 +61,12 @@ from app.util.atomic_files import (
     make_private_folder,
     replace_file,
 )
-from app.util.file_names import safe_name_part, single_failure_file_name
+from app.util.file_names import (
+    name_budget,
+    name_length,
+    safe_name_part,
+    single_failure_file_name,
+)
 
 NOT_SENT_FILE_CUSTOMERS = 1000  # unsent customers are grouped into files of about this size
 MAX_ERRORS_PER_FILE = 20
@@ -289,29 +299,59 @@ class SingleFailureWriter:
     outage, a timeout) are in the retry files only: an outage must not write 100,000 small
     files. `finish` writes each result's summary of the open failures and moves the files
     of customers a later import resolved to `failed_customers/resolved/<RESULT>/`.
+
+    Names are shortened to the room the folder leaves (`file_names.name_budget`). A file
+    that still cannot be written (a name the system refuses, a file held by another
+    program) is counted in `unwritten`, by cause, and the others go on; a full disk raises.
     """
 
     def __init__(self, output_dir: Path) -> None:
         self.root = Path(output_dir) / "failed_customers" / "single_failures"
         self.resolved_root = Path(output_dir) / "failed_customers" / "resolved"
         self.files_written = 0
+        self.unwritten: Counter[str] = Counter()  # files not written, by cause (no names)
+        self.unmoved: Counter[str] = Counter()  # resolved files not moved, by cause
+        self._unwritten_paths: set[Path] = set()
+        self._budgets: dict[Path, int] = {}  # folder: longest name it allows
 
     def add(self, failure: FailureRecord) -> Path | None:
+        """Write the customer's file; None when there is none to write or it failed."""
         if failure.whole_batch or not failure.original_is_entry:
             return None  # in the retry files; raw text (a broken line) has no API form
         path = self.path_for(failure.result, failure.customer_id, failure.username,
                              failure.kind.value, failure.source_file, failure.record_number)
-        atomic_write_json(path, {failure.kind.body_key: [failure.original_fragment]},
-                          durable=False)
+        try:
+            if name_length(path.name) > self._budget(path.parent):
+                raise OSError(errno.ENAMETOOLONG, "the results folder leaves no room for "
+                              "the file's name (path too long)")
+            atomic_write_json(path, {failure.kind.body_key: [failure.original_fragment]},
+                              durable=False)
+        except OSError as exc:
+            if is_disk_full(exc):
+                raise  # every other file fails too: the import pauses and writes again
+            # the cause only: the file's name holds the customer's id and name
+            self.unwritten[exc.strerror or type(exc).__name__] += 1
+            self._unwritten_paths.add(path)
+            return None
+        self._unwritten_paths.discard(path)
         self.files_written += 1
         return path
 
     def path_for(self, result: str, customer_id: str, username: str, kind: str,
                  source_file: str, record_number: int, *, resolved: bool = False) -> Path:
         root = self.resolved_root if resolved else self.root
+        folder = root / safe_name_part(result, fallback="UNKNOWN")
         name = single_failure_file_name(customer_id, username, kind=kind,
-                                        fallback_key=f"{source_file}#{record_number}")
-        return root / safe_name_part(result, fallback="UNKNOWN") / name
+                                        fallback_key=f"{source_file}#{record_number}",
+                                        max_length=self._budget(folder))
+        return folder / name
+
+    def _budget(self, folder: Path) -> int:
+        """`name_budget` of `folder`, worked out once per writer."""
+        budget = self._budgets.get(folder)
+        if budget is None:
+            budget = self._budgets[folder] = name_budget(folder)
+        return budget
 
     def finish(self, open_rows: Iterable[FailureRow], resolved_rows: Iterable[FailureRow]
                ) -> int:
@@ -324,7 +364,8 @@ class SingleFailureWriter:
             if row[ROW_WHOLE_BATCH] or row[ROW_ORIGINAL][:1] != b"{":
                 continue
             path = self._path_of(row)
-            entries.setdefault(path.parent.name, []).append(_row_entry(row, path.name))
+            entries.setdefault(path.parent.name, []).append(
+                _row_entry(row, None if path in self._unwritten_paths else path.name))
         moved = 0
         for row in resolved_rows:
             if row[ROW_WHOLE_BATCH]:
@@ -332,8 +373,14 @@ class SingleFailureWriter:
             source = self._path_of(row)
             if source.exists():
                 target = self._path_of(row, resolved=True)
-                make_private_folder(target.parent)
-                replace_file(source, target)
+                try:
+                    make_private_folder(target.parent)
+                    replace_file(source, target)
+                except OSError as exc:
+                    if is_disk_full(exc):
+                        raise
+                    self.unmoved[exc.strerror or type(exc).__name__] += 1  # left where it is
+                    continue
                 moved += 1
         if not entries and not self.root.exists():
             return moved
@@ -353,7 +400,7 @@ class SingleFailureWriter:
                              row[ROW_SOURCE_FILE], row[ROW_RECORD], resolved=resolved)
 
 
-def _row_entry(row: FailureRow, file_name: str) -> dict[str, Any]:
+def _row_entry(row: FailureRow, file_name: str | None) -> dict[str, Any]:
     return {
         "customerId": row[ROW_ID],
         "username": row[ROW_USERNAME],
@@ -393,9 +440,15 @@ format (`{"data": [ ... ]}`), so it can be corrected and imported on its own: dr
 app's window, or add the whole result folder to retry everyone who failed the same way.
 
 `_SUMMARY_<RESULT>.json` lists the customers of its folder whose failure is still open, with
-the error, the source file, the record number and how many attempts failed. A customer
-who fails again replaces their earlier file; once a later import brings a customer in, their
-file moves to `failed_customers/resolved/<RESULT>/`.
+the error, the source file, the record number, how many attempts failed and the name of
+their file (`null` where it could not be written). A customer who fails again replaces
+their earlier file; once a later import brings a customer in, their file moves to
+`failed_customers/resolved/<RESULT>/`.
+
+In a deep folder (the full path of a file may have 259 characters on Windows, unless long
+paths are enabled there), names are shortened to fit: the name part first, then the id,
+which is then followed by `~` and a fingerprint of the exact id, as in
+`customer_50000001~1a2b3c4d.json`. Each customer still has a file of their own.
 """
 
 class ApiResponseWriter:

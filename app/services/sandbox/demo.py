@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from platformdirs import user_data_path
 
+from app.models.jobs import JobState
+from app.services.jobs.history_tasks import load_jobs
+from app.services.jobs.journal import JournalError
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from app.services.sandbox.sandbox_server import SandboxConfig, SandboxThread
 from app.services.sources.row_validation import luhn_check_digit
@@ -57,20 +61,44 @@ def ensure_demo_files(folder: Path | None = None) -> list[Path]:
     return paths
 
 
+DEMO_FOLDERS_LOOKED_AT = 5  # the newest demo folders searched for an interrupted import
+
+
 def demo_results_folder(results_folder: Path) -> Path:
     """Where one launch of the demo writes its results: `Demo/<date time>` in the results
-    folder (the folder itself when it is already such a folder)."""
+    folder (the folder itself when it is already such a folder); but the folder of a
+    launch killed during its import, when there is one, so that the demo offers to resume
+    that import as an installed app would."""
     base = results_folder
     if base.parent.name == "Demo":
         base = base.parent.parent
     elif base.name == "Demo":
         base = base.parent
+    interrupted = _interrupted_demo(base / "Demo")
+    if interrupted is not None:
+        return interrupted
     folder = base / "Demo" / datetime.now().strftime("%Y-%m-%d %H.%M.%S")
     number = 1
     while folder.exists():  # two launches within a second
         number += 1
         folder = folder.with_name(f"{folder.name.split(' (')[0]} ({number})")
     return folder
+
+
+def _interrupted_demo(demo_root: Path) -> Path | None:
+    """The newest demo folder whose import stopped in the middle (none when unreadable)."""
+    try:
+        folders = sorted((p for p in demo_root.iterdir() if p.is_dir()), reverse=True)
+    except OSError:
+        return None
+    for folder in folders[:DEMO_FOLDERS_LOOKED_AT]:  # names sort by date and time
+        try:
+            jobs = load_jobs(folder)
+        except (OSError, JournalError, sqlite3.Error):
+            continue
+        if any(job.state is JobState.INTERRUPTED for job in jobs):
+            return folder
+    return None
 
 
 DEMO_SPREADSHEET = "medlemmar_uppsala.csv"

@@ -4,6 +4,7 @@ window (or a test) shows its questions and answers them through its methods."""
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -15,8 +16,12 @@ from PySide6.QtCore import QObject, Signal
 from app.models.failure_store import FailureStore
 from app.models.file_list_model import FileEntry
 from app.models.jobs import RESUMABLE, JobRecord, JobState
+from app.models.records import retry_can_fix
 from app.services.connection.connection_profiles import PROFILES, ConnectionSettings
-from app.services.jobs.history_tasks import write_open_failures_for_retry
+from app.services.jobs.history_tasks import (
+    open_failures_of_job,
+    write_open_failures_for_retry,
+)
 from app.services.jobs.job_plan import Repeat
 from app.services.jobs.journal import JournalError
 from app.services.pipeline.import_engine import retry_folder_strategy
@@ -35,6 +40,8 @@ from app.services.sources.source_options import Assignment, OnExisting, SourceOp
 from app.services.sources.table_source import is_spreadsheet
 from app.util.atomic_files import make_private_folder
 from app.util.background import Pool, run_task
+from app.util.keep_awake import KeepAwake
+from app.util.wording import plural
 
 # the review before Start writes its error report here, inside the results folder
 REVIEW_FOLDER = ".review"
@@ -91,6 +98,20 @@ class Notice:
     status: str = ""
     status_ms: int = 10_000
     page: Page | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryOffer:
+    """What the end of an import offers to send again: the customers a retry may fix (the
+    service was unavailable or slow, the import stopped first), and the others by result,
+    which need their data (or the duplicate strategy) changed first. From the job's open
+    failures in the history (a resumed job's from before the interruption too), or, for an
+    import without history, from its retry files in `folder`."""
+
+    customers: int
+    to_correct: Counter[str]
+    job: int | None = None
+    folder: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +205,8 @@ class ImportSession(QObject):
         importEnded(): an import ended, however (before importFinished/importCrashed).
         importFinished(ImportOutcome): it ended with a summary.
         importCrashed(str message, list[Path] files): it ended with an unexpected error.
-        retryOffered(ImportSummary): retry files were written: load them now?
+        retryOffered(RetryOffer): customers a retry may fix: load them now
+            (`accept_retry`)?
         retryFilesChosen(Path folder, str strategy): load these retry files (and set the
             duplicate strategy they were written with, when not "").
         resumeOffered(JobRecord): an interrupted job of the results folder: resume it?
@@ -227,9 +249,11 @@ class ImportSession(QObject):
         self._pending: _Pending | None = None
         self._files: list[Path] = []
         self._results_dir: Path | None = None  # the history's folder of the running import
+        self._outcome = ""  # the state line of the last import's end
         self._close_when_stopped = False
         self._resume_offered: set[tuple[str, int]] = set()
         self._cloud_folders_named: set[Path] = set()  # looked at (and warned about) once
+        self._keep_awake = KeepAwake()  # no idle sleep (nor App Nap) while an import runs
         runner = self.runner
         runner.failuresFound.connect(self.store.upsert)
         runner.failuresResolved.connect(self.store.resolve)
@@ -357,6 +381,7 @@ class ImportSession(QObject):
         self.runner.start(files, settings, auth,
                           expected_total=None if resume_job else customers,
                           resume_job=resume_job, repeat=repeat)
+        self._keep_awake.hold()  # on the GUI thread, as its release (Windows wants that)
         self.runningChanged.emit(True)
         self._warn_if_cloud_folder(Path(settings.output_dir))
 
@@ -444,6 +469,7 @@ class ImportSession(QObject):
     # -- the end -------------------------------------------------------------------------
 
     def _finished(self, summary: ImportSummary) -> None:
+        self._keep_awake.release()
         self.importEnded.emit()
         self.runningChanged.emit(False)
         imported: list[Path] = []
@@ -454,15 +480,48 @@ class ImportSession(QObject):
                 failed.append((path, count))
             else:
                 imported.append(path)
-        text = outcome_text(summary)
+        text = self._outcome = outcome_text(summary)
         self.importFinished.emit(ImportOutcome(summary, text, imported, failed))
         self.notice.emit(Notice(outcome=text, status=text, status_ms=15_000))
         if self._close_when_stopped:
             self.closeReady.emit()
+        elif summary.job is not None and summary.open_failures and self._results_dir:
+            folder, job = self._results_dir, summary.job
+            run_task(Pool.JOURNAL, lambda: open_failures_of_job(folder, job),
+                     on_done=lambda found: self._offer_retry(
+                         RetryOffer(found[0], found[1], job=job)),
+                     on_error=lambda _error: None,  # no offer; History's Retry remains
+                     owner=self)
         elif summary.retry_dir is not None and summary.retry_files:
-            self.retryOffered.emit(summary)
+            # no history: the retry files are what there is
+            to_correct = Counter({result: count for result, count
+                                  in summary.failed_by_result.items()
+                                  if not retry_can_fix(result)})
+            self._offer_retry(RetryOffer(summary.retry_customers, to_correct,
+                                         folder=summary.retry_dir))
+
+    def _offer_retry(self, offer: RetryOffer) -> None:
+        if self.running:
+            return  # another import started meanwhile: not now
+        if offer.customers:
+            self.retryOffered.emit(offer)
+        elif offer.to_correct:
+            count = sum(offer.to_correct.values())
+            text = (f"{plural(count, 'customer')} failed for their data: correct them "
+                    "(Failed Customers tab) before importing them again")
+            # on the Import tab's state line too: the status bar moves on
+            self.notice.emit(Notice(outcome=f"{self._outcome} · {text}", status=text,
+                                    status_ms=15_000))
+
+    def accept_retry(self, offer: RetryOffer) -> None:
+        """The answer Yes to retryOffered: load what a retry may fix as the next files."""
+        if offer.job is not None:
+            self.retry_job_failures(offer.job)
+        elif offer.folder is not None:
+            self.load_retry_files(offer.folder)
 
     def _crashed(self, message: str) -> None:
+        self._keep_awake.release()
         self.importEnded.emit()
         self.runningChanged.emit(False)
         self.importCrashed.emit(message, list(self._files))
@@ -538,8 +597,9 @@ class ImportSession(QObject):
         self.inputs.restore(connection, self.inputs.request().run.updated(values))
         request = self.inputs.request()
         if request.connection.problems():
-            self.notice.emit(Notice(status=f"To resume job #{job.id}, enter the missing "
-                                    "sign-in details, then press Resume again"))
+            text = (f"To resume job #{job.id}: {'; '.join(request.connection.problems())}, "
+                    "then press Resume again (History tab)")
+            self.notice.emit(Notice(outcome=text, status=text, page=Page.IMPORT))
             return
         self._start(request, [Path(f.path) for f in job.files], Repeat.REST,
                     resume_job=job.id)

@@ -1,9 +1,11 @@
 """The error report of an import: every refused row, one line per reason, as a CSV for Excel.
 
 Columns `file,row,column,value,message`; `row` is the row number the spreadsheet shows
-(the header is row 1), so a user can go straight to it. The file is UTF-8 with a byte-order
-mark and CRLF line ends (Excel then shows Å Ä Ö as they are), every cell is made
-formula-safe (a value such as `=HYPERLINK(...)` is shown, never run), and it is written
+(the header is row 1), so a user can go straight to it. Cells are separated by the
+computer's list separator unless another is asked for (`;` where numbers have a decimal
+comma, see app/util/csv_separator.py), so Excel splits them into columns. The file is UTF-8
+with a byte-order mark and CRLF line ends (Excel then shows Å Ä Ö as they are), every cell is
+made formula-safe (a value such as `=HYPERLINK(...)` is shown, never run), and it is written
 atomically and readable by its owner only: it holds the refused rows' personal data.
 """
 
@@ -23,6 +25,7 @@ from typing import IO
 from app.services.sources.customer_reader import InvalidEntry, ReadProblem
 from app.services.sources.spreadsheet_reader import InvalidRow
 from app.util.atomic_files import atomic_write
+from app.util.csv_separator import checked_separator
 from app.util.spreadsheet_cells import neutralise_cell
 
 ERROR_REPORT_COLUMNS = ("file", "row", "column", "value", "message")
@@ -56,9 +59,9 @@ def error_lines(item: InvalidEntry | ReadProblem) -> list[ErrorLine]:
                       item.problem.message)]
 
 
-def _csv_lines(lines: Iterable[ErrorLine]) -> Iterator[bytes]:
+def _csv_lines(lines: Iterable[ErrorLine], delimiter: str) -> Iterator[bytes]:
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow(ERROR_REPORT_COLUMNS)
     for count, line in enumerate(lines, start=1):
         writer.writerow((neutralise_cell(line.file), line.row or "",
@@ -71,12 +74,15 @@ def _csv_lines(lines: Iterable[ErrorLine]) -> Iterator[bytes]:
     yield buffer.getvalue().encode("utf-8")
 
 
-def write_error_report(path: Path, items: Iterable[InvalidEntry | ReadProblem | ErrorLine]
-                       ) -> int:
+def write_error_report(path: Path, items: Iterable[InvalidEntry | ReadProblem | ErrorLine],
+                       *, delimiter: str | None = None) -> int:
     """Write the error report for `items` to `path` (atomically); returns its line count.
 
-    `items` is consumed as a stream, so a report of any size costs little memory.
+    `items` is consumed as a stream, so a report of any size costs little memory. Cells are
+    separated by `delimiter` (None: the system's list separator; ValueError when it cannot
+    separate CSV cells).
     """
+    separator = checked_separator(delimiter)
     written = 0
 
     def lines() -> Iterator[ErrorLine]:
@@ -88,7 +94,7 @@ def write_error_report(path: Path, items: Iterable[InvalidEntry | ReadProblem | 
 
     def write(handle: IO[bytes]) -> None:
         handle.write(codecs.BOM_UTF8)
-        for chunk in _csv_lines(lines()):
+        for chunk in _csv_lines(lines(), separator):
             handle.write(chunk)
 
     atomic_write(Path(path), write)
@@ -122,7 +128,8 @@ class ErrorReport:
     def __len__(self) -> int:
         return len(self.lines)
 
-    def write(self, path: Path) -> Path:
-        """Write the report to `path` atomically (UTF-8 with BOM, formula-safe)."""
-        write_error_report(path, self.lines)
+    def write(self, path: Path, *, delimiter: str | None = None) -> Path:
+        """Write the report to `path` atomically (UTF-8 with BOM, formula-safe), separated
+        by `delimiter` (None: the system's list separator)."""
+        write_error_report(path, self.lines, delimiter=delimiter)
         return Path(path)

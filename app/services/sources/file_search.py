@@ -1,9 +1,13 @@
 """Finds the customer files in the files and folders a user gives, and says what it skipped.
 
-Folders are searched with their subfolders (links followed, loops noticed). Every path that
-cannot be used is named with the real reason (no permission, a link loop, a named pipe,
-a device), never just "not found". Files this app wrote itself (retry summaries, failure
-lists, kept API answers) are recognised by name *and* content and listed as skipped, so
+Folders are searched with their subfolders. Links to other folders found on the way are not
+followed (a symlink, or on Windows a junction such as the "My Music" link in Documents, whose
+listing Windows denies): following them can loop or leave the folder the user chose; they
+are named in `FileSearch.links`, a note, not a problem. A folder the user gives is searched
+even when it is a link itself, and links to files are read. Every path that cannot be used
+is named with the real reason (no permission, a link loop, a named pipe, a device), never
+just "not found". Files this app wrote itself (retry summaries, failure lists, kept API
+answers) are recognised by name *and* content and listed as skipped, so
 adding a whole results folder never imports bookkeeping, and no customer file is ever
 skipped just because of its name.
 """
@@ -43,11 +47,18 @@ class SkippedFile:
 
 @dataclass(slots=True)
 class FileSearch:
-    """What a search found: customer files in a stable order, problems, skipped files."""
+    """What a search found: customer files in a stable order, problems, skipped files, and
+    the links to folders it did not follow."""
 
     files: list[Path] = field(default_factory=list)
     problems: list[ReadProblem] = field(default_factory=list)
-    skipped: list[SkippedFile] = field(default_factory=list)
+    skipped: list[SkippedFile] = field(default_factory=list)  # files this app wrote itself
+    links: list[SkippedFile] = field(default_factory=list)  # folder links not followed
+
+    def link_notes(self) -> list[str]:
+        """One line per link not followed ("My Music: a junction ...: not searched"), for
+        a summary's notes."""
+        return [str(link) for link in self.links]
 
 
 def find_customer_files(paths: Iterable[str | Path]) -> FileSearch:
@@ -123,7 +134,7 @@ def _walk(folder: Path, search: FileSearch, seen_folders: set[tuple[int, int]]
             info = os.stat(current)
             key = (info.st_dev, info.st_ino)
             if key in seen_folders:
-                continue  # reached again through a link: searched already (or a loop)
+                continue  # given twice, or also inside another folder given: searched
             seen_folders.add(key)
             with os.scandir(current) as listing:
                 entries = sorted(listing, key=lambda e: e.name)
@@ -135,6 +146,10 @@ def _walk(folder: Path, search: FileSearch, seen_folders: set[tuple[int, int]]
         subfolders: list[Path] = []
         for entry in entries:
             path = Path(entry.path)
+            link = _folder_link(entry)
+            if link is not None:
+                search.links.append(SkippedFile(str(path), link))
+                continue
             try:
                 if entry.is_dir():
                     subfolders.append(path)
@@ -150,6 +165,70 @@ def _walk(folder: Path, search: FileSearch, seen_folders: set[tuple[int, int]]
                 found.append(path)
         stack.extend(reversed(subfolders))
     return found
+
+
+# Windows reparse tags (winnt.h; Python's stat module has them only on Windows). The tags
+# that make an entry a name for another place (junctions, also called mount points, and
+# symbolic links) carry the name-surrogate bit (IsReparseTagNameSurrogate). Cloud
+# placeholders (OneDrive's files on demand) are reparse points too, without it: those are
+# real folders and are searched.
+_IO_REPARSE_TAG_MOUNT_POINT = 0xA0000003
+_IO_REPARSE_TAG_SYMLINK = 0xA000000C
+_NAME_SURROGATE_BIT = 0x20000000
+
+
+def windows_link_kind(file_attributes: int, reparse_tag: int) -> str | None:
+    """What a Windows folder entry links to, in plain words, or None for a real folder.
+
+    `file_attributes` and `reparse_tag` are the entry's own `st_file_attributes` and
+    `st_reparse_tag` (not its target's: `DirEntry.stat(follow_symlinks=False)`).
+    """
+    if not file_attributes & stat.FILE_ATTRIBUTE_REPARSE_POINT:
+        return None
+    if reparse_tag == _IO_REPARSE_TAG_MOUNT_POINT:
+        return "a junction (a link to another folder): not searched"
+    if reparse_tag == _IO_REPARSE_TAG_SYMLINK:
+        return "a link to another folder: not searched"
+    if reparse_tag == 0 or reparse_tag & _NAME_SURROGATE_BIT:
+        # another kind of name for somewhere else (or no tag given): never entered
+        return "a link to another place (a reparse point): not searched"
+    return None  # a cloud placeholder, a deduplicated folder, ...: a real folder
+
+
+def _folder_link(entry: os.DirEntry[str]) -> str | None:
+    """Why a folder entry is a link not to follow (in plain words), or None.
+
+    None for a real folder, a file, and a link to a file (read like the file). A symlink
+    that leads nowhere (missing, a loop) is named too, unless its name is a customer
+    file's: then reading it reports what is wrong, as a problem.
+    """
+    if os.name == "nt":
+        try:  # from the listing itself: no further call to the disk
+            own = entry.stat(follow_symlinks=False)
+        except OSError:
+            return None
+        attributes = int(getattr(own, "st_file_attributes", 0))
+        if not attributes & stat.FILE_ATTRIBUTE_DIRECTORY:
+            return None  # a file, or a link to one: read like the file
+        return windows_link_kind(attributes, int(getattr(own, "st_reparse_tag", 0)))
+    try:
+        if not entry.is_symlink():  # from the listing's file type where it has one
+            return None
+    except OSError:
+        return None  # what it is cannot be told: the usual checks say why
+    try:
+        target = os.stat(entry.path).st_mode
+    except OSError as exc:
+        if Path(entry.name).suffix.lower() in FOLDER_SUFFIXES:
+            return None  # named like a customer file: reading it reports the problem
+        if exc.errno == errno.ELOOP:
+            return "a link that leads back to itself (a link loop): skipped"
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "a link to a file or folder that does not exist: skipped"
+        return f"a link that cannot be followed ({_reason(exc)}): skipped"
+    if stat.S_ISDIR(target):
+        return "a link to another folder: not searched"
+    return None
 
 
 def _reason(exc: OSError) -> str:
@@ -191,10 +270,12 @@ def own_result_file(path: Path) -> str | None:
         return "the lock file Excel keeps while the workbook is open, not customer data"
     if lowered.endswith(".csv") and (lowered.startswith(("error_report", "failed_customers"))):
         head = _head(path).removeprefix(b"\xef\xbb\xbf")
-        if head.startswith(b"file,row,column,value,message"):
-            return "an error report of refused rows, written by this app"
-        if head.startswith(b"Customer ID,Username,Result,Error,"):
-            return "an export of failed customers, written by this app"
+        # separated by the computer's list separator (`,` or `;`) or the one chosen (tab)
+        for sep in (b",", b";", b"\t"):
+            if head.startswith(sep.join((b"file", b"row", b"column", b"value", b"message"))):
+                return "an error report of refused rows, written by this app"
+            if head.startswith(sep.join((b"Customer ID", b"Username", b"Result", b"Error", b""))):
+                return "an export of failed customers, written by this app"
         return None
     if path.parent.name == "api_responses":
         head = _head(path)

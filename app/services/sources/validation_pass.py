@@ -47,9 +47,11 @@ class ValidationResult:
 def validate_files(files: list[Path], options: SourceOptions | None = None, *,
                    report_path: Path | None = None,
                    token: CancelToken | None = None,
-                   progress: Callable[[int], None] | None = None) -> ValidationResult:
+                   progress: Callable[[int], None] | None = None,
+                   delimiter: str | None = None) -> ValidationResult:
     """Read every file as an import would, count valid and refused rows, and write the
-    error report to `report_path` (when given and anything was refused or unreadable).
+    error report to `report_path` (when given and anything was refused or unreadable),
+    separated by `delimiter` (None: the system's list separator).
 
     `progress(rows)` is called now and then with the rows read so far; once `token` is
     cancelled the pass stops (`Cancelled`) between steps.
@@ -75,7 +77,7 @@ def validate_files(files: list[Path], options: SourceOptions | None = None, *,
     result.error_lines = len(lines)
     result.unmapped_columns = source.unmapped_columns
     if report_path is not None and lines:
-        write_error_report(report_path, lines)
+        write_error_report(report_path, lines, delimiter=delimiter)
         result.error_report = Path(report_path)
     return result
 
