@@ -214,3 +214,18 @@ def test_a_demo_killed_during_its_import_offers_to_resume_it_with_the_right_coun
     # what its finished batches recorded, not counters written once a second: at most the
     # batches in flight (2 of 20) were created without being recorded
     assert created - 2 * 20 <= job.succeeded <= created
+
+
+def test_the_import_tab_says_what_the_next_import_takes(window):
+    tab = window.import_tab
+    tab.set_files_summary(3, 0, importing=True)  # spreadsheets: counted as they are read
+    assert tab.files_label.text() == "Importing 3 files"
+    tab.set_files_summary(1, 2_400, importing=True)
+    assert tab.files_label.text() == "Importing 1 file · 2,400 customers"
+    tab.set_files_summary(0, None, listed=1)  # the retry file went in
+    assert tab.files_label.text() == ("Nothing new to import: the file on the Files tab "
+                                      "went in; add files there")
+    tab.set_files_summary(0, None, listed=0)
+    assert tab.files_label.text() == "No files loaded: add files on the Files tab"
+    tab.set_files_summary(1, 1)
+    assert tab.files_label.text() == "1 file ready · 1 customer"

@@ -621,9 +621,9 @@ class ImportTab(QWidget):
             counted = f" · {customers:,} customers" if customers else ""
             self.files_label.setText(f"Importing {ready}{counted}")
         elif not files and listed:
-            self.files_label.setText(f"Nothing new to import among the "
-                                     f"{plural(listed, 'file')} on the Files tab: add files "
-                                     "there")
+            which = "the file" if listed == 1 else f"the {listed:,} files"
+            self.files_label.setText(f"Nothing new to import: {which} on the Files tab "
+                                     "went in; add files there")
         elif not files:
             self.files_label.setText("No files loaded: add files on the Files tab")
         elif customers is None:
