@@ -3,6 +3,8 @@ the results folder in use, what the retry prompt offers."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QMessageBox
@@ -229,3 +231,55 @@ def test_the_import_tab_says_what_the_next_import_takes(window):
     assert tab.files_label.text() == "No files loaded: add files on the Files tab"
     tab.set_files_summary(1, 1)
     assert tab.files_label.text() == "1 file ready · 1 customer"
+
+
+def test_a_resume_asks_for_the_secret_no_keychain_kept(qtbot, qloop, window, sandbox_thread,
+                                                       tmp_path):
+    from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLineEdit
+
+    load(qtbot, window, tmp_path / "in" / "kunder.json", generate_customers(2_000))
+    connect_to(window, sandbox_thread)
+    window.import_tab.set_run_settings({"batch_size": 10, "concurrency": 1})
+    sandbox_thread.server.config.latency_ms = 20
+
+    async def cancelled_import():
+        qtbot.mouseClick(window.import_tab.start_button, Qt.MouseButton.LeftButton)
+        await wait_for_signal(window.runner.progressChanged, 30)
+        window.session.cancel()
+        (summary,) = await wait_for_signal(window.runner.finished, 60)
+        return summary
+
+    assert qloop.run_until_complete(cancelled_import()).cancelled
+    window.close()
+    again = open_window(qtbot, QSettings(str(tmp_path / "settings.ini"),
+                                         QSettings.Format.IniFormat),
+                        tmp_path / "out", max_retries=0)
+    assert again.import_tab.connection.token_edit.text() == ""  # nothing kept, none typed
+    history = again.history_tab
+    qtbot.waitUntil(lambda: history.model.rowCount() == 1, timeout=5000)
+    assert history.select_job(1)
+    qtbot.mouseClick(history.resume_button, Qt.MouseButton.LeftButton)
+    assert not again.runner.running
+    prompt = again.findChild(QDialog, "sign_in_prompt")
+    assert prompt is not None and prompt.isVisible()
+    fields = prompt.findChildren(QLineEdit)
+    assert [f.accessibleName() for f in fields] == ["Bearer token"]
+    resume = prompt.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Ok)
+    assert not resume.isEnabled()
+    fields[0].setText(sandbox_thread.server.static_token)
+    screenshots = Path(__file__).resolve().parent / "screenshots"
+    screenshots.mkdir(exist_ok=True)
+    assert prompt.grab().save(str(screenshots / "sign_in_prompt.png"))
+
+    async def resumed_import():
+        qtbot.mouseClick(resume, Qt.MouseButton.LeftButton)
+        assert again.runner.running
+        (summary,) = await wait_for_signal(again.runner.finished, 60)
+        return summary
+
+    try:
+        summary = qloop.run_until_complete(resumed_import())
+    finally:
+        stop_any_import(qloop, again)
+    assert summary.resumed and summary.succeeded + summary.failed == 2_000
+    assert again.import_tab.connection.token_edit.text() == sandbox_thread.server.static_token

@@ -797,3 +797,20 @@ def test_a_file_s_status_says_what_became_of_it(tmp_path, records, imported, fai
     row = model.row_of(path)
     assert row is not None
     assert model.data(model.index(row, FileListModel.STATUS)) == shown
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "symlink"), reason="symlinks")
+def test_links_to_other_folders_are_named_on_the_files_tab(qtbot: QtBot, tab: FilesTab,
+                                                           tmp_path: Path) -> None:
+    chosen = tmp_path / "Dokument"
+    write_customer_file(chosen / "kunder.json", generate_customers(3))
+    elsewhere = tmp_path / "Min musik"
+    elsewhere.mkdir()
+    (chosen / "Min musik").symlink_to(elsewhere, target_is_directory=True)
+    messages: list[str] = []
+    tab.statusMessage.connect(messages.append)
+    tab.add_paths([chosen])
+    qtbot.waitUntil(lambda: bool(tab.ready_files()) and not tab.is_counting(), timeout=10_000)
+    assert [p.name for p in tab.ready_files()] == ["kunder.json"]
+    notes = [m for m in messages if m.startswith("Not followed: 1 link to other folders")]
+    assert len(notes) == 1 and "Min musik" in notes[0]

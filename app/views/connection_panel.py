@@ -232,6 +232,14 @@ class ConnectionPanel(QGroupBox):
         show_tone(self.keychain_label,
                   Tone.ERROR if self.secret_store.problem else Tone.DIMMED)
 
+    def missing_secrets(self) -> list[tuple[str, QLineEdit]]:
+        """The secrets the sign-in chosen needs and that are empty: (label, field)."""
+        mode = self.auth_combo.currentData()
+        needed = [("Bearer token", self.token_edit)] if mode == AUTH_TOKEN else \
+            [("Password", self.password_edit)] + (
+                [("Client secret", self.client_secret_edit)] if mode == AUTH_C4R else [])
+        return [(label, edit) for label, edit in needed if not edit.text()]
+
     def _secret_edits(self) -> dict[str, QLineEdit]:
         return {"token": self.token_edit, "password": self.password_edit,
                 "client_secret": self.client_secret_edit, "passport": self.passport_edit,

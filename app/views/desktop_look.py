@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from PySide6.QtCore import QEvent, QKeyCombination, QObject, QRect, QSize, Qt
+from PySide6.QtCore import QByteArray, QEvent, QKeyCombination, QObject, QRect, QSize, Qt
 from PySide6.QtGui import QGuiApplication, QKeySequence, QPalette
 from PySide6.QtWidgets import QWidget
 
@@ -132,3 +132,22 @@ def fitted_window_rect(available: QRect, preferred: QSize, minimum: QSize | None
 def fits_a_screen(rect: QRect, available: Iterable[QRect]) -> bool:
     """Whether `rect` lies wholly inside one of the `available` screen areas."""
     return any(area.contains(rect) for area in available)
+
+
+PREFERRED_WINDOW_SIZE = QSize(1180, 780)  # the first window's size where the screen has room
+
+
+def place_window(window: QWidget, saved: object, normal_rect: object) -> None:
+    """The saved size and place (`restoreGeometry`) if they fit on a screen present now (a
+    second monitor may be gone, or the scaling changed); else a size that fits this
+    screen (also once after settings saved without the rectangle).
+
+    The saved rectangle is checked, not what restoreGeometry makes of it: Qt squeezes a
+    window that no longer fits to nearly the whole screen instead."""
+    areas = [screen.availableGeometry() for screen in QGuiApplication.screens()]
+    if (isinstance(saved, QByteArray | bytes) and isinstance(normal_rect, QRect)
+            and fits_a_screen(normal_rect, areas) and window.restoreGeometry(saved)):
+        return
+    screen = window.screen() or QGuiApplication.primaryScreen()
+    window.setGeometry(fitted_window_rect(screen.availableGeometry(), PREFERRED_WINDOW_SIZE,
+                                          window.minimumSizeHint()))

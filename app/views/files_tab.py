@@ -140,6 +140,9 @@ class FilesTab(QWidget):
 
         self.checker = FileChecker(self)
         self.checker.filesFound.connect(self._on_files_found)
+        # said after what the search found (the later message is the one shown)
+        self._links_skipped: list[str] = []
+        self.checker.linksSkipped.connect(self._links_skipped.extend)
         self.checker.inspected.connect(self._apply_inspections)
         self.checker.progressChanged.connect(self._update_progress)
         self.checker.finished.connect(self._on_counting_finished)
@@ -556,6 +559,11 @@ class FilesTab(QWidget):
         elif not problems and not skipped:
             self.statusMessage.emit("No customer files (.json, .jsonl, .ndjson) or "
                                     "spreadsheets (.csv, .tsv, .xlsx, .xlsm) found there")
+        if self._links_skipped:
+            notes, self._links_skipped[:] = list(self._links_skipped), []
+            self.statusMessage.emit(
+                f"Not followed: {plural(len(notes), 'link')} to other folders ("
+                + "; ".join(notes[:3]) + (" …" if len(notes) > 3 else "") + ")")
         if new or again:
             self._update_summary()
             self._update_buttons()

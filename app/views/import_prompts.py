@@ -11,7 +11,17 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, QUrl, SignalInstance
 from PySide6.QtGui import QDesktopServices
-from PySide6.QtWidgets import QAbstractButton, QFileDialog, QMessageBox, QWidget
+from PySide6.QtWidgets import (
+    QAbstractButton,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QWidget,
+)
 
 from app.models.file_list_model import FileEntry
 from app.models.jobs import JobRecord, files_text
@@ -132,6 +142,52 @@ def offer_retry(parent: QWidget, offer: RetryOffer,
     text += "\n\nLoad the ones a retry can fix now?"
     return ask(parent, "retry_prompt", "Import again?", text, QMessageBox.Icon.Information,
                lambda: accept(offer), modal=False)
+
+
+def ask_sign_in(parent: QWidget, job: JobRecord, missing: list[tuple[str, QLineEdit]],
+                resume: Callable[[], object]) -> QDialog | None:
+    """The secrets a resume lacks (no keychain kept them), asked for in a small dialog of
+    its own: typed there, they go into the connection's fields, and the job resumes. None
+    when nothing it could ask for is missing (the Import tab's state line says what is)."""
+    if not missing:
+        return None
+    dialog = QDialog(parent)
+    dialog.setObjectName("sign_in_prompt")
+    dialog.setWindowTitle(f"Resume job #{job.id}")
+    dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+    layout = QFormLayout(dialog)
+    intro = QLabel(f"Job #{job.id} signs in as it did when it started. This computer keeps "
+                   "no secrets between starts (no keychain): enter them again.")
+    intro.setWordWrap(True)
+    intro.setMinimumWidth(380)
+    layout.addRow(intro)
+    fields: list[tuple[QLineEdit, QLineEdit]] = []
+    for label, target in missing:
+        edit = QLineEdit(dialog)
+        edit.setEchoMode(QLineEdit.EchoMode.Password)
+        edit.setAccessibleName(label)
+        layout.addRow(f"{label}:", edit)
+        fields.append((edit, target))
+    buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok
+                               | QDialogButtonBox.StandardButton.Cancel, dialog)
+    ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
+    ok.setText("Resume")
+    ok.setEnabled(False)
+    for edit, _target in fields:
+        edit.textChanged.connect(lambda _text: ok.setEnabled(
+            all(e.text().strip() for e, _t in fields)))
+    buttons.accepted.connect(dialog.accept)
+    buttons.rejected.connect(dialog.reject)
+    layout.addRow(buttons)
+
+    def accepted() -> None:
+        for edit, target in fields:
+            target.setText(edit.text().strip())
+        resume()
+
+    dialog.accepted.connect(accepted)
+    dialog.open()
+    return dialog
 
 
 def offer_resume(parent: QWidget, job: JobRecord,

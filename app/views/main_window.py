@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QRect, QSettings, QSize
-from PySide6.QtGui import QAction, QCloseEvent, QDropEvent, QGuiApplication, QIcon, QKeySequence
+from PySide6.QtCore import QByteArray, QSettings
+from PySide6.QtGui import QAction, QCloseEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QTabWidget, QWidget
 
 from app.models.failure_store import FailureStore
@@ -20,20 +20,9 @@ from app.services.session.import_session import (
     Page,
     ReviewRequest,
 )
+from app.views import desktop_look as keys
 from app.views import import_prompts as prompts
 from app.views.demo_adapter import DemoAdapter
-from app.views.desktop_look import (
-    ADD_DIRECTORY_KEYS,
-    CANCEL_KEYS,
-    LOAD_RETRY_KEYS,
-    OPEN_RESULTS_KEYS,
-    PAUSE_KEYS,
-    START_IMPORT_KEYS,
-    TAB_KEYS,
-    TEST_CONNECTION_KEYS,
-    fits_a_screen,
-    fitted_window_rect,
-)
 from app.views.failed_customers_tab import FailedCustomersTab
 from app.views.files_tab import FilesTab
 from app.views.history_tab import HistoryTab
@@ -43,7 +32,6 @@ from app.views.session_inputs import TabInputs
 
 APP_TITLE = "Bulk Customer Import"
 RESOURCES = Path(__file__).resolve().parents[2] / "resources"
-PREFERRED_SIZE = QSize(1180, 780)  # the first window's size where the screen has room
 
 
 def app_icon() -> QIcon:
@@ -114,23 +102,23 @@ class MainWindow(QMainWindow):
         self.add_files_action = a(menu, "Add &Files…", files.open_add_files_dialog,
                                   QKeySequence.StandardKey.Open)
         self.add_dir_action = a(menu, "Add &Directory…", files.open_add_directory_dialog,
-                                ADD_DIRECTORY_KEYS)
+                                keys.ADD_DIRECTORY_KEYS)
         self.load_retry_action = a(menu, "&Load Retry Files…", self.choose_retry_folder,
-                                   LOAD_RETRY_KEYS, "Load a retry_batches folder to import the "
-                                   "failed customers again")
+                                   keys.LOAD_RETRY_KEYS, "Load a retry_batches folder to "
+                                   "import the failed customers again")
         self.open_results_action = a(menu, "Open &Results Folder", self.open_results_folder,
-                                     OPEN_RESULTS_KEYS)
+                                     keys.OPEN_RESULTS_KEYS)
         menu.addSeparator()
         self.quit_action = a(menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
         menu = bar.addMenu("&Import")
-        self.start_action = a(menu, "&Start Import", self.start_import, START_IMPORT_KEYS)
-        self.pause_action = a(menu, "&Pause / Resume", session.toggle_pause, PAUSE_KEYS)
-        self.cancel_action = a(menu, "&Cancel Import", session.ask_cancel, CANCEL_KEYS)
+        self.start_action = a(menu, "&Start Import", self.start_import, keys.START_IMPORT_KEYS)
+        self.pause_action = a(menu, "&Pause / Resume", session.toggle_pause, keys.PAUSE_KEYS)
+        self.cancel_action = a(menu, "&Cancel Import", session.ask_cancel, keys.CANCEL_KEYS)
         menu.addSeparator()
         self.test_action = a(menu, "&Test Connection", self.import_tab.test_connection,
-                             TEST_CONNECTION_KEYS)
+                             keys.TEST_CONNECTION_KEYS)
         menu = bar.addMenu("&View")
-        self.view_actions = [a(menu, f"&{i + 1} {title}", self._show_tab(i), TAB_KEYS[i])
+        self.view_actions = [a(menu, f"&{i + 1} {title}", self._show_tab(i), keys.TAB_KEYS[i])
                              for i, title in enumerate(("Files", "Import", "Failed Customers",
                                                         "History"))]
         self.about_action = a(bar.addMenu("&Help"), "&About", self.show_about)
@@ -193,6 +181,8 @@ class MainWindow(QMainWindow):
         s.retryOffered.connect(lambda offer: prompts.offer_retry(self, offer, s.accept_retry))
         s.retryFilesChosen.connect(self._load_retry_folder)
         s.resumeOffered.connect(lambda job: prompts.offer_resume(self, job, s.resume))
+        s.signInAsked.connect(lambda job: prompts.ask_sign_in(
+            self, job, self.import_tab.connection.missing_secrets(), lambda: s.resume(job)))
         s.cancelAsked.connect(lambda text: prompts.confirm_cancel(self, text, s.cancel,
                                                                   s.importEnded))
         s.closeAsked.connect(lambda: prompts.confirm_close(self, s.stop_and_close, s.importEnded))
@@ -201,7 +191,7 @@ class MainWindow(QMainWindow):
     def _restore_settings(self) -> None:
         s = self.qsettings
         geometry, state = s.value("window/geometry"), s.value("window/state")
-        self._restore_geometry(geometry, s.value("window/normal_rect"))
+        keys.place_window(self, geometry, s.value("window/normal_rect"))
         if isinstance(state, QByteArray | bytes):
             self.restoreState(state)
         self.tabs.setCurrentIndex(int(str(s.value("window/tab", 0) or 0)))
@@ -210,21 +200,6 @@ class MainWindow(QMainWindow):
             self.files_tab.last_folder = str(last)
         if (auto := s.value("failed/auto_refresh")) is not None:
             self.failed_tab.auto_refresh = str(auto).lower() in ("true", "1")
-
-    def _restore_geometry(self, saved: object, normal_rect: object) -> None:
-        """The saved size and place if they fit on a screen present now (a second monitor
-        may be gone, or the scaling changed); else a size that fits this screen (also once
-        after settings saved without the rectangle).
-
-        The saved rectangle is checked, not what restoreGeometry makes of it: Qt squeezes a
-        window that no longer fits to nearly the whole screen instead."""
-        areas = [screen.availableGeometry() for screen in QGuiApplication.screens()]
-        if (isinstance(saved, QByteArray | bytes) and isinstance(normal_rect, QRect)
-                and fits_a_screen(normal_rect, areas) and self.restoreGeometry(saved)):
-            return
-        screen = self.screen() or QGuiApplication.primaryScreen()
-        self.setGeometry(fitted_window_rect(screen.availableGeometry(), PREFERRED_SIZE,
-                                            self.minimumSizeHint()))
 
     def save_settings(self) -> None:
         s = self.qsettings

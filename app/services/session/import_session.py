@@ -210,6 +210,8 @@ class ImportSession(QObject):
         retryFilesChosen(Path folder, str strategy): load these retry files (and set the
             duplicate strategy they were written with, when not "").
         resumeOffered(JobRecord): an interrupted job of the results folder: resume it?
+        signInAsked(JobRecord): a resume lacks sign-in details: ask for them, then
+            `resume(job)` again.
         cancelAsked(str text): stop the running import?
         closeAsked(): an import runs: stop it and close?
         closeReady(): stopped as asked before closing: close now.
@@ -233,6 +235,7 @@ class ImportSession(QObject):
     retryOffered = Signal(object)
     retryFilesChosen = Signal(object, str)
     resumeOffered = Signal(object)
+    signInAsked = Signal(object)
     cancelAsked = Signal(str)
     closeAsked = Signal()
     closeReady = Signal()
@@ -600,6 +603,7 @@ class ImportSession(QObject):
             text = (f"To resume job #{job.id}: {'; '.join(request.connection.problems())}, "
                     "then press Resume again (History tab)")
             self.notice.emit(Notice(outcome=text, status=text, page=Page.IMPORT))
+            self.signInAsked.emit(job)  # a missing secret is asked for at once
             return
         self._start(request, [Path(f.path) for f in job.files], Repeat.REST,
                     resume_job=job.id)

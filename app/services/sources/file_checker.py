@@ -65,6 +65,7 @@ class _Found:
     problems: list[ReadProblem] = field(default_factory=list)
     skipped: list[SkippedFile] = field(default_factory=list)
     sizes: dict[str, int] = field(default_factory=dict)  # by path_key
+    links: list[str] = field(default_factory=list)  # links to folders not followed
 
 
 def search_files(paths: list[Path]) -> _Found:
@@ -74,6 +75,7 @@ def search_files(paths: list[Path]) -> _Found:
         search = find_customer_files(paths)
         found.files, found.problems, found.skipped = search.files, search.problems, \
             search.skipped
+        found.links = search.link_notes()
         for path in found.files:
             # an unreadable file's size stays unknown: its inspection says why
             with contextlib.suppress(OSError):
@@ -111,12 +113,15 @@ class FileChecker(QObject):
     Signals:
         filesFound(files, sizes, problems, skipped): a search is done (list[Path],
             dict path_key -> bytes, list[ReadProblem], list[SkippedFile]).
+        linksSkipped(list[str]): links to other folders the search did not follow (a
+            note each; Windows' "My Music" in Documents), just before filesFound.
         inspected(list[FileInspection]): counts that came back, in batches.
         progressChanged(): the files counted so far, or searching, changed.
         finished(): everything asked for since the checker was last idle is done.
     """
 
     filesFound = Signal(object, object, object, object)
+    linksSkipped = Signal(object)
     inspected = Signal(object)
     progressChanged = Signal()
     finished = Signal()
@@ -230,6 +235,8 @@ class FileChecker(QObject):
     def _on_searched(self, search: TaskHandle[_Found], found: _Found) -> None:
         self._searches.remove(search)
         # the caller asks to inspect
+        if found.links:
+            self.linksSkipped.emit(found.links)
         self.filesFound.emit(found.files, found.sizes, found.problems, found.skipped)
         self.progressChanged.emit()
         self._maybe_finish()
