@@ -162,7 +162,13 @@ def fields_for_inspection(inspection: FileInspection) -> dict[str, Any]:
 _SENDABLE = (FileStatus.READY, FileStatus.FAILED, FileStatus.PARTLY_IMPORTED)
 
 
+SPREADSHEET_READY = ("Ready: its rows are counted and checked with its mapping when the "
+                     "import starts (the review before Start lists any refused row).")
+
+
 def _ready_detail(entry: FileEntry) -> str:
+    if entry.is_spreadsheet and entry.customers is None:
+        return SPREADSHEET_READY
     count = entry.customers or 0
     if entry.invalid:
         return (f"Ready: {count - entry.invalid:,} will be sent; {entry.invalid:,} invalid "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections import deque
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -41,20 +42,24 @@ from PySide6.QtWidgets import (
 
 from app.models.file_inspection import FileInspection
 from app.models.file_list_model import (
+    SPREADSHEET_READY,
     FileEntry,
     FileListModel,
     FileListProxy,
     FileStatus,
 )
 from app.models.jobs import FileHistory
-from app.services.jobs.history_tasks import HistoryTasks
+from app.services.jobs.history_tasks import HistoryTasks, UsedMapping, mapping_used_for
+from app.services.jobs.journal import JournalError
 from app.services.session.import_session import FileChoice
 from app.services.sources.customer_reader import ReadProblem
 from app.services.sources.file_checker import FileChecker
+from app.services.sources.file_fingerprint import fingerprint
 from app.services.sources.file_search import SkippedFile
 from app.services.sources.mapping import Mapping, MappingError
 from app.services.sources.source_options import SourceOptions
 from app.services.sources.table_source import SPREADSHEET_SUFFIXES
+from app.util.background import Pool, TaskHandle, run_task
 from app.util.paths import path_key
 from app.util.wording import plural
 from app.views.mapping_dialog import MappingDialog
@@ -65,8 +70,6 @@ EMPTY_HINT = ("No files yet. Drop customer files or folders here, "
 CUSTOMER_FILE_FILTER = ("Customer files (*.json *.jsonl *.ndjson "
                         + " ".join(f"*{s}" for s in SPREADSHEET_SUFFIXES) + ")")
 SPREADSHEET_FILTER = "Spreadsheets (" + " ".join(f"*{s}" for s in SPREADSHEET_SUFFIXES) + ")"
-SPREADSHEET_READY = ("Ready: its rows are counted and checked with its mapping when the "
-                     "import starts (the review before Start lists any refused row).")
 
 
 def local_paths(mime: QMimeData) -> list[Path]:
@@ -113,7 +116,10 @@ class FilesTab(QWidget):
 
     A spreadsheet (CSV, Excel) added opens the mapping step (`MappingDialog`), one file at
     a time; cancelling it takes the file off the list again (the user backed out of adding
-    it). *Edit Mapping…* changes a listed spreadsheet's mapping.
+    it). Before the step opens, the spreadsheet's content is fingerprinted and the results
+    folder's history asked which mapping the latest job that read that content used: the
+    step then starts from it (same content, same mapping, whatever the file is called).
+    *Edit Mapping…* changes a listed spreadsheet's mapping.
 
     Signals:
         filesChanged(): rows were added or removed, or counts, statuses or mappings changed.
@@ -155,6 +161,8 @@ class FilesTab(QWidget):
         # came from adding the file: cancelling then removes it)
         self._mapping_queue: deque[Path] = deque()
         self._mapping_dialog: MappingDialog | None = None
+        # the spreadsheet whose earlier mapping is being looked up (its step opens next)
+        self._recalling: TaskHandle[tuple[str, UsedMapping | None]] | None = None
         self._columns: dict[str, list[str]] = {}  # spreadsheet path -> its columns
 
         self._build_ui()
@@ -445,7 +453,7 @@ class FilesTab(QWidget):
     def clear(self) -> None:
         """Empty the list and drop any counting still under way."""
         self.checker.cancel_all()
-        self._mapping_queue.clear()
+        self._mapping_queue.clear()  # a look-up under way finds its file gone
         had_rows = self.model.rowCount() > 0
         self.model.clear()
         self._update_summary()
@@ -607,6 +615,8 @@ class FilesTab(QWidget):
             self._mapping_dialog.raise_()
             self._mapping_dialog.activateWindow()
             return None
+        if self._recalling is not None:
+            return None  # an added spreadsheet's step is about to open: one at a time
         return self._open_mapping(Path(path), adding=False)
 
     def mapping_dialog(self) -> MappingDialog | None:
@@ -614,15 +624,49 @@ class FilesTab(QWidget):
         return self._mapping_dialog
 
     def _open_next_mapping(self) -> None:
-        if self._mapping_dialog is not None:
+        if self._mapping_dialog is not None or self._recalling is not None:
             return  # one at a time: the next opens when this one closes
         while self._mapping_queue:
             path = self._mapping_queue.popleft()
             if self.model.entry_for(path) is not None:  # removed meanwhile: skip it
-                self._open_mapping(path, adding=True)
+                self._recall_mapping(path)
                 return
 
-    def _open_mapping(self, path: Path, *, adding: bool) -> MappingDialog | None:
+    def _recall_mapping(self, path: Path) -> None:
+        """Fingerprint an added spreadsheet and look up the mapping an earlier job read its
+        content with (on the journal's thread: hashing a big workbook, or a history another
+        program holds, never blocks the window); then open its mapping step."""
+        folder = self._output_dir
+
+        def work() -> tuple[str, UsedMapping | None]:
+            sha256 = fingerprint(path).sha256
+            if folder is None:
+                return sha256, None
+            try:
+                return sha256, mapping_used_for(folder, sha256)
+            except (JournalError, sqlite3.Error):
+                return sha256, None  # no usable history: map it as if new
+
+        def done(result: tuple[str, UsedMapping | None] | None) -> None:
+            self._recalling = None
+            sha256, used = result if result is not None else ("", None)
+            if sha256 and self.model.entry_for(path) is not None:
+                self.model.update_entry(path, sha256=sha256)
+                self._look_up([sha256])  # what earlier jobs imported of it
+            # removed (or the list cleared) meanwhile: on to the next
+            if self._open_mapping(path, adding=True, used=used) is None:
+                self._open_next_mapping()
+
+        def failed(error: BaseException) -> None:
+            done(None)  # unreadable now: its mapping step says why
+            if not isinstance(error, OSError):
+                raise error
+
+        self._recalling = run_task(Pool.JOURNAL, work, on_done=done, on_error=failed,
+                                   owner=self)
+
+    def _open_mapping(self, path: Path, *, adding: bool,
+                      used: UsedMapping | None = None) -> MappingDialog | None:
         entry = self.model.entry_for(path)
         if entry is None:
             return None
@@ -632,7 +676,18 @@ class FilesTab(QWidget):
                 mapping = Mapping.from_dict(entry.mapping)
             except MappingError:
                 mapping = None
-        dialog = MappingDialog(entry.path, sheet=entry.sheet, mapping=mapping, parent=self)
+        sheet = entry.sheet
+        from_job: int | None = None
+        if mapping is None and used is not None:
+            try:
+                mapping = Mapping.from_dict(used.mapping)
+            except MappingError:
+                mapping = None  # a mapping this version cannot read: map it afresh
+            else:
+                from_job = used.job_id
+                sheet = sheet or used.sheet
+        dialog = MappingDialog(entry.path, sheet=sheet, mapping=mapping, parent=self,
+                               from_job=from_job)
         if adding and self._mapping_queue:
             dialog.setWindowTitle(f"{dialog.windowTitle()} ({len(self._mapping_queue):,} "
                                   "more waiting)")

@@ -224,7 +224,7 @@ def review(parent: QWidget, request: ReviewRequest,
     """The review before Start: every row of the spreadsheets is checked; `answer` gets
     True for Import Valid Rows Only, False for Back."""
     dialog = ReviewDialog(request.files, request.sources, report_path=request.report,
-                          parent=parent)
+                          parent=parent, imported_before=request.imported_before)
 
     def answered(result: int) -> None:
         dialog.deleteLater()

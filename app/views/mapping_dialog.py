@@ -54,6 +54,7 @@ NOT_IMPORTED = "— not imported —"
 PREVIEW_ROWS = 20
 PREVIEW_DELAY_MS = 250  # typing a target: preview once the typing pauses
 AUTO_LABEL = "auto"
+_USED_BEFORE = "\0used-before"  # the profile combo's item of the mapping of an earlier job
 
 #: Targets offered in the target combos (any other path may be typed).
 KNOWN_TARGETS: tuple[str, ...] = (*TARGET_OF_ROLE.values(),
@@ -98,6 +99,8 @@ class MappingDialog(QDialog):
 
     Shown with `open()` (never `exec()`); on OK `mapping()` and `sheet()` hold the result
     and `mapping_label()` what the Files tab shows ("auto", a profile's name, "… (edited)").
+    `from_job`: `mapping` is the one that job used for this file's content; the dialog
+    says so, and offers it again under *Mapping*.
     Reading the file (columns, samples, preview) runs on `Pool.SPREADSHEETS`: a big
     workbook is loaded whole before its first row comes out. Closing never waits for it:
     the answer of a closed (or deleted) dialog is dropped.
@@ -108,7 +111,7 @@ class MappingDialog(QDialog):
     previewUpdated = Signal()
 
     def __init__(self, path: Path, sheet: str | None = None, mapping: Mapping | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, from_job: int | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("mappingDialog")
         self._path = Path(path)
@@ -117,6 +120,12 @@ class MappingDialog(QDialog):
         self._columns: list[ColumnSample] = []
         self._base: dict[str, Any] | None = None  # the mapping the tables were filled from
         self._base_label = mapping.name if mapping is not None and mapping.name else AUTO_LABEL
+        # the mapping an earlier job read this content with (None: none given)
+        self._used_before = mapping if from_job is not None else None
+        self._from_job = from_job
+        self._used_label = f"as in job #{from_job}"
+        if self._used_before is not None:
+            self._base_label = self._used_label
         self._result: Mapping | None = None
         self._name = mapping.name if mapping is not None else ""
         # the reads under way: a newer one of a kind replaces the older, whose answer is
@@ -283,8 +292,20 @@ class MappingDialog(QDialog):
         self.buttons.accepted.connect(self.accept)
         self.buttons.rejected.connect(self.reject)
 
+        self.used_before_label = QLabel()
+        self.used_before_label.setObjectName("mappingUsedBefore")
+        self.used_before_label.setWordWrap(True)
+        self.used_before_label.setTextFormat(Qt.TextFormat.PlainText)
+        if self._used_before is not None:
+            self.used_before_label.setText(
+                f"The mapping job #{self._from_job} used for this file's content: the same "
+                "spreadsheet was imported before. Choose Automatic under Mapping to map it "
+                "from its header instead.")
+        self.used_before_label.setVisible(self._used_before is not None)
+
         layout = QVBoxLayout(self)
         layout.addLayout(top)
+        layout.addWidget(self.used_before_label)
         layout.addWidget(split, 1)
         layout.addWidget(self.error_label)
         layout.addWidget(self.buttons)
@@ -677,6 +698,8 @@ class MappingDialog(QDialog):
         self.profile_combo.blockSignals(True)
         self.profile_combo.clear()
         self.profile_combo.addItem("Automatic (from the header)", None)
+        if self._used_before is not None:
+            self.profile_combo.addItem(self._used_label.capitalize(), _USED_BEFORE)
         for profile in mapping_profiles.list_profiles():
             self.profile_combo.addItem(profile.name, str(profile.path))
             index = self.profile_combo.count() - 1
@@ -687,7 +710,8 @@ class MappingDialog(QDialog):
                 item.setToolTip(profile.problem)
         wanted = select if select is not None else (
             self._base_label if self._base_label != AUTO_LABEL else None)
-        index = self.profile_combo.findText(wanted) if wanted else 0
+        index = (self.profile_combo.findData(_USED_BEFORE) if wanted == self._used_label
+                 else self.profile_combo.findText(wanted) if wanted else 0)
         self.profile_combo.setCurrentIndex(max(index, 0))
         self.profile_combo.blockSignals(False)
 
@@ -695,6 +719,9 @@ class MappingDialog(QDialog):
         path = self.profile_combo.itemData(index)
         if path is None:
             mapping = self._auto_mapping()
+        elif path == _USED_BEFORE and self._used_before is not None:
+            mapping = self._used_before
+            self._base_label = self._used_label
         else:
             try:
                 mapping = mapping_profiles.load_mapping(Path(path))

@@ -3,6 +3,7 @@ and why, and the choice to import the valid rows or go back."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.models.jobs import FileHistory
 from app.models.status_colours import Tone
 from app.services.sources.error_report import save_report_copy
 from app.services.sources.review_tasks import ReviewTasks, Validate
@@ -43,7 +45,8 @@ class ReviewDialog(QDialog):
     Cancel that goes back. Then: valid and invalid counts, files that cannot be read, the
     first invalid rows with their reasons, columns no target takes, and the error report
     (open or save a copy). *Import Valid Rows Only* (default) accepts, *Back* rejects.
-    Shown with `open()`.
+    `imported_before`: by file, what earlier jobs imported of it; those rows are not sent
+    again, and the outcome says so next to its counts. Shown with `open()`.
 
     Signals: reviewed(object) with the ValidationResult once it is shown.
     """
@@ -52,13 +55,16 @@ class ReviewDialog(QDialog):
 
     def __init__(self, files: list[Path], options: SourceOptions, *,
                  report_path: Path | None, parent: QWidget | None = None,
-                 validate: Validate | None = None) -> None:
+                 validate: Validate | None = None,
+                 imported_before: Mapping[Path, FileHistory] | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("reviewDialog")
         self.setWindowTitle("Review before importing")
         self._files = [Path(f) for f in files]
         self._options = options
         self._report_path = report_path
+        self._imported_before = {Path(p): h for p, h in (imported_before or {}).items()
+                                 if len(h.imported)}
         self._result: Any = None
         self._children: list[QWidget] = []
         self.tasks = ReviewTasks(self, validate=validate)
@@ -95,6 +101,12 @@ class ReviewDialog(QDialog):
         big.setPointSizeF(big.pointSizeF() * 1.15)
         big.setBold(True)
         self.summary_label.setFont(big)
+        self.imported_before_label = QLabel()
+        self.imported_before_label.setObjectName("reviewImportedBefore")
+        self.imported_before_label.setWordWrap(True)
+        self.imported_before_label.setTextFormat(Qt.TextFormat.PlainText)
+        show_tone(self.imported_before_label, Tone.WARNING)
+        self.imported_before_label.setVisible(False)
         self.detail_label = QLabel()
         self.detail_label.setWordWrap(True)
         self.detail_label.setTextFormat(Qt.TextFormat.PlainText)
@@ -133,6 +145,7 @@ class ReviewDialog(QDialog):
         outcome_layout = QVBoxLayout(outcome)
         outcome_layout.setContentsMargins(0, 0, 0, 0)
         outcome_layout.addWidget(self.summary_label)
+        outcome_layout.addWidget(self.imported_before_label)
         outcome_layout.addWidget(self.detail_label)
         outcome_layout.addWidget(self.problems_label)
         outcome_layout.addWidget(self.invalid_title)
@@ -182,6 +195,16 @@ class ReviewDialog(QDialog):
     def _on_progress(self, rows: int) -> None:
         self.rows_label.setText(f"{rows:,} rows checked")
 
+    def imported_before_text(self) -> str:
+        """Rows earlier jobs imported, by file: they are counted above but not sent."""
+        if not self._imported_before:
+            return ""
+        parts = [f"{path.name}: {plural(len(history.imported), 'row')} (job "
+                 f"#{history.last_job})" for path, history in self._imported_before.items()]
+        total = sum(len(h.imported) for h in self._imported_before.values())
+        return (f"Imported before, not sent again: {plural(total, 'row')} of the rows "
+                "checked (" + "; ".join(parts) + ").")
+
     def show_result(self, result: ValidationResult) -> None:
         """Show a ValidationResult (from the pass; tests may hand one in)."""
         self._result = result
@@ -200,6 +223,8 @@ class ReviewDialog(QDialog):
             self.summary_label.setText(f"{valid:,} valid, {invalid:,} invalid")
             show_tone(self.summary_label, Tone.ERROR if invalid else None)
             self.import_button.setText("Import Valid Rows Only")
+        self.imported_before_label.setText(self.imported_before_text())
+        self.imported_before_label.setVisible(bool(self._imported_before))
         self.detail_label.setText(
             f"{plural(rows, 'row')} checked in {plural(files, 'file')}. "
             + ("Invalid rows are not sent; fix them in the file and import it again later."

@@ -1,15 +1,19 @@
 """The window's questions to the import history, answered on worker threads.
 
 The jobs of a results folder (History tab), what earlier jobs did with the files on the
-Files tab, deleting a job from the history, and a retry file of a job's open failures.
+Files tab (and the mapping a spreadsheet's content was read with), deleting a job from the
+history, and a retry file of a job's open failures.
 """
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -53,6 +57,54 @@ def look_up_files(output_dir: Path, sha256s: list[str]) -> dict[str, FileHistory
         return journal.file_history(sha256s)
     finally:
         journal.close()
+
+
+@dataclass(frozen=True, slots=True)
+class UsedMapping:
+    """The mapping (file format, docs/mapping.md) and sheet an earlier job read a
+    spreadsheet's content with."""
+
+    job_id: int
+    started: str
+    mapping: dict[str, Any]
+    sheet: str | None
+
+
+def mapping_used_for(output_dir: Path, sha256: str) -> UsedMapping | None:
+    """The mapping the latest job of `output_dir` that read this content (SHA-256) used for
+    it: the job's mapping for its path of the file, else the job's mapping for every
+    spreadsheet. None when no job (on the history list) read it, or that job mapped it
+    from its header."""
+    if not sha256 or not journal_path(output_dir).exists():
+        return None
+    journal = Journal.open(output_dir, create=False)
+    try:
+        # the file's path in that job is the key of its own mapping and sheet
+        row = journal.connection.execute(
+            "SELECT j.id, j.started, j.settings, f.path FROM job_files f "
+            "JOIN jobs j ON j.id = f.job_id WHERE f.sha256 = ? AND j.hidden = 0 "
+            "ORDER BY j.id DESC, f.file_index LIMIT 1", (sha256,)).fetchone()
+    finally:
+        journal.close()
+    if row is None:
+        return None
+    job_id, started, settings_text, path = row
+    try:
+        settings = json.loads(settings_text or "{}")
+    except ValueError:
+        return None
+    if not isinstance(settings, dict):
+        return None
+    file_mappings = settings.get("file_mappings") or {}
+    file_sheets = settings.get("file_sheets") or {}
+    mapping = (file_mappings.get(path) if isinstance(file_mappings, dict) else None) \
+        or settings.get("mapping")
+    if not isinstance(mapping, dict) or not mapping:
+        return None
+    sheet = (file_sheets.get(path) if isinstance(file_sheets, dict) else None) \
+        or settings.get("sheet")
+    return UsedMapping(int(job_id), str(started or ""), mapping,
+                       str(sheet) if sheet else None)
 
 
 def delete_job(output_dir: Path, job_id: int) -> None:

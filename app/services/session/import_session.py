@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Signal
 
 from app.models.failure_store import FailureStore
 from app.models.file_list_model import FileEntry
-from app.models.jobs import RESUMABLE, JobRecord, JobState
+from app.models.jobs import RESUMABLE, FileHistory, JobRecord, JobState
 from app.models.records import retry_can_fix
 from app.services.connection.connection_profiles import PROFILES, ConnectionSettings
 from app.services.jobs.history_tasks import (
@@ -117,11 +117,13 @@ class RetryOffer:
 @dataclass(frozen=True, slots=True)
 class ReviewRequest:
     """The review before Start: the files to check, how they are read, where its report
-    goes (None: it offers none)."""
+    goes (None: it offers none), and, by file, what earlier jobs imported of those whose
+    customers imported then are not sent again."""
 
     files: list[Path]
     sources: SourceOptions
     report: Path | None
+    imported_before: dict[Path, FileHistory] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,7 +353,12 @@ class ImportSession(QObject):
             report: Path | None = folder / REVIEW_REPORT
         except OSError:
             report = None  # the review still runs; it has no report to offer
-        review = ReviewRequest(files, request.sources, report)
+        # sending "the rest" leaves out what earlier jobs imported: the review says so
+        # before Start, next to its valid and invalid counts
+        earlier = ({entry.path: entry.history for entry in request.files.imported_before
+                    if entry.history is not None and len(entry.history.imported)
+                    and entry.path in files} if repeat is Repeat.REST else {})
+        review = ReviewRequest(files, request.sources, report, earlier)
         self._pending = _Pending(request, files, repeat, review)
         self.reviewAsked.emit(review)
 
