@@ -135,8 +135,10 @@ def test_after_a_resume_the_retry_prompt_offers_the_whole_job_s_failures(
     stop_any_import(qloop, win)
 
 
-def test_resuming_keeps_the_token_typed_when_no_keychain_holds_it(qtbot, qloop, window,
-                                                                   sandbox_thread, tmp_path):
+def a_cancelled_job_then_the_next_start(qtbot, qloop, window: MainWindow, sandbox_thread,
+                                        tmp_path) -> MainWindow:
+    """Job #1 cancelled by the user, then the window of the app's next start (no keychain
+    here: it holds no secret), on the same settings and results folder."""
     load(qtbot, window, tmp_path / "in" / "kunder.json", generate_customers(2_000))
     connect_to(window, sandbox_thread)  # the token typed (the tests' keychain refuses all)
     window.import_tab.set_run_settings({"batch_size": 10, "concurrency": 1})
@@ -152,12 +154,18 @@ def test_resuming_keeps_the_token_typed_when_no_keychain_holds_it(qtbot, qloop, 
     first = qloop.run_until_complete(cancelled_import())
     assert first.cancelled and first.job == 1
     window.close()
-
-    # the next start: no keychain, so the token is typed again; then History → Resume
     again = open_window(qtbot, QSettings(str(tmp_path / "settings.ini"),
                                          QSettings.Format.IniFormat),
                         tmp_path / "out", max_retries=0)
-    assert again.import_tab.connection.token_edit.text() == ""
+    assert again.import_tab.connection.token_edit.text() == ""  # nothing kept
+    return again
+
+
+def test_resuming_keeps_the_token_typed_when_no_keychain_holds_it(qtbot, qloop, window,
+                                                                   sandbox_thread, tmp_path):
+    again = a_cancelled_job_then_the_next_start(qtbot, qloop, window, sandbox_thread,
+                                                tmp_path)
+    # the token is typed again; then History → Resume
     connect_to(again, sandbox_thread)
     token = again.import_tab.connection.token_edit.text()
     assert token == sandbox_thread.server.static_token
@@ -237,24 +245,8 @@ def test_a_resume_asks_for_the_secret_no_keychain_kept(qtbot, qloop, window, san
                                                        tmp_path):
     from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLineEdit
 
-    load(qtbot, window, tmp_path / "in" / "kunder.json", generate_customers(2_000))
-    connect_to(window, sandbox_thread)
-    window.import_tab.set_run_settings({"batch_size": 10, "concurrency": 1})
-    sandbox_thread.server.config.latency_ms = 20
-
-    async def cancelled_import():
-        qtbot.mouseClick(window.import_tab.start_button, Qt.MouseButton.LeftButton)
-        await wait_for_signal(window.runner.progressChanged, 30)
-        window.session.cancel()
-        (summary,) = await wait_for_signal(window.runner.finished, 60)
-        return summary
-
-    assert qloop.run_until_complete(cancelled_import()).cancelled
-    window.close()
-    again = open_window(qtbot, QSettings(str(tmp_path / "settings.ini"),
-                                         QSettings.Format.IniFormat),
-                        tmp_path / "out", max_retries=0)
-    assert again.import_tab.connection.token_edit.text() == ""  # nothing kept, none typed
+    again = a_cancelled_job_then_the_next_start(qtbot, qloop, window, sandbox_thread,
+                                                tmp_path)
     history = again.history_tab
     qtbot.waitUntil(lambda: history.model.rowCount() == 1, timeout=5000)
     assert history.select_job(1)
