@@ -31,6 +31,7 @@ from app.models.status_colours import (
     status_colours,
 )
 from app.services.connection.secret_store import SecretStore
+from app.services.pipeline.import_events import ImportProgress, ImportState
 from app.services.sandbox.sample_customers import generate_customers, write_customer_file
 from app.services.sandbox.sandbox_server import SandboxConfig, SandboxThread
 from app.services.sources import mapping_profiles
@@ -196,6 +197,10 @@ def test_the_import_tab_figures_in_a_dark_palette(app_palette: QApplication,
     qtbot.waitExposed(tab)
     role = QPalette.ColorRole.WindowText
     window = tab.palette().color(QPalette.ColorRole.Window)
+    # no failure yet: the figure in the palette's own colour ("0" in red reads as trouble)
+    tab.show_progress(ImportProgress(state=ImportState.RUNNING, failed=0))
+    assert tab.failed_value.palette().color(role) == tab.palette().color(role)
+    tab.show_progress(ImportProgress(state=ImportState.RUNNING, failed=3))
     for label in (tab.succeeded_value, tab.failed_value):
         assert contrast_ratio(label.palette().color(role), window) >= MIN_CONTRAST
     colours: StatusColours = status_colours(tab.palette())

@@ -542,7 +542,7 @@ class FailedCustomersTab(QWidget):
             self.summary_label.setText("")
             self.summary_label.setToolTip("Failures by result and the most frequent error types")
             return
-        by_result = " · ".join(f"{result} {n:,}" for result, n in counts.most_common())
+        by_result = " · ".join(f"{n:,} {result}" for result, n in counts.most_common())
         types = self.model.error_type_summary(10)
         top = "  ·  ".join(f"{n:,}× {text}" for text, n in types[:3])
         self.summary_label.setText(f"By result: {by_result}\nTop errors: {top}")

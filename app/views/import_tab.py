@@ -382,7 +382,7 @@ class ImportTab(QWidget):
                       self.at_once_value):
             value.setFont(bold)
         show_tone(self.succeeded_value, Tone.SUCCESS)
-        show_tone(self.failed_value, Tone.ERROR)
+        self._failures_shown = False  # the Failed figure turns red from the first failure
 
         buttons = QHBoxLayout()
         buttons.addWidget(self.start_button)
@@ -672,6 +672,9 @@ class ImportTab(QWidget):
         self.done_value.setText(f"{p.done:,} / {total:,}" if total else f"{p.done:,}")
         self.succeeded_value.setText(f"{p.succeeded:,}")
         self.failed_value.setText(f"{p.failed:,}")
+        if (p.failed > 0) != self._failures_shown:  # "0" in red would read as a problem
+            self._failures_shown = p.failed > 0
+            show_tone(self.failed_value, Tone.ERROR if self._failures_shown else None)
         self.rate_value.setText(f"{p.rate:,.0f}")
         self.eta_value.setText(format_duration(p.eta_s))
         self.elapsed_value.setText(format_duration(p.elapsed_s))
