@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from app.failures_command import add_failures_parser, failures_command
 from app.models.display_text import printable_path
 from app.services.connection.auth import Secret, c4r_token_url, engage_token_url
 from app.services.connection.connection_profiles import (
@@ -192,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--output-dir", type=Path,
                          help=f"the results folder (default {default_output_dir()})")
     history.add_argument("--json", action="store_true", help="print a JSON list of jobs")
+
+    add_failures_parser(commands, _csv_delimiter)
 
     from app.services.sandbox.sandbox_server import add_sandbox_arguments
 
@@ -752,6 +755,8 @@ def main(argv: list[str] | None = None) -> int:
         return import_command(args)
     if args.command == "history":
         return history_command(args)
+    if args.command == "failures":
+        return failures_command(args)
     if args.command == "sandbox":
         from app.services.sandbox.sandbox_server import run_sandbox
 

@@ -87,7 +87,7 @@ from app.services.sources.batch_source import (
     is_large_import,
     open_batch_source,
 )
-from app.services.sources.error_report import ErrorLine, write_error_report
+from app.services.sources.error_report import ErrorLineSpool
 from app.services.sources.file_fingerprint import fingerprint
 from app.services.sources.file_search import find_customer_files, own_result_file
 from app.services.sources.source_options import OnExisting, SourceOptions
@@ -177,7 +177,8 @@ class ImportEngine:
         self._recorder: JobRecorder | None = None
         self._refused: str | None = None  # the job could not start (journal, resume)
         self._counts_written_at = 0.0
-        self._error_lines: list[ErrorLine] = []  # the error report, written at the end
+        # the error report's lines, on disk as they are found; the report is made at the end
+        self._error_lines = ErrorLineSpool(Path(settings.output_dir), settings.csv_delimiter)
         self._in_flight_customers = 0
         self._t0 = time.monotonic()
         self._rate_samples: deque[tuple[float, int]] = deque()
@@ -652,7 +653,7 @@ class ImportEngine:
             self._problem(str(problem))
         if self._recorder is not None and chunk.files_read:
             self._recorder.files_read(chunk.files_read)
-        self._error_lines.extend(chunk.error_lines)
+        self._error_lines.add(chunk.error_lines)
         self._counts.invalid += len(chunk.invalid)
         if chunk.invalid:
             if self._recorder is not None:
@@ -1006,8 +1007,9 @@ class ImportEngine:
                   "failedByResult": dict(s.failed_by_result), "updated": s.updated,
                   "skippedExisting": s.skipped_existing,
                   "onExisting": s.on_existing}
-        if self._error_lines:
+        if self._error_lines.count:
             await asyncio.to_thread(self._write_error_report)
+        self._error_lines.close()
         report = await self._finish_writing(totals)
         self._retry_files_written(report.retry_files)
         s.write_errors.extend(report.errors)
@@ -1038,14 +1040,14 @@ class ImportEngine:
         path = folder / f"{stem}.csv"
         try:
             path = new_unique_file(folder, stem, ".csv")
-            write_error_report(path, self._error_lines, delimiter=self.settings.csv_delimiter)
+            self._error_lines.write(path)
         except OSError as exc:
             message = f"the error report {path} could not be written ({exc.strerror or exc})"
             log.error(message)
             self.summary.write_errors.append(message)
             return
         self.summary.error_report = path
-        log.info("Error report: %d line(s) in %s", len(self._error_lines), path.name)
+        log.info("Error report: %d line(s) in %s", self._error_lines.count, path.name)
 
     def _close_job(self, recorder: JobRecorder) -> None:
         """Give the job its final state and, for a resumed one, the whole job's totals."""

@@ -12,15 +12,17 @@ atomically and readable by its owner only: it holds the refused rows' personal d
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import errno
 import io
 import os
 import shutil
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from app.services.sources.customer_reader import InvalidEntry, ReadProblem
 from app.services.sources.spreadsheet_reader import InvalidRow
@@ -59,14 +61,19 @@ def error_lines(item: InvalidEntry | ReadProblem) -> list[ErrorLine]:
                       item.problem.message)]
 
 
-def _csv_lines(lines: Iterable[ErrorLine], delimiter: str) -> Iterator[bytes]:
+def _cells(line: ErrorLine) -> tuple[str, int | str, str, str, str]:
+    return (neutralise_cell(line.file), line.row or "", neutralise_cell(line.column),
+            neutralise_cell(line.value), neutralise_cell(line.message))
+
+
+def _csv_lines(lines: Iterable[ErrorLine], delimiter: str, *,
+               header: bool = True) -> Iterator[bytes]:
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
-    writer.writerow(ERROR_REPORT_COLUMNS)
+    if header:
+        writer.writerow(ERROR_REPORT_COLUMNS)
     for count, line in enumerate(lines, start=1):
-        writer.writerow((neutralise_cell(line.file), line.row or "",
-                         neutralise_cell(line.column), neutralise_cell(line.value),
-                         neutralise_cell(line.message)))
+        writer.writerow(_cells(line))
         if count % 1024 == 0:
             yield buffer.getvalue().encode("utf-8")
             buffer.seek(0)
@@ -113,6 +120,79 @@ def save_report_copy(report: Path, target: Path) -> Path:
             shutil.copyfileobj(source, handle)
 
     return atomic_write(target, write)
+
+
+class ErrorLineSpool:
+    """An import's error report lines, put to disk as they are found: a temporary file
+    (deleted when closed, readable by its owner only) in `folder`, not a list in memory, so
+    200,000 refused rows cost a few kilobytes of memory, not 45 MB. Should that file not
+    be possible (a full disk), lines are kept in memory instead; none is lost.
+    `write(path)` makes the report from them (atomically, header and BOM first)."""
+
+    def __init__(self, folder: Path, delimiter: str | None = None) -> None:
+        self._folder = Path(folder)
+        self._separator = checked_separator(delimiter)
+        self._spool: IO[str] | None = None
+        self._writer: Any = None
+        self._held: list[ErrorLine] = []  # when the temporary file cannot be written
+        self.count = 0
+
+    def add(self, lines: Iterable[ErrorLine]) -> None:
+        for line in lines:
+            self.count += 1
+            if not self._held and self._open():
+                try:
+                    self._writer.writerow(_cells(line))
+                    continue
+                except OSError:
+                    self._close_spool()
+            self._held.append(line)
+
+    def _open(self) -> bool:
+        if self._spool is not None:
+            return True
+        try:
+            self._folder.mkdir(parents=True, exist_ok=True)
+            self._spool = tempfile.TemporaryFile(  # noqa: SIM115 (kept open while adding)
+                "w+", encoding="utf-8", newline="", dir=self._folder,
+                prefix=".error_report_", suffix=".partial")
+        except OSError:
+            return False
+        self._writer = csv.writer(self._spool, delimiter=self._separator,
+                                  lineterminator="\r\n")
+        return True
+
+    def _close_spool(self) -> None:
+        if self._spool is not None:
+            with contextlib.suppress(OSError):
+                self._spool.close()
+        self._spool = self._writer = None
+
+    def write(self, path: Path) -> int:
+        """The report of every line added, at `path` (atomically); returns the count."""
+        spool = self._spool
+
+        def write(handle: IO[bytes]) -> None:
+            handle.write(codecs.BOM_UTF8)
+            header = io.StringIO(newline="")
+            csv.writer(header, delimiter=self._separator,
+                       lineterminator="\r\n").writerow(ERROR_REPORT_COLUMNS)
+            handle.write(header.getvalue().encode("utf-8"))
+            if spool is not None:
+                spool.flush()
+                spool.seek(0)
+                while chunk := spool.read(1 << 16):
+                    handle.write(chunk.encode("utf-8"))
+                spool.seek(0, os.SEEK_END)
+            for part in _csv_lines(self._held, self._separator, header=False):
+                handle.write(part)
+
+        atomic_write(Path(path), write)
+        return self.count
+
+    def close(self) -> None:
+        """Let the temporary file go (the report is written, or will not be)."""
+        self._close_spool()
 
 
 class ErrorReport:
