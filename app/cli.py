@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-import orjson
-
 from app.failures_command import add_failures_parser, failures_command
 from app.models.display_text import printable_path
 from app.services.connection.auth import Secret, c4r_token_url, engage_token_url
@@ -68,7 +66,7 @@ from app.services.sources.mapping_profiles import load_mapping
 from app.services.sources.source_options import Assignment, OnExisting, SourceOptions
 from app.services.sources.table_source import listed_columns
 from app.services.sources.validation_pass import validate_files
-from app.util.console import use_utf8_output, write_utf8
+from app.util.console import print_json, use_utf8_output
 from app.util.csv_separator import parse_separator
 from app.util.keep_awake import KeepAwake
 
@@ -499,17 +497,12 @@ def history_wait_s() -> float:
     return value if value >= 0 else JOURNAL_WAIT_S
 
 
-def _print_json(value: Any) -> None:
-    """`value` as JSON on stdout, in UTF-8 (see use_utf8_output)."""
-    write_utf8(orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n")
-
-
 def refuse(args: argparse.Namespace, message: str, output_dir: Path | None = None) -> int:
     """Exit before or instead of an import: `error: message` on stderr and, with --json, the
     summary object all the same, its `error` saying why. Exit status 2."""
     print(f"error: {message}", file=sys.stderr)
     if getattr(args, "json", False):
-        _print_json(ImportSummary(error=message, output_dir=output_dir,
+        print_json(ImportSummary(error=message, output_dir=output_dir,
                                   dry_run=bool(getattr(args, "dry_run", False))).to_json())
     return EXIT_USAGE
 
@@ -545,7 +538,7 @@ def _run_and_report(args: argparse.Namespace, resume_job: int | None = None) -> 
     except (OSError, sqlite3.Error) as exc:  # a folder or the history that fails us
         return refuse(args, f"{exc}", output_dir)
     if args.json:
-        _print_json(summary.to_json())
+        print_json(summary.to_json())
     return summary.exit_code
 
 
@@ -587,7 +580,7 @@ def dry_run_command(args: argparse.Namespace) -> int:
                              f"{listed_columns(columns)}")
     print(format_dry_run(summary, result.valid), file=sys.stderr)
     if args.json:
-        _print_json(summary.to_json())
+        print_json(summary.to_json())
     return summary.exit_code
 
 
@@ -705,7 +698,7 @@ def history_command(args: argparse.Namespace) -> int:
         finally:
             journal.close()
     if args.json:
-        _print_json([job.to_json() for job in jobs])
+        print_json([job.to_json() for job in jobs])
         return EXIT_OK
     if not jobs:
         print(f"No import jobs in {output_dir}")
@@ -730,7 +723,7 @@ def _history_error(args: argparse.Namespace, message: str) -> int:
     """`history` could not read the jobs: with --json an object whose `error` says why."""
     print(f"error: {message}", file=sys.stderr)
     if args.json:
-        _print_json({"error": message, "jobs": []})
+        print_json({"error": message, "jobs": []})
     return EXIT_USAGE
 
 

@@ -17,14 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from app.models.records import FailureRecord
 from app.services.jobs.failure_list_tasks import legacy_failure_rows
 from app.services.jobs.journal import Journal, JournalError, journal_path
 from app.services.pipeline.import_events import default_output_dir
 from app.services.results.failure_export import EXPORT_FORMATS, export_failures
-from app.util.console import write_utf8
+from app.util.console import print_json
 
 EXIT_OK, EXIT_USAGE = 0, 2
 MESSAGE_WIDTH = 60  # the list's message column, cut with "…" beyond
@@ -66,8 +64,7 @@ def failures_command(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     if args.action == "list":
         if args.json:
-            write_utf8(orjson.dumps([_listed(r) for r in records], option=orjson.OPT_INDENT_2)
-                       + b"\n")
+            print_json([_listed(r) for r in records])
         elif not records:
             print(f"No open failures in {output_dir}")
         else:

@@ -58,6 +58,12 @@ RETRY_CAN_FIX = frozenset({Result.NOT_SENT, Result.NO_RESULT, Result.HTTP_ERROR,
                            Result.UNREADABLE_RESPONSE})
 
 
+#: Results that say the service has the customer already: the service's CONFLICT, and the
+#: importer's ALREADY_EXISTS. Importing them again with duplicate strategy "update" (or
+#: "skip") settles them; sending them again as they are cannot.
+EXISTING_CUSTOMER_RESULTS = frozenset({"CONFLICT", Result.ALREADY_EXISTS})
+
+
 def retry_can_fix(result: str) -> bool:
     """Whether sending a customer that failed with `result` again, unchanged, may work."""
     return result in RETRY_CAN_FIX

@@ -14,7 +14,9 @@ from __future__ import annotations
 import codecs
 import io
 import sys
-from typing import TextIO
+from typing import Any, TextIO
+
+import orjson
 
 #: What an unwritable character becomes: visible, and never a crash after the import.
 ERRORS = "backslashreplace"
@@ -66,3 +68,8 @@ def _is_utf8(stream: TextIO) -> bool:
         return codecs.lookup(stream.encoding or "").name == "utf-8"
     except LookupError:
         return False
+
+
+def print_json(value: Any) -> None:
+    """`value` as indented JSON on stdout, in UTF-8 (see `write_utf8`)."""
+    write_utf8(orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n")

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.models.file_list_model import FileEntry
 from app.models.jobs import JobRecord, files_text
+from app.models.records import EXISTING_CUSTOMER_RESULTS
 from app.services.jobs.job_plan import Repeat
 from app.services.session.import_session import RetryOffer, ReviewRequest
 from app.util.atomic_files import make_private_folder
@@ -35,8 +36,6 @@ from app.views.widget_setup import when_yes
 
 MAX_FILES_NAMED = 8
 PROMPT_DELAY_MS = 50  # a question that leaves the window usable waits this long
-# the service's words for a customer it has already (ALREADY_EXISTS: the importer's)
-EXISTING_RESULTS = frozenset({"CONFLICT", "ALREADY_EXISTS", "DUPLICATE", "EXISTS"})
 
 
 def ask(parent: QWidget, name: str, title: str, text: str, icon: QMessageBox.Icon,
@@ -136,7 +135,7 @@ def offer_retry(parent: QWidget, offer: RetryOffer,
         text += (f"\n\n{plural(count, 'other customer')} failed for their data "
                  f"({results}): a retry would fail again. Correct them first (Failed "
                  "Customers tab).")
-        if any(result in EXISTING_RESULTS for result in offer.to_correct):
+        if not EXISTING_CUSTOMER_RESULTS.isdisjoint(offer.to_correct):
             text += (" Customers that exist already can be updated instead: import them "
                      "again with \"On existing customers: Update\".")
     text += "\n\nLoad the ones a retry can fix now?"

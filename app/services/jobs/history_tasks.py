@@ -126,15 +126,20 @@ def open_failures_of_job(output_dir: Path, job_id: int) -> tuple[int, Counter[st
     need their data corrected first)."""
     journal = Journal.open(output_dir, create=False)
     try:
-        fixable, to_correct = 0, Counter[str]()
-        for row in journal.failure_rows(job=job_id):
-            if _retry_fixes(row):
-                fixable += 1
-            else:
-                to_correct[row[ROW_RESULT]] += 1
-        return fixable, to_correct
+        # counted by SQL: the rows themselves (each with its customer's data) stay on disk
+        counts = journal.connection.execute(
+            "SELECT result, retriable AND substr(original, 1, 1) = X'7B', count(*) "
+            "FROM failures WHERE state = 'open' AND last_job = ? GROUP BY 1, 2",
+            (job_id,)).fetchall()
     finally:
         journal.close()
+    fixable, to_correct = 0, Counter[str]()
+    for result, entry_retriable, count in counts:
+        if entry_retriable and retry_can_fix(result):  # as _retry_fixes decides for a row
+            fixable += count
+        else:
+            to_correct[result] += count
+    return fixable, to_correct
 
 
 def write_open_failures_for_retry(output_dir: Path, job_id: int) -> tuple[Path | None, int]:
