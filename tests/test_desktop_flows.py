@@ -275,3 +275,15 @@ def test_a_resume_asks_for_the_secret_no_keychain_kept(qtbot, qloop, window, san
         stop_any_import(qloop, again)
     assert summary.resumed and summary.succeeded + summary.failed == 2_000
     assert again.import_tab.connection.token_edit.text() == sandbox_thread.server.static_token
+
+
+def test_the_csv_separator_chosen_is_remembered_for_the_next_start(qtbot, window, tmp_path):
+    combo = window.failed_tab.separator_combo
+    choice = next(combo.itemData(i) for i in range(combo.count())
+                  if combo.itemData(i) != combo.currentData())
+    combo.setCurrentIndex(combo.findData(choice))
+    window.close()  # saves the settings
+    again = open_window(qtbot, QSettings(str(tmp_path / "settings.ini"),
+                                         QSettings.Format.IniFormat),
+                        tmp_path / "out", max_retries=0)
+    assert again.failed_tab.separator_combo.currentData() == choice

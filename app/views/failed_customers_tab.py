@@ -13,6 +13,7 @@ from PySide6.QtCore import (
     QItemSelectionModel,
     QModelIndex,
     QObject,
+    QSettings,
     Qt,
     QTimer,
     Signal,
@@ -261,7 +262,7 @@ class FailedCustomersTab(QWidget):
                                       "CSV for Excel, complete JSON, or plain text")
         # Excel splits a CSV file at the computer's list separator (";" with Swedish,
         # German, French settings): that one is the default, the others are for a file
-        # meant for another computer or program. Kept while the window is open.
+        # meant for another computer or program. Remembered with the window's settings.
         self.separator_combo = QComboBox()
         system = system_separator()
         choices = dict(SEPARATOR_NAMES)
@@ -385,6 +386,20 @@ class FailedCustomersTab(QWidget):
     @auto_refresh.setter
     def auto_refresh(self, on: bool) -> None:
         self.auto_refresh_check.setChecked(on)
+
+    def restore_settings(self, settings: QSettings) -> None:
+        """What the user chose here last time: auto-refresh, and the CSV separator (kept
+        only while it is still offered: this computer's may have changed since)."""
+        if (auto := settings.value("failed/auto_refresh")) is not None:
+            self.auto_refresh = str(auto).lower() in ("true", "1")
+        separator = settings.value("failed/csv_separator")
+        if isinstance(separator, str) and (index := self.separator_combo.findData(
+                separator)) >= 0:
+            self.separator_combo.setCurrentIndex(index)
+
+    def save_settings(self, settings: QSettings) -> None:
+        settings.setValue("failed/auto_refresh", self.auto_refresh)
+        settings.setValue("failed/csv_separator", self.separator_combo.currentData())
 
     def import_finished(self) -> None:
         """After an import: list the folder's failures again (the customers the import

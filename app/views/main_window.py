@@ -198,8 +198,7 @@ class MainWindow(QMainWindow):
         self.import_tab.restore_settings(s)
         if last := s.value("files/last_folder"):
             self.files_tab.last_folder = str(last)
-        if (auto := s.value("failed/auto_refresh")) is not None:
-            self.failed_tab.auto_refresh = str(auto).lower() in ("true", "1")
+        self.failed_tab.restore_settings(s)
 
     def save_settings(self) -> None:
         s = self.qsettings
@@ -211,7 +210,7 @@ class MainWindow(QMainWindow):
             self.import_tab.save_settings(s)
         if self.files_tab.last_folder:
             s.setValue("files/last_folder", str(self.files_tab.last_folder))
-        s.setValue("failed/auto_refresh", self.failed_tab.auto_refresh)
+        self.failed_tab.save_settings(s)
         s.sync()
 
     def dragEnterEvent(self, event: QDropEvent) -> None:
